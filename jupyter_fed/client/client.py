@@ -1,0 +1,148 @@
+"""The model builder's entry point in the kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_fed.client.session import Session
+from jupyter_fed.client.taskgroup import TaskBuilder
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Client:
+    """Runners, the dataset catalog and sessions, through one coordinator.
+
+    Create it with :func:`jupyter_fed.connect`. Names follow the reference SDK
+    (``create_fl_session``, ``SessionTaskGroup``, ``metrics().as_dict()``) so its users feel at home.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    # runners --------------------------------------------------------------------------------
+    def add_runner(self, name: str, url: str, token: str) -> dict[str, Any]:
+        """Connect a runner (checks that it answers and accepts the token)."""
+        return self._backend.call("add_runner", name, url, token)
+
+    def remove_runner(self, name: str) -> None:
+        self._backend.call("remove_runner", name)
+
+    def runners(self) -> pd.DataFrame:
+        """Connected runners with health, latency in ms and number of datasets."""
+        import pandas as pd
+
+        cols = ["name", "url", "status", "latency_ms", "datasets", "version", "error"]
+        return pd.DataFrame(self._backend.call("runners"), columns=cols)
+
+    # catalog --------------------------------------------------------------------------------
+    def datasets(self, tag: str | None = None) -> pd.DataFrame:
+        """The catalog across runners: names, descriptions, tags, schema and row counts.
+
+        Unreachable runners are reported as a warning, not an error, so one silo being down does
+        not hide the others.
+        """
+        import warnings
+
+        import pandas as pd
+
+        cat = self._backend.call("catalog")
+        for err in cat["errors"]:
+            warnings.warn(f"runner {err['runner']}: {err['message']}", stacklevel=2)
+        rows = [{"runner": d["runner"], "name": d["name"], "description": d["description"],
+                 "tags": d["tags"], "num_rows": d["num_rows"], "num_columns": d["num_columns"],
+                 "columns": [c["name"] for c in d["columns"]], "format": d["format"],
+                 "registered_at": d["registered_at"]} for d in cat["datasets"]
+                if tag is None or tag in d["tags"]]
+        return pd.DataFrame(rows, columns=["runner", "name", "description", "tags", "num_rows",
+                                           "num_columns", "columns", "format", "registered_at"])
+
+    # sessions -------------------------------------------------------------------------------
+    def create_fl_session(self, name: str, description: str = "", min_num_clients: int = 2,
+                          num_rounds: int = 10, package_name: str = "ffnet",
+                          model_config: dict[str, Any] | None = None,
+                          data_config: dict[str, Any] | None = None, *,
+                          round_timeout: float | None = None,
+                          min_completion_rate: float | None = None,
+                          accept_failures: bool | None = None) -> Session:
+        """Create a federated-learning session (not yet started).
+
+        Parameters
+        ----------
+        name, description
+            Shown in listings.
+        min_num_clients
+            Clients that must join before training starts, and that must answer every round.
+        num_rounds
+            Federated rounds (each: one local training step per client, then aggregation).
+        package_name
+            Algorithm, e.g. ``"ffnet"`` (alias ``"iai_ffnet"``).
+        model_config, data_config
+            The package's configuration, validated now: errors name each bad field.
+        round_timeout
+            Seconds a round may take before unresponsive clients are dropped (default 3600).
+        min_completion_rate
+            Share of a round's clients that must answer (default 0: ``min_num_clients`` rules).
+        accept_failures
+            Continue without failed clients when enough remain (default ``True``).
+        """
+        policy = {k: v for k, v in {"round_timeout": round_timeout,
+                                     "min_completion_rate": min_completion_rate,
+                                     "accept_failures": accept_failures}.items() if v is not None}
+        info = self._backend.call("create_session", name=name, description=description,
+                                  package_name=package_name, min_num_clients=min_num_clients,
+                                  num_rounds=num_rounds, model_config=model_config or {},
+                                  data_config=data_config or {}, policy=policy)
+        return Session(self, info)
+
+    def session(self, session_id: str) -> Session:
+        return Session(self, self._backend.call("session", session_id))
+
+    def sessions(self) -> list[Session]:
+        return [Session(self, s) for s in self._backend.call("sessions")]
+
+    def task_builder(self, runner: str | None = None) -> TaskBuilder:
+        """Task builder for ``SessionTaskGroup.add_task``; ``runner=None`` finds datasets anywhere."""
+        return TaskBuilder(self, runner)
+
+    def close(self) -> None:
+        """Stop the embedded coordinator (sessions resume when it next starts)."""
+        close = getattr(self._backend, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(url: str | None = None, *, embedded: bool | None = None,
+            state_dir: str | Path | None = None,
+            runners: list[dict[str, str]] | None = None) -> Client:
+    """Connect to a coordinator.
+
+    Parameters
+    ----------
+    url
+        A Jupyter server hosting the jupyter-fed server extension (see the Jupyter integration).
+    embedded
+        Run the coordinator in this process (the default outside a Jupyter server).
+    state_dir
+        Where the embedded coordinator keeps its database and models.
+    runners
+        Runners to connect right away: ``[{"name": ..., "url": ..., "token": ...}]``.
+    """
+    from jupyter_fed.client._embedded import EmbeddedBackend
+    from jupyter_fed.errors import ConfigError
+
+    if url is not None and not embedded:
+        raise ConfigError("connecting to a Jupyter server by URL is not available in this version",
+                          "use jupyter_fed.connect(embedded=True)")
+    client = Client(EmbeddedBackend.shared(Path(state_dir) if state_dir else None))
+    for r in runners or []:
+        client.add_runner(r["name"], r["url"], r["token"])
+    return client

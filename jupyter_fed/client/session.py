@@ -1,0 +1,111 @@
+"""A session as the model builder holds it in the kernel."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from jupyter_fed.client.metrics import SessionMetrics
+from jupyter_fed.errors import SessionFailed
+
+if TYPE_CHECKING:
+    from jupyter_fed.client.client import Client
+
+TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+
+
+class Session:
+    """Handle on one federated session; every property reads the coordinator's current state."""
+
+    def __init__(self, client: Client, info: dict[str, Any]) -> None:
+        self._client = client
+        self.id: str = info["id"]
+        self.name: str = info["name"]
+        self.package: str = info["package"]
+
+    @property
+    def _backend(self) -> Any:
+        return self._client._backend
+
+    def info(self) -> dict[str, Any]:
+        """Status, round progress, clients and configuration as a dict."""
+        return self._backend.call("session", self.id)
+
+    def status(self) -> str:
+        """``created``, ``pending``, ``running``, ``completed``, ``failed`` or ``cancelled``."""
+        return self.info()["status"]
+
+    def start(self) -> Session:
+        """Open the session for clients; returns the session so calls can be chained."""
+        self._backend.call("start_session", self.id)
+        return self
+
+    def wait(self, timeout: float | None = None, poll: float = 1.0, raise_on_failure: bool = True,
+             progress: bool = False) -> bool:
+        """Block until the session ends; ``True`` when completed, ``False`` on timeout.
+
+        Parameters
+        ----------
+        timeout
+            Seconds to wait at most (``None``: no limit).
+        poll
+            Seconds between checks when a progress bar is shown.
+        raise_on_failure
+            Raise ``SessionFailed`` (with the coordinator's reason) if the session failed.
+        progress
+            Show a tqdm progress bar of rounds with the latest federated loss.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.info()["num_rounds"], desc=f"session {self.id}", unit="round")
+        try:
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                step = left if bar is None else (poll if left is None else min(poll, left))
+                info = self._backend.call("wait", self.id, step)
+                if bar is not None:
+                    bar.n = info["current_round"]
+                    latest = self.metrics().latest()
+                    bar.set_postfix({k: round(v, 4) for k, v in latest.items()
+                                     if k in ("loss", "roc_auc", "r2")})
+                    bar.refresh()
+                if info["status"] in TERMINAL:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+        finally:
+            if bar is not None:
+                bar.close()
+        if info["status"] != "completed" and raise_on_failure:
+            raise SessionFailed(f"session {self.id} {info['status']}: {info['error'] or ''}".strip(),
+                                "see session.logs() for each runner's messages")
+        return info["status"] == "completed"
+
+    def metrics(self) -> SessionMetrics:
+        return SessionMetrics(self._backend.call("metrics", self.id))
+
+    def rounds(self) -> list[dict[str, Any]]:
+        """Per-round bookkeeping: clients, dropouts, durations, time inside local steps."""
+        return self._backend.call("rounds", self.id)
+
+    def model(self) -> Any:
+        """The trained model (best round if ``save_best_model`` is set, else the last)."""
+        from jupyter_fed.packages import get_package
+        from jupyter_fed.wire import decode
+
+        data, meta = self._backend.call("model_bytes", self.id)
+        return get_package(meta["package"]).load_model()(decode(data), meta)
+
+    def cancel(self) -> None:
+        """Stop the session; steps still running at the runners are cancelled there."""
+        self._backend.call("cancel", self.id)
+
+    def logs(self, after: int = 0) -> list[dict[str, Any]]:
+        """The session's log: joins, rounds, dropouts and each runner's error messages."""
+        return self._backend.call("logs", self.id, after)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} {self.package} {self.name!r}>"

@@ -1,0 +1,95 @@
+"""Joining silos to a session, in the reference SDK's task-group vocabulary.
+
+``SessionTaskGroup(session).add_task(builder.hfl(...)).start()`` joins one client per task; the
+session starts its rounds once ``min_num_clients`` have joined.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jupyter_fed.client.client import Client
+    from jupyter_fed.client.session import Session
+
+
+class TaskBuilder:
+    """Builds task descriptions for one runner (or for whichever runner holds the dataset)."""
+
+    def __init__(self, client: Client | None = None, runner: str | None = None,
+                 task_runner_id: str | None = None) -> None:
+        self.client = client
+        self.runner = runner or task_runner_id
+
+    def hfl(self, train_dataset_name: str, test_dataset_name: str | None = None, *,
+            runner: str | None = None, client_name: str | None = None) -> dict[str, Any]:
+        """A horizontal-FL client: train on one dataset, evaluate on another of the same runner."""
+        return {"runner": runner or self.runner, "client_name": client_name,
+                "datasets": {"train": train_dataset_name, "test": test_dataset_name}}
+
+
+class TaskContext:
+    """One joined client, as seen from the kernel."""
+
+    def __init__(self, session: Session, client_id: str) -> None:
+        self.session, self.client_id = session, client_id
+
+    def status(self) -> dict[str, Any]:
+        """The client's state, current round, step progress and last error."""
+        info = self.session.info()
+        for c in info["clients"]:
+            if c["client_id"] == self.client_id:
+                return {"client_id": c["client_id"], "runner": c["runner"],
+                        "datasets": c["datasets"], "status": c["status"],
+                        "round": c.get("round"), "step": c.get("step"),
+                        "progress": c.get("progress"), "error": c["error"],
+                        "session_status": info["status"]}
+        return {"client_id": self.client_id, "status": "unknown"}
+
+
+class TaskGroupContext:
+    """What ``SessionTaskGroup.start()`` returns: per-client contexts, waiting and log following."""
+
+    def __init__(self, session: Session, client_ids: list[str]) -> None:
+        self.session = session
+        self.contexts = {cid: TaskContext(session, cid) for cid in client_ids}
+
+    def wait(self, timeout: float = 300, poll: float = 1.0) -> bool:
+        """``True`` once the session completed; ``False`` on timeout; raises if it failed."""
+        return self.session.wait(timeout, poll)
+
+    def monitor_task_logs(self, follow: bool = True, poll: float = 0.5, timeout: float | None = None,
+                          file: Any = None) -> None:
+        """Print the session log; with ``follow``, keep printing until the session ends."""
+        last, deadline = 0, None if timeout is None else time.monotonic() + timeout
+        while True:
+            for row in self.session.logs(after=last):
+                last = row["id"]
+                who = f" [{row['client']}]" if row["client"] else ""
+                print(f"{row['at'][11:19]} {row['level']:<7}{who} {row['message']}", file=file)
+            done = self.session.status() in ("completed", "failed", "cancelled", "interrupted")
+            if not follow or done or (deadline is not None and time.monotonic() > deadline):
+                if done and follow:
+                    for row in self.session.logs(after=last):
+                        print(f"{row['at'][11:19]} {row['level']:<7} {row['message']}", file=file)
+                return
+            time.sleep(poll)
+
+
+class SessionTaskGroup:
+    """Collects tasks for a session and joins them all at once on ``start()``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.tasks: list[dict[str, Any]] = []
+
+    def add_task(self, task: dict[str, Any]) -> SessionTaskGroup:
+        self.tasks.append(task)
+        return self
+
+    def start(self) -> TaskGroupContext:
+        if self.session.status() == "created":
+            self.session.start()
+        clients = self.session._backend.call("join", self.session.id, self.tasks)
+        return TaskGroupContext(self.session, [c["client_id"] for c in clients])

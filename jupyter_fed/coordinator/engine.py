@@ -1,0 +1,272 @@
+"""Runs one HFL session: rounds dispatched concurrently to runners, validated, aggregated, committed.
+
+The engine owns the round policy every package inherits: a round needs enough clients to answer
+before its deadline; clients that fail are dropped and the weights of the rest renormalised; a round
+that keeps too few fails the session while the stored model stays at the last committed round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.errors import FedError, RunnerUnavailable, SessionFailed, StepFailed, UpdateRejected
+from jupyter_fed.packages import get_package
+from jupyter_fed.packages._hfl import HFLPlan
+from jupyter_fed.strategies import ClientUpdate, Weights
+from jupyter_fed.wire import TaskSpec, TaskState, decode, encode
+
+log = logging.getLogger("jupyter_fed.coordinator")
+
+MODEL_PREFIX, STRATEGY_PREFIX = "model/", "strategy/"
+
+
+@dataclass
+class Policy:
+    """When a round counts as done. See ``create_fl_session`` for the user-facing description."""
+
+    min_num_clients: int
+    round_timeout: float = 3600.0
+    min_completion_rate: float = 0.0
+    accept_failures: bool = True
+
+    def required(self, active: int) -> int:
+        return max(self.min_num_clients, math.ceil(self.min_completion_rate * active))
+
+
+@dataclass
+class ClientAnswer:
+    client: dict[str, Any]
+    outputs: dict[str, Any]
+    tensors: dict[str, np.ndarray]
+    elapsed: float
+
+
+@dataclass
+class RunContext:
+    """What the engine needs from the coordinator, kept narrow so the engine is testable alone."""
+
+    store: Any
+    artefacts: Path
+    runner: Callable[[str], Any]
+    emit: Callable[[dict[str, Any]], None]
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+    row_counts: Callable[[str, str], Awaitable[int | None]] | None = None
+
+
+def save_weights(path: Path, model: Weights, strategy_state: Weights, meta: dict[str, str]) -> None:
+    """Write a round's model atomically: a crash leaves the old file or the new, never half."""
+    arrays = {MODEL_PREFIX + k: v for k, v in model.items()}
+    arrays.update({STRATEGY_PREFIX + k: v for k, v in strategy_state.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(encode(arrays, meta))
+    os.replace(tmp, path)
+
+
+def load_weights(path: Path) -> tuple[Weights, Weights]:
+    arrays = decode(path.read_bytes())
+    model = {k[len(MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(MODEL_PREFIX)}
+    state = {k[len(STRATEGY_PREFIX):]: v for k, v in arrays.items() if k.startswith(STRATEGY_PREFIX)}
+    return model, state
+
+
+class SessionRun:
+    """One run (or resumed run) of one session."""
+
+    def __init__(self, ctx: RunContext, sid: str) -> None:
+        self.ctx, self.sid = ctx, sid
+        rec = ctx.store.session(sid)
+        self.rec = rec
+        cfg = rec["config"]
+        self.policy = Policy(**cfg["policy"])
+        plan_cls = get_package(rec["package"]).load_plan()
+        self.plan: HFLPlan = plan_cls(cfg["model_config"], cfg["data_config"], cfg["num_rounds"])
+        self.attempt = rec["attempt"]
+        self._dispatched = 0
+
+    def _log(self, level: str, message: str, client: str | None = None) -> None:
+        getattr(log, level if level != "warning" else "warning")("%s: %s", self.sid, message)
+        self.ctx.store.log(self.sid, level, message, client)
+        self.ctx.emit({"type": "log", "session_id": self.sid, "level": level, "client": client,
+                       "message": message})
+
+    # ---------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        store, sid = self.ctx.store, self.sid
+        rounds = store.rounds(sid)
+        if rounds:
+            last = rounds[-1]
+            weights, state = load_weights(Path(last["model_path"]))
+            self.plan.strategy.load_state_dict(state)
+            start = last["round"] + 1
+            self._log("info", f"resuming after round {last['round']}")
+        else:
+            weights = self.plan.initial_weights()
+            path = self.ctx.artefacts / sid / "round-0.safetensors"
+            save_weights(path, weights, self.plan.strategy.state_dict(), {"round": "0"})
+            store.commit_round(sid, 0, str(path), {"initial": True}, None)
+            start = 1
+        store.set_status(sid, "running")
+        self.ctx.emit({"type": "status", "session_id": sid, "status": "running"})
+        for rnd in range(start, self.plan.num_rounds + 1):
+            weights = await self._fit_round(rnd, weights)
+        await self._final_evaluation(weights)
+
+    def _active(self) -> list[dict[str, Any]]:
+        return [c for c in self.ctx.store.clients(self.sid) if c["status"] in ("joined", "active")]
+
+    async def _fit_round(self, rnd: int, weights: Weights) -> Weights:
+        started = time.perf_counter()
+        answers, dropped = await self._dispatch(rnd, self.plan.fit_step, weights)
+        updates, per_client = [], {}
+        for a in answers:
+            cid = a.client["client_id"]
+            try:
+                update = ClientUpdate(cid, a.tensors, int(a.outputs.get("num_examples", 0)))
+                await self._validate(update, weights, a.client)
+            except UpdateRejected as exc:
+                self._reject(a.client, exc)
+                dropped.append(cid)
+                continue
+            updates.append(update)
+            per_client[cid] = a.outputs.get("metrics", {})
+        self._check_enough(len(updates), rnd)
+        new_weights = self.plan.aggregate(weights, updates)
+        federated = self.plan.federated_metrics(per_client)
+        info = {"duration": time.perf_counter() - started,
+                "local_seconds": max(a.elapsed for a in answers),
+                "clients": [u.client_id for u in updates], "dropped": dropped,
+                "num_examples": {u.client_id: u.num_examples for u in updates},
+                "train": {a.client["client_id"]: a.outputs.get("train", {}) for a in answers}}
+        path = self.ctx.artefacts / self.sid / f"round-{rnd}.safetensors"
+        save_weights(path, new_weights, self.plan.strategy.state_dict(), {"round": str(rnd)})
+        self.ctx.store.commit_round(self.sid, rnd, str(path), info, (rnd - 1, federated, per_client))
+        self.ctx.emit({"type": "round", "session_id": self.sid, "round": rnd,
+                       "num_rounds": self.plan.num_rounds, "model_round": rnd - 1,
+                       "federated_metrics": federated, "dropped": dropped})
+        self._log("info", f"round {rnd}/{self.plan.num_rounds} done with {len(updates)} client(s); "
+                  f"model {rnd - 1} loss {federated.get('loss', float('nan')):.4f}")
+        return new_weights
+
+    async def _final_evaluation(self, weights: Weights) -> None:
+        rnd = self.plan.num_rounds + 1
+        answers, _ = await self._dispatch(rnd, self.plan.eval_step, weights)
+        per_client = {a.client["client_id"]: a.outputs.get("metrics", {}) for a in answers}
+        self._check_enough(len(answers), rnd)
+        federated = self.plan.federated_metrics(per_client)
+        all_fed = [m["federated"] for m in self.ctx.store.metrics(self.sid)] + [federated]
+        best = self.plan.best_round(all_fed)
+        info = {"final_evaluation": True, "best_model_round": best,
+                "clients": list(per_client)}
+        self.ctx.store.commit_round(self.sid, rnd, None, info,
+                                    (self.plan.num_rounds, federated, per_client), status="completed")
+        for c in self._active():
+            self.ctx.store.set_client(self.sid, c["client_id"], "done")
+        self.ctx.emit({"type": "round", "session_id": self.sid, "round": rnd,
+                       "num_rounds": self.plan.num_rounds, "model_round": self.plan.num_rounds,
+                       "federated_metrics": federated, "dropped": []})
+        self.ctx.emit({"type": "status", "session_id": self.sid, "status": "completed"})
+        self._log("info", f"completed; returning the model of round {best}")
+
+    def _check_enough(self, answered: int, rnd: int) -> None:
+        required = self.policy.required(self._dispatched)
+        if answered < required:
+            raise SessionFailed(f"round {rnd} failed: {answered} client(s) answered, "
+                                f"{required} required", "check the runners named in the session log")
+
+    async def _validate(self, update: ClientUpdate, reference: Weights, client: dict[str, Any]) -> None:
+        from jupyter_fed.strategies.validation import validate_update
+
+        max_rows = None
+        if self.ctx.row_counts is not None:
+            max_rows = await self.ctx.row_counts(client["runner"], client["datasets"]["train"])
+        validate_update(update, reference, max_rows)
+
+    def _reject(self, client: dict[str, Any], exc: FedError) -> None:
+        self.ctx.store.set_client(self.sid, client["client_id"], "dropped", exc.message)
+        self._log("warning", f"client {client['client_id']} dropped: {exc.message}",
+                  client["client_id"])
+
+    # ---------------------------------------------------------------------------------------
+    async def _dispatch(self, rnd: int, step: str, weights: Weights
+                        ) -> tuple[list[ClientAnswer], list[str]]:
+        clients = self._active()
+        self._dispatched = len(clients)
+        payload = encode(weights)
+        deadline = time.monotonic() + self.policy.round_timeout
+        results = await asyncio.gather(*(self._one(c, rnd, step, payload, deadline) for c in clients),
+                                       return_exceptions=True)
+        answers, dropped = [], []
+        for client, res in zip(clients, results, strict=True):
+            if isinstance(res, ClientAnswer):
+                answers.append(res)
+                continue
+            if isinstance(res, asyncio.CancelledError):
+                raise res
+            err = res if isinstance(res, FedError) else StepFailed(f"{type(res).__name__}: {res}")
+            if not isinstance(res, FedError):
+                log.error("client %s failed", client["client_id"], exc_info=res)
+            if not self.policy.accept_failures:
+                raise SessionFailed(f"round {rnd}: client {client['client_id']} failed: "
+                                    f"{err.message}", "accept_failures is off")
+            self._reject(client, err)
+            dropped.append(client["client_id"])
+        return answers, dropped
+
+    async def _one(self, client: dict[str, Any], rnd: int, step: str, payload: bytes,
+                   deadline: float) -> ClientAnswer:
+        runner = self.ctx.runner(client["runner"])
+        task_id = f"{self.sid}.a{self.attempt}.r{rnd}.{step}.c{client['idx']}"
+        spec = TaskSpec(task_id=task_id, session_id=self.sid, round=rnd, package=self.rec["package"],
+                        step=step, datasets=client["datasets"], params=self.plan.step_params())
+        live = self.ctx.live.setdefault(self.sid, {})
+        live[client["client_id"]] = {"round": rnd, "step": step, "progress": 0.0, "state": "queued"}
+        try:
+            status = await asyncio.wait_for(runner.submit(spec, payload), self._left(deadline))
+            while not status.state.terminal:
+                left = self._left(deadline)
+                status = await asyncio.wait_for(runner.status(task_id, wait=min(left, 10.0)),
+                                                left + 1.0)
+                live[client["client_id"]].update(progress=status.progress, state=status.state.value)
+            if status.state is not TaskState.succeeded:
+                err = status.error
+                raise StepFailed(f"{step} on runner {client['runner']!r} "
+                                 f"{status.state.value}: {err.message if err else 'no reason given'}",
+                                 err.hint if err else "")
+            tensors = decode(await runner.result(task_id)) if status.has_tensors else {}
+            live[client["client_id"]].update(progress=1.0, state="succeeded")
+            return ClientAnswer(client, status.outputs or {}, tensors, status.elapsed or 0.0)
+        except TimeoutError:
+            live[client["client_id"]]["state"] = "timed_out"
+            try:
+                await asyncio.wait_for(runner.cancel(task_id), 5.0)
+            except (FedError, TimeoutError):
+                pass
+            raise RunnerUnavailable(f"runner {client['runner']!r} did not finish {step} of round "
+                                    f"{rnd} within the round timeout "
+                                    f"({self.policy.round_timeout:g} s)",
+                                    "raise round_timeout, or check the runner") from None
+        except asyncio.CancelledError:
+            # The session was cancelled (or the coordinator is stopping): free the runner's worker.
+            try:
+                await asyncio.shield(asyncio.wait_for(runner.cancel(task_id), 3.0))
+            except (FedError, TimeoutError, asyncio.CancelledError):
+                pass
+            raise
+
+    @staticmethod
+    def _left(deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left

@@ -1,0 +1,360 @@
+"""The coordinator: runner connections, the catalog across runners, and sessions.
+
+It is a plain asyncio library object. The Jupyter server extension, the headless
+``jupyter fed coordinator`` and the SDK's embedded mode all drive this one class; none of them
+re-implements session logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from jupyter_fed.coordinator.engine import MODEL_PREFIX, RunContext, SessionRun, load_weights
+from jupyter_fed.coordinator.runners import RunnerClient
+from jupyter_fed.coordinator.store import CoordinatorStore
+from jupyter_fed.errors import (
+    ConfigError,
+    ConflictError,
+    FedError,
+    NotFoundError,
+    RunnerUnavailable,
+)
+from jupyter_fed.packages import get_package
+from jupyter_fed.wire import NAME_RE
+
+log = logging.getLogger("jupyter_fed.coordinator")
+
+TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+
+
+class Coordinator:
+    """Sessions, rounds and runner connections, persisted under ``state_dir``.
+
+    Parameters
+    ----------
+    state_dir
+        Folder for ``coordinator.db`` and model artefacts.
+    """
+
+    def __init__(self, state_dir: Path | str) -> None:
+        self.state_dir = Path(state_dir)
+        self.store = CoordinatorStore(self.state_dir / "coordinator.db")
+        self.artefacts = self.state_dir / "artefacts"
+        self._runners: dict[str, RunnerClient] = {}
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._changed = asyncio.Event()
+        self._rows: dict[tuple[str, str], int] = {}
+        self.ctx = RunContext(store=self.store, artefacts=self.artefacts, runner=self.runner,
+                              emit=self._emit, row_counts=self._row_count)
+
+    async def aclose(self) -> None:
+        """Stop driving sessions (they stay 'running' and resume at the next start) and close."""
+        runs = list(self._runs.values())
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        for client in self._runners.values():
+            await client.aclose()
+        self._runners.clear()
+        self.store.close()
+
+    # events ---------------------------------------------------------------------------------
+    def _emit(self, event: dict[str, Any]) -> None:
+        for q in list(self._subscribers):
+            q.put_nowait(event)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        """A queue receiving every event (round ends, status changes, logs) from now on."""
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(q)
+
+    # runners --------------------------------------------------------------------------------
+    def runner(self, name: str) -> RunnerClient:
+        client = self._runners.get(name)
+        if client is None:
+            row = next((r for r in self.store.runners() if r["name"] == name), None)
+            if row is None:
+                raise NotFoundError(f"no runner named {name!r}", "add it with client.add_runner()")
+            client = self._runners[name] = RunnerClient(name, row["url"], row["token"])
+        return client
+
+    async def add_runner(self, name: str, url: str, token: str) -> dict[str, Any]:
+        """Connect a runner after checking it answers and accepts the token."""
+        if not NAME_RE.match(name):
+            raise ConfigError(f"runner name {name!r} is invalid",
+                              "start with a letter; use letters, digits, '-' and '_'")
+        probe = RunnerClient(name, url, token)
+        try:
+            health = await probe.health()
+            if health["status"] != "ok":
+                raise RunnerUnavailable(f"runner {name!r} at {url} is unreachable: "
+                                        f"{health.get('error', '')}", "start the runner first")
+            await probe.datasets()  # proves the token is accepted
+        finally:
+            await probe.aclose()
+        old = self._runners.pop(name, None)
+        if old is not None:
+            await old.aclose()
+        self.store.put_runner(name, url, token)
+        return {"name": name, "url": url, **{k: health[k] for k in ("version", "latency_ms")}}
+
+    async def remove_runner(self, name: str) -> None:
+        if not self.store.delete_runner(name):
+            raise NotFoundError(f"no runner named {name!r}", "")
+        client = self._runners.pop(name, None)
+        if client is not None:
+            await client.aclose()
+
+    async def runners(self) -> list[dict[str, Any]]:
+        """Every connection with its health, latency and number of datasets (tokens never shown)."""
+        rows = self.store.runners()
+
+        async def one(row: dict[str, Any]) -> dict[str, Any]:
+            client = self.runner(row["name"])
+            health = await client.health()
+            out = {"name": row["name"], "url": row["url"], "status": health["status"],
+                   "latency_ms": health.get("latency_ms"), "version": health.get("version"),
+                   "datasets": None, "error": health.get("error")}
+            if health["status"] == "ok":
+                try:
+                    out["datasets"] = len(await client.datasets())
+                except FedError as exc:
+                    out["status"], out["error"] = "error", exc.message
+            return out
+
+        return list(await asyncio.gather(*(one(r) for r in rows)))
+
+    async def catalog(self) -> dict[str, Any]:
+        """Datasets across runners; unreachable runners are listed under ``errors``, not fatal."""
+        rows = self.store.runners()
+        results = await asyncio.gather(*(self.runner(r["name"]).datasets() for r in rows),
+                                       return_exceptions=True)
+        datasets, errors = [], []
+        for row, res in zip(rows, results, strict=True):
+            if isinstance(res, BaseException):
+                errors.append({"runner": row["name"], "message": getattr(res, "message", str(res))})
+                continue
+            for info in res:
+                self._rows[(row["name"], info.name)] = info.num_rows
+                datasets.append({"runner": row["name"], **info.model_dump(mode="json")})
+        return {"datasets": datasets, "errors": errors}
+
+    async def _row_count(self, runner: str, dataset: str) -> int | None:
+        if (runner, dataset) not in self._rows:
+            try:
+                await self.catalog()
+            except FedError:
+                return None
+        return self._rows.get((runner, dataset))
+
+    # sessions -------------------------------------------------------------------------------
+    def create_session(self, *, name: str, description: str = "", package_name: str,
+                       min_num_clients: int, num_rounds: int, model_config: dict[str, Any],
+                       data_config: dict[str, Any], policy: dict[str, Any] | None = None,
+                       kind: str = "fl") -> dict[str, Any]:
+        """Validate the configuration against the package's plan, then record the session."""
+        package = get_package(package_name)
+        problems = []
+        if not isinstance(min_num_clients, int) or min_num_clients < 1:
+            problems.append({"field": "min_num_clients", "error": "must be an integer >= 1"})
+        if not isinstance(num_rounds, int) or not 1 <= num_rounds <= 100_000:
+            problems.append({"field": "num_rounds", "error": "must be an integer from 1 to 100000"})
+        pol = {"min_num_clients": min_num_clients, "round_timeout": 3600.0,
+               "min_completion_rate": 0.0, "accept_failures": True, **(policy or {})}
+        if not (isinstance(pol["round_timeout"], (int, float)) and pol["round_timeout"] > 0):
+            problems.append({"field": "round_timeout", "error": "must be a positive number of seconds"})
+        if not 0.0 <= float(pol["min_completion_rate"]) <= 1.0:
+            problems.append({"field": "min_completion_rate", "error": "must be between 0 and 1"})
+        if problems:
+            raise ConfigError("invalid session: " + "; ".join(f"{p['field']}: {p['error']}"
+                                                              for p in problems),
+                              "fix the fields named", details=problems)
+        package.load_plan()(model_config, data_config, num_rounds)  # validates both configs
+        sid = secrets.token_hex(5)
+        config = {"min_num_clients": min_num_clients, "num_rounds": num_rounds,
+                  "model_config": model_config, "data_config": data_config, "policy": pol}
+        self.store.create_session(sid, kind, name, description, package.name, config)
+        self.store.log(sid, "info", f"created {package.name} session {name!r}")
+        return self.session(sid)
+
+    def session(self, sid: str) -> dict[str, Any]:
+        rec = self.store.session(sid)
+        if rec is None:
+            raise NotFoundError(f"no session {sid!r}", "list sessions with client.sessions()")
+        clients = self.store.clients(sid)
+        live = self.ctx.live.get(sid, {})
+        for c in clients:
+            c.update({k: v for k, v in live.get(c["client_id"], {}).items() if k != "state"})
+        cfg = rec["config"]
+        return {"id": sid, "name": rec["name"], "description": rec["description"],
+                "package": rec["package"], "status": rec["status"], "error": rec["error"],
+                "current_round": min(rec["current_round"], cfg["num_rounds"]),
+                "num_rounds": cfg["num_rounds"], "min_num_clients": cfg["min_num_clients"],
+                "created_at": rec["created_at"], "started_at": rec["started_at"],
+                "finished_at": rec["finished_at"], "clients": clients, "config": cfg}
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return [self.session(r["id"]) for r in self.store.sessions()]
+
+    def start_session(self, sid: str) -> dict[str, Any]:
+        """Open a created session for clients to join (status 'pending')."""
+        rec = self.session(sid)
+        if rec["status"] != "created":
+            raise ConflictError(f"session {sid} is {rec['status']}, it can only start once", "")
+        self.store.set_status(sid, "pending")
+        self.store.log(sid, "info", f"waiting for {rec['min_num_clients']} client(s) to join")
+        self._emit({"type": "status", "session_id": sid, "status": "pending"})
+        self._maybe_run(sid)
+        return self.session(sid)
+
+    async def join(self, sid: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add clients (one per task: a runner and its datasets by role) to a pending session."""
+        rec = self.session(sid)
+        if rec["status"] not in ("created", "pending"):
+            raise ConflictError(f"session {sid} is {rec['status']}; clients can join only before "
+                                "it runs", "create a new session")
+        catalog = await self.catalog()
+        where: dict[str, list[str]] = {}
+        for d in catalog["datasets"]:
+            where.setdefault(d["name"], []).append(d["runner"])
+        clients, taken = [], {c["client_id"] for c in rec["clients"]}
+        for i, task in enumerate(tasks):
+            datasets = {k: v for k, v in task["datasets"].items() if v}
+            if "train" not in datasets:
+                raise ConfigError(f"task {i}: no train dataset", "give train_dataset_name")
+            runner = task.get("runner")
+            for role, ds in datasets.items():
+                found = where.get(ds, [])
+                if runner is None and len(found) > 1:
+                    raise ConfigError(f"dataset {ds!r} exists on several runners "
+                                      f"({', '.join(found)})", "name the runner in the task")
+                if (runner and runner not in found) or not found:
+                    raise NotFoundError(f"no dataset {ds!r} ({role}) on "
+                                        f"{'runner ' + repr(runner) if runner else 'any runner'}",
+                                        "list the catalog with client.datasets()")
+                runner = runner or found[0]
+            cid = task.get("client_name") or f"{runner}/{datasets['train']}"
+            if cid in taken:
+                raise ConflictError(f"client {cid!r} already joined session {sid}",
+                                    "add each dataset once")
+            taken.add(cid)
+            clients.append({"client_id": cid, "runner": runner, "datasets": datasets})
+        self.store.add_clients(sid, clients)
+        for c in clients:
+            self.store.log(sid, "info", f"client {c['client_id']} joined", c["client_id"])
+        self._maybe_run(sid)
+        return self.session(sid)["clients"]
+
+    def _maybe_run(self, sid: str) -> None:
+        rec = self.session(sid)
+        if rec["status"] == "pending" and len(rec["clients"]) >= rec["min_num_clients"]:
+            self._launch(sid)
+
+    def _launch(self, sid: str) -> None:
+        if sid in self._runs:
+            return
+        task = asyncio.get_running_loop().create_task(self._drive(sid), name=f"session-{sid}")
+        self._runs[sid] = task
+
+    async def _drive(self, sid: str) -> None:
+        try:
+            await SessionRun(self.ctx, sid).run()
+        except asyncio.CancelledError:
+            raise
+        except FedError as exc:
+            self._fail(sid, exc.message)
+        except Exception as exc:  # a bug must end the session visibly, never leave it 'running'
+            log.exception("session %s crashed", sid)
+            self._fail(sid, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._runs.pop(sid, None)
+            self.ctx.live.pop(sid, None)
+
+    def _fail(self, sid: str, message: str) -> None:
+        self.store.set_status(sid, "failed", error=message)
+        self.store.log(sid, "error", f"failed: {message}")
+        self._emit({"type": "status", "session_id": sid, "status": "failed", "error": message})
+
+    async def cancel(self, sid: str) -> dict[str, Any]:
+        rec = self.session(sid)
+        if rec["status"] in TERMINAL:
+            return rec
+        task = self._runs.get(sid)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.store.set_status(sid, "cancelled", error="cancelled by the user")
+        self.store.log(sid, "info", "cancelled by the user")
+        self._emit({"type": "status", "session_id": sid, "status": "cancelled"})
+        return self.session(sid)
+
+    async def wait(self, sid: str, timeout: float | None = None) -> dict[str, Any]:
+        """Return the session once it has ended, or when ``timeout`` seconds have passed."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            rec = self.session(sid)
+            if rec["status"] in TERMINAL:
+                return rec
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return rec
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                pass
+
+    def metrics(self, sid: str) -> dict[str, Any]:
+        """Metrics in the reference SDK's shape: one entry per model, the initial model first."""
+        self.session(sid)
+        rows = self.store.metrics(sid)
+        federated = [r["federated"] for r in rows]
+        return {"session_id": sid, "federated_metrics": federated,
+                "client_metrics": [r["clients"] for r in rows],
+                "latest_global_model_federated_loss": federated[-1].get("loss") if federated else None}
+
+    def rounds(self, sid: str) -> list[dict[str, Any]]:
+        self.session(sid)
+        return self.store.rounds(sid)
+
+    def logs(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
+        self.session(sid)
+        return self.store.logs(sid, after)
+
+    def model(self, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The session's model weights and the metadata to rebuild it (best or last round)."""
+        rec = self.session(sid)
+        rounds = [r for r in self.store.rounds(sid) if r["model_path"]]
+        if not rounds:
+            raise NotFoundError(f"session {sid} has no model yet", "wait for its first round")
+        final = next((r for r in self.store.rounds(sid) if r["info"].get("final_evaluation")), None)
+        chosen = rounds[-1]
+        if final is not None:
+            best = final["info"]["best_model_round"]
+            chosen = next((r for r in rounds if r["round"] == best), chosen)
+        weights, _ = load_weights(Path(chosen["model_path"]))
+        plan = get_package(rec["package"]).load_plan()(
+            rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
+        meta = {**plan.artefact_meta(), "round": chosen["round"], "session_id": sid}
+        return weights, meta
+
+    def model_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        """The model as safetensors bytes (what crosses to the kernel) plus its metadata."""
+        from jupyter_fed.wire import encode
+
+        weights, meta = self.model(sid)
+        return encode(weights), meta
+
+
+__all__ = ["MODEL_PREFIX", "Coordinator"]

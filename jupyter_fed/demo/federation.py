@@ -1,0 +1,141 @@
+"""Real runner processes on loopback, for the demo, notebooks and integration tests.
+
+Each runner is its own ``jupyter-fed runner serve`` process on an ephemeral port, so what is shown
+and tested is exactly what a custodian runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_fed.errors import RunnerUnavailable
+
+
+def prepare_runner(home: Path, name: str, datasets: dict[str, Path], data_root: Path,
+                   **settings: Any) -> str:
+    """``runner init`` + ``runner register`` for each dataset; returns the admin token."""
+    from jupyter_fed.runner.app import register_dataset
+    from jupyter_fed.runner.process import init_runner
+    from jupyter_fed.runner.store import RunnerStore
+    from jupyter_fed.wire import DatasetRegistration
+
+    runner_settings, token = init_runner(home, name, [data_root], **settings)
+    store = RunnerStore(runner_settings.db_path)
+    try:
+        for ds_name, path in datasets.items():
+            register_dataset(runner_settings, store, DatasetRegistration(
+                name=ds_name, path=str(path), description=f"{ds_name} of {name}", tags=["demo"]))
+    finally:
+        store.close()
+    return token
+
+
+class RunnerProcess:
+    """One ``jupyter-fed runner serve`` subprocess."""
+
+    def __init__(self, home: Path, name: str, token: str, port: int = 0) -> None:
+        self.home, self.name, self.token, self.port = home, name, token, port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> RunnerProcess:
+        ready = self.home / "ready.json"
+        ready.unlink(missing_ok=True)
+        log = open(self.home / "serve.log", "ab")  # noqa: SIM115 - owned by the child process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_fed.cli", "runner", "serve", "--home", str(self.home),
+             "--port", str(self.port), "--ready-file", str(ready)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log.close()
+        self._ready = ready
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while not self._ready.exists():
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                tail = (self.home / "serve.log").read_text()[-800:]
+                raise RunnerUnavailable(f"runner {self.name!r} exited at start (code "
+                                        f"{self.proc.returncode})", tail)
+            if time.monotonic() > deadline:
+                raise RunnerUnavailable(f"runner {self.name!r} did not start in {timeout:g} s", "")
+            time.sleep(0.02)
+        self.url = json.loads(self._ready.read_text())["url"]
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """Die abruptly, as a crashed silo would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class LocalFederation:
+    """Several runners on this machine, each with its own home folder and datasets.
+
+    Parameters
+    ----------
+    root
+        Folder for the runners' homes.
+    silos
+        Runner name → {dataset name → file}. Files must lie under ``data_root``.
+    data_root
+        The data root every runner is allowed to read.
+    """
+
+    def __init__(self, root: Path, silos: dict[str, dict[str, Path]], data_root: Path,
+                 **settings: Any) -> None:
+        self.root, self.silos, self.data_root = root, silos, data_root
+        self.settings = settings
+        self.processes: dict[str, RunnerProcess] = {}
+
+    def start(self, timeout: float = 60.0) -> LocalFederation:
+        try:
+            for name, datasets in self.silos.items():
+                home = self.root / name
+                token = prepare_runner(home, name, datasets, self.data_root, **self.settings)
+                self.processes[name] = RunnerProcess(home, name, token).start()
+            for proc in self.processes.values():
+                proc.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def runners(self) -> list[dict[str, str]]:
+        """``[{"name", "url", "token"}]`` for ``jupyter_fed.connect(runners=...)``."""
+        return [{"name": p.name, "url": p.url, "token": p.token} for p in self.processes.values()]
+
+    def stop(self) -> None:
+        for proc in self.processes.values():  # signal all first, so they shut down in parallel
+            if proc.proc is not None and proc.proc.poll() is None:
+                proc.proc.send_signal(signal.SIGINT)
+        for proc in self.processes.values():
+            proc.stop()
+
+    def __enter__(self) -> LocalFederation:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,73 @@
+"""What a package step receives at the runner and what it may hand back.
+
+A step sees its silo's rows only through ``DatasetHandle``; it returns parameters, statistics or
+aggregates in a ``StepResult``. The runner, not the step, decides what leaves: it validates the
+result's shape (named arrays + JSON) before storing it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from jupyter_fed.errors import FedError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from jupyter_fed.wire import DatasetInfo
+
+
+class StepCancelled(FedError):
+    code = "cancelled"
+    status = 409
+
+
+class DatasetHandle(Protocol):
+    """Read access to one registered dataset, given to ``local.py`` steps only."""
+
+    info: DatasetInfo
+
+    @property
+    def num_rows(self) -> int: ...
+
+    def to_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame: ...
+
+    def to_numpy(self, columns: Sequence[str], dtype: Any = np.float32) -> np.ndarray: ...
+
+
+@dataclass
+class StepContext:
+    """Progress reporting and cooperative cancellation for a running step."""
+
+    task_id: str
+    round: int
+    on_progress: Callable[[float, str], None] = lambda p, m: None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report progress (0..1); doubles as the heartbeat that shows the step is alive."""
+        self.check_cancelled()
+        self.on_progress(min(max(float(fraction), 0.0), 1.0), message)
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise StepCancelled("the step was cancelled", "")
+
+
+@dataclass
+class StepResult:
+    """A step's output: named arrays (travel as safetensors) and JSON-able outputs."""
+
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    num_examples: int = 0
+
+
+StepFn = Callable[[StepContext, dict[str, DatasetHandle], dict[str, Any], dict[str, np.ndarray]],
+                  StepResult]
+"""Signature of a local step: (context, datasets by role, params, input tensors) -> result."""

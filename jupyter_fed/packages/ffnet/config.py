@@ -1,0 +1,120 @@
+"""``model_config`` / ``data_config`` of the ffnet package, in the reference SDK's shape."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jupyter_fed.packages._config import parse_config
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "selu", "silu")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NetParams(_Strict):
+    input_size: int = Field(gt=0)
+    hidden_layer_sizes: list[int] = Field(default_factory=lambda: [6, 6, 6])
+    output_size: int = Field(gt=0)
+    activation: str = "relu"
+
+    @field_validator("hidden_layer_sizes")
+    @classmethod
+    def _sizes(cls, v: list[int]) -> list[int]:
+        if any(s <= 0 for s in v):
+            raise ValueError("every hidden layer size must be a positive integer")
+        return v
+
+    @field_validator("activation")
+    @classmethod
+    def _act(cls, v: str) -> str:
+        if v.lower() not in ACTIVATIONS:
+            raise ValueError(f"must be one of {', '.join(ACTIVATIONS)}")
+        return v.lower()
+
+
+class ModelSection(_Strict):
+    params: NetParams
+
+
+class MLTask(_Strict):
+    type: Literal["classification", "regression"] = "classification"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Optimizer(_Strict):
+    name: str = "SGD"
+    params: dict[str, Any] = Field(default_factory=lambda: {"learning_rate": 0.2, "momentum": 0.0})
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        known = ("SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam")
+        match = next((k for k in known if k.lower() == v.lower()), None)
+        if match is None:
+            raise ValueError(f"must be a PyTorch optimizer name: {', '.join(known)}")
+        return match
+
+
+class StrategySection(_Strict):
+    name: str = "FedAvg"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SaveBestModel(_Strict):
+    metric: str = "loss"
+    mode: Literal["min", "max"] = "min"
+
+
+class FFNetConfig(_Strict):
+    """The ffnet ``model_config``; field names follow the reference SDK."""
+
+    experiment_name: str = ""
+    experiment_description: str = ""
+    strategy: StrategySection = Field(default_factory=StrategySection)
+    model: ModelSection
+    ml_task: MLTask = Field(default_factory=MLTask)
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    balance_train_datasets: bool = False
+    local_epochs: int = Field(1, ge=1, le=1000)
+    batch_size: int = Field(64, ge=1)
+    seed: int = 0
+    save_best_model: SaveBestModel | None = None
+
+    @model_validator(mode="after")
+    def _task_vs_output(self) -> FFNetConfig:
+        if self.ml_task.type == "classification" and self.model.params.output_size < 2:
+            raise ValueError("model.params.output_size must be >= 2 for classification "
+                             "(one output per class)")
+        return self
+
+
+class FFNetData(_Strict):
+    predictors: list[str] = Field(min_length=1)
+    target: str
+
+    @model_validator(mode="after")
+    def _target_not_predictor(self) -> FFNetData:
+        if self.target in self.predictors:
+            raise ValueError(f"target {self.target!r} is also listed in predictors")
+        return self
+
+
+def parse(model_config: dict[str, Any] | None, data_config: dict[str, Any] | None
+          ) -> tuple[FFNetConfig, FFNetData]:
+    """Validate both configs and their agreement (``input_size`` == number of predictors)."""
+    cfg = parse_config(FFNetConfig, model_config, "model_config")
+    data = parse_config(FFNetData, data_config, "data_config")
+    if cfg.model.params.input_size != len(data.predictors):
+        from jupyter_fed.errors import ConfigError
+
+        raise ConfigError(
+            f"model_config.model.params.input_size is {cfg.model.params.input_size} but "
+            f"data_config lists {len(data.predictors)} predictors",
+            "set input_size to the number of predictors",
+            details=[{"field": "model_config.model.params.input_size",
+                      "error": "does not match the number of predictors"}])
+    return cfg, data

@@ -1,0 +1,146 @@
+"""Runner half of ffnet: evaluate the incoming global model, then train it on this silo.
+
+Only parameters and aggregate metrics leave: the state dict of the locally trained network, the
+loss/accuracy/AUC (or R²) on the silo's test rows, and the number of training examples.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._metrics import r2, roc_auc
+from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
+from jupyter_fed.packages.ffnet import _net
+from jupyter_fed.packages.ffnet.config import FFNetConfig, FFNetData, parse
+
+
+def _arrays(handle: DatasetHandle, data: FFNetData, cfg: FFNetConfig) -> tuple[Any, Any]:
+    import torch
+
+    names = {c.name for c in handle.info.columns}
+    missing = [c for c in [*data.predictors, data.target] if c not in names]
+    if missing:
+        raise ConfigError(f"dataset {handle.info.name!r} has no column(s) {', '.join(missing)}",
+                          "check data_config predictors/target against the catalog schema")
+    x = torch.from_numpy(handle.to_numpy(data.predictors, np.float32))
+    y_np = handle.to_numpy([data.target], np.float64)[:, 0]
+    if cfg.ml_task.type == "classification":
+        classes = cfg.model.params.output_size
+        if (y_np != np.round(y_np)).any() or y_np.min() < 0 or y_np.max() >= classes:
+            raise ConfigError(f"target {data.target!r} of dataset {handle.info.name!r} must hold "
+                              f"class labels 0..{classes - 1} for classification",
+                              "set model.params.output_size to the number of classes")
+        y = torch.from_numpy(y_np.astype(np.int64))
+    else:
+        y = torch.from_numpy(y_np.astype(np.float32)).unsqueeze(1)
+    return x, y
+
+
+def _loss_fn(cfg: FFNetConfig) -> Any:
+    import torch
+
+    if cfg.ml_task.type == "regression":
+        return torch.nn.MSELoss()
+    weights = cfg.ml_task.params.get("loss_weights")
+    return torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
+                                     if weights else None)
+
+
+def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str) -> dict[str, float]:
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        out = net(x)
+        loss = float(_loss_fn(cfg)(out, y))
+    n = int(len(y))
+    metrics = {f"{prefix}loss": loss, f"{prefix}num_examples": n}
+    if cfg.ml_task.type == "classification":
+        prob = torch.softmax(out, dim=1).numpy().astype(np.float64)
+        labels = y.numpy()
+        metrics[f"{prefix}accuracy"] = float((prob.argmax(1) == labels).mean())
+        metrics[f"{prefix}roc_auc"] = roc_auc(labels, prob)
+    else:
+        metrics[f"{prefix}r2"] = r2(y.numpy()[:, 0], out.numpy()[:, 0])
+    return metrics
+
+
+def _optimizer(cfg: FFNetConfig, params: Any) -> Any:
+    import torch
+
+    kw = dict(cfg.optimizer.params)
+    if "learning_rate" in kw:
+        kw["lr"] = kw.pop("learning_rate")
+    try:
+        return getattr(torch.optim, cfg.optimizer.name)(params, **kw)
+    except TypeError as exc:
+        raise ConfigError(f"model_config.optimizer.params: {exc}",
+                          f"use parameters that torch.optim.{cfg.optimizer.name} accepts") from None
+
+
+def _balanced_index(y: Any, gen: Any) -> Any:
+    """Undersample every class to the size of the rarest (``balance_train_datasets``)."""
+    import torch
+
+    labels = y.numpy()
+    classes, counts = np.unique(labels, return_counts=True)
+    keep = [torch.from_numpy(np.flatnonzero(labels == c))[torch.randperm(int((labels == c).sum()),
+                                                                           generator=gen)[:counts.min()]]
+            for c in classes]
+    return torch.cat(keep)
+
+
+def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+        tensors: dict[str, np.ndarray]) -> StepResult:
+    """Evaluate the received global model on ``test`` (else ``train``), then train it on ``train``."""
+    import torch
+
+    cfg, data = parse(params.get("model_config"), params.get("data_config"))
+    net = _net.load_numpy(_net.build(cfg), tensors)
+    xt, yt = _arrays(datasets.get("test") or datasets["train"], data, cfg)
+    outputs: dict[str, Any] = {"metrics": _metrics(cfg, net, xt, yt, "test_")}
+    x, y = _arrays(datasets["train"], data, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + ctx.round)
+    index = _balanced_index(y, gen) if cfg.balance_train_datasets and \
+        cfg.ml_task.type == "classification" else torch.arange(len(y))
+    loss_fn, opt = _loss_fn(cfg), _optimizer(cfg, net.parameters())
+    n, bs = len(index), cfg.batch_size
+    batches_per_epoch = max(1, -(-n // bs))
+    total = cfg.local_epochs * batches_per_epoch
+    started, done, train_loss = time.monotonic(), 0, 0.0
+    net.train()
+    for _epoch in range(cfg.local_epochs):
+        order = index[torch.randperm(n, generator=gen)]
+        train_loss = 0.0
+        for b in range(batches_per_epoch):
+            idx = order[b * bs:(b + 1) * bs]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            train_loss += loss.item() * len(idx)
+            done += 1
+            if done % 50 == 0:
+                ctx.progress(done / total, f"epoch {_epoch + 1}/{cfg.local_epochs}")
+        train_loss /= n
+    if not np.isfinite(train_loss):
+        raise ConfigError("training diverged (the loss is not finite)",
+                          "lower the optimizer's learning_rate")
+    outputs["train"] = {"train_loss": train_loss, "train_num_examples": int(n),
+                        "train_seconds": time.monotonic() - started}
+    return StepResult(tensors=_net.to_numpy(net), outputs=outputs, num_examples=int(n))
+
+
+def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+             tensors: dict[str, np.ndarray]) -> StepResult:
+    """Evaluate the received global model on ``test`` (or ``train`` when there is no test set)."""
+    cfg, data = parse(params.get("model_config"), params.get("data_config"))
+    net = _net.load_numpy(_net.build(cfg), tensors)
+    handle = datasets.get("test") or datasets["train"]
+    x, y = _arrays(handle, data, cfg)
+    metrics = _metrics(cfg, net, x, y, "test_")
+    return StepResult(outputs={"metrics": metrics}, num_examples=int(metrics["test_num_examples"]))

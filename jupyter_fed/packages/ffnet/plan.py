@@ -1,0 +1,32 @@
+"""Coordinator half of ffnet: initial weights, strategy, metric merging, artefact description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_fed.packages._hfl import HFLPlan
+from jupyter_fed.packages.ffnet import _net
+from jupyter_fed.packages.ffnet.config import parse
+from jupyter_fed.strategies import Weights, make_strategy
+
+
+class FFNetPlan(HFLPlan):
+    """HFL plan for a feed-forward network under a FedAvg-family strategy."""
+
+    def __init__(self, model_config: dict[str, Any], data_config: dict[str, Any],
+                 num_rounds: int) -> None:
+        self.cfg, self.data = parse(model_config, data_config)
+        self._model_config, self._data_config = model_config, data_config
+        best = self.cfg.save_best_model
+        super().__init__(make_strategy(self.cfg.strategy.model_dump()), num_rounds,
+                         (best.metric, best.mode) if best else None)
+
+    def step_params(self) -> dict[str, Any]:
+        return {"model_config": self._model_config, "data_config": self._data_config}
+
+    def initial_weights(self) -> Weights:
+        return _net.initial_weights(self.cfg)
+
+    def artefact_meta(self) -> dict[str, Any]:
+        return {"package": "ffnet", "model_config": self._model_config,
+                "data_config": self._data_config}

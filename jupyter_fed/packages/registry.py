@@ -1,0 +1,86 @@
+"""Package names → where their halves live.
+
+Entries are import strings, so looking a package up imports nothing: the runner imports only the
+``local`` half, the coordinator only the ``plan`` half, the kernel only the ``model`` half.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_fed.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """Where one package's parts live.
+
+    Parameters
+    ----------
+    name
+        Canonical name, e.g. ``"ffnet"``.
+    aliases
+        Other accepted names, e.g. the reference SDK's ``"iai_ffnet"``.
+    steps
+        Step name → ``"module:function"`` of the runner-side implementation.
+    plan
+        ``"module:Class"`` of the coordinator-side plan.
+    model
+        ``"module:Class"`` of the kernel-side artefact.
+    """
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    steps: dict[str, str] = field(default_factory=dict)
+    plan: str = ""
+    model: str = ""
+    description: str = ""
+
+    def load_step(self, step: str) -> Any:
+        if step not in self.steps:
+            raise ConfigError(f"package {self.name!r} has no step {step!r}",
+                              f"known steps: {', '.join(sorted(self.steps))}")
+        return _load(self.steps[step])
+
+    def load_plan(self) -> Any:
+        return _load(self.plan)
+
+    def load_model(self) -> Any:
+        return _load(self.model)
+
+
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+_PACKAGES: dict[str, PackageSpec] = {}
+
+
+def register(spec: PackageSpec) -> PackageSpec:
+    for key in (spec.name, *spec.aliases):
+        _PACKAGES[key.lower()] = spec
+    return spec
+
+
+def _ensure_builtin() -> None:
+    if not _PACKAGES:
+        importlib.import_module("jupyter_fed.packages.ffnet")
+
+
+def get_package(name: str) -> PackageSpec:
+    """Look a package up by name or alias (case-insensitive); unknown names raise ``ConfigError``."""
+    _ensure_builtin()
+    spec = _PACKAGES.get(str(name).lower())
+    if spec is None:
+        raise ConfigError(f"unknown package {name!r}",
+                          f"available packages: {', '.join(package_names())}",
+                          details=[{"field": "package_name", "error": "unknown package"}])
+    return spec
+
+
+def package_names() -> list[str]:
+    _ensure_builtin()
+    return sorted({spec.name for spec in _PACKAGES.values()})

@@ -1,0 +1,18 @@
+"""The data custodian's service: one per silo, next to the data, enforcing its privacy policy."""
+
+from __future__ import annotations
+
+from jupyter_fed.runner.settings import RunnerSettings, default_home
+
+__all__ = ["RunnerSettings", "create_app", "default_home", "init_runner", "serve"]
+
+
+def __getattr__(name: str) -> object:
+    # FastAPI and uvicorn load only when a runner is actually built or served.
+    if name == "create_app":
+        from jupyter_fed.runner.app import create_app
+        return create_app
+    if name in ("init_runner", "serve"):
+        from jupyter_fed.runner import process as _process
+        return getattr(_process, name)
+    raise AttributeError(name)

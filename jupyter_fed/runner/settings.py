@@ -1,0 +1,62 @@
+"""A runner's settings, kept as ``runner.json`` in its home folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jupyter_fed.errors import ConfigError, NotFoundError
+from jupyter_fed.wire.models import NAME_RE
+
+SETTINGS_FILE = "runner.json"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("JUPYTER_FED_RUNNER_HOME", Path.home() / ".jupyter-fed" / "runner"))
+
+
+class RunnerSettings(BaseModel):
+    """What a custodian decides once, at ``runner init``, and may edit in ``runner.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="how model builders see this runner")
+    home: Path
+    data_roots: list[Path] = Field(description="datasets may only be registered below these folders")
+    max_workers: int = Field(2, ge=1, description="package steps running at once")
+    torch_threads: int = Field(1, ge=1, description="intra-op threads per step; small models "
+                               "gain nothing from more, and silos often share a host")
+    max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="largest accepted request body")
+    warmup: bool = Field(True, description="import the ML libraries at start, not at the first step")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("must start with a letter and use only letters, digits, '-' and '_'")
+        return v
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "runner.db"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.home / "results"
+
+    def save(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / SETTINGS_FILE).write_text(self.model_dump_json(indent=2))
+
+    @classmethod
+    def load(cls, home: Path | str) -> RunnerSettings:
+        path = Path(home) / SETTINGS_FILE
+        if not path.exists():
+            raise NotFoundError(f"no runner at {home}", "create one with `jupyter-fed runner init`")
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except ValueError as exc:
+            raise ConfigError(f"{path} is invalid: {exc}", "fix or recreate runner.json") from None
