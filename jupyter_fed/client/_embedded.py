@@ -87,5 +87,5 @@ def _close_all() -> None:
     for inst in list(_INSTANCES.values()):
         try:
             inst.close()
-        except Exception:  # noqa: S110 - best effort at interpreter exit
+        except Exception:
             pass

@@ -95,7 +95,7 @@ class SessionRun:
         self._dispatched = 0
 
     def _log(self, level: str, message: str, client: str | None = None) -> None:
-        getattr(log, level if level != "warning" else "warning")("%s: %s", self.sid, message)
+        getattr(log, level)("%s: %s", self.sid, message)
         self.ctx.store.log(self.sid, level, message, client)
         self.ctx.emit({"type": "log", "session_id": self.sid, "level": level, "client": client,
                        "message": message})

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jupyter_fed.demo.data import FEATURES, TARGET, write_silos
+from jupyter_fed.demo.baseline import DEMO_DATA_CONFIG, centralized_baseline, score_on_test
+from jupyter_fed.demo.data import FEATURES, write_silos
 
 
 def demo_model_config(seed: int = 0) -> dict[str, Any]:
@@ -26,9 +27,6 @@ def demo_model_config(seed: int = 0) -> dict[str, Any]:
     }
 
 
-DEMO_DATA_CONFIG = {"predictors": FEATURES, "target": TARGET}
-
-
 def add_demo_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="train an FFNet across local demo runners and compare it with "
                        "central training")
@@ -39,43 +37,6 @@ def add_demo_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                    help="folder for the data, the metrics PNG and the runners' logs")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_demo)
-
-
-def centralized_baseline(paths: list[Path], model_config: dict[str, Any], epochs: int
-                         ) -> tuple[Any, float]:
-    """The same network trained on the pooled rows for the same number of epochs."""
-    import pyarrow as pa
-
-    from jupyter_fed.packages.base import StepContext
-    from jupyter_fed.packages.ffnet import _net
-    from jupyter_fed.packages.ffnet.config import parse
-    from jupyter_fed.packages.ffnet.local import fit
-    from jupyter_fed.runner.data import LoadedDataset, inspect, read_table
-
-    import torch
-
-    torch.set_num_threads(1)  # as the runners do: a model this small gains nothing from more
-    pooled = pa.concat_tables([read_table(p) for p in paths])
-    info = inspect("pooled", paths[0])
-    cfg = {**model_config, "local_epochs": epochs}
-    weights = _net.initial_weights(parse(cfg, DEMO_DATA_CONFIG)[0])
-    started = time.perf_counter()
-    result = fit(StepContext("central", 1), {"train": LoadedDataset(info, pooled)},
-                 {"model_config": cfg, "data_config": DEMO_DATA_CONFIG}, weights)
-    return result.tensors, time.perf_counter() - started
-
-
-def _scores(weights: dict[str, Any], model_config: dict[str, Any], test: Path) -> dict[str, float]:
-    import pyarrow.parquet as pq
-
-    from jupyter_fed.packages._metrics import binary_auc
-    from jupyter_fed.packages.ffnet.model import FFNetModel
-
-    model = FFNetModel(weights, {"model_config": model_config, "data_config": DEMO_DATA_CONFIG})
-    df = pq.read_table(test).to_pandas()
-    prob = model.predict(df)[:, 1]
-    y = df[TARGET].to_numpy()
-    return {"auc": binary_auc(y == 1, prob), "accuracy": float(((prob > 0.5) == (y == 1)).mean())}
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -91,7 +52,7 @@ def run_demo(args: argparse.Namespace) -> int:
     silos = {f"silo{i}": {f"train_silo{i}": paths[f"train_silo{i}"], "test": paths["test"]}
              for i in range(args.clients)}
     model_config = demo_model_config(args.seed)
-    print(f"jupyter-fed demo: {args.clients} silos × {args.rows:,} rows, {args.rounds} rounds")
+    print(f"jupyter-fed demo: {args.clients} silos x {args.rows:,} rows, {args.rounds} rounds")
     try:
         with LocalFederation(work / "runners", silos, data_dir) as fed:
             print("runners up: " + ", ".join(f"{p.name} at {p.url}" for p in fed.processes.values()))
@@ -119,10 +80,10 @@ def run_demo(args: argparse.Namespace) -> int:
                 client.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    fed_scores = _scores(model.weights, model_config, paths["test"])
+    fed_scores = score_on_test(model.weights, model_config, paths["test"])
     central_w, central_seconds = centralized_baseline(
         [paths[f"train_silo{i}"] for i in range(args.clients)], model_config, args.rounds)
-    central_scores = _scores(central_w, model_config, paths["test"])
+    central_scores = score_on_test(central_w, model_config, paths["test"])
     print()
     print(f"{'':<13}{'AUC':>8}{'accuracy':>10}{'wall time':>11}")
     print(f"{'federated':<13}{fed_scores['auc']:>8.4f}{fed_scores['accuracy']:>10.4f}"

@@ -10,7 +10,7 @@ import numpy as np
 
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their mean rank (as the Mann–Whitney statistic needs)."""
+    """1-based ranks, ties sharing their mean rank (as the Mann-Whitney statistic needs)."""
     order = np.argsort(x, kind="mergesort")
     ranks = np.empty(len(x), dtype=np.float64)
     ranks[order] = np.arange(1, len(x) + 1)

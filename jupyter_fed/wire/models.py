@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -67,7 +67,7 @@ class DatasetInfo(_Model):
     registered_at: datetime
 
 
-class TaskState(str, Enum):
+class TaskState(StrEnum):
     queued = "queued"
     running = "running"
     succeeded = "succeeded"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,7 +39,7 @@ def initial_weights(cfg: FFNetConfig) -> dict[str, np.ndarray]:
     p = cfg.model.params
     sizes = [p.input_size, *p.hidden_layer_sizes, p.output_size]
     out: dict[str, np.ndarray] = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         bound = 1.0 / np.sqrt(fan_in)
         out[f"{2 * i}.weight"] = rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32)
         out[f"{2 * i}.bias"] = rng.uniform(-bound, bound, (fan_out,)).astype(np.float32)

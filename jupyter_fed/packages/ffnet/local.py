@@ -57,7 +57,7 @@ def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str) -> dict[st
     with torch.no_grad():
         out = net(x)
         loss = float(_loss_fn(cfg)(out, y))
-    n = int(len(y))
+    n = len(y)
     metrics = {f"{prefix}loss": loss, f"{prefix}num_examples": n}
     if cfg.ml_task.type == "classification":
         prob = torch.softmax(out, dim=1).numpy().astype(np.float64)
