@@ -19,6 +19,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLarge",
     "PermissionDenied",
+    "RunnerTimeout",
     "RunnerUnavailable",
     "SessionFailed",
     "StepFailed",
@@ -113,6 +114,13 @@ class RunnerUnavailable(FedError):
 
     code = "runner_unavailable"
     status = 503
+
+
+class RunnerTimeout(RunnerUnavailable):
+    """A runner accepted a connection or a step but showed no sign of life in time."""
+
+    code = "runner_timeout"
+    status = 504
 
 
 class StepFailed(FedError):

@@ -41,7 +41,9 @@ class EmbeddedBackend:
         self._thread.start()
 
         async def make() -> Coordinator:
-            return Coordinator(state_dir)
+            coordinator = Coordinator(state_dir)
+            await coordinator.start()  # resume sessions a previous process left running
+            return coordinator
 
         self.coordinator: Coordinator = self.run(make())
         self.closed = False

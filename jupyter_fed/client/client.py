@@ -66,7 +66,9 @@ class Client:
                           data_config: dict[str, Any] | None = None, *,
                           round_timeout: float | None = None,
                           min_completion_rate: float | None = None,
-                          accept_failures: bool | None = None) -> Session:
+                          accept_failures: bool | None = None,
+                          heartbeat_timeout: float | None = None,
+                          max_retries: int | None = None) -> Session:
         """Create a federated-learning session (not yet started).
 
         Parameters
@@ -87,10 +89,17 @@ class Client:
             Share of a round's clients that must answer (default 0: ``min_num_clients`` rules).
         accept_failures
             Continue without failed clients when enough remain (default ``True``).
+        heartbeat_timeout
+            Seconds a runner may go without answering before it is dropped (default 30); a slow
+            runner that keeps answering is never dropped before ``round_timeout``.
+        max_retries
+            Retries of a client's step after a connection failure or runner restart (default 2).
         """
         policy = {k: v for k, v in {"round_timeout": round_timeout,
                                      "min_completion_rate": min_completion_rate,
-                                     "accept_failures": accept_failures}.items() if v is not None}
+                                     "accept_failures": accept_failures,
+                                     "heartbeat_timeout": heartbeat_timeout,
+                                     "max_retries": max_retries}.items() if v is not None}
         info = self._backend.call("create_session", name=name, description=description,
                                   package_name=package_name, min_num_clients=min_num_clients,
                                   num_rounds=num_rounds, model_config=model_config or {},

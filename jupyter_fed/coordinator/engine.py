@@ -17,38 +17,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from jupyter_fed.errors import FedError, RunnerUnavailable, SessionFailed, StepFailed, UpdateRejected
+from jupyter_fed.coordinator.dispatch import ClientAnswer, ClientStep, Liveness
+from jupyter_fed.errors import FedError, SessionFailed, StepFailed, UpdateRejected
 from jupyter_fed.packages import get_package
 from jupyter_fed.packages._hfl import HFLPlan
 from jupyter_fed.strategies import ClientUpdate, Weights
-from jupyter_fed.wire import TaskSpec, TaskState, decode, encode
+from jupyter_fed.wire import TaskSpec, TaskStatus, decode, encode
 
 log = logging.getLogger("jupyter_fed.coordinator")
 
 MODEL_PREFIX, STRATEGY_PREFIX = "model/", "strategy/"
 
 
-@dataclass
-class Policy:
-    """When a round counts as done. See ``create_fl_session`` for the user-facing description."""
+class Policy(BaseModel):
+    """When a round counts as done; the user-facing knobs of ``create_fl_session``."""
 
-    min_num_clients: int
-    round_timeout: float = 3600.0
-    min_completion_rate: float = 0.0
-    accept_failures: bool = True
+    model_config = ConfigDict(extra="forbid")
+
+    min_num_clients: int = Field(ge=1, description="clients needed to start and in every round")
+    round_timeout: float = Field(3600.0, gt=0, description="hard limit on one round, in seconds")
+    min_completion_rate: float = Field(0.0, ge=0, le=1, description="share of a round's clients "
+                                       "that must answer")
+    accept_failures: bool = Field(True, description="continue without failed clients if enough "
+                                  "remain")
+    heartbeat_timeout: float = Field(30.0, gt=0, description="seconds a runner may go without "
+                                     "answering before it is given up on")
+    max_retries: int = Field(2, ge=0, le=10, description="retries after a connection failure or "
+                             "a runner restart")
 
     def required(self, active: int) -> int:
         return max(self.min_num_clients, math.ceil(self.min_completion_rate * active))
-
-
-@dataclass
-class ClientAnswer:
-    client: dict[str, Any]
-    outputs: dict[str, Any]
-    tensors: dict[str, np.ndarray]
-    elapsed: float
 
 
 @dataclass
@@ -128,10 +128,13 @@ class SessionRun:
     async def _fit_round(self, rnd: int, weights: Weights) -> Weights:
         started = time.perf_counter()
         answers, dropped = await self._dispatch(rnd, self.plan.fit_step, weights)
-        updates, per_client = [], {}
+        updates, per_client, seen = [], {}, set()
         for a in answers:
             cid = a.client["client_id"]
             try:
+                if a.task_id in seen or cid in per_client:
+                    raise UpdateRejected(f"duplicate update {a.task_id} from {cid}, not aggregated")
+                seen.add(a.task_id)
                 update = ClientUpdate(cid, a.tensors, int(a.outputs.get("num_examples", 0)))
                 await self._validate(update, weights, a.client)
             except UpdateRejected as exc:
@@ -203,8 +206,9 @@ class SessionRun:
         clients = self._active()
         self._dispatched = len(clients)
         payload = encode(weights)
-        deadline = time.monotonic() + self.policy.round_timeout
-        results = await asyncio.gather(*(self._one(c, rnd, step, payload, deadline) for c in clients),
+        liveness = Liveness(time.monotonic() + self.policy.round_timeout,
+                            self.policy.heartbeat_timeout, self.policy.max_retries)
+        results = await asyncio.gather(*(self._one(c, rnd, step, payload, liveness) for c in clients),
                                        return_exceptions=True)
         answers, dropped = [], []
         for client, res in zip(clients, results, strict=True):
@@ -224,49 +228,16 @@ class SessionRun:
         return answers, dropped
 
     async def _one(self, client: dict[str, Any], rnd: int, step: str, payload: bytes,
-                   deadline: float) -> ClientAnswer:
-        runner = self.ctx.runner(client["runner"])
+                   liveness: Liveness) -> ClientAnswer:
         task_id = f"{self.sid}.a{self.attempt}.r{rnd}.{step}.c{client['idx']}"
         spec = TaskSpec(task_id=task_id, session_id=self.sid, round=rnd, package=self.rec["package"],
                         step=step, datasets=client["datasets"], params=self.plan.step_params())
         live = self.ctx.live.setdefault(self.sid, {})
-        live[client["client_id"]] = {"round": rnd, "step": step, "progress": 0.0, "state": "queued"}
-        try:
-            status = await asyncio.wait_for(runner.submit(spec, payload), self._left(deadline))
-            while not status.state.terminal:
-                left = self._left(deadline)
-                status = await asyncio.wait_for(runner.status(task_id, wait=min(left, 10.0)),
-                                                left + 1.0)
-                live[client["client_id"]].update(progress=status.progress, state=status.state.value)
-            if status.state is not TaskState.succeeded:
-                err = status.error
-                raise StepFailed(f"{step} on runner {client['runner']!r} "
-                                 f"{status.state.value}: {err.message if err else 'no reason given'}",
-                                 err.hint if err else "")
-            tensors = decode(await runner.result(task_id)) if status.has_tensors else {}
-            live[client["client_id"]].update(progress=1.0, state="succeeded")
-            return ClientAnswer(client, status.outputs or {}, tensors, status.elapsed or 0.0)
-        except TimeoutError:
-            live[client["client_id"]]["state"] = "timed_out"
-            try:
-                await asyncio.wait_for(runner.cancel(task_id), 5.0)
-            except (FedError, TimeoutError):
-                pass
-            raise RunnerUnavailable(f"runner {client['runner']!r} did not finish {step} of round "
-                                    f"{rnd} within the round timeout "
-                                    f"({self.policy.round_timeout:g} s)",
-                                    "raise round_timeout, or check the runner") from None
-        except asyncio.CancelledError:
-            # The session was cancelled (or the coordinator is stopping): free the runner's worker.
-            try:
-                await asyncio.shield(asyncio.wait_for(runner.cancel(task_id), 3.0))
-            except (FedError, TimeoutError, asyncio.CancelledError):
-                pass
-            raise
+        state = live[client["client_id"]] = {"round": rnd, "step": step, "progress": 0.0,
+                                             "state": "queued"}
 
-    @staticmethod
-    def _left(deadline: float) -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        return left
+        def progress(status: TaskStatus) -> None:
+            state.update(progress=status.progress, state=status.state.value)
+
+        return await ClientStep(self.ctx.runner(client["runner"]), client, spec, payload, liveness,
+                                progress, self._log).run()

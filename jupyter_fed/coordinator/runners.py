@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from jupyter_fed.errors import FedError, RunnerUnavailable, error_from_body
+from jupyter_fed.errors import FedError, RunnerTimeout, RunnerUnavailable, error_from_body
 from jupyter_fed.wire import DatasetInfo, Health, TaskSpec, TaskStatus
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -35,8 +35,8 @@ class RunnerClient:
         try:
             resp = await self._http.request(method, path, **kw)
         except httpx.TimeoutException:
-            raise RunnerUnavailable(f"runner {self.name!r} did not answer in time ({method} {path})",
-                                    "check that the runner is up and not overloaded") from None
+            raise RunnerTimeout(f"runner {self.name!r} did not answer in time ({method} {path})",
+                                "check that the runner is up and not overloaded") from None
         except httpx.HTTPError as exc:
             raise RunnerUnavailable(f"runner {self.name!r} at {self.url} is unreachable: "
                                     f"{type(exc).__name__}", "start the runner, or check its URL") \
@@ -74,9 +74,11 @@ class RunnerClient:
         resp = await self._request("POST", "/v1/tasks", files=files)
         return TaskStatus.model_validate(resp.json())
 
-    async def status(self, task_id: str, wait: float = 0.0) -> TaskStatus:
-        resp = await self._request("GET", f"/v1/tasks/{task_id}", params={"wait": wait},
-                                   timeout=httpx.Timeout(wait + 15.0, connect=5.0))
+    async def status(self, task_id: str, wait: float = 0.0, timeout: float | None = None
+                     ) -> TaskStatus:
+        """Long-poll a task: the runner answers when it ends or after ``wait`` seconds."""
+        resp = await self._request("GET", f"/v1/tasks/{task_id}", params={"wait": round(wait, 3)},
+                                   timeout=httpx.Timeout(timeout or wait + 15.0, connect=5.0))
         return TaskStatus.model_validate(resp.json())
 
     async def result(self, task_id: str) -> bytes:

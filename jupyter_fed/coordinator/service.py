@@ -13,7 +13,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from jupyter_fed.coordinator.engine import MODEL_PREFIX, RunContext, SessionRun, load_weights
+from jupyter_fed.coordinator.engine import (
+    MODEL_PREFIX,
+    Policy,
+    RunContext,
+    SessionRun,
+    load_weights,
+)
 from jupyter_fed.coordinator.runners import RunnerClient
 from jupyter_fed.coordinator.store import CoordinatorStore
 from jupyter_fed.errors import (
@@ -24,6 +30,7 @@ from jupyter_fed.errors import (
     RunnerUnavailable,
 )
 from jupyter_fed.packages import get_package
+from jupyter_fed.packages._config import parse_config
 from jupyter_fed.wire import NAME_RE
 
 log = logging.getLogger("jupyter_fed.coordinator")
@@ -51,6 +58,54 @@ class Coordinator:
         self._rows: dict[tuple[str, str], int] = {}
         self.ctx = RunContext(store=self.store, artefacts=self.artefacts, runner=self.runner,
                               emit=self._emit, row_counts=self._row_count)
+
+    async def start(self) -> list[str]:
+        """Resume what a previous process left running; returns the ids of resumed sessions.
+
+        A session that was running continues from its last committed round (with a new attempt
+        number, so runners never confuse its new tasks with the old ones). If one of its runners
+        is unreachable it is marked ``interrupted``; ``resume(session_id)`` continues it later.
+        """
+        resumed = []
+        for rec in self.store.sessions():
+            if rec["status"] == "running":
+                names = {c["runner"] for c in self.store.clients(rec["id"])
+                         if c["status"] in ("joined", "active")}
+                health = await asyncio.gather(*(self.runner(n).health() for n in names),
+                                              return_exceptions=True)
+                down = [n for n, h in zip(names, health, strict=True)
+                        if isinstance(h, BaseException) or h.get("status") != "ok"]
+                if down:
+                    self.store.set_status(rec["id"], "interrupted",
+                                          error=f"runner(s) {', '.join(sorted(down))} unreachable "
+                                                "after a coordinator restart")
+                    self.store.log(rec["id"], "warning", "interrupted: runner(s) "
+                                   f"{', '.join(sorted(down))} unreachable; call resume() when "
+                                   "they are back")
+                    continue
+                self._relaunch(rec["id"])
+                resumed.append(rec["id"])
+            elif rec["status"] == "pending":
+                self._maybe_run(rec["id"])
+        return resumed
+
+    async def resume(self, sid: str) -> dict[str, Any]:
+        """Continue an interrupted session from its last committed round."""
+        rec = self.session(sid)
+        if rec["status"] not in ("interrupted", "running") or sid in self._runs:
+            raise ConflictError(f"session {sid} is {rec['status']}; only an interrupted session "
+                                "can be resumed", "")
+        self.store.set_status(sid, "running", error="")
+        self._relaunch(sid)
+        return self.session(sid)
+
+    def _relaunch(self, sid: str) -> None:
+        rec = self.store.session(sid)
+        assert rec is not None
+        self.store.set_status(sid, rec["status"], attempt=rec["attempt"] + 1)
+        self.store.log(sid, "info", f"resuming after round {rec['current_round']} "
+                       f"(attempt {rec['attempt'] + 1})")
+        self._launch(sid)
 
     async def aclose(self) -> None:
         """Stop driving sessions (they stay 'running' and resume at the next start) and close."""
@@ -165,21 +220,12 @@ class Coordinator:
                        kind: str = "fl") -> dict[str, Any]:
         """Validate the configuration against the package's plan, then record the session."""
         package = get_package(package_name)
-        problems = []
-        if not isinstance(min_num_clients, int) or min_num_clients < 1:
-            problems.append({"field": "min_num_clients", "error": "must be an integer >= 1"})
         if not isinstance(num_rounds, int) or not 1 <= num_rounds <= 100_000:
-            problems.append({"field": "num_rounds", "error": "must be an integer from 1 to 100000"})
-        pol = {"min_num_clients": min_num_clients, "round_timeout": 3600.0,
-               "min_completion_rate": 0.0, "accept_failures": True, **(policy or {})}
-        if not (isinstance(pol["round_timeout"], (int, float)) and pol["round_timeout"] > 0):
-            problems.append({"field": "round_timeout", "error": "must be a positive number of seconds"})
-        if not 0.0 <= float(pol["min_completion_rate"]) <= 1.0:
-            problems.append({"field": "min_completion_rate", "error": "must be between 0 and 1"})
-        if problems:
-            raise ConfigError("invalid session: " + "; ".join(f"{p['field']}: {p['error']}"
-                                                              for p in problems),
-                              "fix the fields named", details=problems)
+            raise ConfigError("invalid session: num_rounds: must be an integer from 1 to 100000",
+                              "fix the field named",
+                              details=[{"field": "num_rounds", "error": "out of range"}])
+        pol = parse_config(Policy, {"min_num_clients": min_num_clients, **(policy or {})},
+                           "").model_dump()
         package.load_plan()(model_config, data_config, num_rounds)  # validates both configs
         sid = secrets.token_hex(5)
         config = {"min_num_clients": min_num_clients, "num_rounds": num_rounds,

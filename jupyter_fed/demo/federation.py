@@ -40,8 +40,10 @@ def prepare_runner(home: Path, name: str, datasets: dict[str, Path], data_root: 
 class RunnerProcess:
     """One ``jupyter-fed runner serve`` subprocess."""
 
-    def __init__(self, home: Path, name: str, token: str, port: int = 0) -> None:
+    def __init__(self, home: Path, name: str, token: str, port: int = 0,
+                 env: dict[str, str] | None = None) -> None:
         self.home, self.name, self.token, self.port = home, name, token, port
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -53,7 +55,7 @@ class RunnerProcess:
             [sys.executable, "-m", "jupyter_fed.cli", "runner", "serve", "--home", str(self.home),
              "--port", str(self.port), "--ready-file", str(ready)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         log.close()
         self._ready = ready
         return self
@@ -83,6 +85,16 @@ class RunnerProcess:
             self.proc.kill()
             self.proc.wait()
 
+    def restart(self, timeout: float = 60.0) -> str:
+        """Stop and start again on the same port, as a custodian restarting the service would."""
+        self.stop()
+        self.start()
+        return self.wait_ready(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def kill(self) -> None:
         """Die abruptly, as a crashed silo would."""
         if self.proc is not None and self.proc.poll() is None:
@@ -101,11 +113,14 @@ class LocalFederation:
         Runner name → {dataset name → file}. Files must lie under ``data_root``.
     data_root
         The data root every runner is allowed to read.
+    env
+        Runner name → extra environment variables for that runner's process.
     """
 
     def __init__(self, root: Path, silos: dict[str, dict[str, Path]], data_root: Path,
-                 **settings: Any) -> None:
+                 env: dict[str, dict[str, str]] | None = None, **settings: Any) -> None:
         self.root, self.silos, self.data_root = root, silos, data_root
+        self.env = env or {}
         self.settings = settings
         self.processes: dict[str, RunnerProcess] = {}
 
@@ -114,7 +129,8 @@ class LocalFederation:
             for name, datasets in self.silos.items():
                 home = self.root / name
                 token = prepare_runner(home, name, datasets, self.data_root, **self.settings)
-                self.processes[name] = RunnerProcess(home, name, token).start()
+                self.processes[name] = RunnerProcess(home, name, token,
+                                                     env=self.env.get(name)).start()
             for proc in self.processes.values():
                 proc.wait_ready(timeout)
         except BaseException:

@@ -31,5 +31,6 @@ def parse_config(model: type[M], data: Mapping[str, Any] | None, what: str) -> M
     except ValidationError as exc:
         details = field_errors(exc, what)
         lines = "; ".join(f"{d['field']}: {d['error']}" for d in details)
-        raise ConfigError(f"invalid {what}: {lines}",
-                          f"fix the field(s) named above in {what}", details=details) from None
+        raise ConfigError(f"invalid {what or 'session'}: {lines}",
+                          f"fix the field(s) named above{' in ' + what if what else ''}",
+                          details=details) from None

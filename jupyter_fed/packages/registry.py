@@ -65,9 +65,28 @@ def register(spec: PackageSpec) -> PackageSpec:
     return spec
 
 
+BUILTIN = ("jupyter_fed.packages.ffnet",)
+_loaded = False
+
+
 def _ensure_builtin() -> None:
-    if not _PACKAGES:
-        importlib.import_module("jupyter_fed.packages.ffnet")
+    """Import the built-in packages, installed plug-ins and ``JUPYTER_FED_PACKAGES`` modules.
+
+    Plug-ins declare an entry point in the ``jupyter_fed.packages`` group naming a module whose
+    import calls :func:`register`; the environment variable (comma-separated module names) serves
+    runners started for tests or experiments.
+    """
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import os
+    from importlib.metadata import entry_points
+
+    modules = list(BUILTIN) + [ep.value for ep in entry_points(group="jupyter_fed.packages")]
+    modules += [m.strip() for m in os.environ.get("JUPYTER_FED_PACKAGES", "").split(",") if m.strip()]
+    for module in modules:
+        importlib.import_module(module.partition(":")[0])
 
 
 def get_package(name: str) -> PackageSpec:

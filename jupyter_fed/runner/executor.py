@@ -134,7 +134,10 @@ class Executor:
             path = None
             if result.tensors:
                 path = self.settings.results_dir / f"{spec.task_id}.safetensors"
-                path.write_bytes(encode(result.tensors))
+                # Provenance travels with the arrays: the coordinator checks it before aggregating.
+                path.write_bytes(encode(result.tensors, {"task_id": spec.task_id,
+                                                         "session_id": spec.session_id,
+                                                         "round": str(spec.round)}))
             outputs = dict(result.outputs)
             outputs["num_examples"] = int(result.num_examples)
             json.dumps(outputs)  # a step may return only JSON-able outputs
