@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ register(PackageSpec(
 def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
         tensors: dict[str, np.ndarray]) -> StepResult:
     path = os.environ.get("JF_FAULT_FILE", "")
-    mode = open(path).read().strip() if path and os.path.exists(path) else ""
+    mode = Path(path).read_text().strip() if path and os.path.exists(path) else ""
     if mode.startswith("sleep:"):
         end = time.monotonic() + float(mode.split(":")[1])
         while time.monotonic() < end:

@@ -29,7 +29,7 @@ def test_when_too_few_honest_clients_remain_the_policy_fails_the_session(client3
     faults.set("silo2", "nan")
     session = start(client3, rounds=2, min_clients=3)
 
-    with pytest.raises(SessionFailed, match="2 client.s. answered, 3 required"):
+    with pytest.raises(SessionFailed, match=r"2 client\(s\) answered, 3 required"):
         session.wait(60)
 
 

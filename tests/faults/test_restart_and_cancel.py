@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from sessions import start, wait_for_round
+from sessions import start
 
 HERE = Path(__file__).parent
 
