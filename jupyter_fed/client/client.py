@@ -11,6 +11,8 @@ from jupyter_fed.client.taskgroup import TaskBuilder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from jupyter_fed.client.auth import RunnerAuth
+
 
 class Client:
     """Runners, the dataset catalog and sessions, through one coordinator.
@@ -23,9 +25,23 @@ class Client:
         self._backend = backend
 
     # runners --------------------------------------------------------------------------------
-    def add_runner(self, name: str, url: str, token: str) -> dict[str, Any]:
-        """Connect a runner (checks that it answers and accepts the token)."""
-        return self._backend.call("add_runner", name, url, token)
+    def add_runner(self, name: str, url: str, token: str, fingerprint: str | None = None
+                   ) -> dict[str, Any]:
+        """Connect a runner: checks its pinned certificate (https), that it answers, and the token.
+
+        ``fingerprint`` is the ``sha256:…`` the runner printed at start; required for https.
+        """
+        return self._backend.call("add_runner", name, url, token, fingerprint)
+
+    def join(self, blob: str, password: str, name: str | None = None) -> dict[str, Any]:
+        """Connect a runner from a custodian's invitation (usable once; token stays server-side)."""
+        return self._backend.call("join_invitation", blob, password, name)
+
+    def auth(self, runner: str) -> RunnerAuth:
+        """User and token administration at ``runner`` (needs an admin token there)."""
+        from jupyter_fed.client.auth import RunnerAuth
+
+        return RunnerAuth(self._backend, runner)
 
     def remove_runner(self, name: str) -> None:
         self._backend.call("remove_runner", name)
@@ -129,29 +145,68 @@ class Client:
         self.close()
 
 
-def connect(url: str | None = None, *, embedded: bool | None = None,
+def connect(url: str | None = None, *, token: str | None = None, embedded: bool | None = None,
             state_dir: str | Path | None = None,
             runners: list[dict[str, str]] | None = None) -> Client:
-    """Connect to a coordinator.
+    """Connect to a coordinator: a Jupyter server's, or one embedded in this process.
+
+    The same ``Client`` API and the same results either way; only where sessions run differs.
 
     Parameters
     ----------
     url
-        A Jupyter server hosting the jupyter-fed server extension (see the Jupyter integration).
+        A Jupyter server with the jupyter-fed extension (``http://host:port/base_url/``), or a
+        headless ``jupyter fed coordinator``.
+    token
+        That server's token. Default: the token of the running local server at ``url``, else
+        ``$JUPYTER_TOKEN``.
     embedded
-        Run the coordinator in this process (the default outside a Jupyter server).
+        ``True`` runs the coordinator in this process. ``None`` (default): inside a kernel started
+        by a Jupyter server with the extension, use that server (sessions outlive the kernel and
+        the Lab sidebar sees them); anywhere else, embedded. ``False`` insists on a server and
+        raises if none is found.
     state_dir
-        Where the embedded coordinator keeps its database and models.
+        Where the embedded coordinator keeps its database and models; giving it implies embedded.
     runners
-        Runners to connect right away: ``[{"name": ..., "url": ..., "token": ...}]``.
+        Runners to connect right away: ``[{"name": ..., "url": ..., "token": ...,
+        "fingerprint": ...}]`` (``fingerprint`` pins an https runner's certificate).
+
+    Raises
+    ------
+    ConfigError
+        Contradictory arguments, or ``embedded=False`` with no server to be found.
+    AuthError, NotFoundError
+        The server at ``url`` refused the token, or does not run the extension.
     """
-    from jupyter_fed.client._embedded import EmbeddedBackend
     from jupyter_fed.errors import ConfigError
 
-    if url is not None and not embedded:
-        raise ConfigError("connecting to a Jupyter server by URL is not available in this version",
-                          "use jupyter_fed.connect(embedded=True)")
-    client = Client(EmbeddedBackend.shared(Path(state_dir) if state_dir else None))
+    if url is not None and (embedded or state_dir is not None):
+        raise ConfigError("url= connects to a Jupyter server; embedded=True and state_dir= are for "
+                          "an in-process coordinator", "give one or the other")
+    if token is not None and url is None:
+        raise ConfigError("token= needs url=", "give the server's URL too")
+    backend: Any = None
+    if url is not None:
+        from jupyter_fed.client._rest import RestBackend, token_for
+
+        backend = RestBackend(url, token if token is not None else token_for(url))
+        try:
+            backend.status()  # fail here, not at the first call, on a wrong URL or token
+        except BaseException:
+            backend.close()
+            raise
+    elif not embedded and state_dir is None:
+        from jupyter_fed.client._rest import find_server
+
+        backend = find_server()
+        if backend is None and embedded is False:
+            raise ConfigError("no Jupyter server with the jupyter_fed extension was found for this "
+                              "kernel", "pass url= and token=, or use embedded=True")
+    if backend is None:
+        from jupyter_fed.client._embedded import EmbeddedBackend
+
+        backend = EmbeddedBackend.shared(Path(state_dir) if state_dir else None)
+    client = Client(backend)
     for r in runners or []:
-        client.add_runner(r["name"], r["url"], r["token"])
+        client.add_runner(r["name"], r["url"], r["token"], r.get("fingerprint"))
     return client

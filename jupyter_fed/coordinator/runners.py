@@ -6,13 +6,16 @@ subclass, and a connection problem or timeout becomes ``RunnerUnavailable`` nami
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import httpx
 
+from jupyter_fed.coordinator.urls import check_runner_url
 from jupyter_fed.errors import FedError, RunnerTimeout, RunnerUnavailable, error_from_body
 from jupyter_fed.wire import DatasetInfo, Health, TaskSpec, TaskStatus
+from jupyter_fed.wire.tls import pinned_context
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -20,20 +23,39 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 class RunnerClient:
     """Async client for one runner; share one per runner, it pools connections."""
 
-    def __init__(self, name: str, url: str, token: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-                 verify: Any = True) -> None:
+    def __init__(self, name: str, url: str, token: str, *, fingerprint: str | None = None,
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
         self.name, self.url = name, url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=timeout, verify=verify, follow_redirects=False,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "jupyter-fed-coordinator"},
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8))
+        self._parsed = check_runner_url(self.url, fingerprint)
+        self._fingerprint, self._token, self._timeout = fingerprint, token, timeout
+        self._http: httpx.AsyncClient | None = None
+        self._lock = asyncio.Lock()
+
+    async def _client(self) -> httpx.AsyncClient:
+        async with self._lock:
+            if self._http is None:
+                verify: Any = True
+                if self._parsed.scheme == "https":
+                    # Trust exactly the pinned certificate (fetched off the loop: it blocks).
+                    verify = await asyncio.to_thread(pinned_context, self._parsed.host,
+                                                     self._parsed.port or 443,
+                                                     str(self._fingerprint))
+                self._http = httpx.AsyncClient(
+                    base_url=self.url, timeout=self._timeout, verify=verify, follow_redirects=False,
+                    headers={"Authorization": f"Bearer {self._token}",
+                             "User-Agent": "jupyter-fed-coordinator"},
+                    limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+                    trust_env=False)  # never route runner traffic through ambient proxies
+            return self._http
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        http = await self._client()
         try:
-            resp = await self._http.request(method, path, **kw)
+            resp = await http.request(method, path, **kw)
         except httpx.TimeoutException:
             raise RunnerTimeout(f"runner {self.name!r} did not answer in time ({method} {path})",
                                 "check that the runner is up and not overloaded") from None
@@ -84,6 +106,12 @@ class RunnerClient:
     async def result(self, task_id: str) -> bytes:
         resp = await self._request("GET", f"/v1/tasks/{task_id}/result")
         return resp.content
+
+    async def admin(self, method: str, path: str, body: Any = None,
+                    params: dict[str, Any] | None = None) -> Any:
+        """An administrative call (users, tokens, budget, audit, policy) with this token."""
+        resp = await self._request(method, path, json=body, params=params)
+        return resp.json() if resp.content else None
 
     async def cancel(self, task_id: str) -> TaskStatus:
         resp = await self._request("POST", f"/v1/tasks/{task_id}/cancel")

@@ -27,7 +27,6 @@ from jupyter_fed.errors import (
     ConflictError,
     FedError,
     NotFoundError,
-    RunnerUnavailable,
 )
 from jupyter_fed.packages import get_package
 from jupyter_fed.packages._config import parse_config
@@ -141,28 +140,55 @@ class Coordinator:
             row = next((r for r in self.store.runners() if r["name"] == name), None)
             if row is None:
                 raise NotFoundError(f"no runner named {name!r}", "add it with client.add_runner()")
-            client = self._runners[name] = RunnerClient(name, row["url"], row["token"])
+            client = self._runners[name] = RunnerClient(name, row["url"], row["token"],
+                                                        fingerprint=row["fingerprint"])
         return client
 
-    async def add_runner(self, name: str, url: str, token: str) -> dict[str, Any]:
-        """Connect a runner after checking it answers and accepts the token."""
+    async def add_runner(self, name: str, url: str, token: str,
+                         fingerprint: str | None = None) -> dict[str, Any]:
+        """Connect a runner after checking its address, certificate, and that it takes the token."""
         if not NAME_RE.match(name):
             raise ConfigError(f"runner name {name!r} is invalid",
                               "start with a letter; use letters, digits, '-' and '_'")
-        probe = RunnerClient(name, url, token)
+        probe = RunnerClient(name, url, token, fingerprint=fingerprint)
         try:
+            await probe.datasets()  # reaches it, checks the pinned certificate and the token
             health = await probe.health()
-            if health["status"] != "ok":
-                raise RunnerUnavailable(f"runner {name!r} at {url} is unreachable: "
-                                        f"{health.get('error', '')}", "start the runner first")
-            await probe.datasets()  # proves the token is accepted
         finally:
             await probe.aclose()
         old = self._runners.pop(name, None)
         if old is not None:
             await old.aclose()
-        self.store.put_runner(name, url, token)
-        return {"name": name, "url": url, **{k: health[k] for k in ("version", "latency_ms")}}
+        self.store.put_runner(name, url, token, fingerprint)
+        return {"name": name, "url": url, "fingerprint": fingerprint,
+                **{k: health.get(k) for k in ("version", "latency_ms")}}
+
+    async def join_invitation(self, blob: str, password: str, name: str | None = None
+                              ) -> dict[str, Any]:
+        """Open an invitation, redeem it at its runner (once), and keep the connection.
+
+        The token inside never leaves the coordinator: the kernel and the browser only ever see
+        the runner's name, URL and fingerprint.
+        """
+        from jupyter_fed.wire.invitation import open_blob
+
+        inv = open_blob(blob, password)
+        name = name or inv["runner"]
+        if not NAME_RE.match(name):
+            raise ConfigError(f"runner name {name!r} is invalid", "pass name=")
+        client = RunnerClient(name, inv["url"], inv["token"], fingerprint=inv.get("fingerprint"))
+        try:
+            await client.admin("POST", f"/v1/invitations/{inv['invitation']}/redeem")
+        finally:
+            await client.aclose()
+        return await self.add_runner(name, inv["url"], inv["token"], inv.get("fingerprint"))
+
+    async def runner_admin(self, runner: str, method: str, path: str, body: Any = None,
+                           params: dict[str, Any] | None = None) -> Any:
+        """Forward an administrative call to a runner with the stored token (``client.auth``)."""
+        if not path.startswith("/v1/") or ".." in path:
+            raise ConfigError(f"not a runner API path: {path!r}", "")
+        return await self.runner(runner).admin(method, path, body, params)
 
     async def remove_runner(self, name: str) -> None:
         if not self.store.delete_runner(name):

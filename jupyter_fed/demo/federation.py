@@ -21,8 +21,8 @@ from jupyter_fed.errors import RunnerUnavailable
 def prepare_runner(home: Path, name: str, datasets: dict[str, Path], data_root: Path,
                    **settings: Any) -> str:
     """``runner init`` + ``runner register`` for each dataset; returns the admin token."""
-    from jupyter_fed.runner.app import register_dataset
     from jupyter_fed.runner.process import init_runner
+    from jupyter_fed.runner.registry import register_dataset
     from jupyter_fed.runner.store import RunnerStore
     from jupyter_fed.wire import DatasetRegistration
 
@@ -41,9 +41,11 @@ class RunnerProcess:
     """One ``jupyter-fed runner serve`` subprocess."""
 
     def __init__(self, home: Path, name: str, token: str, port: int = 0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, insecure_http: bool = False) -> None:
         self.home, self.name, self.token, self.port = home, name, token, port
         self.env = env or {}
+        self.insecure_http = insecure_http
+        self.fingerprint: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -53,7 +55,8 @@ class RunnerProcess:
         log = open(self.home / "serve.log", "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_fed.cli", "runner", "serve", "--home", str(self.home),
-             "--port", str(self.port), "--ready-file", str(ready)],
+             "--port", str(self.port), "--ready-file", str(ready),
+             *(["--insecure-http"] if self.insecure_http else [])],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         log.close()
@@ -71,7 +74,8 @@ class RunnerProcess:
             if time.monotonic() > deadline:
                 raise RunnerUnavailable(f"runner {self.name!r} did not start in {timeout:g} s", "")
             time.sleep(0.02)
-        self.url = json.loads(self._ready.read_text())["url"]
+        ready = json.loads(self._ready.read_text())
+        self.url, self.fingerprint = ready["url"], ready.get("fingerprint")
         self.port = int(self.url.rsplit(":", 1)[1])
         return self.url
 
@@ -90,6 +94,21 @@ class RunnerProcess:
         self.stop()
         self.start()
         return self.wait_ready(timeout)
+
+    def ssl_context(self) -> Any:
+        """An SSL context pinned to this runner's certificate (``True`` for plain HTTP)."""
+        if self.fingerprint is None:
+            return True
+        from jupyter_fed.wire.tls import pinned_context
+
+        return pinned_context("127.0.0.1", self.port, self.fingerprint)
+
+    def http(self, token: str | None = None, **kw: Any) -> Any:
+        """A synchronous httpx client for this runner, pinned and authenticated (for tests/tools)."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token or self.token}"} if token != "" else {}
+        return httpx.Client(base_url=self.url, verify=self.ssl_context(), headers=headers, **kw)
 
     @property
     def pid(self) -> int | None:
@@ -115,12 +134,16 @@ class LocalFederation:
         The data root every runner is allowed to read.
     env
         Runner name → extra environment variables for that runner's process.
+    insecure_http
+        Serve plain HTTP (loopback only) instead of TLS with a pinned certificate.
     """
 
     def __init__(self, root: Path, silos: dict[str, dict[str, Path]], data_root: Path,
-                 env: dict[str, dict[str, str]] | None = None, **settings: Any) -> None:
+                 env: dict[str, dict[str, str]] | None = None, insecure_http: bool = False,
+                 **settings: Any) -> None:
         self.root, self.silos, self.data_root = root, silos, data_root
         self.env = env or {}
+        self.insecure_http = insecure_http
         self.settings = settings
         self.processes: dict[str, RunnerProcess] = {}
 
@@ -129,8 +152,8 @@ class LocalFederation:
             for name, datasets in self.silos.items():
                 home = self.root / name
                 token = prepare_runner(home, name, datasets, self.data_root, **self.settings)
-                self.processes[name] = RunnerProcess(home, name, token,
-                                                     env=self.env.get(name)).start()
+                self.processes[name] = RunnerProcess(home, name, token, env=self.env.get(name),
+                                                     insecure_http=self.insecure_http).start()
             for proc in self.processes.values():
                 proc.wait_ready(timeout)
         except BaseException:
@@ -139,9 +162,10 @@ class LocalFederation:
         return self
 
     @property
-    def runners(self) -> list[dict[str, str]]:
-        """``[{"name", "url", "token"}]`` for ``jupyter_fed.connect(runners=...)``."""
-        return [{"name": p.name, "url": p.url, "token": p.token} for p in self.processes.values()]
+    def runners(self) -> list[dict[str, Any]]:
+        """``[{"name", "url", "token", "fingerprint"}]`` for ``jupyter_fed.connect(runners=...)``."""
+        return [{"name": p.name, "url": p.url, "token": p.token, "fingerprint": p.fingerprint}
+                for p in self.processes.values()]
 
     def stop(self) -> None:
         for proc in self.processes.values():  # signal all first, so they shut down in parallel

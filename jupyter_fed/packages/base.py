@@ -48,6 +48,8 @@ class StepContext:
     round: int
     on_progress: Callable[[float, str], None] = lambda p, m: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Dataset role → the runner's policy for it (e.g. ``min_count``, the small-count threshold)."""
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress (0..1); doubles as the heartbeat that shows the step is alive."""

@@ -29,6 +29,8 @@ class PackageSpec:
         ``"module:Class"`` of the coordinator-side plan.
     model
         ``"module:Class"`` of the kernel-side artefact.
+    privacy_cost
+        Where the package declares the differential-privacy epsilon each step spends.
     """
 
     name: str
@@ -37,6 +39,12 @@ class PackageSpec:
     plan: str = ""
     model: str = ""
     description: str = ""
+    privacy_cost: str = ""
+    """``"module:function"``: (step, params) -> {dataset role: epsilon}. Runs at the runner, which
+    debits the budget before reading data; the step itself must then keep to that epsilon."""
+
+    def privacy_cost_of(self, step: str, params: dict[str, Any]) -> dict[str, float]:
+        return dict(_load(self.privacy_cost)(step, params)) if self.privacy_cost else {}
 
     def load_step(self, step: str) -> Any:
         if step not in self.steps:

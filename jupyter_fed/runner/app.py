@@ -1,34 +1,67 @@
 """The runner's HTTP surface: routes only. Every route but health needs a scoped bearer token.
 
 No route returns rows: the catalog carries schemas and counts, tasks return what their package's
-``local.py`` chose to return (parameters, statistics, aggregates).
+``local.py`` chose to return (parameters, statistics, aggregates), under the dataset's policy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Body, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from jupyter_fed._version import __version__
-from jupyter_fed.errors import ConfigError, ConflictError, FedError, NotFoundError, PayloadTooLarge
+from jupyter_fed.errors import ConfigError, FedError, NotFoundError, PayloadTooLarge
 from jupyter_fed.packages import package_names
 from jupyter_fed.packages._config import field_errors
-from jupyter_fed.runner import data
-from jupyter_fed.runner.auth import Principal, authenticate
+from jupyter_fed.runner import schemas
+from jupyter_fed.runner.accounts import Accounts, Principal
+from jupyter_fed.runner.audit import AuditLog
 from jupyter_fed.runner.executor import Executor
+from jupyter_fed.runner.policy import DatasetPolicy, Ledger
+from jupyter_fed.runner.registry import register_dataset
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore
 from jupyter_fed.wire import DatasetInfo, DatasetRegistration, Health, TaskSpec, TaskStatus
 
 log = logging.getLogger("jupyter_fed.runner")
+
+ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
+    ("GET", "/v1/health"): None,
+    ("GET", "/v1/datasets"): "read_catalog",
+    ("GET", "/v1/datasets/{name}"): "read_catalog",
+    ("POST", "/v1/datasets"): "register_dataset",
+    ("DELETE", "/v1/datasets/{name}"): "register_dataset",
+    ("GET", "/v1/datasets/{name}/policy"): "read_catalog",
+    ("PUT", "/v1/datasets/{name}/policy"): "register_dataset",
+    ("POST", "/v1/tasks"): "create_session",
+    ("GET", "/v1/tasks/{task_id}"): "read_session",
+    ("GET", "/v1/tasks/{task_id}/result"): "read_model",
+    ("POST", "/v1/tasks/{task_id}/cancel"): "create_session",
+    ("GET", "/v1/users"): "admin",
+    ("POST", "/v1/users"): "admin",
+    ("DELETE", "/v1/users/{name}"): "admin",
+    ("GET", "/v1/tokens"): "admin",
+    ("POST", "/v1/tokens"): "admin",
+    ("DELETE", "/v1/tokens/{token_id}"): "admin",
+    ("POST", "/v1/tokens/info"): "admin",
+    ("GET", "/v1/tokens/self"): "",
+    ("POST", "/v1/invitations"): "admin",
+    ("POST", "/v1/invitations/{inv_id}/redeem"): "",
+    ("GET", "/v1/budget"): "admin",
+    ("GET", "/v1/budget/self"): "",
+    ("GET", "/v1/audit"): "admin",
+}
+"""Which scope each route needs: None = no token, "" = any valid token. Documented in README."""
 
 
 def _error(exc: FedError) -> JSONResponse:
@@ -54,12 +87,11 @@ def _warmup(threads: int) -> None:
 def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = None) -> FastAPI:
     """Build the runner's FastAPI app around its settings, store and executor."""
     store = RunnerStore(settings.db_path)
-    executor = Executor(settings, store)
+    accounts, ledger, audit = Accounts(store), Ledger(store), AuditLog(store)
+    executor = Executor(settings, store, ledger)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import threading
-
         if settings.warmup:
             threading.Thread(target=_warmup, args=(settings.torch_threads,), daemon=True).start()
         if on_ready is not None:
@@ -90,29 +122,43 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
                              "hint": "see the runner's log"}, status_code=500)
 
     @app.middleware("http")
-    async def _audit(request: Request, call_next: Any) -> Response:
-        max_bytes = settings.max_upload_bytes
-        if int(request.headers.get("content-length") or 0) > max_bytes:
-            return _error(PayloadTooLarge(f"request body over {max_bytes} bytes",
+    async def _limits_and_audit(request: Request, call_next: Any) -> Response:
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            declared = settings.max_upload_bytes + 1
+        if declared > settings.max_upload_bytes:
+            return _error(PayloadTooLarge(f"request body over {settings.max_upload_bytes} bytes",
                                           "send smaller payloads or raise max_upload_bytes"))
         response = await call_next(request)
         principal: Principal | None = getattr(request.state, "principal", None)
-        if principal is not None or response.status_code == 401:
-            audit = getattr(request.state, "audit", {})
-            store.audit(principal=principal.name if principal else None,
-                        token_id=principal.token_id if principal else None,
-                        method=request.method, path=request.url.path, status=response.status_code,
-                        bytes_out=int(response.headers.get("content-length") or 0), **audit)
+        if principal is not None or response.status_code in (401, 403):
+            extra = getattr(request.state, "audit", {})
+            audit.record(principal=principal.name if principal else None,
+                         token_id=principal.token_id if principal else None,
+                         method=request.method, path=request.url.path,
+                         status=response.status_code,
+                         bytes_out=int(response.headers.get("content-length") or 0), **extra)
         return response
 
-    def scope(name: str) -> Any:
+    def scope(name: str, *, pending: bool = False) -> Any:
         def dep(request: Request) -> Principal:
-            principal = authenticate(store, request.headers.get("authorization"))
+            principal = accounts.authenticate(request.headers.get("authorization"),
+                                              allow_pending=pending)
             request.state.principal = principal
-            principal.require(name)
+            if name:
+                principal.require(name)
             return principal
         return Depends(dep)
 
+    def dataset_or_404(name: str) -> tuple[str, dict[str, Any]]:
+        row = store.get_dataset(name)
+        if row is None:
+            raise NotFoundError(f"no dataset named {name!r} on runner {settings.name!r}",
+                                "list the catalog with client.datasets()")
+        return row
+
+    # -- catalog ------------------------------------------------------------------------------
     @app.get("/v1/health", response_model=Health)
     async def health() -> Health:
         return Health(name=settings.name, version=__version__, packages=package_names())
@@ -123,11 +169,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
 
     @app.get("/v1/datasets/{name}", response_model=DatasetInfo)
     async def get_dataset(name: str, _: Principal = scope("read_catalog")) -> dict[str, Any]:
-        row = store.get_dataset(name)
-        if row is None:
-            raise NotFoundError(f"no dataset named {name!r} on runner {settings.name!r}",
-                                "list the catalog with client.datasets()")
-        return row[1]
+        return dataset_or_404(name)[1]
 
     @app.post("/v1/datasets", response_model=DatasetInfo, status_code=201)
     async def register(body: DatasetRegistration, request: Request,
@@ -135,8 +177,28 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         request.state.audit = {"dataset": body.name}
         return register_dataset(settings, store, body)
 
+    @app.delete("/v1/datasets/{name}", status_code=204)
+    async def delete_dataset(name: str, _: Principal = scope("register_dataset")) -> Response:
+        dataset_or_404(name)
+        store.delete_dataset(name)
+        return Response(status_code=204)
+
+    @app.get("/v1/datasets/{name}/policy", response_model=DatasetPolicy)
+    async def get_policy(name: str, _: Principal = scope("read_catalog")) -> DatasetPolicy:
+        dataset_or_404(name)
+        return DatasetPolicy.model_validate(store.get_policy(name) or {})
+
+    @app.put("/v1/datasets/{name}/policy", response_model=DatasetPolicy)
+    async def put_policy(name: str, body: DatasetPolicy, request: Request,
+                         _: Principal = scope("register_dataset")) -> DatasetPolicy:
+        request.state.audit = {"dataset": name}
+        dataset_or_404(name)
+        store.set_policy(name, body.model_dump())
+        return body
+
+    # -- tasks --------------------------------------------------------------------------------
     @app.post("/v1/tasks", response_model=TaskStatus, status_code=202)
-    async def submit(request: Request, spec: Annotated[str, Form()],
+    async def submit(request: Request, spec: Annotated[str, Form(max_length=1_000_000)],
                      tensors: Annotated[UploadFile | None, File()] = None,
                      principal: Principal = scope("create_session")) -> TaskStatus:
         try:
@@ -146,35 +208,94 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
             raise ConfigError("invalid task: " + "; ".join(f"{d['field']}: {d['error']}"
                                                            for d in details),
                               "fix the fields named", details=details) from None
-        request.state.audit = {"dataset": json.dumps(task.datasets), "package": task.package,
-                               "step": task.step}
+        request.state.audit = {
+            "dataset": ",".join(sorted(set(task.datasets.values()))), "package": task.package,
+            "step": task.step,
+            "params_digest": hashlib.sha256(json.dumps(task.params, sort_keys=True,
+                                                       default=str).encode()).hexdigest()[:16]}
         payload = await tensors.read() if tensors is not None else None
-        return executor.submit(task, payload, principal.name)
+        return executor.submit(task, payload, principal)
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskStatus)
     async def task_status(task_id: str, wait: Annotated[float, Query(ge=0, le=60)] = 0,
-                          _: Principal = scope("read_session")) -> TaskStatus:
+                          principal: Principal = scope("read_session")) -> TaskStatus:
+        executor.check_owner(task_id, principal)
         return await executor.wait(task_id, wait)
 
     @app.get("/v1/tasks/{task_id}/result")
-    async def task_result(task_id: str, _: Principal = scope("read_model")) -> Response:
+    async def task_result(task_id: str, principal: Principal = scope("read_model")) -> Response:
+        executor.check_owner(task_id, principal)
         return Response(executor.result(task_id), media_type="application/octet-stream")
 
     @app.post("/v1/tasks/{task_id}/cancel", response_model=TaskStatus)
-    async def cancel(task_id: str, _: Principal = scope("create_session")) -> TaskStatus:
+    async def cancel(task_id: str, principal: Principal = scope("create_session")) -> TaskStatus:
+        executor.check_owner(task_id, principal)
         return executor.cancel(task_id)
 
+    # -- accounts -----------------------------------------------------------------------------
+    @app.get("/v1/users")
+    async def users(_: Principal = scope("admin")) -> list[dict[str, Any]]:
+        return accounts.users()
+
+    @app.post("/v1/users", status_code=201)
+    async def create_user(body: schemas.NewUser, _: Principal = scope("admin")) -> dict[str, Any]:
+        return accounts.create_user(body.name, body.role)
+
+    @app.delete("/v1/users/{name}", status_code=204)
+    async def delete_user(name: str, _: Principal = scope("admin")) -> Response:
+        accounts.delete_user(name)
+        return Response(status_code=204)
+
+    @app.get("/v1/tokens")
+    async def tokens(user: str | None = None, _: Principal = scope("admin")) -> list[dict[str, Any]]:
+        return accounts.tokens(user)
+
+    @app.post("/v1/tokens", status_code=201)
+    async def create_token(body: schemas.NewToken, _: Principal = scope("admin")) -> dict[str, Any]:
+        _, secret = accounts.create_token(body.user, body.scopes, body.expires_days,
+                                          description=body.description)
+        return {**accounts.token_info(secret), "token": secret}
+
+    @app.delete("/v1/tokens/{token_id}", status_code=204)
+    async def revoke_token(token_id: str, _: Principal = scope("admin")) -> Response:
+        accounts.revoke_token(token_id)
+        return Response(status_code=204)
+
+    @app.post("/v1/tokens/info")
+    async def token_info(token: Annotated[str, Body(embed=True, max_length=200)],
+                         _: Principal = scope("admin")) -> dict[str, Any]:
+        return accounts.token_info(token)
+
+    @app.get("/v1/tokens/self")
+    async def token_self(request: Request, _: Principal = scope("")) -> dict[str, Any]:
+        return accounts.token_info(request.headers["authorization"][7:].strip())
+
+    @app.post("/v1/invitations", status_code=201)
+    async def invite(body: schemas.NewInvitation, _: Principal = scope("admin")) -> dict[str, Any]:
+        from jupyter_fed.runner.invitations import make_invitation
+
+        return make_invitation(settings, accounts, body)
+
+    @app.post("/v1/invitations/{inv_id}/redeem")
+    async def redeem(inv_id: str, principal: Principal = scope("", pending=True)) -> dict[str, Any]:
+        return accounts.redeem(inv_id, principal)
+
+    # -- privacy ledger and audit -------------------------------------------------------------
+    @app.get("/v1/budget")
+    async def budget(principal: str | None = None, _: Principal = scope("admin")
+                     ) -> list[dict[str, Any]]:
+        return ledger.spending(principal)
+
+    @app.get("/v1/budget/self")
+    async def budget_self(principal: Principal = scope("")) -> list[dict[str, Any]]:
+        return ledger.spending(principal.name)
+
+    @app.get("/v1/audit")
+    async def audit_rows(principal: str | None = None, dataset: str | None = None,
+                         outcome: str | None = None, since: str | None = None,
+                         limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+                         _: Principal = scope("admin")) -> list[dict[str, Any]]:
+        return audit.query(principal=principal, dataset=dataset, outcome=outcome, since=since,
+                           limit=limit)
+
     return app
-
-
-def register_dataset(settings: RunnerSettings, store: RunnerStore,
-                     body: DatasetRegistration) -> DatasetInfo:
-    """Check and record a dataset (shared by the REST route and the CLI)."""
-    if store.get_dataset(body.name) is not None:
-        raise ConflictError(f"a dataset named {body.name!r} already exists on this runner",
-                            "choose another name, or remove the old one first")
-    path = data.resolve_under_roots(body.path, settings.data_roots)
-    info = data.inspect(body.name, path, body.id_columns)
-    info.description, info.tags = body.description, list(body.tags)
-    store.put_dataset(body.name, str(path), info.model_dump(mode="json"))
-    return info

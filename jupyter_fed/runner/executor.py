@@ -25,7 +25,9 @@ import numpy as np
 from jupyter_fed.errors import ConflictError, FedError, NotFoundError, PermissionDenied, StepFailed
 from jupyter_fed.packages import get_package
 from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
+from jupyter_fed.runner.accounts import Principal
 from jupyter_fed.runner.data import LoadedDataset, TableCache, resolve_under_roots
+from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore, now
 from jupyter_fed.wire import DatasetInfo, ErrorBody, TaskSpec, TaskState, TaskStatus, encode
@@ -56,9 +58,10 @@ class _Live:
 class Executor:
     """Accepts tasks, runs them on worker threads, and answers status and result requests."""
 
-    def __init__(self, settings: RunnerSettings, store: RunnerStore) -> None:
+    def __init__(self, settings: RunnerSettings, store: RunnerStore, ledger: Ledger) -> None:
         self.settings = settings
         self.store = store
+        self.ledger = ledger
         self.cache = TableCache()
         self._pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="fed-step")
         self._live: dict[str, _Live] = {}
@@ -78,11 +81,14 @@ class Executor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------------------------------
-    def submit(self, spec: TaskSpec, tensors: bytes | None, principal: str) -> TaskStatus:
+    def submit(self, spec: TaskSpec, tensors: bytes | None, principal: Principal) -> TaskStatus:
+        """Check policy and budget, record the task, and queue it; idempotent on the task id."""
         self._loop = asyncio.get_running_loop()
         digest = spec_digest(spec, tensors)
         existing = self.store.get_task(spec.task_id)
         if existing is not None:
+            if existing["principal"] != principal.name:
+                raise ConflictError(f"task id {spec.task_id!r} is taken", "choose a new task id")
             if existing["digest"] != digest:
                 raise ConflictError(f"task id {spec.task_id!r} was already used for another request",
                                     "choose a new task id for a new step")
@@ -90,20 +96,37 @@ class Executor:
         package = get_package(spec.package)
         step_fn = package.load_step(spec.step)
         handles = {role: self._dataset(name) for role, name in spec.datasets.items()}
-        for info, _path in handles.values():
-            minimum = info.num_columns + 5
+        policies = {role: DatasetPolicy.model_validate(self.store.get_policy(name) or {})
+                    for role, name in spec.datasets.items()}
+        for role, (info, _path) in handles.items():
+            policy = policies[role]
+            if not policy.allows(package.name):
+                raise PermissionDenied(f"dataset {info.name!r} does not allow package "
+                                       f"{package.name!r}", "ask the custodian to allow it")
+            minimum = policy.minimum_rows(info.num_columns)
             if info.num_rows < minimum:
                 raise PermissionDenied(
                     f"dataset {info.name!r} has {info.num_rows} rows, fewer than the "
-                    f"{minimum} this runner requires for any contribution",
-                    "use a larger dataset")
+                    f"{minimum} this runner requires for any contribution", "use a larger dataset")
         arrays = {} if not tensors else _decode(tensors)
+        # Privacy budget: debited before any row is read, refused as a whole if it would overdraw.
+        for role, epsilon in package.privacy_cost_of(spec.step, spec.params).items():
+            if role in spec.datasets and epsilon > 0:
+                self.ledger.debit(spec.task_id, principal.name, spec.datasets[role], epsilon,
+                                  policies[role].epsilon_budget)
         status = TaskStatus(task_id=spec.task_id, state=TaskState.queued, submitted_at=now())
-        self.store.put_task(spec.task_id, digest, principal, spec.model_dump(mode="json"),
+        self.store.put_task(spec.task_id, digest, principal.name, spec.model_dump(mode="json"),
                             status.model_dump(mode="json"))
         live = self._live[spec.task_id] = _Live(status)
-        self._pool.submit(self._run, spec, step_fn, handles, arrays, live)
+        ctx_policy = {role: p.model_dump() for role, p in policies.items()}
+        self._pool.submit(self._run, spec, step_fn, handles, arrays, live, ctx_policy)
         return status
+
+    def check_owner(self, task_id: str, principal: Principal) -> None:
+        """Only the principal who submitted a task (or an admin) may see or stop it."""
+        row = self.store.get_task(task_id)
+        if row is None or (row["principal"] != principal.name and not principal.is_admin):
+            raise NotFoundError(f"no task {task_id!r} on this runner", "")
 
     def _dataset(self, name: str) -> tuple[DatasetInfo, Path]:
         row = self.store.get_dataset(name)
@@ -114,14 +137,14 @@ class Executor:
         return DatasetInfo.model_validate(info), resolve_under_roots(path, self.settings.data_roots)
 
     def _run(self, spec: TaskSpec, step_fn: Any, handles: dict[str, tuple[DatasetInfo, Path]],
-             arrays: dict[str, np.ndarray], live: _Live) -> None:
+             arrays: dict[str, np.ndarray], live: _Live, policy: dict[str, Any]) -> None:
         st = live.status
         if live.cancel.is_set():
             self._finish(spec.task_id, live, TaskState.cancelled, error=StepCancelled("cancelled"))
             return
         st.state, st.started_at, st.heartbeat_at = TaskState.running, now(), now()
         ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=live.cancel,
-                          on_progress=lambda p, m: self._progress(live, p, m))
+                          on_progress=lambda p, m: self._progress(live, p, m), policy=policy)
         torch = sys.modules.get("torch")
         if torch is not None:  # keep silos sharing a host from oversubscribing its cores
             torch.set_num_threads(self.settings.torch_threads)

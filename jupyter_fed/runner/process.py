@@ -6,60 +6,86 @@ import json
 import logging
 import os
 import socket
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from jupyter_fed.runner.auth import ALL_SCOPES, issue_token
+from jupyter_fed.errors import ConflictError, PermissionDenied
+from jupyter_fed.runner.accounts import Accounts
 from jupyter_fed.runner.settings import RunnerSettings
-from jupyter_fed.runner.store import RunnerStore, now
+from jupyter_fed.runner.store import RunnerStore
+from jupyter_fed.wire.tls import fingerprint, is_loopback, make_certificate
 
 log = logging.getLogger("jupyter_fed.runner")
 
 
-def init_runner(home: Path, name: str, data_roots: list[Path], **extra: object) -> tuple[RunnerSettings, str]:
-    """Create a runner's home folder and its admin token; the token is returned once, never stored."""
-    from jupyter_fed.errors import ConflictError
+def init_runner(home: Path, name: str, data_roots: list[Path], *, hostnames: list[str] | None = None,
+                public_url: str | None = None, **extra: Any) -> tuple[RunnerSettings, str]:
+    """Create a runner's home, TLS certificate, admin user and admin token.
 
+    The token is returned once and stored only as a hash; the certificate's fingerprint is what
+    model builders pin (``runner_fingerprint(home)``).
+    """
     home = Path(home).absolute()
     if (home / "runner.json").exists():
         raise ConflictError(f"a runner already exists at {home}", "use another --home, or serve it")
-    settings = RunnerSettings(name=name, home=home,
-                              data_roots=[Path(r).absolute() for r in data_roots], **extra)  # type: ignore[arg-type]
+    settings = RunnerSettings(name=name, home=home, data_roots=[Path(r).absolute() for r in data_roots],
+                              **({"public_url": public_url} if public_url else {}), **extra)
     settings.save()
     os.chmod(home, 0o700)
+    make_certificate(home, hostnames or [])
     store = RunnerStore(settings.db_path)
     try:
-        _, secret = issue_token(store, "admin", list(ALL_SCOPES), now() + timedelta(days=365))
+        accounts = Accounts(store)
+        accounts.create_user("admin", "administrator")
+        _, secret = accounts.create_token("admin", None, 3650, unlimited=True,
+                                          description="created by runner init")
     finally:
         store.close()
     return settings, secret
 
 
+def runner_fingerprint(home: Path) -> str:
+    return fingerprint((Path(home) / "cert.pem").read_text())
+
+
 def serve(home: Path, host: str = "127.0.0.1", port: int = 0, ready_file: Path | None = None,
-          log_level: str = "warning") -> None:
-    """Serve a runner until interrupted; ``port=0`` picks a free port, written to ``ready_file``."""
+          log_level: str = "warning", insecure_http: bool = False) -> None:
+    """Serve a runner over TLS until interrupted; ``port=0`` picks a free port.
+
+    ``insecure_http`` serves plain HTTP and is refused unless ``host`` is a loopback address.
+    """
     import uvicorn
 
     from jupyter_fed.runner.app import create_app
 
     settings = RunnerSettings.load(home)
+    if insecure_http and not is_loopback(host):
+        raise PermissionDenied(f"refusing plain HTTP on {host}: it is not a loopback address",
+                               "serve with TLS (the default), or bind to 127.0.0.1")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(1024)  # connections made before the app is up wait in the backlog
     bound = sock.getsockname()[1]
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
+    scheme = "http" if insecure_http else "https"
+    url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{bound}"
 
     def announce() -> None:
         if ready_file is not None:
             tmp = Path(f"{ready_file}.tmp")
-            tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "name": settings.name}))
+            tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "name": settings.name,
+                                       "fingerprint": None if insecure_http else fp}))
             tmp.replace(ready_file)
         print(f"jupyter-fed runner {settings.name!r} listening on {url}", flush=True)
+        if not insecure_http:
+            print(f"certificate fingerprint: {fp}", flush=True)
 
+    fp = runner_fingerprint(settings.home)
+    tls = {} if insecure_http else {"ssl_certfile": str(settings.home / "cert.pem"),
+                                    "ssl_keyfile": str(settings.home / "key.pem")}
     app = create_app(settings, on_ready=announce)
     # loop="auto" picks uvloop: with asyncio's default loop every response here stalled ~40 ms
     # (delayed ACK), which alone would double a short round.
     config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False, loop="auto",
-                            http="auto")
+                            http="auto", **tls)
     uvicorn.Server(config).run(sockets=[sock])

@@ -31,6 +31,8 @@ class RunnerSettings(BaseModel):
                                "gain nothing from more, and silos often share a host")
     max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="largest accepted request body")
     warmup: bool = Field(True, description="import the ML libraries at start, not at the first step")
+    public_url: str = Field("https://127.0.0.1:8765", description="the address model builders use; "
+                            "written into invitations")
 
     @field_validator("name")
     @classmethod

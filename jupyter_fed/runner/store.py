@@ -1,7 +1,9 @@
-"""The runner's SQLite state: datasets, tokens, task records and the audit log.
+"""The runner's SQLite state: one connection, datasets and task records.
 
 One connection shared by the HTTP loop and the worker threads, serialised by a lock: writes are
-tiny, and one file keeps the custodian's backup story simple.
+tiny, and one file keeps the custodian's backup story simple. Accounts, the privacy ledger and the
+audit log keep their tables in the same file through ``tx()`` (see accounts.py, policy.py,
+audit.py).
 """
 
 from __future__ import annotations
@@ -17,17 +19,11 @@ from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
-    name TEXT PRIMARY KEY, path TEXT NOT NULL, info TEXT NOT NULL, registered_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY, hash TEXT UNIQUE NOT NULL, principal TEXT NOT NULL, scopes TEXT NOT NULL,
-    created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT);
+    name TEXT PRIMARY KEY, path TEXT NOT NULL, info TEXT NOT NULL, registered_at TEXT NOT NULL,
+    policy TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, digest TEXT NOT NULL, principal TEXT NOT NULL, spec TEXT NOT NULL,
     status TEXT NOT NULL, result_path TEXT, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, principal TEXT, token_id TEXT,
-    method TEXT NOT NULL, path TEXT NOT NULL, dataset TEXT, package TEXT, step TEXT,
-    status INTEGER NOT NULL, bytes_out INTEGER);
 """
 
 
@@ -47,8 +43,12 @@ class RunnerStore:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: crash-safe, no fsync per write
         self._db.executescript(_SCHEMA)
 
+    def add_schema(self, sql: str) -> None:
+        with self._lock:
+            self._db.executescript(sql)
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -64,58 +64,53 @@ class RunnerStore:
             self._db.close()
 
     # datasets -------------------------------------------------------------------------------
-    def put_dataset(self, name: str, path: str, info: dict[str, Any]) -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO datasets VALUES (?,?,?,?)",
-                       (name, path, json.dumps(info, default=str), now().isoformat()))
+    def put_dataset(self, name: str, path: str, info: dict[str, Any],
+                    policy: dict[str, Any] | None = None) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO datasets VALUES (?,?,?,?,?)",
+                       (name, path, json.dumps(info, default=str), now().isoformat(),
+                        json.dumps(policy or {})))
 
     def get_dataset(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        with self._tx() as db:
+        with self.tx() as db:
             row = db.execute("SELECT path, info FROM datasets WHERE name=?", (name,)).fetchone()
         return (row["path"], json.loads(row["info"])) if row else None
 
+    def get_policy(self, name: str) -> dict[str, Any] | None:
+        with self.tx() as db:
+            row = db.execute("SELECT policy FROM datasets WHERE name=?", (name,)).fetchone()
+        return json.loads(row["policy"]) if row else None
+
+    def set_policy(self, name: str, policy: dict[str, Any]) -> bool:
+        with self.tx() as db:
+            return db.execute("UPDATE datasets SET policy=? WHERE name=?",
+                              (json.dumps(policy), name)).rowcount > 0
+
     def list_datasets(self) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self.tx() as db:
             rows = db.execute("SELECT info FROM datasets ORDER BY name").fetchall()
         return [json.loads(r["info"]) for r in rows]
 
     def delete_dataset(self, name: str) -> bool:
-        with self._tx() as db:
+        with self.tx() as db:
             return db.execute("DELETE FROM datasets WHERE name=?", (name,)).rowcount > 0
-
-    # tokens ---------------------------------------------------------------------------------
-    def put_token(self, token_id: str, digest: str, principal: str, scopes: list[str],
-                  expires_at: datetime | None) -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO tokens VALUES (?,?,?,?,?,?,NULL)",
-                       (token_id, digest, principal, json.dumps(scopes), now().isoformat(),
-                        expires_at.isoformat() if expires_at else None))
-
-    def token_by_hash(self, digest: str) -> dict[str, Any] | None:
-        with self._tx() as db:
-            row = db.execute("SELECT * FROM tokens WHERE hash=?", (digest,)).fetchone()
-        if row is None:
-            return None
-        out = dict(row)
-        out["scopes"] = json.loads(out["scopes"])
-        return out
 
     # tasks ----------------------------------------------------------------------------------
     def put_task(self, task_id: str, digest: str, principal: str, spec: dict[str, Any],
                  status: dict[str, Any]) -> None:
-        with self._tx() as db:
+        with self.tx() as db:
             db.execute("INSERT INTO tasks VALUES (?,?,?,?,?,NULL,?)",
                        (task_id, digest, principal, json.dumps(spec), json.dumps(status, default=str),
                         now().isoformat()))
 
     def update_task(self, task_id: str, status: dict[str, Any], result_path: str | None = None) -> None:
-        with self._tx() as db:
+        with self.tx() as db:
             db.execute("UPDATE tasks SET status=?, result_path=COALESCE(?, result_path), updated_at=? "
                        "WHERE id=?", (json.dumps(status, default=str), result_path,
                                       now().isoformat(), task_id))
 
     def get_task(self, task_id: str) -> dict[str, Any] | None:
-        with self._tx() as db:
+        with self.tx() as db:
             row = db.execute("SELECT * FROM tasks WHERE id=?", (task_id,)).fetchone()
         if row is None:
             return None
@@ -124,20 +119,7 @@ class RunnerStore:
         return out
 
     def unfinished_tasks(self) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self.tx() as db:
             rows = db.execute("SELECT id, status FROM tasks WHERE json_extract(status, '$.state') "
                               "IN ('queued', 'running')").fetchall()
         return [{"id": r["id"], "status": json.loads(r["status"])} for r in rows]
-
-    # audit ----------------------------------------------------------------------------------
-    def audit(self, **row: Any) -> None:
-        cols = ("principal", "token_id", "method", "path", "dataset", "package", "step", "status",
-                "bytes_out")
-        with self._tx() as db:
-            db.execute(f"INSERT INTO audit (at, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
-                       (now().isoformat(), *(row.get(c) for c in cols)))
-
-    def audit_rows(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self._tx() as db:
-            rows = db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [dict(r) for r in rows]

@@ -59,7 +59,9 @@ def test_a_runner_that_accepts_and_never_answers_is_dropped(client3, healthy) ->
     silo2 = healthy.processes["silo2"]
     proxy = BlackholeProxy(silo2.port)
     try:
-        client3.add_runner("silo2", proxy.url, silo2.token)  # the same runner, via the proxy
+        # the same runner, reached through the proxy (TLS passes through untouched)
+        client3.add_runner("silo2", proxy.url.replace("http:", "https:"), silo2.token,
+                           silo2.fingerprint)
         session = start(client3, rounds=3, min_clients=2, heartbeat_timeout=1.5, max_retries=2)
         wait_for_round(session, 1)
         proxy.freeze()
@@ -88,8 +90,6 @@ def test_a_slow_runner_that_keeps_answering_is_not_dropped(client3, faults) -> N
 
 def test_a_runner_restarted_mid_session_is_retried_and_keeps_its_state(client3, healthy,
                                                                      faults) -> None:
-    import httpx
-
     for name in ("silo0", "silo1"):
         faults.set(name, SLOW)
     session = start(client3, ("silo0", "silo1"), rounds=3, min_clients=2, max_retries=4)
@@ -101,8 +101,8 @@ def test_a_runner_restarted_mid_session_is_retried_and_keeps_its_state(client3, 
 
     assert all(not d for d in dropped_by_round(session).values())
     assert any("retrying" in row["message"] for row in session.logs())
-    auth = {"Authorization": f"Bearer {silo1.token}"}  # the old token still works
-    names = [d["name"] for d in httpx.get(f"{silo1.url}/v1/datasets", headers=auth).json()]
-    assert names == ["test", "train_silo1"]
-    first = f"{session.id}.a0.r1.fit.c1"  # finished before the restart; still retrievable
-    assert httpx.get(f"{silo1.url}/v1/tasks/{first}/result", headers=auth).status_code == 200
+    with silo1.http() as http:  # the old token still works
+        names = [d["name"] for d in http.get("/v1/datasets").json()]
+        assert names == ["test", "train_silo1"]
+        first = f"{session.id}.a0.r1.fit.c1"  # finished before the restart; still retrievable
+        assert http.get(f"/v1/tasks/{first}/result").status_code == 200

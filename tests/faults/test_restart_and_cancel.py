@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from sessions import start
 
 HERE = Path(__file__).parent
@@ -75,10 +74,9 @@ def test_cancel_stops_the_runners_steps_and_frees_their_workers(client3, healthy
     session.cancel()
 
     assert session.status() == "cancelled"
-    proc = healthy.processes["silo0"]
     task = f"{session.id}.a0.r1.fit.c0"
-    auth = {"Authorization": f"Bearer {proc.token}"}
-    state = httpx.get(f"{proc.url}/v1/tasks/{task}", params={"wait": 5}, headers=auth).json()
+    with healthy.processes["silo0"].http(timeout=30) as http:
+        state = http.get(f"/v1/tasks/{task}", params={"wait": 5}).json()
     assert state["state"] == "cancelled"
     faults.clear()  # the workers are free again: a new session runs at once
     again = start(client3, rounds=1, min_clients=3)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,28 +17,29 @@ from jupyter_fed.errors import ConfigError, NotFoundError
 @pytest.fixture()
 def runner(federation):
     proc = federation.processes["silo0"]
-    return proc.url, {"Authorization": f"Bearer {proc.token}"}
+    with proc.http() as http:
+        yield http
 
 
-def test_health_needs_no_token(runner) -> None:
-    url, _ = runner
-    assert httpx.get(f"{url}/v1/health").json()["status"] == "ok"
+def test_health_needs_no_token(federation) -> None:
+    with federation.processes["silo0"].http("") as http:
+        assert http.get("/v1/health").json()["status"] == "ok"
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer jfr_not-a-real-token"},
                                      {"Authorization": "Basic abc"}])
-def test_missing_or_wrong_token_is_401_with_a_json_body(runner, headers) -> None:
-    url, _ = runner
+def test_missing_or_wrong_token_is_401_with_a_json_body(federation, headers) -> None:
+    proc = federation.processes["silo0"]
     for method, path in [("GET", "/v1/datasets"), ("POST", "/v1/tasks"), ("GET", "/v1/tasks/x")]:
-        resp = httpx.request(method, f"{url}{path}", headers=headers)
+        with proc.http("") as http:
+            resp = http.request(method, path, headers=headers)
         assert resp.status_code == 401
         body = resp.json()
         assert body["code"] == "unauthorized" and body["message"] and body["hint"]
 
 
 def test_unknown_dataset_is_404_over_rest(runner) -> None:
-    url, auth = runner
-    resp = httpx.get(f"{url}/v1/datasets/nope", headers=auth)
+    resp = runner.get("/v1/datasets/nope")
     assert resp.status_code == 404
     assert "nope" in resp.json()["message"]
 
@@ -63,9 +63,7 @@ def test_bad_model_config_names_the_fields(client) -> None:
 
 
 def _register(runner, name: str, path: Path, **extra):
-    url, auth = runner
-    return httpx.post(f"{url}/v1/datasets", headers=auth,
-                      json={"name": name, "path": str(path), **extra})
+    return runner.post("/v1/datasets", json={"name": name, "path": str(path), **extra})
 
 
 def test_dataset_with_nulls_or_text_is_refused_naming_the_columns(runner, data_root: Path) -> None:

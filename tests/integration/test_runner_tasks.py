@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 from helpers import DATA_CONFIG, model_config
 
@@ -15,9 +14,7 @@ from jupyter_fed.wire import decode, encode
 
 @pytest.fixture()
 def http(federation):
-    proc = federation.processes["silo1"]
-    with httpx.Client(base_url=proc.url, headers={"Authorization": f"Bearer {proc.token}"},
-                      timeout=60) as c:
+    with federation.processes["silo1"].http(timeout=60) as c:
         yield c
 
 

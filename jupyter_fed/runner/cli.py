@@ -1,0 +1,251 @@
+"""``jupyter-fed runner …``: what a data custodian types on the runner's machine.
+
+These commands work on the runner's home folder directly (no token needed: being able to read the
+home folder already means full control), so they also work while the runner is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from jupyter_fed.runner.settings import RunnerSettings, default_home
+
+
+def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    runner = sub.add_parser("runner", help="a data custodian's runner").add_subparsers(
+        dest="runner_cmd", required=True)
+    home = {"type": Path, "default": None, "help": f"runner home folder (default {default_home()})"}
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        p = runner.add_parser(name, help=help)
+        p.add_argument("--home", **home)
+        return p
+
+    p = cmd("init", "create a runner home folder, TLS certificate and admin token")
+    p.add_argument("--name", required=True, help="name model builders see")
+    p.add_argument("--data-root", action="append", type=Path, required=True, dest="data_roots",
+                   help="folder datasets may be registered from (repeatable)")
+    p.add_argument("--max-workers", type=int, default=2)
+    p.add_argument("--hostname", action="append", default=[], dest="hostnames",
+                   help="name or address the TLS certificate should also cover (repeatable)")
+    p.add_argument("--public-url", help="address builders use, written into invitations")
+
+    p = cmd("serve", "serve the runner over HTTPS")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--ready-file", type=Path, help="write {url, pid, fingerprint} once listening")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="plain HTTP instead of TLS; refused unless --host is a loopback address")
+
+    p = cmd("register", "register a parquet or csv file as a dataset")
+    p.add_argument("name")
+    p.add_argument("path")
+    p.add_argument("--description", default="")
+    p.add_argument("--tag", action="append", default=[], dest="tags")
+    p.add_argument("--id-column", action="append", default=[], dest="id_columns")
+    _policy_options(p)
+
+    p = cmd("datasets", "list registered datasets")
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("policy", "show a dataset's privacy policy, or change it with the options")
+    p.add_argument("name")
+    _policy_options(p)
+
+    p = cmd("user", "manage users")
+    p.add_argument("action", choices=["create", "delete", "list"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--role", default="model_builder",
+                   choices=["administrator", "data_custodian", "model_builder"])
+
+    p = cmd("token", "issue, list or revoke scoped tokens")
+    p.add_argument("action", choices=["create", "revoke", "list"])
+    p.add_argument("target", nargs="?", help="user (create, list) or token id (revoke)")
+    p.add_argument("--scope", action="append", dest="scopes")
+    p.add_argument("--expires", type=float, default=30, help="days, at most 30")
+
+    p = cmd("invite", "print a one-time, password-sealed invitation for a user")
+    p.add_argument("--user", required=True)
+    p.add_argument("--scope", action="append", dest="scopes")
+    p.add_argument("--expires", type=float, default=7, help="days, at most 30")
+    p.add_argument("--url", help="runner address for the invitee (default: public_url)")
+
+    p = cmd("budget", "epsilon spent per principal and dataset")
+    p.add_argument("--principal")
+
+    p = cmd("audit", "read the audit log (newest first)")
+    p.add_argument("--principal")
+    p.add_argument("--dataset")
+    p.add_argument("--outcome", choices=["ok", "denied", "error"])
+    p.add_argument("--since", help="ISO time")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+
+
+def _policy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-package", action="append", dest="allowed_packages",
+                   help="packages allowed on this dataset (repeatable; default all)")
+    p.add_argument("--min-rows", type=int, help="fewest rows behind any contribution")
+    p.add_argument("--min-count", type=int, help="small-count threshold k (default 10)")
+    p.add_argument("--epsilon-budget", type=float, help="total epsilon per principal (default 10)")
+
+
+def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget")
+    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+
+
+@contextmanager
+def _open(home: Path) -> Iterator[tuple[RunnerSettings, Any]]:
+    from jupyter_fed.runner.store import RunnerStore
+
+    settings = RunnerSettings.load(home)
+    store = RunnerStore(settings.db_path)
+    try:
+        yield settings, store
+    finally:
+        store.close()
+
+
+def _print_rows(rows: list[dict[str, Any]], cols: list[str]) -> None:
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r.get(c, "") if r.get(c) is not None else "").ljust(widths[c])
+                        for c in cols))
+
+
+def run_runner_command(args: argparse.Namespace) -> int:
+    home = args.home or default_home()
+    if args.runner_cmd == "init":
+        from jupyter_fed.runner.process import init_runner, runner_fingerprint
+
+        settings, token = init_runner(home, args.name, args.data_roots, hostnames=args.hostnames,
+                                      public_url=args.public_url, max_workers=args.max_workers)
+        print(f"runner {settings.name!r} created in {settings.home}")
+        print(f"certificate fingerprint: {runner_fingerprint(settings.home)}")
+        print("admin token (shown once, store it safely):")
+        print(token)
+        return 0
+    if args.runner_cmd == "serve":
+        from jupyter_fed.runner.process import serve
+
+        serve(home, args.host, args.port, args.ready_file, insecure_http=args.insecure_http)
+        return 0
+    with _open(home) as (settings, store):
+        return _COMMANDS[args.runner_cmd](args, settings, store)
+
+
+def _register(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.policy import DatasetPolicy
+    from jupyter_fed.runner.registry import register_dataset
+    from jupyter_fed.wire import DatasetRegistration
+
+    policy = DatasetPolicy(**_policy_changes(args))
+    info = register_dataset(settings, store, DatasetRegistration(
+        name=args.name, path=str(Path(args.path).absolute()), description=args.description,
+        tags=args.tags, id_columns=args.id_columns), policy)
+    print(f"registered {info.name!r}: {info.num_rows} rows, {info.num_columns} columns")
+    return 0
+
+
+def _datasets(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    rows = store.list_datasets()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_rows([{**d, "tags": ",".join(d["tags"])} for d in rows],
+                    ["name", "num_rows", "num_columns", "tags", "description"])
+    return 0
+
+
+def _policy(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.errors import NotFoundError
+    from jupyter_fed.runner.policy import DatasetPolicy
+
+    current = store.get_policy(args.name)
+    if current is None:
+        raise NotFoundError(f"no dataset named {args.name!r}", "see `jupyter-fed runner datasets`")
+    policy = DatasetPolicy(**{**current, **_policy_changes(args)})
+    store.set_policy(args.name, policy.model_dump())
+    print(json.dumps(policy.model_dump(), indent=2))
+    return 0
+
+
+def _user(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.accounts import Accounts
+
+    accounts = Accounts(store)
+    if args.action == "list":
+        _print_rows(accounts.users(), ["name", "role", "created_at"])
+    elif args.action == "create":
+        print(json.dumps(accounts.create_user(args.name, args.role)))
+    else:
+        accounts.delete_user(args.name)
+        print(f"deleted {args.name!r} and revoked their tokens")
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.accounts import Accounts
+
+    accounts = Accounts(store)
+    if args.action == "list":
+        _print_rows(accounts.tokens(args.target), ["token_id", "user", "scopes", "expires_at",
+                                                   "active", "description"])
+    elif args.action == "create":
+        token_id, secret = accounts.create_token(args.target, args.scopes, args.expires)
+        print(f"token {token_id} for {args.target!r} (shown once):")
+        print(secret)
+    else:
+        accounts.revoke_token(args.target)
+        print(f"revoked {args.target}")
+    return 0
+
+
+def _invite(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.accounts import Accounts
+    from jupyter_fed.runner.invitations import make_invitation
+    from jupyter_fed.runner.schemas import NewInvitation
+
+    password = os.environ.get("JUPYTER_FED_INVITE_PASSWORD") or getpass.getpass(
+        "password for the invitation (send it separately): ")
+    inv = make_invitation(settings, Accounts(store), NewInvitation(
+        user=args.user, scopes=args.scopes, expires_days=args.expires, password=password,
+        url=args.url))
+    print(f"invitation {inv['invitation']} for {inv['user']!r}, scopes {','.join(inv['scopes'])}, "
+          f"expires {inv['expires_at']}; usable once:")
+    print(inv["blob"])
+    return 0
+
+
+def _budget(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.policy import Ledger
+
+    _print_rows(Ledger(store).spending(args.principal), ["principal", "dataset", "spent",
+                                                         "updated_at"])
+    return 0
+
+
+def _audit(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.audit import AuditLog
+
+    rows = AuditLog(store).query(principal=args.principal, dataset=args.dataset,
+                                 outcome=args.outcome, since=args.since, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_rows(rows, ["at", "principal", "method", "path", "dataset", "package", "step",
+                           "status", "outcome", "bytes_out"])
+    return 0
+
+
+_COMMANDS = {"register": _register, "datasets": _datasets, "policy": _policy, "user": _user,
+             "token": _token, "invite": _invite, "budget": _budget, "audit": _audit}
