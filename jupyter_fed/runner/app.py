@@ -64,6 +64,37 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
 """Which scope each route needs: None = no token, "" = any valid token. Documented in README."""
 
 
+class BodyLimit:
+    """Reads and counts the request body before the app sees it, so neither a declared length nor
+    a chunked body can get more than ``max_bytes`` into the runner."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        messages, total = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            total += len(message.get("body", b""))
+            if total > self.max_bytes:
+                err = PayloadTooLarge(f"request body over {self.max_bytes} bytes",
+                                      "send smaller payloads or raise max_upload_bytes")
+                await _error(err)(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        replay = iter(messages)
+
+        async def buffered() -> Any:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, buffered, send)
+
+
 def _error(exc: FedError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status)
 
@@ -100,9 +131,12 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         executor.shutdown()
         store.close()
 
+    # No /docs or /redoc pages: they load scripts from the internet and a runner needs no UI.
+    # The OpenAPI schema stays (it describes routes, never data) for clients and fuzzing.
     app = FastAPI(title=f"jupyter-fed runner {settings.name}", version=__version__,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.store, app.state.executor = settings, store, executor
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(FedError)
     async def _fed_error(request: Request, exc: FedError) -> JSONResponse:
