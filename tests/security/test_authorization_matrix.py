@@ -1,4 +1,4 @@
-"""Every runner route × every scope: allowed exactly when the route's declared scope is held."""
+"""Every runner route x every scope: allowed exactly when the route's declared scope is held."""
 
 from __future__ import annotations
 
