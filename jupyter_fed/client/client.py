@@ -122,6 +122,46 @@ class Client:
                                   data_config=data_config or {}, policy=policy)
         return Session(self, info)
 
+    def create_analytics_session(self, package_name: str, name: str, description: str = "",
+                                 data_config: dict[str, Any] | None = None,
+                                 model_config: dict[str, Any] | None = None,
+                                 num_datasets: int | None = None, **policy: Any) -> Session:
+        """A one-step analytics session (``eda``, ``stats``): each dataset computes, one merge.
+
+        ``data_config`` maps dataset names to their columns (names, indices, or ``[]`` for all);
+        ``num_datasets`` (clients to wait for) defaults to the number of datasets it names.
+        """
+        data_config = dict(data_config or {})
+        n = num_datasets if num_datasets is not None else max(1, len(data_config.get("datasets",
+                                                                                     data_config)))
+        info = self._backend.call("create_session", name=name, description=description,
+                                  package_name=package_name, min_num_clients=n, num_rounds=1,
+                                  model_config=model_config or {}, data_config=data_config,
+                                  policy={k: v for k, v in policy.items() if v is not None})
+        return Session(self, info)
+
+    def create_eda_session(self, name: str, description: str = "",
+                           data_config: dict[str, Any] | None = None,
+                           num_datasets: int | None = None, *, epsilon: float = 1.0,
+                           mechanism: str = "laplace", bins: int = 20, **policy: Any) -> Session:
+        """Exploratory analysis (individual mode): DP histograms and summary counts per column.
+
+        Parameters
+        ----------
+        data_config
+            ``{dataset_name: [columns]}``; ``[]`` means all columns, as in the reference SDK.
+        epsilon
+            Privacy budget spent on each dataset (split across its columns); debited from the
+            runner's per-dataset ledger before any row is read.
+        mechanism
+            ``"laplace"`` or ``"gaussian"`` noise.
+        bins
+            Histogram bins for numeric columns.
+        """
+        return self.create_analytics_session(
+            "eda", name, description, data_config,
+            {"epsilon": epsilon, "mechanism": mechanism, "bins": bins}, num_datasets, **policy)
+
     def session(self, session_id: str) -> Session:
         return Session(self, self._backend.call("session", session_id))
 

@@ -57,3 +57,9 @@ class SessionMetrics:
 
     def __repr__(self) -> str:
         return f"SessionMetrics({self.latest()})"
+
+    def _repr_html_(self) -> str:
+        """A table of the federated metrics per round, when a notebook shows the metrics."""
+        from jupyter_fed.client._repr import metrics_html
+
+        return metrics_html(self._data)

@@ -99,6 +99,14 @@ class Session:
         data, meta = self._backend.call("model_bytes", self.id)
         return get_package(meta["package"]).load_model()(decode(data), meta)
 
+    def results(self) -> Any:
+        """An analytics session's merged results (``EdaResults``, ``StatsResults``, …)."""
+        from jupyter_fed.packages import get_package
+        from jupyter_fed.wire import decode
+
+        data, meta = self._backend.call("results_bytes", self.id)
+        return get_package(meta["package"]).load_model()(decode(data), meta)
+
     def cancel(self) -> None:
         """Stop the session; steps still running at the runners are cancelled there."""
         self._backend.call("cancel", self.id)
@@ -109,3 +117,9 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.package} {self.name!r}>"
+
+    def _repr_html_(self) -> str | None:
+        """Status, round progress, latest metrics and clients, when a notebook shows the session."""
+        from jupyter_fed.client._repr import session_html
+
+        return session_html(self)

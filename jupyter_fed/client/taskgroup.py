@@ -29,6 +29,15 @@ class TaskBuilder:
                 "datasets": {"train": train_dataset_name, "test": test_dataset_name}}
 
 
+    def eda(self, dataset_name: str, *, runner: str | None = None,
+            client_name: str | None = None) -> dict[str, Any]:
+        """An analytics client (EDA, statistics): one dataset, one compute step."""
+        return {"runner": runner or self.runner, "client_name": client_name,
+                "datasets": {"data": dataset_name}}
+
+    stats = analytics = eda
+
+
 class TaskContext:
     """One joined client, as seen from the kernel."""
 

@@ -93,6 +93,7 @@ class SessionRun:
         self.plan: HFLPlan = plan_cls(cfg["model_config"], cfg["data_config"], cfg["num_rounds"])
         self.attempt = rec["attempt"]
         self._dispatched = 0
+        self._reasons: dict[str, str] = {}
 
     def _log(self, level: str, message: str, client: str | None = None) -> None:
         getattr(log, level)("%s: %s", self.sid, message)
@@ -102,6 +103,9 @@ class SessionRun:
 
     # ---------------------------------------------------------------------------------------
     async def run(self) -> None:
+        if getattr(self.plan, "kind", "hfl") == "analytics":
+            await self._analytics()
+            return
         store, sid = self.ctx.store, self.sid
         rounds = store.rounds(sid)
         if rounds:
@@ -121,6 +125,38 @@ class SessionRun:
         for rnd in range(start, self.plan.num_rounds + 1):
             weights = await self._fit_round(rnd, weights)
         await self._final_evaluation(weights)
+
+    async def _analytics(self) -> None:
+        """One compute step at every runner, then one merge; results stored like a model."""
+        from jupyter_fed.packages._analytics import Contribution
+
+        self.ctx.store.set_status(self.sid, "running")
+        self.ctx.emit({"type": "status", "session_id": self.sid, "status": "running"})
+        started = time.perf_counter()
+        answers, dropped = await self._dispatch(1, self.plan.step, {})
+        self._check_enough(len(answers), 1)
+        contributions = [Contribution(a.client["client_id"], a.client["datasets"]["data"],
+                                      a.outputs, a.tensors) for a in answers]
+        merged = self.plan.merge(contributions)
+        for cid, reason in merged.rejected.items():
+            self._log("warning", f"contribution of {cid} left out: {reason}", cid)
+        for a in answers:
+            for note in a.outputs.get("warnings", []):
+                self._log("warning", f"{a.client['client_id']}: {note}", a.client["client_id"])
+        path = self.ctx.artefacts / self.sid / "results.safetensors"
+        import json
+
+        save_weights(path, merged.tensors, {}, {"results": json.dumps(merged.results)})
+        info = {"duration": time.perf_counter() - started,
+                "local_seconds": max((a.elapsed for a in answers), default=0.0),
+                "clients": [c.client_id for c in contributions], "dropped": dropped,
+                "rejected": merged.rejected, "analytics": True}
+        self.ctx.store.commit_round(self.sid, 1, str(path), info, None, status="completed")
+        for c in self._active():
+            self.ctx.store.set_client(self.sid, c["client_id"], "done")
+        self.ctx.emit({"type": "status", "session_id": self.sid, "status": "completed"})
+        self._log("info", f"completed with {len(contributions) - len(merged.rejected)} "
+                  "contribution(s)")
 
     def _active(self) -> list[dict[str, Any]]:
         return [c for c in self.ctx.store.clients(self.sid) if c["status"] in ("joined", "active")]
@@ -184,8 +220,10 @@ class SessionRun:
     def _check_enough(self, answered: int, rnd: int) -> None:
         required = self.policy.required(self._dispatched)
         if answered < required:
+            why = "; ".join(f"{cid}: {msg}" for cid, msg in self._reasons.items())
             raise SessionFailed(f"round {rnd} failed: {answered} client(s) answered, "
-                                f"{required} required", "check the runners named in the session log")
+                                f"{required} required" + (f" ({why})" if why else ""),
+                                "check the runners named in the session log")
 
     async def _validate(self, update: ClientUpdate, reference: Weights, client: dict[str, Any]) -> None:
         from jupyter_fed.strategies.validation import validate_update
@@ -196,6 +234,7 @@ class SessionRun:
         validate_update(update, reference, max_rows)
 
     def _reject(self, client: dict[str, Any], exc: FedError) -> None:
+        self._reasons[client["client_id"]] = exc.message
         self.ctx.store.set_client(self.sid, client["client_id"], "dropped", exc.message)
         self._log("warning", f"client {client['client_id']} dropped: {exc.message}",
                   client["client_id"])
@@ -230,8 +269,10 @@ class SessionRun:
     async def _one(self, client: dict[str, Any], rnd: int, step: str, payload: bytes,
                    liveness: Liveness) -> ClientAnswer:
         task_id = f"{self.sid}.a{self.attempt}.r{rnd}.{step}.c{client['idx']}"
+        params = (self.plan.step_params(client["datasets"]["data"])
+                  if getattr(self.plan, "kind", "hfl") == "analytics" else self.plan.step_params())
         spec = TaskSpec(task_id=task_id, session_id=self.sid, round=rnd, package=self.rec["package"],
-                        step=step, datasets=client["datasets"], params=self.plan.step_params())
+                        step=step, datasets=client["datasets"], params=params)
         live = self.ctx.live.setdefault(self.sid, {})
         state = live[client["client_id"]] = {"round": rnd, "step": step, "progress": 0.0,
                                              "state": "queued"}

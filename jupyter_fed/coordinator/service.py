@@ -303,8 +303,9 @@ class Coordinator:
         clients, taken = [], {c["client_id"] for c in rec["clients"]}
         for i, task in enumerate(tasks):
             datasets = {k: v for k, v in task["datasets"].items() if v}
-            if "train" not in datasets:
-                raise ConfigError(f"task {i}: no train dataset", "give train_dataset_name")
+            if "train" not in datasets and "data" not in datasets:
+                raise ConfigError(f"task {i}: no dataset", "give train_dataset_name (or "
+                                  "dataset_name for analytics)")
             runner = task.get("runner")
             for role, ds in datasets.items():
                 found = where.get(ds, [])
@@ -316,7 +317,7 @@ class Coordinator:
                                         f"{'runner ' + repr(runner) if runner else 'any runner'}",
                                         "list the catalog with client.datasets()")
                 runner = runner or found[0]
-            cid = task.get("client_name") or f"{runner}/{datasets['train']}"
+            cid = task.get("client_name") or f"{runner}/{datasets.get('train') or datasets['data']}"
             if cid in taken:
                 raise ConflictError(f"client {cid!r} already joined session {sid}",
                                     "add each dataset once")
@@ -420,6 +421,27 @@ class Coordinator:
             rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
         meta = {**plan.artefact_meta(), "round": chosen["round"], "session_id": sid}
         return weights, meta
+
+    def results_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        """An analytics session's merged results: arrays as safetensors, JSON in the metadata."""
+        import json
+
+        from jupyter_fed.wire import encode
+
+        rec = self.session(sid)
+        row = next((r for r in self.store.rounds(sid) if r["info"].get("analytics")), None)
+        if row is None or rec["status"] != "completed":
+            raise NotFoundError(f"session {sid} has no results (it is {rec['status']})",
+                                "wait for it to complete")
+        arrays, _ = load_weights(Path(row["model_path"]))
+        from jupyter_fed.wire.tensors import metadata
+
+        meta = metadata(Path(row["model_path"]).read_bytes())
+        plan = get_package(rec["package"]).load_plan()(
+            rec["config"]["model_config"], rec["config"]["data_config"], 1)
+        return encode(arrays), {**plan.artefact_meta(), "session_id": sid,
+                                "results": json.loads(meta["results"]),
+                                "rejected": row["info"].get("rejected", {})}
 
     def model_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
         """The model as safetensors bytes (what crosses to the kernel) plus its metadata."""

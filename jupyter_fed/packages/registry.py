@@ -73,7 +73,7 @@ def register(spec: PackageSpec) -> PackageSpec:
     return spec
 
 
-BUILTIN = ("jupyter_fed.packages.ffnet",)
+BUILTIN = ("jupyter_fed.packages.ffnet", "jupyter_fed.packages.eda")
 _loaded = False
 
 
