@@ -85,9 +85,14 @@ def test_eda_debits_the_ledger_and_refuses_overdraft(client, federation) -> None
     assert [(r["dataset"], r["spent"]) for r in spent] == [("train_silo1", 3.0)]
     with pytest.raises(Exception, match=r"privacy budget exceeded.*7 of 10 remains"):
         _eda(client, {"train_silo1": ["x0"]}, epsilon=7.5)
+    refused = client.sessions()[-1]
     with federation.processes["silo1"].http() as admin:
         spent = admin.get("/v1/budget", params={"principal": client.user}).json()
+        task = admin.get(f"/v1/tasks/{refused.id}.a0.r1.compute.c0")
+        audit = admin.get("/v1/audit", params={"principal": client.user, "limit": 3}).json()
     assert spent[0]["spent"] == 3.0  # the refused step cost nothing
+    assert task.status_code == 404  # and never became a task: no row was read
+    assert any(r["path"] == "/v1/tasks" and r["status"] == 403 for r in audit)
 
 
 def test_bad_eda_config_names_the_field(client) -> None:
