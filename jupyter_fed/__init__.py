@@ -21,6 +21,31 @@ def connect(*args: Any, **kwargs: Any) -> Any:
     return _connect(*args, **kwargs)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_fed``: register the ``%fed`` and ``%%federate`` magics."""
+    from jupyter_fed.magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_fed``: remove the magics again."""
+    from jupyter_fed.magics import unload_ipython_extension as _unload
+
+    _unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Where Jupyter finds the server extension (enabled on install by ``jupyter_fed.json``).
+
+    The app is imported here, not at module level, so ``import jupyter_fed`` in a kernel never
+    pays for jupyter_server.
+    """
+    from jupyter_fed.server.app import JupyterFedApp
+
+    return [{"module": "jupyter_fed.server.app", "app": JupyterFedApp}]
+
+
 def __getattr__(name: str) -> Any:
     if name in ("SessionTaskGroup", "TaskBuilder"):
         from jupyter_fed import client

@@ -1,0 +1,124 @@
+"""Demo runners for a notebook: synthetic silos in a temporary folder, stopped without leaks.
+
+A notebook cell that starts processes has no ``with`` block around the rest of the notebook, so
+:class:`DemoRunners` stops its runners when asked (``stop()`` is idempotent), when used as a
+context manager, and at interpreter exit (a restarted or shut-down kernel), whichever comes first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from jupyter_fed.demo.data import FEATURES, TARGET, write_silos
+
+__all__ = ["DemoRunners", "start_demo_runners"]
+
+
+class DemoRunners:
+    """Runners ``silo0``, ``silo1``… on loopback, each with its training silo and the test set.
+
+    Parameters
+    ----------
+    rows
+        Training rows per silo.
+    clients
+        Number of runners (one silo each).
+    test_rows
+        Rows of ``test.parquet`` (default: a fifth of ``rows``, at least 1000).
+    seed
+        Seed of the synthetic data.
+    root
+        Folder for data and runner homes; a new temporary folder (removed by ``stop()``) if omitted.
+    """
+
+    features = FEATURES
+    target = TARGET
+
+    def __init__(self, rows: int = 2000, clients: int = 2, test_rows: int | None = None,
+                 seed: int = 7, root: str | Path | None = None) -> None:
+        self.rows, self.clients, self.test_rows, self.seed = rows, clients, test_rows, seed
+        self._owns_root = root is None
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="jupyter-fed-demo-"))
+        self.data_dir = self.root / "data"
+        self.paths: dict[str, Path] = {}
+        self._federation: Any = None
+        self._clients: list[Any] = []
+        self.stopped = False
+
+    def start(self, timeout: float = 60.0) -> DemoRunners:
+        """Write the silos and start the runner processes (waits until each answers)."""
+        from jupyter_fed.demo.federation import LocalFederation
+
+        if self._federation is not None:
+            return self
+        self.paths = write_silos(self.data_dir, rows=self.rows, clients=self.clients,
+                                 test_rows=self.test_rows, seed=self.seed)
+        silos = {f"silo{i}": {f"train_silo{i}": self.paths[f"train_silo{i}"],
+                              "test": self.paths["test"]} for i in range(self.clients)}
+        atexit.register(self.stop)  # before starting: a half-started federation is cleaned too
+        self._federation = LocalFederation(self.root / "runners", silos, self.data_dir)
+        try:
+            self._federation.start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def runners(self) -> list[dict[str, str]]:
+        """``[{"name", "url", "token"}]`` for ``jupyter_fed.connect(runners=...)``."""
+        return self._federation.runners if self._federation is not None else []
+
+    @property
+    def state_dir(self) -> Path:
+        """A coordinator folder of its own, so the demo leaves the user's sessions alone."""
+        return self.root / "coordinator"
+
+    def connect(self) -> Any:
+        """An embedded-coordinator client connected to every demo runner (closed by ``stop()``)."""
+        import jupyter_fed
+
+        client = jupyter_fed.connect(embedded=True, state_dir=self.state_dir, runners=self.runners)
+        self._clients.append(client)
+        return client
+
+    def stop(self) -> None:
+        """Close clients from :meth:`connect`, stop the runners, remove the temporary folder.
+
+        Safe to call more than once; also runs at interpreter exit.
+        """
+        if self.stopped:
+            return
+        self.stopped = True
+        atexit.unregister(self.stop)
+        for client in self._clients:  # before the runners go, so no session is left polling them
+            try:
+                client.close()
+            except Exception:
+                pass
+        try:
+            if self._federation is not None:
+                self._federation.stop()
+        finally:
+            if self._owns_root:
+                shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> DemoRunners:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self.stopped else ", ".join(
+            f"{r['name']} at {r['url']}" for r in self.runners) or "not started"
+        return f"<DemoRunners {self.clients} silo(s) × {self.rows:,} rows: {state}>"
+
+
+def start_demo_runners(rows: int = 2000, clients: int = 2, **kwargs: Any) -> DemoRunners:
+    """Start demo runners for a notebook; call ``.stop()`` when done (it also runs at exit)."""
+    return DemoRunners(rows=rows, clients=clients, **kwargs).start()

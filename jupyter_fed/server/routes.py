@@ -1,0 +1,53 @@
+"""Every route of the REST API in one table (the contract is in ``README.md`` beside this file)."""
+
+from __future__ import annotations
+
+from tornado.web import RequestHandler
+
+from jupyter_fed.server.events import EventsHandler
+from jupyter_fed.server.handlers import (
+    DatasetsHandler,
+    InvitationsHandler,
+    JoinHandler,
+    LogsHandler,
+    ModelHandler,
+    ModelMetaHandler,
+    NotFoundHandler,
+    RunnerAdminHandler,
+    RunnerHandler,
+    RunnersHandler,
+    SessionActionHandler,
+    SessionHandler,
+    SessionsHandler,
+    SessionViewHandler,
+    StatusHandler,
+    WaitHandler,
+)
+
+__all__ = ["API_PREFIX", "ROUTES"]
+
+#: Everything jupyter-fed serves lives under this prefix (after the server's ``base_url``).
+API_PREFIX = "/jupyter-fed/api/v1"
+
+_SID = r"(?P<sid>[^/]+)"
+
+#: (path under ``API_PREFIX``, handler). Order matters only for the final catch-all.
+ROUTES: list[tuple[str, type[RequestHandler]]] = [
+    (r"/status", StatusHandler),
+    (r"/runners", RunnersHandler),
+    (r"/runners/(?P<name>[^/]+)", RunnerHandler),
+    (r"/runners/(?P<name>[^/]+)/admin", RunnerAdminHandler),
+    (r"/invitations", InvitationsHandler),
+    (r"/datasets", DatasetsHandler),
+    (r"/sessions", SessionsHandler),
+    (rf"/sessions/{_SID}", SessionHandler),
+    (rf"/sessions/{_SID}/(?P<action>start|cancel|resume)", SessionActionHandler),
+    (rf"/sessions/{_SID}/join", JoinHandler),
+    (rf"/sessions/{_SID}/wait", WaitHandler),
+    (rf"/sessions/{_SID}/(?P<view>metrics|rounds)", SessionViewHandler),
+    (rf"/sessions/{_SID}/logs", LogsHandler),
+    (rf"/sessions/{_SID}/model", ModelHandler),
+    (rf"/sessions/{_SID}/model/meta", ModelMetaHandler),
+    (r"/events", EventsHandler),
+    (r"/.*", NotFoundHandler),
+]

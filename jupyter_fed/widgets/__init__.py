@@ -1,0 +1,13 @@
+"""ipywidgets panels: pick datasets, configure and start a session, watch it train.
+
+Each panel is one module and one ``VBox``; their state is plain traits (``selected``,
+``columns``, ``status``...), so code and tests can drive them without a browser.
+"""
+
+from __future__ import annotations
+
+from jupyter_fed.widgets._form import SessionForm
+from jupyter_fed.widgets._live import LiveMetrics
+from jupyter_fed.widgets._picker import DatasetPicker
+
+__all__ = ["DatasetPicker", "LiveMetrics", "SessionForm"]
