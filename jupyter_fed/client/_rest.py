@@ -93,9 +93,9 @@ class RestBackend:
             raise NotImplementedError(f"{method!r} is not available over the REST API")
         return fn(*args, **kwargs)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, timeout: float | None = None) -> dict[str, Any]:
         """``{version, api, ready}`` of the server's extension (raises if it is not there)."""
-        return self._json("GET", "status")
+        return self._json("GET", "status", **({} if timeout is None else {"timeout": timeout}))
 
     def close(self) -> None:
         self._http.close()
@@ -229,13 +229,12 @@ def find_server(timeout: float = 2.0) -> RestBackend | None:
     for info in _candidates(running_servers(), Path.cwd().resolve(), parent_pid):
         if info.get("sock"):  # a unix-socket server: not reachable over TCP
             continue
-        backend = RestBackend(info["url"], info.get("token") or None, timeout=timeout)
+        backend = RestBackend(info["url"], info.get("token") or None)
         try:
-            backend.status()
+            backend.status(timeout=timeout)
         except FedError:
             backend.close()
             continue
-        backend._http.timeout = httpx.Timeout(60.0, connect=10.0)
         return backend
     return None
 

@@ -173,7 +173,8 @@ class Client:
         return TaskBuilder(self, runner)
 
     def close(self) -> None:
-        """Stop the embedded coordinator (sessions resume when it next starts)."""
+        """Release the connection (an embedded coordinator stops; its sessions resume at the next
+        start)."""
         close = getattr(self._backend, "close", None)
         if close is not None:
             close()
