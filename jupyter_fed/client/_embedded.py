@@ -45,7 +45,12 @@ class EmbeddedBackend:
             await coordinator.start()  # resume sessions a previous process left running
             return coordinator
 
-        self.coordinator: Coordinator = self.run(make())
+        try:
+            self.coordinator: Coordinator = self.run(make())
+        except BaseException:  # e.g. the state folder is in use: leave no thread behind
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            raise
         self.closed = False
 
     @classmethod

@@ -48,6 +48,7 @@ class Coordinator:
 
     def __init__(self, state_dir: Path | str) -> None:
         self.state_dir = Path(state_dir)
+        self._lock_file = _lock_state_dir(self.state_dir)
         self.store = CoordinatorStore(self.state_dir / "coordinator.db")
         self.artefacts = self.state_dir / "artefacts"
         self._runners: dict[str, RunnerClient] = {}
@@ -116,6 +117,7 @@ class Coordinator:
             await client.aclose()
         self._runners.clear()
         self.store.close()
+        self._lock_file.close()  # releases the folder for the next coordinator
 
     # events ---------------------------------------------------------------------------------
     def _emit(self, event: dict[str, Any]) -> None:
@@ -449,6 +451,33 @@ class Coordinator:
 
         weights, meta = self.model(sid)
         return encode(weights), meta
+
+
+def _lock_state_dir(folder: Path) -> Any:
+    """Hold an exclusive lock on the state folder for this coordinator's lifetime.
+
+    Two coordinators on one folder would both resume and drive the same sessions; the OS drops
+    the lock when the process dies, even by SIGKILL, so a crash never leaves it stuck.
+    """
+    import fcntl
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / "coordinator.lock", "a+")  # noqa: SIM115 - held until aclose()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise ConflictError(f"the coordinator state folder {folder} is in use by {owner}",
+                            "connect to that coordinator (e.g. the Jupyter server's), or pass "
+                            "another state_dir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 __all__ = ["MODEL_PREFIX", "Coordinator"]

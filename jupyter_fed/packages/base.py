@@ -8,8 +8,9 @@ result's shape (named arrays + JSON) before storing it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -39,6 +40,13 @@ class DatasetHandle(Protocol):
 
     def to_numpy(self, columns: Sequence[str], dtype: Any = np.float32) -> np.ndarray: ...
 
+    def iter_batches(self, columns: Sequence[str], batch_rows: int = 65_536) -> Iterator[np.ndarray]:
+        """``columns`` as float64 blocks (rows × columns) of ``batch_rows`` rows, in file order.
+
+        Streams the file, so a step's memory is bounded by one block, not by the dataset.
+        """
+        ...
+
 
 @dataclass
 class StepContext:
@@ -50,6 +58,11 @@ class StepContext:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     policy: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Dataset role → the runner's policy for it (e.g. ``min_count``, the small-count threshold)."""
+    cache_dir: Path | None = None
+    """A folder in the runner's home where steps may keep state between tasks (e.g. answers to
+    earlier queries); ``None`` outside a runner."""
+    principal: str = ""
+    """Who asked for the step (the token's user), for state kept per principal."""
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress (0..1); doubles as the heartbeat that shows the step is alive."""

@@ -7,6 +7,7 @@ Entries are import strings, so looking a package up imports nothing: the runner 
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +74,9 @@ def register(spec: PackageSpec) -> PackageSpec:
     return spec
 
 
-BUILTIN = ("jupyter_fed.packages.ffnet", "jupyter_fed.packages.eda")
+BUILTIN = ("jupyter_fed.packages.ffnet", "jupyter_fed.packages.eda", "jupyter_fed.packages.stats")
 _loaded = False
+_load_lock = threading.RLock()  # RLock: a package module's import calls register() re-entrantly
 
 
 def _ensure_builtin() -> None:
@@ -87,14 +89,18 @@ def _ensure_builtin() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    import os
-    from importlib.metadata import entry_points
+    with _load_lock:  # two threads asking at once must both see every package
+        if _loaded:
+            return
+        import os
+        from importlib.metadata import entry_points
 
-    modules = list(BUILTIN) + [ep.value for ep in entry_points(group="jupyter_fed.packages")]
-    modules += [m.strip() for m in os.environ.get("JUPYTER_FED_PACKAGES", "").split(",") if m.strip()]
-    for module in modules:
-        importlib.import_module(module.partition(":")[0])
+        modules = list(BUILTIN) + [ep.value for ep in entry_points(group="jupyter_fed.packages")]
+        modules += [m.strip() for m in os.environ.get("JUPYTER_FED_PACKAGES", "").split(",")
+                    if m.strip()]
+        for module in modules:
+            importlib.import_module(module.partition(":")[0])
+        _loaded = True
 
 
 def get_package(name: str) -> PackageSpec:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,9 +110,19 @@ class TableCache:
         self._lock = threading.Lock()
         self._max = max_tables
 
-    def get(self, path: Path) -> pa.Table:
+    @staticmethod
+    def _key(path: Path) -> tuple[str, float, int]:
         st = path.stat()
-        key = (str(path), st.st_mtime, st.st_size)
+        return (str(path), st.st_mtime, st.st_size)
+
+    def peek(self, path: Path) -> pa.Table | None:
+        """The cached table of ``path`` if it is in memory already, without reading the file."""
+        key = self._key(path)
+        with self._lock:
+            return self._tables.get(key)
+
+    def get(self, path: Path) -> pa.Table:
+        key = self._key(path)
         with self._lock:
             if key in self._tables:
                 self._tables.move_to_end(key)
@@ -126,15 +136,40 @@ class TableCache:
 
 
 class LoadedDataset:
-    """The ``DatasetHandle`` a package step reads its rows through."""
+    """The ``DatasetHandle`` a package step reads its rows through.
 
-    def __init__(self, info: DatasetInfo, table: pa.Table) -> None:
+    Parameters
+    ----------
+    info
+        The registered schema.
+    table
+        The whole table when it is already in memory; ``None`` to read it only if a step asks for
+        it (``to_pandas`` / ``to_numpy``), through ``loader``.
+    path
+        The file, so that :meth:`iter_batches` can stream it without materialising the table.
+    loader
+        Reads ``path`` into a table (the runner passes its ``TableCache.get``); default: read it.
+    """
+
+    def __init__(self, info: DatasetInfo, table: pa.Table | None, path: Path | None = None,
+                 loader: Callable[[Path], pa.Table] | None = None) -> None:
+        if table is None and path is None:
+            raise ValueError("LoadedDataset needs a table or a path")
         self.info = info
-        self._table = table
+        self._loaded = table
+        self.path = path
+        self._loader = loader or read_table
+
+    @property
+    def _table(self) -> pa.Table:
+        if self._loaded is None:
+            assert self.path is not None
+            self._loaded = self._loader(self.path)
+        return self._loaded
 
     @property
     def num_rows(self) -> int:
-        return self._table.num_rows
+        return self._loaded.num_rows if self._loaded is not None else self.info.num_rows
 
     def to_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         return (self._table.select(list(columns)) if columns else self._table).to_pandas()
@@ -144,3 +179,78 @@ class LoadedDataset:
         for j, c in enumerate(columns):
             out[:, j] = self._table.column(c).to_numpy()
         return out
+
+    def iter_batches(self, columns: Sequence[str], batch_rows: int = 65_536) -> Iterator[np.ndarray]:
+        """Stream ``columns`` as float64 blocks of ``batch_rows`` rows (the last may be shorter).
+
+        Memory stays bounded by one block whatever the file's size: parquet is read row group by
+        row group, csv with pyarrow's streaming reader. A table already in memory is sliced.
+        Rows come in file order, so row ``i`` of the concatenated blocks is row ``i`` of the data.
+        """
+        columns = list(columns)
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        known = {c.name for c in self.info.columns}
+        missing = [c for c in columns if c not in known]
+        if missing:
+            raise DatasetError(f"dataset {self.info.name!r} has no column(s) {', '.join(missing)}",
+                               f"its columns are {', '.join(sorted(known))}")
+        if self._loaded is not None or self.path is None:
+            table = self._table.select(columns)
+            for start in range(0, table.num_rows, batch_rows):
+                yield _block(table.slice(start, batch_rows), len(columns))
+            return
+        yield from _rebatch(_stream(self.path, columns, batch_rows,
+                                    {c.name: c.dtype for c in self.info.columns}),
+                            batch_rows, len(columns))
+
+
+def _block(batch: Any, width: int) -> np.ndarray:
+    """An arrow table or record batch as a C-contiguous float64 array (rows × columns)."""
+    out = np.empty((batch.num_rows, width), dtype=np.float64)
+    for j in range(width):
+        out[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
+    return out
+
+
+def _stream(path: Path, columns: list[str], batch_rows: int, dtypes: dict[str, str]
+            ) -> Iterator[np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if FORMATS[path.suffix.lower()] == "parquet":
+        pf = pq.ParquetFile(path)
+        try:
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+                yield _block(batch.select(columns), len(columns))
+        finally:
+            pf.close()
+        return
+    # Types from the registered schema: the streaming reader would otherwise infer them from the
+    # first block and fail on a later block (an int column whose later rows hold floats).
+    types = {c: pa.bool_() if dtypes.get(c) == "bool" else pa.float64() for c in columns}
+    block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
+    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
+                            convert_options=pacsv.ConvertOptions(include_columns=columns,
+                                                                 column_types=types))
+    for batch in reader:
+        yield _block(batch.select(columns), len(columns))
+
+
+def _rebatch(blocks: Iterator[np.ndarray], batch_rows: int, width: int) -> Iterator[np.ndarray]:
+    """Cut blocks of any size (row groups, csv blocks) into blocks of exactly ``batch_rows`` rows."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for block in blocks:
+        pending.append(block)
+        held += len(block)
+        if held < batch_rows:
+            continue
+        joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        cut = (held // batch_rows) * batch_rows
+        for start in range(0, cut, batch_rows):
+            yield joined[start:start + batch_rows]
+        pending, held = ([joined[cut:]], held - cut) if cut < held else ([], 0)
+    if held:
+        yield np.concatenate(pending) if len(pending) > 1 else pending[0]

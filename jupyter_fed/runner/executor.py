@@ -119,7 +119,7 @@ class Executor:
                             status.model_dump(mode="json"))
         live = self._live[spec.task_id] = _Live(status)
         ctx_policy = {role: p.model_dump() for role, p in policies.items()}
-        self._pool.submit(self._run, spec, step_fn, handles, arrays, live, ctx_policy)
+        self._pool.submit(self._run, spec, step_fn, handles, arrays, live, ctx_policy, principal.name)
         return status
 
     def check_owner(self, task_id: str, principal: Principal) -> None:
@@ -137,20 +137,22 @@ class Executor:
         return DatasetInfo.model_validate(info), resolve_under_roots(path, self.settings.data_roots)
 
     def _run(self, spec: TaskSpec, step_fn: Any, handles: dict[str, tuple[DatasetInfo, Path]],
-             arrays: dict[str, np.ndarray], live: _Live, policy: dict[str, Any]) -> None:
+             arrays: dict[str, np.ndarray], live: _Live, policy: dict[str, Any],
+             principal: str = "") -> None:
         st = live.status
         if live.cancel.is_set():
             self._finish(spec.task_id, live, TaskState.cancelled, error=StepCancelled("cancelled"))
             return
         st.state, st.started_at, st.heartbeat_at = TaskState.running, now(), now()
         ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=live.cancel,
-                          on_progress=lambda p, m: self._progress(live, p, m), policy=policy)
+                          on_progress=lambda p, m: self._progress(live, p, m), policy=policy,
+                          cache_dir=self.settings.home / "cache", principal=principal)
         torch = sys.modules.get("torch")
         if torch is not None:  # keep silos sharing a host from oversubscribing its cores
             torch.set_num_threads(self.settings.torch_threads)
         started = time.perf_counter()
         try:
-            datasets = {role: LoadedDataset(info, self.cache.get(path))
+            datasets = {role: LoadedDataset(info, self.cache.peek(path), path, self.cache.get)
                         for role, (info, path) in handles.items()}
             result: StepResult = step_fn(ctx, datasets, spec.params, arrays)
             elapsed = time.perf_counter() - started

@@ -16,11 +16,12 @@ from tornado.iostream import StreamClosedError
 
 from jupyter_fed.server.handlers import FedHandler
 from jupyter_fed.server.host import CLOSED
+from jupyter_fed.wire.models import json_safe
 
 
 def format_event(kind: str, data: dict[str, Any]) -> str:
     """One SSE frame: ``event: <kind>`` then the JSON payload on a single ``data:`` line."""
-    return f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+    return f"event: {kind}\ndata: {json.dumps(json_safe(data), allow_nan=False)}\n\n"
 
 
 class EventsHandler(FedHandler):

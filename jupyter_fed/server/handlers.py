@@ -32,6 +32,7 @@ from jupyter_fed.server.bodies import (
     parse_body,
 )
 from jupyter_fed.server.host import CoordinatorHost, CoordinatorUnavailable
+from jupyter_fed.wire.models import json_safe
 
 if TYPE_CHECKING:
     from jupyter_fed.server.app import JupyterFedApp
@@ -84,7 +85,7 @@ class FedHandler(ExtensionHandlerMixin, APIHandler):
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(data))
+        self.finish(json.dumps(json_safe(data), allow_nan=False))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]

@@ -108,3 +108,15 @@ class TaskStatus(_Model):
     outputs: dict[str, Any] | None = Field(None, description="JSON part of the result: metrics, counts")
     has_tensors: bool = False
     elapsed: float | None = Field(None, description="seconds spent inside the package step")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by ``None``: JSON has no NaN, browsers
+    reject it, and an undefined metric (AUC on one class) is honestly 'no value'."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

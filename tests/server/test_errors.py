@@ -110,3 +110,13 @@ async def test_an_unreachable_runner_is_503_and_the_token_is_not_echoed(api: Any
     assert status == 503
     assert body["code"] == "runner_unavailable"
     assert "s3cret" not in str(body)
+
+
+def test_nan_travels_as_null() -> None:
+    import json
+
+    from jupyter_fed.wire.models import json_safe
+
+    data = {"auc": float("nan"), "loss": 0.5, "rows": [float("inf"), 1.0], "n": 3}
+    assert json.loads(json.dumps(json_safe(data), allow_nan=False)) == {
+        "auc": None, "loss": 0.5, "rows": [None, 1.0], "n": 3}

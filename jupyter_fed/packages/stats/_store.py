@@ -1,0 +1,143 @@
+"""What a runner remembers between statistics queries: earlier answers and the row sets behind them.
+
+Two protections against repeated queries live here.
+
+* **Same question, same answer.** An identical query (same principal, dataset version, columns,
+  filter, conditioning and policy) is answered from the cache, never recomputed — so if noise is
+  ever added to these statistics, asking again cannot average it away.
+* **No differencing.** Every group of rows whose statistics left the runner (the filtered rows,
+  and the rows where each conditioned binary column is 1 and 0) is remembered as a packed bitmap
+  of row indices, per dataset and across principals (so two colluding users are no better off
+  than one). A new group that differs from a remembered one by 1..k-1 rows is refused: the
+  difference of the two answers would describe those few rows.
+
+Files live under ``<runner home>/cache/stats``; bitmaps cost one bit per row of the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.packages.stats._moments import Stats
+
+__all__ = ["QueryStore", "distance", "popcount"]
+
+_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def popcount(bits: np.ndarray) -> int:
+    """Number of rows in a packed bitmap."""
+    return int(_POP[bits].sum())
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> int:
+    """Rows in exactly one of two bitmaps (shorter bitmaps are rows appended later: absent)."""
+    if len(a) < len(b):
+        a, b = b, a
+    return popcount(a[:len(b)] ^ b) + popcount(a[len(b):])
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+class QueryStore:
+    """Answers and released row sets of one runner.
+
+    Parameters
+    ----------
+    root
+        The runner's cache folder (``StepContext.cache_dir``); ``None`` (a step run outside a
+        runner) keeps them in a temporary folder for the life of the process.
+    """
+
+    _fallback: Path | None = None
+
+    def __init__(self, root: Path | None) -> None:
+        if root is None:
+            if QueryStore._fallback is None:
+                QueryStore._fallback = Path(tempfile.mkdtemp(prefix="jupyter-fed-stats-"))
+            root = QueryStore._fallback
+        self.root = Path(root) / "stats"
+
+    # answers --------------------------------------------------------------------------------
+    @staticmethod
+    def key(query: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()
+
+    def load_answer(self, key: str) -> tuple[Stats, list[str]] | None:
+        meta_path = self.root / "answers" / f"{key}.json"
+        if not meta_path.exists():
+            return None
+        meta = json.loads(meta_path.read_text())
+        with np.load(self.root / "answers" / f"{key}.npz", allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        return Stats.from_tensors(arrays, meta), list(meta.get("warnings", []))
+
+    def save_answer(self, key: str, stats: Stats, warnings: list[str]) -> None:
+        import io
+
+        arrays, meta = stats.to_tensors()
+        buf = io.BytesIO()
+        np.savez(buf, allow_pickle=False, **arrays)  # type: ignore[arg-type]  # numpy stub: kwds vs allow_pickle
+        _atomic_write(self.root / "answers" / f"{key}.npz", buf.getvalue())
+        # the json last: an answer without its arrays is never found
+        _atomic_write(self.root / "answers" / f"{key}.json",
+                      json.dumps({**meta, "warnings": warnings}).encode())
+
+    # row sets -------------------------------------------------------------------------------
+    def _folder(self, dataset: str) -> Path:
+        return self.root / "rowsets" / hashlib.sha256(dataset.encode()).hexdigest()[:24]
+
+    @contextmanager
+    def locked(self, dataset: str) -> Iterator[None]:
+        """Check-then-remember must not interleave with another step on the same dataset."""
+        with _LOCKS_GUARD:
+            lock = _LOCKS.setdefault(str(self._folder(dataset)), threading.Lock())
+        with lock:
+            yield
+
+    def _index(self, dataset: str) -> dict[str, int]:
+        path = self._folder(dataset) / "index.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def nearest(self, dataset: str, bits: np.ndarray, k: int) -> int | None:
+        """The smallest nonzero distance (< ``k``) from ``bits`` to a remembered row set, if any."""
+        size, found = popcount(bits), None
+        for digest, other_size in self._index(dataset).items():
+            if abs(other_size - size) >= k:
+                continue  # the sizes alone put them k rows apart
+            other = np.load(self._folder(dataset) / f"{digest}.npy", allow_pickle=False)
+            d = distance(bits, other)
+            if 0 < d < k and (found is None or d < found):
+                found = d
+        return found
+
+    def remember(self, dataset: str, row_sets: list[np.ndarray]) -> None:
+        index = self._index(dataset)
+        folder = self._folder(dataset)
+        for bits in row_sets:
+            digest = hashlib.sha256(np.trim_zeros(bits, "b").tobytes()).hexdigest()[:32]
+            if digest in index:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / f"{digest}.npy", "wb") as fh:
+                np.save(fh, bits, allow_pickle=False)
+            index[digest] = popcount(bits)
+        _atomic_write(folder / "index.json", json.dumps(index).encode())

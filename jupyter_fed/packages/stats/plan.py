@@ -1,0 +1,85 @@
+"""Coordinator half of stats: check each silo's statistics against the contract, merge the rest.
+
+Merging is exact (the pooled rows' moments, up to rounding). A contribution the runner blocked,
+one that fails the session's contract with ``receive_action="block"``, or one that is malformed
+is left out — of the merge and of the stored results, so its values are not kept anywhere — and
+the reason names the failing rule, never the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.packages._analytics import AnalyticsPlan, Contribution, MergeResult
+from jupyter_fed.packages.stats._explore import StatsView
+from jupyter_fed.packages.stats._moments import Stats, merge_all
+from jupyter_fed.packages.stats.config import parse_data_config, parse_model_config
+
+__all__ = ["StatsPlan"]
+
+
+class StatsPlan(AnalyticsPlan):
+    """One ``compute`` step per dataset, then a contract check and an exact merge."""
+
+    def __init__(self, model_config: Mapping[str, Any], data_config: Mapping[str, Any],
+                 num_rounds: int = 1) -> None:
+        super().__init__(model_config, data_config, num_rounds)
+        self.data = parse_data_config(data_config)  # validate now: errors name their fields
+        self.config = parse_model_config(model_config)
+
+    def _check(self, c: Contribution) -> tuple[Stats | None, str, list[str]]:
+        """The contribution's statistics, or why it is left out; plus notes for the results."""
+        out = c.outputs
+        if out.get("blocked"):
+            rules = [f"rule {f['rule']} failed: {f['text']}"
+                     for f in (out.get("contract") or {}).get("failed", [])]
+            return None, "not shared by its runner: " + ("; ".join(rules) or "blocked"), []
+        try:
+            stats = Stats.from_tensors(c.tensors, out)
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            return None, f"malformed statistics ({type(exc).__name__}: {exc})", []
+        if stats.total.n <= 0 or not np.isfinite(stats.total.n):
+            return None, "malformed statistics (no rows)", []
+        contract = self.config.parsed
+        if contract is None:
+            return stats, "", []
+        report = StatsView(stats).evaluate_contract(contract)
+        if report.passed:
+            return stats, "", []
+        failed = "; ".join(report.messages())
+        if self.config.receive_action == "block":
+            return None, failed, []
+        return stats, "", [f"kept although the contract failed at the coordinator: {failed}"]
+
+    def merge(self, contributions: list[Contribution]) -> MergeResult:
+        rejected: dict[str, str] = {}
+        kept: list[tuple[Contribution, Stats, list[str]]] = []
+        for c in contributions:
+            stats, reason, notes = self._check(c)
+            if stats is None:
+                rejected[c.client_id] = reason
+            else:
+                kept.append((c, stats, notes))
+        tensors: dict[str, np.ndarray] = {}
+        peers = []
+        for i, (c, stats, notes) in enumerate(kept):
+            arrays, meta = stats.to_tensors(f"peer{i}/")
+            tensors |= arrays
+            peers.append({"client_id": c.client_id, "dataset": c.dataset, "prefix": f"peer{i}/",
+                          **meta, "n": stats.total.n, "cached": bool(c.outputs.get("cached")),
+                          "filter": c.outputs.get("filter"),
+                          "warnings": [*c.outputs.get("warnings", []), *notes]})
+        merged = merge_all(s for _, s, _ in kept)
+        arrays, meta = merged.to_tensors("merged/")
+        tensors |= arrays
+        results = {"merged": {**meta, "n": merged.total.n}, "peers": peers,
+                   "contract": self.config.contract, "send_action": self.config.send_action,
+                   "receive_action": self.config.receive_action}
+        return MergeResult(results, tensors, rejected)
+
+    def artefact_meta(self) -> dict[str, Any]:
+        return {"package": "stats", "model_config": self.model_config,
+                "data_config": self.data_config}

@@ -1,0 +1,162 @@
+"""Stats sessions across two real runners: exact merge, contracts on both sides, and the runners'
+protections (minimum rows, small groups, cache, differencing)."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from jupyter_fed import SessionTaskGroup
+from jupyter_fed.errors import SessionFailed
+
+BOTH = {"train_silo0": [], "train_silo1": []}
+
+
+@pytest.fixture()
+def client(federation, tmp_path):
+    """A client with a fresh principal, so earlier tests' cached answers are not its own."""
+    import jupyter_fed
+
+    user = "stats_" + uuid.uuid4().hex[:8]
+    runners = []
+    for proc in federation.processes.values():
+        with proc.http() as admin:
+            admin.post("/v1/users", json={"name": user, "role": "model_builder"})
+            token = admin.post("/v1/tokens", json={"user": user}).json()["token"]
+        runners.append({"name": proc.name, "url": proc.url, "token": token,
+                        "fingerprint": proc.fingerprint})
+    c = jupyter_fed.connect(embedded=True, state_dir=tmp_path / "coord", runners=runners)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def silos(data_root) -> dict[str, pd.DataFrame]:
+    return {f"train_silo{i}": pq.read_table(data_root / f"train_silo{i}.parquet").to_pandas()
+            for i in range(2)}
+
+
+def run(client, datasets, data_config=None, model_config=None, expect_failure=False):
+    session = client.create_analytics_session("stats", "stats", "test",
+                                              data_config=data_config or {n: [] for n in datasets},
+                                              model_config=model_config or {},
+                                              num_datasets=len(datasets)).start()
+    group = SessionTaskGroup(session)
+    for name in datasets:
+        group.add_task(client.task_builder().stats(name))
+    if expect_failure:
+        with pytest.raises(SessionFailed):
+            group.start().wait(60)
+        return session
+    assert group.start().wait(60)
+    return session
+
+
+def log_text(session) -> str:
+    return "\n".join(row["message"] for row in session.logs())
+
+
+def test_merged_statistics_are_exact_and_a_repeated_query_is_cached(client, silos) -> None:
+    pooled = pd.concat(silos.values())
+    x = pooled.to_numpy(np.float64)
+
+    first = run(client, BOTH).results()
+    again_session = run(client, BOTH)
+    again = again_session.results()
+
+    assert first.n == 4000 and first.columns == list(pooled.columns)
+    np.testing.assert_allclose(first.xtx().to_numpy(), x.T @ x, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(first.sums().to_numpy(), x.sum(axis=0), rtol=1e-9, atol=1e-9)
+    assert first.cond_mean("x0", "y") == pytest.approx(pooled.x0[pooled.y == 1].mean(), rel=1e-9)
+    assert first.peer("silo1/train_silo1").lincorr("x0", "x1") == pytest.approx(
+        np.corrcoef(silos["train_silo1"].x0, silos["train_silo1"].x1)[0, 1], rel=1e-9)
+    fit = first.ols("x0", ["x1", "x2", "y"])
+    design = np.column_stack([np.ones(len(pooled)), pooled[["x1", "x2", "y"]].to_numpy(float)])
+    coef = np.linalg.lstsq(design, pooled.x0.to_numpy(), rcond=None)[0]
+    np.testing.assert_allclose(fit.coefficients.to_numpy(), coef, rtol=1e-9, atol=1e-12)
+    # the same principal asking the same question gets the stored answer, bit for bit
+    assert not any(first.peer(p).cached for p in first.peers)
+    assert all(again.peer(p).cached for p in again.peers)
+    assert "answered from this runner's cache" in log_text(again_session)
+    np.testing.assert_array_equal(again.xtx().to_numpy(), first.xtx().to_numpy())
+
+
+def test_send_side_block_shares_nothing_and_names_the_rule(client, silos) -> None:
+    rule = "MEAN(x0) > 0"  # silo0 is shifted down, silo1 up
+    assert silos["train_silo0"].x0.mean() < 0 < silos["train_silo1"].x0.mean()
+
+    session = run(client, BOTH, model_config={"contract": rule})
+    results = session.results()
+
+    assert results.rejected == {"silo0/train_silo0": f"not shared by its runner: rule 1 failed: {rule}"}
+    assert results.peers == ["silo1/train_silo1"] and results.n == 2000
+    logs = log_text(session)
+    assert f"statistics not shared, the contract failed: rule 1 failed: {rule}" in logs
+    assert f"{silos['train_silo0'].x0.mean():.4f}"[:6] not in logs + json.dumps(results.meta)
+
+
+def test_send_side_allow_shares_with_a_warning(client, silos) -> None:
+    session = run(client, BOTH, model_config={"contract": "MEAN(x0) > 0", "send_action": "allow",
+                                              "receive_action": "allow"})
+    results = session.results()
+
+    runner_note = "statistics shared although the contract failed: rule 1 failed: MEAN(x0) > 0"
+    assert results.rejected == {} and results.n == 4000
+    assert results.warnings["silo0/train_silo0"][-2:] == [
+        runner_note, "kept although the contract failed at the coordinator: rule 1 failed: MEAN(x0) > 0"]
+    assert "silo1/train_silo1" not in results.warnings
+    assert f"silo0/train_silo0: {runner_note}" in log_text(session)
+
+
+def test_receive_side_block_keeps_the_contribution_out_of_the_merge(client, silos) -> None:
+    session = run(client, BOTH, model_config={"contract": "MEAN(x0) > 0", "send_action": "allow"})
+    results = session.results()
+
+    assert results.rejected == {"silo0/train_silo0": "rule 1 failed: MEAN(x0) > 0"}
+    assert results.n == 2000
+    assert results.mean("x0") == pytest.approx(silos["train_silo1"].x0.mean(), rel=1e-9)
+    assert "contribution of silo0/train_silo0 left out: rule 1 failed: MEAN(x0) > 0" in log_text(session)
+    with pytest.raises(KeyError, match="left out"):
+        results.peer("train_silo0")
+
+
+def test_too_few_rows_are_refused(client, silos) -> None:
+    cut = float(np.sort(silos["train_silo0"].x0.to_numpy())[-12])  # keeps 12 rows < 16 + 5
+
+    session = run(client, ["train_silo0"], {"train_silo0": [], "filter": f"x0 >= {cut!r}"},
+                  expect_failure=True)
+
+    assert "fewer rows of 'train_silo0' than the 21 this runner shares statistics of" in log_text(session)
+
+
+def test_small_conditioned_groups_are_suppressed(client, silos) -> None:
+    df = silos["train_silo0"]
+    zeros = df[df.y == 0].x0.sort_values().to_numpy()
+    cut = float(zeros[-15])  # y == 1 rows plus 15 rows where y == 0: 15 < 16 columns + 5
+
+    session = run(client, ["train_silo0"], {"datasets": {"train_silo0": []},
+                                            "filter": f"y == 1 OR x0 >= {cut!r}"})
+    results = session.results()
+
+    kept = df[(df.y == 1) | (df.x0 >= cut)]
+    assert results.n == len(kept)
+    assert results.mean("y") == pytest.approx(kept.y.mean(), rel=1e-9)  # 15 zeros >= k = 10
+    assert math.isnan(results.cond_mean("x0", "y")) and math.isnan(results.compl_cond_mean("x0", "y"))
+    assert "statistics conditioned on y are not sent" in log_text(session)
+
+
+def test_a_query_differing_by_a_few_rows_is_refused(client, silos) -> None:
+    df = silos["train_silo0"]
+    cut = float(df[df.x1 > 0.5].x2.sort_values().to_numpy()[-3])  # leaves out exactly 3 rows
+
+    run(client, ["train_silo0"], {"train_silo0": [], "filter": "x1 > 0.5"})
+    session = run(client, ["train_silo0"], {"train_silo0": [], "filter": f"x1 > 0.5 AND x2 < {cut!r}"},
+                  expect_failure=True)
+
+    assert "differ from those of an earlier query by fewer than 10 rows" in log_text(session)
