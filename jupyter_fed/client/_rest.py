@@ -146,16 +146,21 @@ class RestBackend:
     def _call_join(self, sid: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self._json("POST", f"sessions/{_seg(sid)}/join", json={"tasks": tasks})
 
-    def _call_wait(self, sid: str, timeout: float | None = None) -> dict[str, Any]:
+    def _call_wait(self, sid: str, timeout: float | None = None,
+                   after_round: int | None = None) -> dict[str, Any]:
         # The server holds a long poll for at most `poll` seconds; chain them up to `timeout`.
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             step = self.poll if left is None else min(self.poll, left)
-            info = self._json("GET", f"sessions/{_seg(sid)}/wait", params={"timeout": step},
+            params: dict[str, Any] = {"timeout": step}
+            if after_round is not None:
+                params["after_round"] = after_round
+            info = self._json("GET", f"sessions/{_seg(sid)}/wait", params=params,
                               timeout=step + 30.0)
             if info["status"] in TERMINAL or (deadline is not None
-                                              and time.monotonic() >= deadline):
+                                              and time.monotonic() >= deadline) or \
+                    (after_round is not None and info["current_round"] > after_round):
                 return info
 
     def _call_metrics(self, sid: str) -> dict[str, Any]:

@@ -374,13 +374,19 @@ class Coordinator:
         self._emit({"type": "status", "session_id": sid, "status": "cancelled"})
         return self.session(sid)
 
-    async def wait(self, sid: str, timeout: float | None = None) -> dict[str, Any]:
-        """Return the session once it has ended, or when ``timeout`` seconds have passed."""
+    async def wait(self, sid: str, timeout: float | None = None,
+                   after_round: int | None = None) -> dict[str, Any]:
+        """Return the session once it has ended, or when ``timeout`` seconds have passed.
+
+        With ``after_round``, also return as soon as a round later than that one is committed:
+        a live view long-polls this instead of sleeping, so it shows a round the moment it ends.
+        """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             rec = self.session(sid)
-            if rec["status"] in TERMINAL:
+            if rec["status"] in TERMINAL or (after_round is not None
+                                             and rec["current_round"] > after_round):
                 return rec
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:

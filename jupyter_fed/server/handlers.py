@@ -209,7 +209,10 @@ class WaitHandler(FedHandler):
     async def get(self, sid: str) -> None:
         limit = self.fed.max_wait
         timeout = min(self.query_number("timeout", limit), limit)
-        self.reply(await self.call("wait", sid, timeout))
+        after = self.get_query_argument("after_round", None)
+        after_round = None if after is None else int(self.query_number("after_round", 0,
+                                                                       integer=True))
+        self.reply(await self.call("wait", sid, timeout, after_round))
 
 
 class SessionViewHandler(FedHandler):

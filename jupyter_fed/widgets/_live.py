@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import threading
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,11 @@ class LiveMetrics(w.VBox):
         self._thread: threading.Thread | None = None
         self._plotted = (-1, "")
         self._errors = 0
+        # The figure is drawn on its own thread from the latest metrics only, so a slow render
+        # never delays the numbers, and rounds that end during a render are coalesced.
+        self._to_draw: Any = None
+        self._draw_ready = threading.Event()
+        self._drawer: threading.Thread | None = None
         if autostart:
             self.start()
 
@@ -93,7 +99,36 @@ class LiveMetrics(w.VBox):
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name=f"jupyter-fed-live-{self.session.id}")
                 self._thread.start()
+            if self._drawer is None or not self._drawer.is_alive():
+                self._drawer = threading.Thread(target=self._draw_loop, daemon=True,
+                                                name=f"jupyter-fed-draw-{self.session.id}")
+                self._drawer.start()
         return self
+
+    def _draw_loop(self) -> None:
+        """Draw the newest pending metrics; end once polling has ended and nothing is pending.
+
+        At most one figure a second: drawing holds the interpreter, and the round counter, the
+        progress bar and the status line must never wait for it.
+        """
+        last = 0.0
+        while True:
+            self._draw_ready.wait(0.25)
+            if self.running:
+                time.sleep(max(0.0, last + 1.0 - time.monotonic()))
+            self._draw_ready.clear()
+            metrics, self._to_draw = self._to_draw, None
+            if metrics is None:
+                if not self.running:
+                    return
+                continue
+            try:
+                png = _render(metrics) if metrics.federated else b""
+                if png:
+                    self.plot.value = png
+            except Exception:  # a figure that fails to draw must not stop the live view
+                pass
+            last = time.monotonic()
 
     @property
     def running(self) -> bool:
@@ -101,16 +136,21 @@ class LiveMetrics(w.VBox):
         return self._thread is not None and self._thread.is_alive()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the polling thread to end (it ends with the session); ``True`` if it did."""
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(timeout)
+        """Wait for the polling thread to end (it ends with the session) and the last figure to
+        be drawn; ``True`` if both did."""
+        for t in (self._thread, self._drawer):
+            if t is not None and t is not threading.current_thread():
+                t.join(timeout)
         return not self.running
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling; the panel keeps showing its last state."""
         self._halt.set()
         self.join(timeout)
+        drawer = self._drawer
+        if drawer is not None and drawer is not threading.current_thread():
+            self._draw_ready.set()
+            drawer.join(timeout)
 
     def close(self) -> None:
         """Stop polling and close the panel and its children."""
@@ -133,7 +173,13 @@ class LiveMetrics(w.VBox):
                                            f"{html.escape(getattr(exc, 'message', str(exc)))}")
                 if self._errors >= _MAX_POLL_ERRORS:
                     return
-            self._halt.wait(self.poll_interval)
+            # Long-poll for the next round (or the end) instead of sleeping: a round shows the
+            # moment it is committed; poll_interval only bounds how long one poll is held.
+            try:
+                self.session._backend.call("wait", self.session.id, max(self.poll_interval, 5.0),
+                                           after_round=self.current_round)
+            except Exception:
+                self._halt.wait(self.poll_interval)
 
     # updating -----------------------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -143,13 +189,10 @@ class LiveMetrics(w.VBox):
             status, rnd, total = info["status"], int(info["current_round"]), int(info["num_rounds"])
             done = status in TERMINAL
             latest: dict[str, Any] = {}
+            metrics = None
             if (rnd, status) != self._plotted:
                 metrics = self.session.metrics()
                 latest = metrics.latest()
-                png = _render(metrics) if metrics.federated else b""
-                self._plotted = (rnd, status)
-                if png:
-                    self.plot.value = png
             failures = _failures(info)
             with self.hold_trait_notifications():
                 self.set_trait("status", status)
@@ -169,6 +212,10 @@ class LiveMetrics(w.VBox):
             self.clients_table.value = table_html(
                 clients_rows(info), ["client", "runner", "status", "round", "step", "error"])
             self._show_failures(failures)
+            if metrics is not None:  # hand the figure to the drawing thread, newest wins
+                self._plotted = (rnd, status)
+                self._to_draw = metrics
+                self._draw_ready.set()
             return done
 
     def _show_failures(self, failures: list[dict[str, str]]) -> None:

@@ -11,5 +11,6 @@ PACKAGE = register(PackageSpec(
            "evaluate": "jupyter_fed.packages.ffnet.local:evaluate"},
     plan="jupyter_fed.packages.ffnet.plan:FFNetPlan",
     model="jupyter_fed.packages.ffnet.model:FFNetModel",
+    privacy_cost="jupyter_fed.packages.ffnet._dp:privacy_cost",
     description="feed-forward neural network (classification or regression), FedAvg family",
 ))

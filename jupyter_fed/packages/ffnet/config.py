@@ -69,6 +69,18 @@ class SaveBestModel(_Strict):
     mode: Literal["min", "max"] = "min"
 
 
+class DPParams(_Strict):
+    """DP-SGD at every silo (opacus): Poisson sampling, per-example clipping, Gaussian noise.
+
+    ``epsilon`` is the session total on each training dataset, split evenly over the rounds
+    (basic composition); ``delta`` applies to each round.
+    """
+
+    epsilon: float = Field(gt=0, allow_inf_nan=False)
+    max_grad_norm: float = Field(gt=0, allow_inf_nan=False)
+    delta: float = Field(1e-5, gt=0, lt=1)
+
+
 class FFNetConfig(_Strict):
     """The ffnet ``model_config``; field names follow the reference SDK."""
 
@@ -83,12 +95,18 @@ class FFNetConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     seed: int = 0
     save_best_model: SaveBestModel | None = None
+    differential_privacy_params: DPParams | None = None
 
     @model_validator(mode="after")
     def _task_vs_output(self) -> FFNetConfig:
         if self.ml_task.type == "classification" and self.model.params.output_size < 2:
             raise ValueError("model.params.output_size must be >= 2 for classification "
                              "(one output per class)")
+        if self.differential_privacy_params is not None and self.balance_train_datasets:
+            # Undersampling to the rarest class picks rows by a data-dependent rule, which the
+            # DP-SGD accounting does not cover.
+            raise ValueError("balance_train_datasets cannot be combined with "
+                             "differential_privacy_params; use ml_task.params.loss_weights")
         return self
 
 

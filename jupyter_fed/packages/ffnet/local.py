@@ -2,6 +2,10 @@
 
 Only parameters and aggregate metrics leave: the state dict of the locally trained network, the
 loss/accuracy/AUC (or R²) on the silo's test rows, and the number of training examples.
+
+With ``differential_privacy_params`` the training is DP-SGD (see ``_dp``) and nothing computed
+from the training rows leaves except the DP weights: no training loss, and no evaluation on the
+training rows when the client has no separate test set.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._metrics import r2, roc_auc
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
-from jupyter_fed.packages.ffnet import _net
+from jupyter_fed.packages.ffnet import _dp, _net
 from jupyter_fed.packages.ffnet.config import FFNetConfig, FFNetData, parse
 
 
@@ -40,14 +44,23 @@ def _arrays(handle: DatasetHandle, data: FFNetData, cfg: FFNetConfig) -> tuple[A
     return x, y
 
 
-def _loss_fn(cfg: FFNetConfig) -> Any:
+def _loss_fn(cfg: FFNetConfig, reduction: str = "mean") -> Any:
     import torch
 
     if cfg.ml_task.type == "regression":
-        return torch.nn.MSELoss()
+        return torch.nn.MSELoss(reduction=reduction)
     weights = cfg.ml_task.params.get("loss_weights")
     return torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
-                                     if weights else None)
+                                     if weights else None, reduction=reduction)
+
+
+def _eval_handle(datasets: dict[str, DatasetHandle], private: bool) -> DatasetHandle | None:
+    """The rows to measure the model on: ``test``, else ``train`` — but never the (DP-protected)
+    training rows under differential privacy, where such metrics would escape the accounting."""
+    test, train = datasets.get("test"), datasets["train"]
+    if not private:
+        return test or train
+    return test if test is not None and test.info.name != train.info.name else None
 
 
 def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str) -> dict[str, float]:
@@ -101,9 +114,15 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
 
     cfg, data = parse(params.get("model_config"), params.get("data_config"))
     net = _net.load_numpy(_net.build(cfg), tensors)
-    xt, yt = _arrays(datasets.get("test") or datasets["train"], data, cfg)
-    outputs: dict[str, Any] = {"metrics": _metrics(cfg, net, xt, yt, "test_")}
+    private = cfg.differential_privacy_params is not None
+    handle = _eval_handle(datasets, private)
+    outputs: dict[str, Any] = {"metrics": {}}
+    if handle is not None:
+        xt, yt = _arrays(handle, data, cfg)
+        outputs["metrics"] = _metrics(cfg, net, xt, yt, "test_")
     x, y = _arrays(datasets["train"], data, cfg)
+    if private:
+        return _fit_private(ctx, cfg, params, net, x, y, outputs)
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + ctx.round)
     index = _balanced_index(y, gen) if cfg.balance_train_datasets and \
         cfg.ml_task.type == "classification" else torch.arange(len(y))
@@ -135,12 +154,36 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     return StepResult(tensors=_net.to_numpy(net), outputs=outputs, num_examples=int(n))
 
 
+def _fit_private(ctx: StepContext, cfg: FFNetConfig, params: dict[str, Any], net: Any, x: Any,
+                 y: Any, outputs: dict[str, Any]) -> StepResult:
+    """DP-SGD with exactly the epsilon the runner debited for this step (``_dp.privacy_cost``)."""
+    found = _dp.per_round_epsilon(params)
+    if found is None:  # unreachable: parse() saw differential_privacy_params in the same params
+        raise RuntimeError("differential_privacy_params vanished between parse and training")
+    dp, epsilon = found
+    started = time.monotonic()
+    report = _dp.train(ctx, net, _optimizer(cfg, net.parameters()), _loss_fn(cfg, "none"), x, y,
+                       batch_size=cfg.batch_size, epochs=cfg.local_epochs, dp=dp, epsilon=epsilon)
+    weights = _net.to_numpy(net)  # ``net`` itself, not opacus' wrapper: the original names
+    if not all(np.isfinite(w).all() for w in weights.values()):
+        raise ConfigError("training diverged (the weights are not finite)",
+                          "lower the optimizer's learning_rate or max_grad_norm")
+    n = len(y)
+    outputs["privacy"] = report.as_dict()
+    outputs["train"] = {"train_num_examples": int(n), "train_seconds": time.monotonic() - started,
+                        "privacy": report.as_dict()}
+    return StepResult(tensors=weights, outputs=outputs, num_examples=int(n))
+
+
 def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
              tensors: dict[str, np.ndarray]) -> StepResult:
-    """Evaluate the received global model on ``test`` (or ``train`` when there is no test set)."""
+    """Evaluate the received global model on ``test`` (or ``train`` when there is no test set,
+    unless the session is differentially private: then there is nothing to report)."""
     cfg, data = parse(params.get("model_config"), params.get("data_config"))
+    handle = _eval_handle(datasets, cfg.differential_privacy_params is not None)
+    if handle is None:
+        return StepResult(outputs={"metrics": {}}, num_examples=0)
     net = _net.load_numpy(_net.build(cfg), tensors)
-    handle = datasets.get("test") or datasets["train"]
     x, y = _arrays(handle, data, cfg)
     metrics = _metrics(cfg, net, x, y, "test_")
     return StepResult(outputs={"metrics": metrics}, num_examples=int(metrics["test_num_examples"]))

@@ -22,7 +22,9 @@ class FFNetPlan(HFLPlan):
                          (best.metric, best.mode) if best else None)
 
     def step_params(self) -> dict[str, Any]:
-        return {"model_config": self._model_config, "data_config": self._data_config}
+        # num_rounds lets the runner charge epsilon / num_rounds per fit step (see ffnet._dp).
+        return {"model_config": self._model_config, "data_config": self._data_config,
+                "num_rounds": self.num_rounds}
 
     def initial_weights(self) -> Weights:
         return _net.initial_weights(self.cfg)
