@@ -53,9 +53,11 @@ def test_two_of_three_killed_fails_the_round_and_keeps_the_last_model(client3, h
     assert [r["round"] for r in session.rounds()] == [0, 1]
 
 
-def test_a_runner_that_accepts_and_never_answers_is_dropped(client3, healthy) -> None:
+def test_a_runner_that_accepts_and_never_answers_is_dropped(client3, healthy, faults) -> None:
     from proxy import BlackholeProxy
 
+    for name in ("silo0", "silo1", "silo2"):  # rounds slow enough to freeze it mid-session
+        faults.set(name, "sleep:0.5")
     silo2 = healthy.processes["silo2"]
     proxy = BlackholeProxy(silo2.port)
     try:
