@@ -183,6 +183,11 @@ class RestBackend:
         return resp.content, meta
 
 
+    def _call_results_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        meta = self._json("GET", f"sessions/{_seg(sid)}/results/meta")
+        return self._request("GET", f"sessions/{_seg(sid)}/results").content, meta
+
+
 def _seg(value: str) -> str:
     return quote(str(value), safe="")
 

@@ -252,6 +252,23 @@ class ModelMetaHandler(FedHandler):
         self.reply(meta)
 
 
+class ResultsHandler(FedHandler):
+    """An analytics session's merged arrays as safetensors; the JSON results come from
+    ``/results/meta`` (they can be far larger than a header)."""
+
+    @web.authenticated
+    async def get(self, sid: str) -> None:
+        data, _ = await self.call("results_bytes", sid)
+        self.finish(data, set_content_type="application/octet-stream")
+
+
+class ResultsMetaHandler(FedHandler):
+    @web.authenticated
+    async def get(self, sid: str) -> None:
+        _, meta = await self.call("results_bytes", sid)
+        self.reply(meta)
+
+
 class NotFoundHandler(FedHandler):
     """Any other path under the API: a JSON 404 rather than Jupyter's HTML page."""
 

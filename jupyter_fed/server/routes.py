@@ -13,6 +13,8 @@ from jupyter_fed.server.handlers import (
     ModelHandler,
     ModelMetaHandler,
     NotFoundHandler,
+    ResultsHandler,
+    ResultsMetaHandler,
     RunnerAdminHandler,
     RunnerHandler,
     RunnersHandler,
@@ -48,6 +50,8 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     (rf"/sessions/{_SID}/logs", LogsHandler),
     (rf"/sessions/{_SID}/model", ModelHandler),
     (rf"/sessions/{_SID}/model/meta", ModelMetaHandler),
+    (rf"/sessions/{_SID}/results", ResultsHandler),
+    (rf"/sessions/{_SID}/results/meta", ResultsMetaHandler),
     (r"/events", EventsHandler),
     (r"/.*", NotFoundHandler),
 ]

@@ -176,3 +176,27 @@ def test_the_parent_server_comes_first_then_the_innermost_root(tmp_path: Path) -
 
     assert [s["pid"] for s in _candidates(servers, cwd, parent_pid=4)] == [4, 2, 1]
     assert [s["pid"] for s in _candidates(servers, cwd, parent_pid=None)] == [2, 1]
+
+
+async def test_analytics_results_over_rest(server_url: str, server_token: str,
+                                           federation: Any) -> None:
+    rest = await asyncio.to_thread(jupyter_fed.connect, server_url, token=server_token,
+                                   runners=federation.runners)
+
+    def run_eda() -> Any:
+        from jupyter_fed import SessionTaskGroup
+
+        session = rest.create_eda_session("rest eda", data_config={"test": ["x0", "y"]},
+                                          epsilon=2.0).start()
+        SessionTaskGroup(session).add_task(rest.task_builder().eda("test", runner="silo1")) \
+            .start().wait(60)
+        return session.results()
+
+    try:
+        results = await asyncio.to_thread(run_eda)
+    finally:
+        rest.close()
+
+    assert list(results) == ["test"]
+    assert results["test"]["y"].uniques() == [0.0, 1.0]
+    assert abs(results["test"]["x0"].count() - 1000) < 100
