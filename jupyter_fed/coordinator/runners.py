@@ -63,7 +63,11 @@ class RunnerClient:
             raise RunnerUnavailable(f"runner {self.name!r} at {self.url} is unreachable: "
                                     f"{type(exc).__name__}", "start the runner, or check its URL") \
                 from None
-        if resp.status_code >= 400:
+        if resp.is_redirect:
+            raise RunnerUnavailable(f"runner {self.name!r} answered {method} {path} with a "
+                                    f"redirect ({resp.status_code}); redirects are never followed",
+                                    "register the runner's final URL")
+        if not resp.is_success:
             try:
                 body = resp.json()
             except ValueError:
