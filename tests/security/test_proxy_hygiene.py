@@ -15,7 +15,7 @@ from jupyter_fed.errors import FedError
 class _Recorder(BaseHTTPRequestHandler):
     seen: list[dict[str, str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         _Recorder.seen.append(dict(self.headers))
         if self.path.startswith("/v1/datasets"):
             self.send_response(302)
