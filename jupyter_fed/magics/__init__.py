@@ -1,4 +1,4 @@
-"""IPython magics: ``%fed`` to look around, ``%%federate`` to train from one cell.
+"""IPython magics: ``%fed`` to look around, ``%%federate`` to train or analyse from one cell.
 
 Load them with ``%load_ext jupyter_fed``. Loading imports IPython's magic machinery and nothing
 heavy: torch, scikit-learn and matplotlib load only when a session's model or plot is asked for.
@@ -6,24 +6,23 @@ heavy: torch, scikit-learn and matplotlib load only when a session's model or pl
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
+from jupyter_fed.magics._analytics import AnalyticsSpec
+from jupyter_fed.magics._display import figure_png
 from jupyter_fed.magics._errors import CellConfigError, FedUsageError, SessionEndedError
 from jupyter_fed.magics._fed import FedMagics
 from jupyter_fed.magics._federate import FederateMagics
 from jupyter_fed.magics._spec import SessionSpec
 
-__all__ = ["CellConfigError", "FedMagics", "FedUsageError", "FederateMagics", "SessionEndedError",
-           "SessionSpec", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["AnalyticsSpec", "CellConfigError", "FedMagics", "FedUsageError", "FederateMagics",
+           "SessionEndedError", "SessionSpec", "load_ipython_extension", "unload_ipython_extension"]
 
 _FIGURE = "matplotlib.figure.Figure"
 
 
 def _figure_png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def load_ipython_extension(ipython: Any) -> None:

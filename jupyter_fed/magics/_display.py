@@ -9,7 +9,7 @@ from IPython.display import display
 
 from jupyter_fed.client._repr import table_html, table_text
 
-__all__ = ["in_kernel", "show", "show_table"]
+__all__ = ["figure_png", "in_kernel", "show", "show_figure", "show_table"]
 
 
 def in_kernel() -> bool:
@@ -37,3 +37,19 @@ def show_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, cap
         show(empty)
         return
     show(f"{caption}\n{table_text(rows, columns)}", table_html(rows, columns, caption=caption))
+
+
+def figure_png(fig: Any, dpi: int = 100) -> bytes:
+    """A matplotlib ``Figure`` as PNG bytes (no pyplot, so no global state)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def show_figure(fig: Any) -> None:
+    """Display a figure as a PNG, whatever formatters the kernel has (or lacks)."""
+    from IPython.display import Image
+
+    display(Image(data=figure_png(fig), format="png"))

@@ -1,4 +1,8 @@
-"""``%%federate``: a session from one cell — configuration in the body, datasets on the line."""
+"""``%%federate``: a session from one cell — configuration in the body, datasets on the line.
+
+Training packages (ffnet, …) are driven here; analytics packages (``eda``, ``stats``) are handed
+to :mod:`jupyter_fed.magics._analytics`, which shares the line options that apply to them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from jupyter_fed.client._repr import fmt
+from jupyter_fed.magics._analytics import ANALYTICS, AnalyticsSpec, show_results
 from jupyter_fed.magics._client import get_client, remember_session
 from jupyter_fed.magics._display import in_kernel
 from jupyter_fed.magics._errors import CellConfigError, SessionEndedError, fed_errors, usage_errors
@@ -30,7 +35,8 @@ class FederateMagics(Magics):
     @cell_magic
     @usage_errors
     @magic_arguments()
-    @argument("package", help="the algorithm, e.g. ffnet (alias iai_ffnet)")
+    @argument("package", help="the algorithm, e.g. ffnet (alias iai_ffnet); eda and stats run "
+                              "an analytics session and show its results")
     @argument("-d", "--datasets", default=None, metavar="A,B",
               help="training datasets, one client each: name or runner/name, comma-separated")
     @argument("-t", "--test-datasets", default=None, metavar="T|T1,T2",
@@ -45,7 +51,7 @@ class FederateMagics(Magics):
     @argument("-o", "--out", default="_fed_session", metavar="VAR",
               help="variable that receives the Session (default _fed_session)")
     @argument("--no-wait", action="store_true",
-              help="return once the session is started; it keeps training in the background")
+              help="return once the session is started; it keeps running in the background")
     @argument("--timeout", type=float, default=None, metavar="SECONDS",
               help="stop waiting after this many seconds (the session keeps running)")
     def federate(self, line: str, cell: str) -> None:
@@ -64,6 +70,14 @@ class FederateMagics(Magics):
         errors, a Stop button) and waits for the end unless ``--no-wait``. A refused configuration
         or a failed session is reported as one message naming the field or the runner.
 
+        ``eda`` and ``stats`` run one analytics step per dataset (``--datasets``, ``-o``,
+        ``--name``, ``--no-wait`` and ``--timeout`` apply) and then show the results: for EDA the
+        describe table and the pooled histograms, for stats the merged describe table and the
+        correlation matrix. Their body is flat: EDA takes ``epsilon``, ``mechanism``, ``bins``
+        (and the other EDA options) and ``columns: [...]`` for every dataset or a per-dataset
+        ``data_config: {dataset: [columns]}``; stats takes ``contract`` (one rule a line),
+        ``send_action``, ``receive_action``, ``columns``, ``filter`` and ``condition_on``.
+
         Examples
         --------
         ::
@@ -73,12 +87,27 @@ class FederateMagics(Magics):
             model:
               params: {hidden_layer_sizes: [16, 8], output_size: 2}
             optimizer: {name: SGD, params: {learning_rate: 0.1}}
+
+            %%federate eda --datasets train_silo0,train_silo1 -o eda
+            epsilon: 1.0
+            bins: 20
+            columns: [x0, x1, y]
+
+            %%federate stats --datasets train_silo0,train_silo1 -o st
+            contract: |
+              COUNT(x0) >= 100
+            columns: [x0, x1, y]
+            filter: x0 > -3
         """
         args = parse_argstring(self.federate, line)
         var = args.out
         if not var.isidentifier() or keyword.iskeyword(var):
             raise CellConfigError(f"-o {var!r} is not a valid variable name",
                                   "use letters, digits and '_', e.g. -o session")
+        package = _canonical(args.package)
+        if package in ANALYTICS:
+            self._analytics(package, args, cell, var)
+            return
         spec = SessionSpec.from_cell(
             args.package, cell, datasets=args.datasets, test_datasets=args.test_datasets,
             rounds=args.rounds, min_clients=args.min_clients, name=unquote(args.name))
@@ -113,6 +142,49 @@ class FederateMagics(Magics):
         if args.no_wait:
             return
         self._wait_kernel(session, panel, var, args.timeout)
+
+    # analytics ----------------------------------------------------------------------------------
+    def _analytics(self, package: str, args: Any, cell: str, var: str) -> None:
+        given = [opt for opt, value in (("--test-datasets", args.test_datasets),
+                                        ("--rounds", args.rounds),
+                                        ("--min-clients", args.min_clients),
+                                        ("--strategy", args.strategy)) if value is not None]
+        if given:
+            raise CellConfigError(f"{given[0]} does not apply to %%federate {package}",
+                                  "an analytics session is one step on every dataset; drop it")
+        spec = AnalyticsSpec.from_cell(package, cell, datasets=args.datasets,
+                                       name=unquote(args.name))
+        spec.check()
+        client = get_client()
+        with fed_errors("reading the catalog"):
+            catalog = client.datasets().to_dict("records")
+        SessionSpec(package, spec.datasets).check_datasets(catalog)
+        user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+
+        def store(session: Session) -> None:
+            user_ns[var] = session
+            remember_session(session)
+
+        session = spec.launch(client, on_created=store)
+        print(f"session {session.id} started: {package} on {len(spec.datasets)} dataset(s); the "
+              f"Session is in {var!r}")
+        if args.no_wait:
+            print(f"{var}.wait() waits for it, {var}.results() then returns the results")
+            return
+        try:
+            with fed_errors(f"waiting for session {session.id}"):
+                session.wait(args.timeout, poll=0.5, raise_on_failure=False)
+                info = session.info()
+        except KeyboardInterrupt:
+            print(f"stopped waiting; session {session.id} keeps running — {var}.wait() waits "
+                  f"again, {var}.cancel() stops it")
+            return
+        if info["status"] not in TERMINAL:
+            print(f"still running after {args.timeout or 0:g} s — {var}.wait() waits again")
+            return
+        if info["status"] != "completed":
+            raise SessionEndedError(failure_message(info), f"{var}.logs() has each runner's messages")
+        show_results(session, var)
 
     # waiting ------------------------------------------------------------------------------------
     def _wait_kernel(self, session: Session, panel: Any, var: str, timeout: float | None) -> None:
@@ -163,6 +235,17 @@ class FederateMagics(Magics):
             took = f" in {seconds:.1f} s"
         print(f"session {info['id']} completed {info['current_round']} round(s){took}"
               f"{'; ' + shown if shown else ''}")
+
+
+def _canonical(package: str) -> str:
+    """The package's registered name (``iai_eda`` → ``eda``); unknown names pass through."""
+    from jupyter_fed.errors import FedError
+    from jupyter_fed.packages import get_package
+
+    try:
+        return get_package(package).name
+    except FedError:
+        return package  # the coordinator refuses it with the list of packages
 
 
 def failure_message(info: dict[str, Any]) -> str:

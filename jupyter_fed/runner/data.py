@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+T = TypeVar("T")
 
 
 def resolve_under_roots(path: str | Path, roots: Sequence[Path]) -> Path:
@@ -180,29 +182,83 @@ class LoadedDataset:
             out[:, j] = self._table.column(c).to_numpy()
         return out
 
+    @property
+    def partitioned(self) -> bool:
+        """True when a Dask cluster reads this dataset (``backend: dask``): steps that can should
+        use :meth:`map_blocks`, so that the workers compute partials and only those come back."""
+        backend = self.info.backend
+        return backend is not None and backend.name == "dask" and self.path is not None
+
     def iter_batches(self, columns: Sequence[str], batch_rows: int = 65_536) -> Iterator[np.ndarray]:
         """Stream ``columns`` as float64 blocks of ``batch_rows`` rows (the last may be shorter).
 
         Memory stays bounded by one block whatever the file's size: parquet is read row group by
         row group, csv with pyarrow's streaming reader. A table already in memory is sliced.
         Rows come in file order, so row ``i`` of the concatenated blocks is row ``i`` of the data.
+        A Dask-backed dataset's partitions are read by the workers and cut into the same blocks.
         """
-        columns = list(columns)
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
-        known = {c.name for c in self.info.columns}
-        missing = [c for c in columns if c not in known]
-        if missing:
-            raise DatasetError(f"dataset {self.info.name!r} has no column(s) {', '.join(missing)}",
-                               f"its columns are {', '.join(sorted(known))}")
+        columns = self._known(columns)
+        if self.partitioned:
+            from jupyter_fed.runner import dask_backend
+
+            assert self.path is not None and self.info.backend is not None
+            yield from _rebatch(dask_backend.partition_blocks(
+                self.path, FORMATS[self.path.suffix.lower()], columns, self._dtypes(),
+                self.info.backend), batch_rows, len(columns))
+            return
         if self._loaded is not None or self.path is None:
             table = self._table.select(columns)
             for start in range(0, table.num_rows, batch_rows):
                 yield _block(table.slice(start, batch_rows), len(columns))
             return
-        yield from _rebatch(_stream(self.path, columns, batch_rows,
-                                    {c.name: c.dtype for c in self.info.columns}),
+        yield from _rebatch(_stream(self.path, columns, batch_rows, self._dtypes()),
                             batch_rows, len(columns))
+
+    def map_blocks(self, columns: Sequence[str], fn: Callable[[np.ndarray, int], T],
+                   batch_rows: int = 65_536) -> Iterator[T]:
+        """The map half of a map-reduce pass: ``fn(block, first_row)`` for every block, in row order.
+
+        Parameters
+        ----------
+        columns
+            Columns of ``block`` (float64, rows × columns, as :meth:`iter_batches` gives them).
+        fn
+            Called with each block and the index of its first row in the dataset; returns a partial
+            result (counts, moments) that the caller merges. Blocks are ``batch_rows`` rows here;
+            on a Dask-backed dataset ``fn`` runs on the workers, once per partition of whatever
+            size, and only its results travel back, so results must not depend on the blocking
+            beyond rounding, and ``fn`` must be picklable (a module-level function, or a
+            ``functools.partial`` of one).
+        batch_rows
+            Rows per block when this process reads the file.
+        """
+        columns = self._known(columns)
+        if self.partitioned:
+            from jupyter_fed.runner import dask_backend
+
+            assert self.path is not None and self.info.backend is not None
+            yield from dask_backend.map_partitions(
+                self.path, FORMATS[self.path.suffix.lower()], columns, self._dtypes(),
+                self.info.backend, fn)
+            return
+        first = 0
+        for block in self.iter_batches(columns, batch_rows):
+            yield fn(block, first)
+            first += len(block)
+
+    def _known(self, columns: Sequence[str]) -> list[str]:
+        columns = list(columns)
+        known = {c.name for c in self.info.columns}
+        missing = [c for c in columns if c not in known]
+        if missing:
+            raise DatasetError(f"dataset {self.info.name!r} has no column(s) {', '.join(missing)}",
+                               f"its columns are {', '.join(sorted(known))}")
+        return columns
+
+    def _dtypes(self) -> dict[str, str]:
+        return {c.name: c.dtype for c in self.info.columns}
 
 
 def _block(batch: Any, width: int) -> np.ndarray:

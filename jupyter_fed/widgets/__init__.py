@@ -1,4 +1,4 @@
-"""ipywidgets panels: pick datasets, configure and start a session, watch it train.
+"""ipywidgets panels: pick datasets, configure and start a session, watch it train, explore EDA.
 
 Each panel is one module and one ``VBox``; their state is plain traits (``selected``,
 ``columns``, ``status``...), so code and tests can drive them without a browser.
@@ -6,8 +6,9 @@ Each panel is one module and one ``VBox``; their state is plain traits (``select
 
 from __future__ import annotations
 
+from jupyter_fed.widgets._eda import EdaPanel
 from jupyter_fed.widgets._form import SessionForm
 from jupyter_fed.widgets._live import LiveMetrics
 from jupyter_fed.widgets._picker import DatasetPicker
 
-__all__ = ["DatasetPicker", "LiveMetrics", "SessionForm"]
+__all__ = ["DatasetPicker", "EdaPanel", "LiveMetrics", "SessionForm"]

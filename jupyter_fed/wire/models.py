@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
 """Dataset, column and runner names: start with a letter; letters, digits, ``-``, ``_``."""
@@ -37,6 +37,41 @@ class ColumnInfo(_Model):
     role: str = Field("feature", description="'feature' or 'id' (identifier, not used as a number)")
 
 
+class DatasetBackend(_Model):
+    """How the runner reads a dataset's rows: pyarrow in the runner (default) or a Dask cluster.
+
+    Runner-side only: it is stored with the dataset and never shown in the catalog.
+    """
+
+    name: Literal["pyarrow", "dask"] = "pyarrow"
+    scheduler: str | None = Field(default=None, description="dask: address of a Dask scheduler, e.g. "
+                                  "tcp://10.0.0.5:8786, whose workers see the dataset's file at the "
+                                  "same path; None starts a small in-process LocalCluster")
+    blocksize: int | str | None = Field(default=None, description="dask: bytes per partition, e.g. "
+                                        "'64MB' or 1048576; None keeps Dask's default")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data  # `backend: dask`
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(tcp|tls)://[^\s/]+$", v):
+            raise ValueError("must be a Dask scheduler address tcp://host:port or tls://host:port")
+        return v
+
+    @field_validator("blocksize")
+    @classmethod
+    def _blocksize(cls, v: int | str | None) -> int | str | None:
+        if isinstance(v, int) and v < 1024:
+            raise ValueError("must be at least 1024 bytes")
+        if isinstance(v, str) and not re.match(r"^\s*\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?\s*$", v):
+            raise ValueError("must be a size such as '64MB' or a number of bytes")
+        return v
+
+
 class DatasetRegistration(_Model):
     """What a custodian sends to register a file as a dataset."""
 
@@ -45,6 +80,9 @@ class DatasetRegistration(_Model):
     description: str = ""
     tags: list[str] = []
     id_columns: list[str] = Field([], description="identifier columns exempt from the numeric rule")
+    backend: DatasetBackend | None = Field(default=None, description="how the runner reads the rows: "
+                                           "'dask' or {name: dask, scheduler: tcp://…}; default "
+                                           "pyarrow in the runner's own process")
 
     @field_validator("name")
     @classmethod
@@ -65,6 +103,9 @@ class DatasetInfo(_Model):
     num_columns: int
     columns: list[ColumnInfo]
     registered_at: datetime
+    backend: DatasetBackend | None = Field(default=None, exclude=True, description="runner-side "
+                                           "only: read from the runner's store, never serialised, "
+                                           "so the catalog shows no infrastructure")
 
 
 class TaskState(StrEnum):
