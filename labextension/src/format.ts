@@ -1,0 +1,124 @@
+/**
+ * Words and numbers for the panel: pure functions, shared by the views and tested on their own.
+ */
+import { IDataset, IDatasetPolicy, IRunner, ISession, TERMINAL_STATUSES } from './tokens';
+
+const integer = new Intl.NumberFormat('en-US');
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${integer.format(n)} ${n === 1 ? one : many}`;
+}
+
+/** `"healthy · 12 ms · 2 datasets"`. */
+export function runnerSummary(runner: IRunner): string {
+  const parts: string[] = [];
+  parts.push(
+    runner.status === 'ok' ? 'healthy' : runner.status === 'unreachable' ? 'unreachable' : 'error'
+  );
+  if (runner.status === 'ok' && typeof runner.latency_ms === 'number') {
+    parts.push(`${Math.round(runner.latency_ms)} ms`);
+  }
+  if (typeof runner.datasets === 'number') {
+    parts.push(plural(runner.datasets, 'dataset'));
+  }
+  return parts.join(' · ');
+}
+
+/** What went wrong with a runner, as a sentence. */
+export function runnerProblem(runner: IRunner): string | null {
+  if (runner.status === 'ok') {
+    return null;
+  }
+  const why = runner.error ? `: ${runner.error}` : '';
+  return runner.status === 'unreachable'
+    ? `${runner.name} cannot be reached${why}`
+    : `${runner.name} answered with an error${why}`;
+}
+
+/** `"2,000 rows × 16 columns"`. */
+export function datasetShape(dataset: IDataset): string {
+  return `${plural(dataset.num_rows, 'row')} × ${plural(dataset.num_columns, 'column')}`;
+}
+
+/** Does the dataset match a free-text filter (name, runner, description, tags, columns)? */
+export function matchesDataset(dataset: IDataset, query: string): boolean {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  if (words.length === 0) {
+    return true;
+  }
+  const haystack = [
+    dataset.name,
+    dataset.runner,
+    dataset.description,
+    ...dataset.tags,
+    ...dataset.columns.map(c => c.name)
+  ]
+    .join(' ')
+    .toLowerCase();
+  return words.every(w => haystack.includes(w));
+}
+
+/** Every tag in the catalog, sorted. */
+export function allTags(datasets: ReadonlyArray<IDataset>): string[] {
+  return [...new Set(datasets.flatMap(d => d.tags))].sort((a, b) => a.localeCompare(b));
+}
+
+/** `"packages: any · ≥ 21 rows per contribution · counts < 10 hidden · ε budget 10"`. */
+export function policySummary(policy: IDatasetPolicy, numColumns: number): string {
+  const packages =
+    policy.allowed_packages === null
+      ? 'any package'
+      : policy.allowed_packages.length === 0
+        ? 'no package allowed'
+        : `packages: ${policy.allowed_packages.join(', ')}`;
+  const minRows = policy.min_rows ?? numColumns + 5;
+  return [
+    packages,
+    `≥ ${integer.format(minRows)} rows per contribution`,
+    `counts < ${policy.min_count} hidden`,
+    `ε budget ${policy.epsilon_budget}`
+  ].join(' · ');
+}
+
+export function isTerminal(session: ISession): boolean {
+  return TERMINAL_STATUSES.includes(session.status);
+}
+
+/** Fraction of rounds done, 0…1 (1 once completed). */
+export function roundProgress(session: ISession): number {
+  if (session.status === 'completed') {
+    return 1;
+  }
+  if (session.num_rounds <= 0) {
+    return 0;
+  }
+  return Math.max(0, Math.min(1, session.current_round / session.num_rounds));
+}
+
+/** `"round 3 of 5"`, or where a session that has not started stands. */
+export function roundText(session: ISession): string {
+  if (session.status === 'created') {
+    return 'not started';
+  }
+  if (session.status === 'pending') {
+    const joined = session.clients.length;
+    return `waiting for clients (${joined} of ${session.min_num_clients})`;
+  }
+  return `round ${Math.min(session.current_round, session.num_rounds)} of ${session.num_rounds}`;
+}
+
+/** Seconds between two ISO times as `"12.3 s"` / `"4 min 5 s"`, or `""`. */
+export function duration(from: string | null, to: string | null): string {
+  if (!from || !to) {
+    return '';
+  }
+  const seconds = (Date.parse(to) - Date.parse(from)) / 1000;
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    return '';
+  }
+  if (seconds < 60) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}

@@ -1,0 +1,235 @@
+/**
+ * What the jupyter_fed server extension sends and accepts, as TypeScript interfaces.
+ *
+ * These mirror the Python wire models (`jupyter_fed/server/README.md`, `jupyter_fed/wire/models.py`,
+ * `jupyter_fed/coordinator/service.py`); field names keep the server's snake_case so a response
+ * is used as it arrives, without a mapping layer that could drift.
+ */
+
+/** Everything jupyter-fed serves lives under this path (after the server's base URL). */
+export const API_NAMESPACE = 'jupyter-fed/api/v1';
+
+/** `GET /status`. */
+export interface IServerStatus {
+  version: string;
+  api: string;
+  /** The coordinator has booted. */
+  ready: boolean;
+}
+
+/** The body of every error reply: `{code, message, hint[, details]}`. */
+export interface IErrorBody {
+  code: string;
+  message: string;
+  hint: string;
+  details?: { field: string; error: string }[];
+}
+
+// runners ---------------------------------------------------------------------------------------
+
+export type RunnerStatus = 'ok' | 'unreachable' | 'error';
+
+/** One row of `GET /runners` (tokens never leave the server). */
+export interface IRunner {
+  name: string;
+  url: string;
+  status: RunnerStatus;
+  latency_ms: number | null;
+  /** Number of datasets; `null` when the runner could not be asked. */
+  datasets: number | null;
+  version: string | null;
+  error: string | null;
+}
+
+/** `POST /runners`: connect a runner by address and token. */
+export interface IRunnerSpec {
+  name: string;
+  url: string;
+  token: string;
+  /** `sha256:…` certificate fingerprint the runner printed; required for https. */
+  fingerprint?: string | null;
+}
+
+/** `POST /invitations`: redeem a custodian's one-time invitation. */
+export interface IInvitation {
+  blob: string;
+  password: string;
+  /** Local name for the runner; the invitation's own name when omitted. */
+  name?: string | null;
+}
+
+/** Reply of `POST /runners` and `POST /invitations`. */
+export interface IRunnerAdded {
+  name: string;
+  url: string;
+  fingerprint?: string | null;
+  version: string | null;
+  latency_ms: number | null;
+}
+
+// datasets --------------------------------------------------------------------------------------
+
+/** `ColumnInfo`: `dtype` is the Arrow type (`int64`, `double`, `bool`, …). */
+export interface IColumn {
+  name: string;
+  dtype: string;
+  /** `feature`, or `id` for an identifier column that is not used as a number. */
+  role: string;
+}
+
+/** One catalog entry (`DatasetInfo` plus the runner that holds it); never any rows. */
+export interface IDataset {
+  runner: string;
+  name: string;
+  description: string;
+  tags: string[];
+  format: string;
+  num_rows: number;
+  num_columns: number;
+  columns: IColumn[];
+  registered_at: string;
+}
+
+/** `GET /datasets`: unreachable runners are listed in `errors`, not fatal. */
+export interface ICatalog {
+  datasets: IDataset[];
+  errors: { runner: string; message: string }[];
+}
+
+/** A dataset's privacy policy (`jupyter_fed.runner.policy.DatasetPolicy`). */
+export interface IDatasetPolicy {
+  /** Packages allowed on the dataset; `null` allows all. */
+  allowed_packages: string[] | null;
+  /** Fewest rows behind any contribution; `null` means number of columns + 5. */
+  min_rows: number | null;
+  /** Small-count threshold: counts below it are suppressed. */
+  min_count: number;
+  /** Differential-privacy epsilon each principal may spend on the dataset. */
+  epsilon_budget: number;
+}
+
+/** `POST /runners/{name}/admin`: one call to a runner's API with the stored token. */
+export interface IAdminCall {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  body?: unknown;
+  params?: Record<string, unknown> | null;
+}
+
+// sessions --------------------------------------------------------------------------------------
+
+export type SessionStatus =
+  | 'created'
+  | 'pending'
+  | 'running'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'interrupted';
+
+/** Statuses after which a session changes no more (unless resumed, for `interrupted`). */
+export const TERMINAL_STATUSES: ReadonlyArray<SessionStatus> = [
+  'completed',
+  'failed',
+  'cancelled',
+  'interrupted'
+];
+
+/** A client of a session: one runner and its datasets by role. */
+export interface ISessionClient {
+  client_id: string;
+  runner: string;
+  datasets: Record<string, string | null>;
+  status: string;
+  error: string | null;
+  /** Live while a step runs. */
+  round?: number;
+  step?: string;
+  progress?: number;
+}
+
+export interface ISessionConfig {
+  min_num_clients: number;
+  num_rounds: number;
+  model_config: Record<string, unknown>;
+  data_config: Record<string, unknown>;
+  policy: Record<string, unknown>;
+}
+
+/** `session` in the REST contract. */
+export interface ISession {
+  id: string;
+  name: string;
+  description: string;
+  package: string;
+  status: SessionStatus;
+  error: string | null;
+  current_round: number;
+  num_rounds: number;
+  min_num_clients: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  clients: ISessionClient[];
+  config: ISessionConfig;
+}
+
+/**
+ * Metric name → value for one model. A value undefined for a round (the server's `NaN`) arrives
+ * here as `null`: `requestAPI` reads the server's JSON leniently.
+ */
+export type MetricValues = Record<string, number | null>;
+
+/** `GET /sessions/{id}/metrics`: entry 0 is the initial model. */
+export interface ISessionMetrics {
+  session_id: string;
+  federated_metrics: MetricValues[];
+  client_metrics: Record<string, MetricValues>[];
+  latest_global_model_federated_loss: number | null;
+}
+
+/** One line of `GET /sessions/{id}/logs`. */
+export interface ILogEntry {
+  id: number;
+  at: string;
+  level: string;
+  client: string | null;
+  message: string;
+}
+
+// event stream ----------------------------------------------------------------------------------
+
+/** First frame: the subscription is in place. */
+export interface IReadyEvent {
+  type: 'ready';
+  session_id: string | null;
+}
+
+/** A round was committed (the final evaluation arrives as round `num_rounds + 1`). */
+export interface IRoundEvent {
+  type: 'round';
+  session_id: string;
+  round: number;
+  num_rounds: number;
+  /** Index of the model the metrics describe (0 = initial model). */
+  model_round: number;
+  federated_metrics: MetricValues;
+  dropped: string[];
+}
+
+export interface IStatusEvent {
+  type: 'status';
+  session_id: string;
+  status: SessionStatus;
+  error?: string | null;
+}
+
+export interface ILogEvent {
+  type: 'log';
+  session_id: string;
+  level: string;
+  client: string | null;
+  message: string;
+}
+
+export type FedEvent = IReadyEvent | IRoundEvent | IStatusEvent | ILogEvent;
