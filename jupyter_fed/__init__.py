@@ -35,6 +35,11 @@ def unload_ipython_extension(ipython: Any) -> None:
     _unload(ipython)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt sidebar lives (for ``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "jupyter-fed"}]
+
+
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     """Where Jupyter finds the server extension (enabled on install by ``jupyter_fed.json``).
 
