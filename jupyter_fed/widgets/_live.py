@@ -78,6 +78,7 @@ class LiveMetrics(w.VBox):
         # The figure is drawn on its own thread from the latest metrics only, so a slow render
         # never delays the numbers, and rounds that end during a render are coalesced.
         self._to_draw: Any = None
+        self._final = False
         self._draw_ready = threading.Event()
         self._drawer: threading.Thread | None = None
         if autostart:
@@ -108,14 +109,14 @@ class LiveMetrics(w.VBox):
     def _draw_loop(self) -> None:
         """Draw the newest pending metrics; end once polling has ended and nothing is pending.
 
-        At most one figure a second: drawing holds the interpreter, and the round counter, the
-        progress bar and the status line must never wait for it.
+        At most two figures a second while the session runs: drawing holds the interpreter, and
+        the round counter, the progress bar and the status line must never wait for it.
         """
         last = 0.0
         while True:
             self._draw_ready.wait(0.25)
-            if self.running:
-                time.sleep(max(0.0, last + 1.0 - time.monotonic()))
+            if self.running and not self._final:  # the last figure is drawn at once
+                self._halt.wait(max(0.0, last + 0.5 - time.monotonic()))
             self._draw_ready.clear()
             metrics, self._to_draw = self._to_draw, None
             if metrics is None:
@@ -214,6 +215,7 @@ class LiveMetrics(w.VBox):
             self._show_failures(failures)
             if metrics is not None:  # hand the figure to the drawing thread, newest wins
                 self._plotted = (rnd, status)
+                self._final = done
                 self._to_draw = metrics
                 self._draw_ready.set()
             return done
