@@ -140,11 +140,13 @@ def test_small_conditioned_groups_are_suppressed(client, silos) -> None:
     zeros = df[df.y == 0].x0.sort_values().to_numpy()
     cut = float(zeros[-15])  # y == 1 rows plus 15 rows where y == 0: 15 < 16 columns + 5
 
+    # (x3 > -1 keeps the query far from row sets other tests released: with 16 attributes, a
+    # query within 21 rows of an earlier answer would be refused as differencing)
     session = run(client, ["train_silo0"], {"datasets": {"train_silo0": []},
-                                            "filter": f"y == 1 OR x0 >= {cut!r}"})
+                                            "filter": f"(y == 1 AND x3 > -1) OR x0 >= {cut!r}"})
     results = session.results()
 
-    kept = df[(df.y == 1) | (df.x0 >= cut)]
+    kept = df[((df.y == 1) & (df.x3 > -1)) | (df.x0 >= cut)]
     assert results.n == len(kept)
     assert results.mean("y") == pytest.approx(kept.y.mean(), rel=1e-9)  # 15 zeros >= k = 10
     assert math.isnan(results.cond_mean("x0", "y")) and math.isnan(results.compl_cond_mean("x0", "y"))
@@ -159,4 +161,29 @@ def test_a_query_differing_by_a_few_rows_is_refused(client, silos) -> None:
     session = run(client, ["train_silo0"], {"train_silo0": [], "filter": f"x1 > 0.5 AND x2 < {cut!r}"},
                   expect_failure=True)
 
-    assert "differ from those of an earlier query by fewer than 10 rows" in log_text(session)
+    # max(k=10, 16 attributes + 5) = 21
+    assert "differ from those of an earlier query by fewer than 21 rows" in log_text(session)
+
+
+def test_an_incremental_update_with_too_few_new_rows_is_refused(client, federation, data_root,
+                                                               silos) -> None:
+    """Appending fewer than attributes + 5 rows and asking again would describe the new rows."""
+    name = "grow_" + uuid.uuid4().hex[:6]
+    path = data_root / f"{name}.parquet"
+    base = silos["train_silo0"][["x0", "x1", "y"]]
+    base.iloc[:100].to_parquet(path)
+    proc = federation.processes["silo0"]
+    with proc.http() as admin:
+        assert admin.post("/v1/datasets", json={"name": name, "path": str(path)}).status_code == 201
+    try:
+        run(client, [name])
+        base.iloc[:105].to_parquet(path)  # 5 new rows < 3 attributes + 5... and < k = 10
+        refused = run(client, [name], expect_failure=True)
+        base.iloc[:140].to_parquet(path)  # 40 new rows: enough
+        accepted = run(client, [name])
+    finally:
+        with proc.http() as admin:
+            admin.delete(f"/v1/datasets/{name}")
+
+    assert "fewer than 10 rows" in log_text(refused)
+    assert accepted.results().count("x0") == 140

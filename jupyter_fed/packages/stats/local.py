@@ -78,7 +78,7 @@ def _release(store: QueryStore, dataset: str, found: Scan, stats: Stats, k: int
                 f"the rows this query selects from {dataset!r} differ from those of an earlier "
                 f"query by fewer than {k} rows: the two answers together would describe those rows",
                 "ask about the same rows, or about rows that differ by at least "
-                f"{k} (the dataset's min_count)")
+                f"{k} (the larger of the dataset's min_count and its attributes + 5)")
         accepted = [found.rows]
         for b in list(stats.cond):
             ones = found.cond_rows[b]
@@ -135,7 +135,9 @@ def compute(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
                 f"{', or the policy min_rows' if policy.get('min_rows') else ''})",
                 "loosen the filter, or select fewer columns")
         stats, warnings = protect(found.stats, k, block_min)
-        stats, more = _release(store, dataset, found, stats, k)
+        # The distance two released row sets must keep is max(k, attributes + 5): this also refuses
+        # an incremental update (rows appended to the file) that adds fewer rows than that.
+        stats, more = _release(store, dataset, found, stats, block_min)
         warnings += more
         store.save_answer(key, stats, warnings)
     outputs: dict[str, Any] = {"dataset": dataset, "filter": query.filter, "cached": cached}
