@@ -37,3 +37,24 @@ def client(federation: LocalFederation, tmp_path: Path) -> Iterator[object]:
                             runners=federation.runners)
     yield c
     c.close()
+
+
+@pytest.fixture()
+def principal_client(federation: LocalFederation, tmp_path: Path) -> Iterator[object]:
+    """A client whose tokens belong to a fresh principal: its own epsilon budgets and caches."""
+    import uuid
+
+    import jupyter_fed
+
+    user = "p_" + uuid.uuid4().hex[:8]
+    runners = []
+    for proc in federation.processes.values():
+        with proc.http() as admin:
+            admin.post("/v1/users", json={"name": user, "role": "model_builder"})
+            token = admin.post("/v1/tokens", json={"user": user}).json()["token"]
+        runners.append({"name": proc.name, "url": proc.url, "token": token,
+                        "fingerprint": proc.fingerprint})
+    c = jupyter_fed.connect(embedded=True, state_dir=tmp_path / "principal-coord", runners=runners)
+    c.user = user
+    yield c
+    c.close()

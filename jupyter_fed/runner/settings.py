@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jupyter_fed.errors import ConfigError, NotFoundError
-from jupyter_fed.wire.models import NAME_RE
+from jupyter_fed.wire.models import check_name
 
 SETTINGS_FILE = "runner.json"
 
@@ -34,12 +34,7 @@ class RunnerSettings(BaseModel):
     public_url: str = Field("https://127.0.0.1:8765", description="the address model builders use; "
                             "written into invitations")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
-            raise ValueError("must start with a letter and use only letters, digits, '-' and '_'")
-        return v
+    _name = field_validator("name")(classmethod(lambda cls, v: check_name(v)))
 
     @property
     def db_path(self) -> Path:

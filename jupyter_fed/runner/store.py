@@ -9,13 +9,11 @@ audit.py).
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from jupyter_fed._sqlite import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -31,37 +29,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class RunnerStore:
+class RunnerStore(Database):
     """Thread-safe access to ``runner.db``."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: crash-safe, no fsync per write
-        self._db.executescript(_SCHEMA)
-
-    def add_schema(self, sql: str) -> None:
-        with self._lock:
-            self._db.executescript(sql)
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        super().__init__(path, _SCHEMA)
 
     # datasets -------------------------------------------------------------------------------
     def put_dataset(self, name: str, path: str, info: dict[str, Any],

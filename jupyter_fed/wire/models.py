@@ -13,6 +13,13 @@ NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
 """Dataset, column and runner names: start with a letter; letters, digits, ``-``, ``_``."""
 
 
+def check_name(v: str) -> str:
+    """Field validator for dataset, runner and user names."""
+    if not NAME_RE.match(v):
+        raise ValueError("must start with a letter and use only letters, digits, '-' and '_'")
+    return v
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -84,12 +91,7 @@ class DatasetRegistration(_Model):
                                            "'dask' or {name: dask, scheduler: tcp://…}; default "
                                            "pyarrow in the runner's own process")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
-            raise ValueError("must start with a letter and use only letters, digits, '-' and '_'")
-        return v
+    _name = field_validator("name")(classmethod(lambda cls, v: check_name(v)))
 
 
 class DatasetInfo(_Model):

@@ -13,24 +13,9 @@ from jupyter_fed.errors import ConfigError
 
 
 @pytest.fixture()
-def client(federation, tmp_path):
-    """A client whose tokens belong to a fresh principal: its own epsilon budget per dataset."""
-    import uuid
-
-    import jupyter_fed
-
-    user = "eda_" + uuid.uuid4().hex[:8]
-    runners = []
-    for proc in federation.processes.values():
-        with proc.http() as admin:
-            admin.post("/v1/users", json={"name": user, "role": "model_builder"})
-            token = admin.post("/v1/tokens", json={"user": user}).json()["token"]
-        runners.append({"name": proc.name, "url": proc.url, "token": token,
-                        "fingerprint": proc.fingerprint})
-    c = jupyter_fed.connect(embedded=True, state_dir=tmp_path / "coord", runners=runners)
-    c.user = user
-    yield c
-    c.close()
+def client(principal_client):
+    """A fresh principal, so earlier tests' budgets and cached answers are not its own."""
+    return principal_client
 
 
 def _eda(client, data_config, **kw):

@@ -19,21 +19,9 @@ BOTH = {"train_silo0": [], "train_silo1": []}
 
 
 @pytest.fixture()
-def client(federation, tmp_path):
-    """A client with a fresh principal, so earlier tests' cached answers are not its own."""
-    import jupyter_fed
-
-    user = "stats_" + uuid.uuid4().hex[:8]
-    runners = []
-    for proc in federation.processes.values():
-        with proc.http() as admin:
-            admin.post("/v1/users", json={"name": user, "role": "model_builder"})
-            token = admin.post("/v1/tokens", json={"user": user}).json()["token"]
-        runners.append({"name": proc.name, "url": proc.url, "token": token,
-                        "fingerprint": proc.fingerprint})
-    c = jupyter_fed.connect(embedded=True, state_dir=tmp_path / "coord", runners=runners)
-    yield c
-    c.close()
+def client(principal_client):
+    """A fresh principal, so earlier tests' budgets and cached answers are not its own."""
+    return principal_client
 
 
 @pytest.fixture(scope="module")
