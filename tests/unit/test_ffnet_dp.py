@@ -164,7 +164,7 @@ def test_dp_fit_spends_at_most_its_share_and_keeps_the_state_dict_names(silo) ->
           f"{report['steps']} steps)")
     assert report["epsilon_budgeted"] == privacy_cost("fit", params)["train"] == 1.0
     assert 0.9 < report["epsilon_spent"] <= report["epsilon_budgeted"] + 1e-6
-    assert report["delta"] == 1e-5
+    assert report["delta"] == pytest.approx(1e-5 / 3)  # delta split across the 3 rounds
     assert result.outputs["train"]["privacy"] == report  # what session.rounds() shows
     assert "train_loss" not in result.outputs["train"]  # a non-private statistic of the rows
     assert set(result.outputs["metrics"]) >= {"test_loss", "test_roc_auc"}

@@ -56,14 +56,17 @@ def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise _bad("model_config.differential_privacy_params.epsilon",
                    "gives no positive per-round epsilon", "use a larger epsilon or fewer rounds")
-    return dp, epsilon
+    # delta is split like epsilon, so by basic composition the whole session is exactly
+    # (epsilon, delta)-DP as configured, not (epsilon, rounds x delta).
+    return dp.model_copy(update={"delta": dp.delta / rounds}), epsilon
 
 
 def privacy_cost(step: str, params: dict[str, Any]) -> dict[str, float]:
     """Dataset role → epsilon a step spends: ``epsilon / num_rounds`` on ``train`` per ``fit``.
 
-    Basic composition over rounds: a session of ``num_rounds`` fit steps spends ``epsilon`` in
-    total on each training dataset. ``evaluate`` and sessions without DP cost nothing.
+    Basic composition over rounds: a session of ``num_rounds`` fit steps, each
+    ``(epsilon / num_rounds, delta / num_rounds)``-DP, is ``(epsilon, delta)``-DP in total on each
+    training dataset. ``evaluate`` and sessions without DP cost nothing.
     """
     if step != "fit":
         return {}
