@@ -95,10 +95,12 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-rows", type=int, help="fewest rows behind any contribution")
     p.add_argument("--min-count", type=int, help="small-count threshold k (default 10)")
     p.add_argument("--epsilon-budget", type=float, help="total epsilon per principal (default 10)")
+    p.add_argument("--require-dp", action="store_true", default=None,
+                   help="only differentially private steps may read this dataset")
 
 
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget")
+    keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget", "require_dp")
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 

@@ -109,8 +109,15 @@ class Executor:
                     f"dataset {info.name!r} has {info.num_rows} rows, fewer than the "
                     f"{minimum} this runner requires for any contribution", "use a larger dataset")
         arrays = {} if not tensors else _decode(tensors)
+        costs = package.privacy_cost_of(spec.step, spec.params)
+        for role, (info, _path) in handles.items():
+            if policies[role].require_dp and not costs.get(role, 0) > 0:
+                raise PermissionDenied(f"dataset {info.name!r} only allows differentially private "
+                                       f"steps; {package.name}.{spec.step} spends no epsilon on it",
+                                       "use a DP package or option (e.g. ffnet's "
+                                       "differential_privacy_params, or eda)")
         # Privacy budget: debited before any row is read, refused as a whole if it would overdraw.
-        for role, epsilon in package.privacy_cost_of(spec.step, spec.params).items():
+        for role, epsilon in costs.items():
             if role in spec.datasets and epsilon > 0:
                 self.ledger.debit(spec.task_id, principal.name, spec.datasets[role], epsilon,
                                   policies[role].epsilon_budget)

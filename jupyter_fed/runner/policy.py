@@ -36,6 +36,8 @@ class DatasetPolicy(BaseModel):
                            "bins below it are suppressed")
     epsilon_budget: float = Field(10.0, ge=0, description="total differential-privacy epsilon each "
                                   "principal may spend on this dataset")
+    require_dp: bool = Field(False, description="refuse every step that reads this dataset "
+                             "without spending epsilon on it (DP-SGD, DP histograms)")
 
     def minimum_rows(self, num_columns: int) -> int:
         return self.min_rows if self.min_rows is not None else num_columns + 5

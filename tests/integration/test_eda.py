@@ -91,3 +91,24 @@ def test_suppression_hides_small_bins(client) -> None:
     nonzero = col.counts[col.counts > 0]
     assert nonzero.size and nonzero.min() >= 10
     assert np.isfinite(col.mean())
+
+
+def test_a_dataset_that_requires_dp_refuses_non_private_steps(client, federation) -> None:
+    from helpers import DATA_CONFIG, model_config
+
+    proc = federation.processes["silo1"]
+    with proc.http() as admin:
+        policy = admin.get("/v1/datasets/train_silo1/policy").json()
+        admin.put("/v1/datasets/train_silo1/policy", json={**policy, "require_dp": True})
+    try:
+        eda = _eda(client, {"train_silo1": ["x0"]}, epsilon=1.0)  # DP histograms: allowed
+        session = client.create_fl_session(name="plain", min_num_clients=1, num_rounds=1,
+                                           model_config=model_config(),
+                                           data_config=DATA_CONFIG).start()
+        with pytest.raises(Exception, match="only allows differentially private steps"):
+            SessionTaskGroup(session).add_task(
+                client.task_builder().hfl("train_silo1", runner="silo1")).start().wait(60)
+    finally:
+        with proc.http() as admin:
+            admin.put("/v1/datasets/train_silo1/policy", json=policy)
+    assert eda.status() == "completed"
