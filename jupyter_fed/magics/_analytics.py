@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_fed.magics._body import names, parse_body, split_ref
 from jupyter_fed.magics._display import in_kernel, show, show_figure
 from jupyter_fed.magics._errors import CellConfigError, fed_errors
+from jupyter_fed.magics._spec import join_or_cancel
 
 if TYPE_CHECKING:
     from jupyter_fed.client import Client, Session
@@ -120,7 +121,7 @@ class AnalyticsSpec:
 
     def launch(self, client: Client, on_created: Callable[[Session], None] | None = None) -> Session:
         """Create the session and join one client per dataset; cancelled if joining is refused."""
-        from jupyter_fed.client.taskgroup import SessionTaskGroup, TaskBuilder
+        from jupyter_fed.client.taskgroup import TaskBuilder
 
         self.check()
         with fed_errors("the session was refused", CellConfigError):
@@ -130,19 +131,8 @@ class AnalyticsSpec:
                 num_datasets=len(self.datasets))
         if on_created is not None:
             on_created(session)
-        try:
-            with fed_errors("joining the datasets was refused", CellConfigError):
-                group = SessionTaskGroup(session)
-                for ref in self.datasets:
-                    runner, name = split_ref(ref)
-                    group.add_task(TaskBuilder().eda(name, runner=runner))
-                group.start()
-        except BaseException:
-            try:  # a session nobody joined would wait for clients forever
-                session.cancel()
-            except Exception:
-                pass
-            raise
+        join_or_cancel(session, [TaskBuilder().eda(name, runner=runner)
+                                 for runner, name in map(split_ref, self.datasets)])
         return session
 
 

@@ -35,6 +35,25 @@ SESSION_KEYS = ("name", "description", "rounds", "min_clients", "datasets", "tes
 """Keys of a cell body that describe the session itself, like the magic's options do."""
 
 
+def join_or_cancel(session: Session, tasks: Iterable[dict[str, Any]]) -> None:
+    """Join ``tasks`` to ``session``; if that is refused, cancel the session rather than leave it
+    waiting for clients forever, and raise the refusal as a cell error."""
+    from jupyter_fed.client import SessionTaskGroup
+
+    try:
+        with fed_errors("joining the datasets was refused", CellConfigError):
+            group = SessionTaskGroup(session)
+            for task in tasks:
+                group.add_task(task)
+            group.start()
+    except BaseException:
+        try:
+            session.cancel()
+        except Exception:
+            pass
+        raise
+
+
 @dataclass
 class SessionSpec:
     """A session to create, start and join: package, datasets, configs and session settings.
@@ -192,7 +211,6 @@ class SessionSpec:
         on_created
             Called with the session as soon as it exists (the magic stores it for the user then).
         """
-        from jupyter_fed.client.taskgroup import SessionTaskGroup
 
         self.check()
         with fed_errors("the session was refused", CellConfigError):
@@ -204,18 +222,7 @@ class SessionSpec:
                 round_timeout=self.round_timeout)
         if on_created is not None:
             on_created(session)
-        try:
-            with fed_errors("joining the datasets was refused", CellConfigError):
-                group = SessionTaskGroup(session)
-                for task in self.tasks():
-                    group.add_task(task)
-                group.start()
-        except BaseException:
-            try:  # a session nobody joined would wait for clients forever
-                session.cancel()
-            except Exception:
-                pass
-            raise
+        join_or_cancel(session, self.tasks())
         return session
 
     # rendering ----------------------------------------------------------------------------------
