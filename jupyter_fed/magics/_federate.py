@@ -7,6 +7,7 @@ to :mod:`jupyter_fed.magics._analytics`, which shares the line options that appl
 from __future__ import annotations
 
 import keyword
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, cell_magic, magics_class
@@ -120,12 +121,7 @@ class FederateMagics(Magics):
         for note in spec.fill_defaults(catalog):
             print(f"note: {note}")
 
-        user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-
-        def store(session: Session) -> None:
-            user_ns[var] = session
-            remember_session(session)
-
+        store = self._storer(var)
         session = spec.launch(client, on_created=store)
         print(f"session {session.id} started: {session.package}, {spec.rounds} round(s), "
               f"{len(spec.datasets)} client(s); the Session is in {var!r}")
@@ -143,6 +139,17 @@ class FederateMagics(Magics):
             return
         self._wait_kernel(session, panel, var, args.timeout)
 
+    def _storer(self, var: str) -> Callable[[Session], None]:
+        """Put the session in the user's namespace as soon as it exists, so a failure later in
+        the cell still leaves it inspectable."""
+        user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+
+        def store(session: Session) -> None:
+            user_ns[var] = session
+            remember_session(session)
+
+        return store
+
     # analytics ----------------------------------------------------------------------------------
     def _analytics(self, package: str, args: Any, cell: str, var: str) -> None:
         given = [opt for opt, value in (("--test-datasets", args.test_datasets),
@@ -159,12 +166,7 @@ class FederateMagics(Magics):
         with fed_errors("reading the catalog"):
             catalog = client.datasets().to_dict("records")
         SessionSpec(package, spec.datasets).check_datasets(catalog)
-        user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-
-        def store(session: Session) -> None:
-            user_ns[var] = session
-            remember_session(session)
-
+        store = self._storer(var)
         session = spec.launch(client, on_created=store)
         print(f"session {session.id} started: {package} on {len(spec.datasets)} dataset(s); the "
               f"Session is in {var!r}")
