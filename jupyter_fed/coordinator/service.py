@@ -293,15 +293,36 @@ class Coordinator:
         return self.session(sid)
 
     async def join(self, sid: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Add clients (one per task: a runner and its datasets by role) to a pending session."""
+        """Add clients (one per task: a runner and its datasets by role) to a session.
+
+        Each client's datasets are checked against the session's configuration (columns, id
+        columns, class labels) from the catalog before anything is dispatched. A refused join
+        fails the session with the reason, so no session is left waiting for clients forever.
+        """
         rec = self.session(sid)
         if rec["status"] not in ("created", "pending"):
             raise ConflictError(f"session {sid} is {rec['status']}; clients can join only before "
                                 "it runs", "create a new session")
+        try:
+            clients = await self._resolve_clients(rec, tasks)
+        except FedError as exc:
+            self._fail(sid, f"join refused: {exc.message}")
+            raise
+        self.store.add_clients(sid, clients)
+        for c in clients:
+            self.store.log(sid, "info", f"client {c['client_id']} joined", c["client_id"])
+        self._maybe_run(sid)
+        return self.session(sid)["clients"]
+
+    async def _resolve_clients(self, rec: dict[str, Any], tasks: list[dict[str, Any]]
+                               ) -> list[dict[str, Any]]:
+        """Each task's runner and datasets, checked against the catalog and the plan's config."""
         catalog = await self.catalog()
         where: dict[str, list[str]] = {}
+        infos: dict[tuple[str, str], dict[str, Any]] = {}
         for d in catalog["datasets"]:
             where.setdefault(d["name"], []).append(d["runner"])
+            infos[(d["runner"], d["name"])] = d
         clients, taken = [], {c["client_id"] for c in rec["clients"]}
         for i, task in enumerate(tasks):
             datasets = {k: v for k, v in task["datasets"].items() if v}
@@ -313,23 +334,32 @@ class Coordinator:
                 found = where.get(ds, [])
                 if runner is None and len(found) > 1:
                     raise ConfigError(f"dataset {ds!r} exists on several runners "
-                                      f"({', '.join(found)})", "name the runner in the task")
+                                      f"({', '.join(found)})", "name the runner in the task "
+                                      "(runner=...)")
                 if (runner and runner not in found) or not found:
+                    elsewhere = f" (it is on {', '.join(found)})" if found else ""
                     raise NotFoundError(f"no dataset {ds!r} ({role}) on "
-                                        f"{'runner ' + repr(runner) if runner else 'any runner'}",
-                                        "list the catalog with client.datasets()")
+                                        f"{'runner ' + repr(runner) if runner else 'any runner'}"
+                                        f"{elsewhere}", "list the catalog with client.datasets()")
                 runner = runner or found[0]
             cid = task.get("client_name") or f"{runner}/{datasets.get('train') or datasets['data']}"
             if cid in taken:
-                raise ConflictError(f"client {cid!r} already joined session {sid}",
+                raise ConflictError(f"client {cid!r} already joined session {rec['id']}",
                                     "add each dataset once")
             taken.add(cid)
             clients.append({"client_id": cid, "runner": runner, "datasets": datasets})
-        self.store.add_clients(sid, clients)
+        plan = get_package(rec["package"]).load_plan()(
+            rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
+        problems: list[Any] = []
         for c in clients:
-            self.store.log(sid, "info", f"client {c['client_id']} joined", c["client_id"])
-        self._maybe_run(sid)
-        return self.session(sid)["clients"]
+            problems += plan.check_datasets({role: infos[(c["runner"], ds)]
+                                             for role, ds in c["datasets"].items()}, c["runner"])
+        problems = list(dict.fromkeys(problems))
+        if problems:
+            raise ConfigError("; ".join(p.error for p in problems),
+                              "fix the field(s) named, or pick datasets that have those columns",
+                              details=[p.as_detail() for p in problems])
+        return clients
 
     def _maybe_run(self, sid: str) -> None:
         rec = self.session(sid)

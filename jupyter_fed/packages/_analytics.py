@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from jupyter_fed.packages._schema import Problem
+
 
 @dataclass
 class Contribution:
@@ -43,6 +45,11 @@ class AnalyticsPlan:
                  num_rounds: int = 1) -> None:
         self.model_config, self.data_config = dict(model_config), dict(data_config)
         self.num_rounds = 1
+
+    def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
+                       ) -> list[Problem]:
+        """Problems with one client's datasets (role -> catalog entry), before anything runs."""
+        return []
 
     def step_params(self, dataset: str) -> dict[str, Any]:
         """Parameters for the step at the runner holding ``dataset``."""

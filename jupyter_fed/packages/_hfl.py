@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from jupyter_fed.packages._schema import Problem
 from jupyter_fed.strategies import ClientUpdate, Strategy, Weights
 
 
@@ -47,6 +48,11 @@ class HFLPlan:
         self.strategy = strategy
         self.num_rounds = num_rounds
         self.save_best = save_best
+
+    def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
+                       ) -> list[Problem]:
+        """Problems with one client's datasets (role -> catalog entry), before anything runs."""
+        return []
 
     def step_params(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -60,8 +60,47 @@ def read_table(path: Path) -> pa.Table:
     return pacsv.read_csv(path)
 
 
-def inspect(name: str, path: Path, id_columns: Sequence[str] = ()) -> DatasetInfo:
-    """Infer the schema and check the data requirements; refuse with a per-column report."""
+MAX_LABELS = 1000
+"""Integer columns with more distinct values than this are never described as class labels."""
+
+
+def column_kind(col: Any, min_count: int) -> tuple[str, int | None]:
+    """``(kind, classes)`` of a numeric arrow column (see ``ColumnInfo``); reads no row out.
+
+    A column is a ``label`` column only if its values are exactly ``0..m`` and each is held by at
+    least ``min_count`` rows, so publishing ``classes = m + 1`` reveals no rare value (an age
+    column whose maximum 97 belongs to one person is just ``integer``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_boolean(col.type):
+        return "binary", 2
+    if len(col) == 0:
+        return "numeric", None
+    x = col.to_numpy()
+    if not np.array_equal(x, np.round(x)):
+        return "numeric", None
+    lo, hi = pc.min_max(col).values()
+    lo, hi = lo.as_py(), hi.as_py()
+    if lo >= 0 and hi <= 1:
+        counts = np.bincount(x.astype(np.int64), minlength=2)
+        return "binary", 2 if counts.min() >= min_count else None
+    if lo < 0 or hi >= MAX_LABELS:
+        return "integer", None
+    counts = np.bincount(x.astype(np.int64), minlength=int(hi) + 1)
+    if (counts >= min_count).all():
+        return "label", int(hi) + 1
+    return "integer", None
+
+
+def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: int = 10
+            ) -> DatasetInfo:
+    """Infer the schema and check the data requirements; refuse with a per-column report.
+
+    ``min_count`` is the dataset's small-count threshold, below which a class is too rare for its
+    label to be named in the catalog.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -93,8 +132,10 @@ def inspect(name: str, path: Path, id_columns: Sequence[str] = ()) -> DatasetInf
             bad = pc.sum(pc.invert(pc.is_finite(col))).as_py() or 0
             if bad:
                 problems.append({"column": field.name, "problem": f"{bad} NaN or infinite value(s)"})
+        kind, classes = ("id", None) if is_id or not numeric or col.null_count else \
+            column_kind(col, min_count)
         columns.append(ColumnInfo(name=field.name, dtype=str(field.type),
-                                  role="id" if is_id else "feature"))
+                                  role="id" if is_id else "feature", kind=kind, classes=classes))
     if problems:
         lines = "; ".join(f"{p['column']}: {p['problem']}" for p in problems)
         raise DatasetError(f"dataset {name!r} does not meet the data requirements: {lines}",

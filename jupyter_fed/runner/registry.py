@@ -26,10 +26,11 @@ def register_dataset(settings: RunnerSettings, store: RunnerStore, body: Dataset
         from jupyter_fed.runner import dask_backend
 
         dask_backend.check_available()
-    info = data.inspect(body.name, path, body.id_columns)
+    policy = policy or DatasetPolicy()
+    info = data.inspect(body.name, path, body.id_columns, policy.min_count)
     info.description, info.tags, info.backend = body.description, list(body.tags), backend
     stored = info.model_dump(mode="json")
     if backend is not None:
         stored["backend"] = backend.model_dump(mode="json")
-    store.put_dataset(body.name, str(path), stored, (policy or DatasetPolicy()).model_dump())
+    store.put_dataset(body.name, str(path), stored, policy.model_dump())
     return info

@@ -38,10 +38,26 @@ class Health(_Model):
     packages: list[str] = []
 
 
+ColumnKind = Literal["binary", "label", "integer", "numeric", "id"]
+
+
 class ColumnInfo(_Model):
+    """One column of the catalog: its name, type and the coarse facts a session is checked against.
+
+    ``kind`` and ``classes`` are decided at registration so that a session can be refused before
+    it starts (a classification target that holds no class labels, more classes than outputs),
+    without any row leaving: ``classes`` is shown only when every label ``0..classes-1`` is held by
+    at least the dataset's small-count threshold of rows, so it never names a rare value.
+    """
+
     name: str
     dtype: str
     role: str = Field("feature", description="'feature' or 'id' (identifier, not used as a number)")
+    kind: ColumnKind | None = Field(None, description="'binary' (only 0/1), 'label' (class labels "
+                                    "0..classes-1, none rare), 'integer', 'numeric', or 'id'; None "
+                                    "for datasets registered before kinds were recorded")
+    classes: int | None = Field(None, description="number of class labels of a 'label' or "
+                                "'binary' column")
 
 
 class DatasetBackend(_Model):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jupyter_fed.packages._analytics import AnalyticsPlan, Contribution, MergeResult
+from jupyter_fed.packages._schema import Problem, check_columns
 from jupyter_fed.packages.eda.config import parse
 
 
@@ -13,6 +15,20 @@ class EdaPlan(AnalyticsPlan):
                  num_rounds: int = 1) -> None:
         super().__init__(model_config, data_config, num_rounds)
         self.cfg = parse(model_config)  # validate at session creation
+
+    def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
+                       ) -> list[Problem]:
+        problems: list[Problem] = []
+        for info in datasets.values():
+            name, where = info["name"], f"{runner}/{info['name']}"
+            spec = self.data_config.get(name) or []
+            features = {"columns": [c for c in info.get("columns", []) if c.get("role") != "id"]}
+            named = [c for c in spec if isinstance(c, str)]
+            problems += check_columns(f"data_config.{name}", named, info, where)
+            problems += check_columns(f"data_config.{name}",
+                                      [c for c in spec if isinstance(c, int)], features, where,
+                                      index_base=1)
+        return problems
 
     def merge(self, contributions: list[Contribution]) -> MergeResult:
         names = [c.dataset for c in contributions]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jupyter_fed.packages._hfl import HFLPlan
+from jupyter_fed.packages._schema import Problem, check_columns, label_problems
 from jupyter_fed.packages.ffnet import _net
 from jupyter_fed.packages.ffnet.config import parse
 from jupyter_fed.strategies import Weights, make_strategy
@@ -20,6 +22,18 @@ class FFNetPlan(HFLPlan):
         best = self.cfg.save_best_model
         super().__init__(make_strategy(self.cfg.strategy.model_dump()), num_rounds,
                          (best.metric, best.mode) if best else None)
+
+    def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
+                       ) -> list[Problem]:
+        problems: list[Problem] = []
+        for info in datasets.values():
+            where = f"{runner}/{info['name']}"
+            problems += check_columns("data_config.predictors", self.data.predictors, info, where)
+            problems += check_columns("data_config.target", [self.data.target], info, where)
+            if self.cfg.ml_task.type == "classification":
+                problems += label_problems("data_config.target", self.data.target, info, where,
+                                           self.cfg.model.params.output_size)
+        return problems
 
     def step_params(self) -> dict[str, Any]:
         # num_rounds lets the runner charge epsilon / num_rounds per fit step (see ffnet._dp).

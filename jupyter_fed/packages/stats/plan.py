@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.packages._analytics import AnalyticsPlan, Contribution, MergeResult
+from jupyter_fed.packages._schema import Problem, check_columns
 from jupyter_fed.packages.stats._explore import StatsView
 from jupyter_fed.packages.stats._moments import Stats, merge_all
 from jupyter_fed.packages.stats.config import parse_data_config, parse_model_config
@@ -29,6 +30,26 @@ class StatsPlan(AnalyticsPlan):
         super().__init__(model_config, data_config, num_rounds)
         self.data = parse_data_config(data_config)  # validate now: errors name their fields
         self.config = parse_model_config(model_config)
+
+    def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
+                       ) -> list[Problem]:
+        from jupyter_fed.contracts import filter_columns, parse_filter
+
+        problems: list[Problem] = []
+        for info in datasets.values():
+            name, where = info["name"], f"{runner}/{info['name']}"
+            query = self.data.query_for(name)
+            problems += check_columns("data_config.columns", query.columns, info, where,
+                                      index_base=0)
+            if query.filter:
+                problems += check_columns("data_config.filter",
+                                          filter_columns(parse_filter(query.filter)), info, where)
+            problems += check_columns("data_config.condition_on", query.condition_on or [], info,
+                                      where)
+            contract = self.config.parsed
+            if contract is not None:
+                problems += check_columns("model_config.contract", contract.columns(), info, where)
+        return problems
 
     def _check(self, c: Contribution) -> tuple[Stats | None, str, list[str]]:
         """The contribution's statistics, or why it is left out; plus notes for the results."""
