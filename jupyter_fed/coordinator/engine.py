@@ -94,6 +94,7 @@ class SessionRun:
         self.attempt = rec["attempt"]
         self._dispatched = 0
         self._reasons: dict[str, str] = {}
+        self._warned: set[str] = set()
 
     def _log(self, level: str, message: str, client: str | None = None) -> None:
         getattr(log, level)("%s: %s", self.sid, message)
@@ -108,6 +109,8 @@ class SessionRun:
             return
         store, sid = self.ctx.store, self.sid
         rounds = store.rounds(sid)
+        store.set_status(sid, "running")
+        self.ctx.emit({"type": "status", "session_id": sid, "status": "running"})
         if rounds:
             last = rounds[-1]
             weights, state = load_weights(Path(last["model_path"]))
@@ -115,16 +118,29 @@ class SessionRun:
             start = last["round"] + 1
             self._log("info", f"resuming after round {last['round']}")
         else:
-            weights = self.plan.initial_weights()
+            weights = await self._prepare(self.plan.initial_weights())
             path = self.ctx.artefacts / sid / "round-0.safetensors"
             save_weights(path, weights, self.plan.strategy.state_dict(), {"round": "0"})
             store.commit_round(sid, 0, str(path), {"initial": True}, None)
             start = 1
-        store.set_status(sid, "running")
-        self.ctx.emit({"type": "status", "session_id": sid, "status": "running"})
         for rnd in range(start, self.plan.num_rounds + 1):
             weights = await self._fit_round(rnd, weights)
         await self._final_evaluation(weights)
+
+    async def _prepare(self, weights: Weights) -> Weights:
+        """Run the plan's one-off step before round 1 (e.g. federated feature moments)."""
+        step = self.plan.prepare_step
+        if step is None:
+            return weights
+        answers, _ = await self._dispatch(0, step, {})
+        self._check_enough(len(answers), 0)
+        try:
+            weights = self.plan.prepared(weights, [(a.client["client_id"], a.outputs, a.tensors)
+                                                   for a in answers])
+        except UpdateRejected as exc:
+            raise SessionFailed(f"preparing round 1 failed: {exc.message}", exc.hint) from None
+        self._log("info", f"{step} of {len(answers)} client(s) merged before round 1")
+        return weights
 
     async def _analytics(self) -> None:
         """One compute step at every runner, then one merge; results stored like a model."""
@@ -195,7 +211,23 @@ class SessionRun:
                        "federated_metrics": federated, "dropped": dropped})
         self._log("info", f"round {rnd}/{self.plan.num_rounds} done with {len(updates)} client(s); "
                   f"model {rnd - 1} loss {federated.get('loss', float('nan')):.4f}")
+        # One class predicted is judged on the final model only: early models often pass through
+        # a one-class phase on their way to a good fit.
+        self._check_learning(rnd, info["train"], {})
         return new_weights
+
+    def _check_learning(self, rnd: int, train: dict[str, Any], diagnostics: dict[str, Any]) -> None:
+        """Warn (once per kind) when the model is learning nothing: log, event, session info."""
+        from jupyter_fed.packages._health import learning_warnings
+
+        federated = [m["federated"] for m in self.ctx.store.metrics(self.sid)]
+        for kind, message in learning_warnings(federated, train, diagnostics, rnd).items():
+            if kind in self._warned:
+                continue
+            self._warned.add(kind)
+            self._log("warning", message)
+            self.ctx.emit({"type": "warning", "session_id": self.sid, "kind": kind,
+                           "message": message})
 
     async def _final_evaluation(self, weights: Weights) -> None:
         rnd = self.plan.num_rounds + 1
@@ -211,6 +243,8 @@ class SessionRun:
                                     (self.plan.num_rounds, federated, per_client), status="completed")
         for c in self._active():
             self.ctx.store.set_client(self.sid, c["client_id"], "done")
+        self._check_learning(rnd, {}, {a.client["client_id"]: a.outputs.get("diagnostics", {})
+                                       for a in answers})
         self.ctx.emit({"type": "round", "session_id": self.sid, "round": rnd,
                        "num_rounds": self.plan.num_rounds, "model_round": self.plan.num_rounds,
                        "federated_metrics": federated, "dropped": []})

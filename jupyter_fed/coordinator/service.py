@@ -276,7 +276,8 @@ class Coordinator:
                 "current_round": min(rec["current_round"], cfg["num_rounds"]),
                 "num_rounds": cfg["num_rounds"], "min_num_clients": cfg["min_num_clients"],
                 "created_at": rec["created_at"], "started_at": rec["started_at"],
-                "finished_at": rec["finished_at"], "clients": clients, "config": cfg}
+                "finished_at": rec["finished_at"], "clients": clients, "config": cfg,
+                "warnings": self.store.warnings(sid)}
 
     def sessions(self) -> list[dict[str, Any]]:
         return [self.session(r["id"]) for r in self.store.sessions()]

@@ -156,6 +156,13 @@ class CoordinatorStore(Database):
             db.execute("INSERT INTO logs (session_id, at, level, client, message) VALUES (?,?,?,?,?)",
                        (sid, utcnow(), level, client, message))
 
+    def warnings(self, sid: str) -> list[str]:
+        """Session-level warnings (not about one client): e.g. a model that is not learning."""
+        with self.tx() as db:
+            rows = db.execute("SELECT message FROM logs WHERE session_id=? AND level='warning' "
+                              "AND client IS NULL ORDER BY id", (sid,))
+            return [r["message"] for r in rows]
+
     def logs(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
         with self.tx() as db:
             rows = db.execute("SELECT * FROM logs WHERE session_id=? AND id>? ORDER BY id",

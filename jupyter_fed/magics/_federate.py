@@ -237,6 +237,8 @@ class FederateMagics(Magics):
             took = f" in {seconds:.1f} s"
         print(f"session {info['id']} completed {info['current_round']} round(s){took}"
               f"{'; ' + shown if shown else ''}")
+        for warning in info.get("warnings") or []:
+            print(f"warning: {warning}")
 
 
 def _canonical(package: str) -> str:

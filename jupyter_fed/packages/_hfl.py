@@ -49,6 +49,14 @@ class HFLPlan:
         self.num_rounds = num_rounds
         self.save_best = save_best
 
+    prepare_step: str | None = None
+    """A step every client runs once before round 1 (e.g. feature moments), or ``None``."""
+
+    def prepared(self, weights: Weights, answers: Sequence[tuple[str, dict[str, Any],
+                                                               dict[str, np.ndarray]]]) -> Weights:
+        """The initial weights after the prepare step: ``answers`` are (client, outputs, arrays)."""
+        return weights
+
     def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
                        ) -> list[Problem]:
         """Problems with one client's datasets (role -> catalog entry), before anything runs."""
