@@ -84,6 +84,11 @@ class Session:
                                 "see session.logs() for each runner's messages")
         return info["status"] == "completed"
 
+    def wait_round(self, after_round: int, timeout: float = 30.0) -> dict[str, Any]:
+        """Return the session's info as soon as a round after ``after_round`` is committed, the
+        session ends, or ``timeout`` seconds pass: a live view long-polls this, never sleeps."""
+        return self._backend.call("wait", self.id, timeout, after_round)
+
     def metrics(self) -> SessionMetrics:
         return SessionMetrics(self._backend.call("metrics", self.id))
 

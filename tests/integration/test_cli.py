@@ -126,5 +126,8 @@ def test_demo_trains_compares_and_saves_a_plot(tmp_path: Path) -> None:
     out = _cli("demo", "--rounds", "2", "--rows", "1500", "--out", str(tmp_path / "demo"))
 
     assert "federated" in out.stdout and "centralized" in out.stdout
+    # written to a pipe: one line per round, never a redrawn bar's copies
+    assert out.stdout.count("round 1/2 done") == 1 and out.stdout.count("round 2/2 done") == 1
+    assert f"metric curves: {tmp_path / 'demo' / 'demo_metrics.png'}" in out.stdout
     assert (tmp_path / "demo" / "demo_metrics.png").stat().st_size > 10_000
     assert not list((tmp_path / "demo").glob("runners-*"))  # runner homes cleaned up
