@@ -106,6 +106,10 @@ class RestBackend:
         return self._json("POST", "runners", json={"name": name, "url": url, "token": token,
                                                    "fingerprint": fingerprint})
 
+    def _call_add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self._call_add_runner(r["name"], r["url"], r["token"], r.get("fingerprint"))
+                for r in runners]
+
     def _call_join_invitation(self, blob: str, password: str, name: str | None = None
                               ) -> dict[str, Any]:
         return self._json("POST", "invitations", json={"blob": blob, "password": password,

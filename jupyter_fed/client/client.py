@@ -33,6 +33,10 @@ class Client:
         """
         return self._backend.call("add_runner", name, url, token, fingerprint)
 
+    def add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Connect several runners at once: ``[{"name", "url", "token", "fingerprint"}]``."""
+        return self._backend.call("add_runners", [dict(r) for r in runners])
+
     def join(self, blob: str, password: str, name: str | None = None) -> dict[str, Any]:
         """Connect a runner from a custodian's invitation (usable once; token stays server-side)."""
         return self._backend.call("join_invitation", blob, password, name)
@@ -248,6 +252,6 @@ def connect(url: str | None = None, *, token: str | None = None, embedded: bool 
 
         backend = EmbeddedBackend.shared(Path(state_dir) if state_dir else None)
     client = Client(backend)
-    for r in runners or []:
-        client.add_runner(r["name"], r["url"], r["token"], r.get("fingerprint"))
+    if runners:
+        client.add_runners(runners)
     return client

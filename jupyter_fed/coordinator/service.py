@@ -154,16 +154,24 @@ class Coordinator:
                               "start with a letter; use letters, digits, '-' and '_'")
         probe = RunnerClient(name, url, token, fingerprint=fingerprint)
         try:
-            await probe.datasets()  # reaches it, checks the pinned certificate and the token
-            health = await probe.health()
-        finally:
+            # reaches it, checks the pinned certificate and the token
+            _, health = await asyncio.gather(probe.datasets(), probe.health())
+        except BaseException:
             await probe.aclose()
+            raise
         old = self._runners.pop(name, None)
         if old is not None:
             await old.aclose()
         self.store.put_runner(name, url, token, fingerprint)
+        self._runners[name] = probe  # its TLS connection is warm: the first round reuses it
         return {"name": name, "url": url, "fingerprint": fingerprint,
                 **{k: health.get(k) for k in ("version", "latency_ms")}}
+
+    async def add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Connect several runners at once (``{name, url, token, fingerprint}`` each)."""
+        return list(await asyncio.gather(*(self.add_runner(r["name"], r["url"], r["token"],
+                                                           r.get("fingerprint"))
+                                           for r in runners)))
 
     async def join_invitation(self, blob: str, password: str, name: str | None = None
                               ) -> dict[str, Any]:
