@@ -339,6 +339,15 @@ class Coordinator:
                 raise ConfigError(f"task {i}: no dataset", "give train_dataset_name (or "
                                   "dataset_name for analytics)")
             runner = task.get("runner")
+            for role, ref in list(datasets.items()):
+                # "runner/dataset" names one of several same-named datasets (names have no "/")
+                named, sep, ds = ref.rpartition("/")
+                if sep:
+                    if runner not in (None, named):
+                        raise ConfigError(f"task {i}: dataset {ref!r} is on runner {named!r}, "
+                                          f"but the task names runner {runner!r}",
+                                          "name one runner per task")
+                    runner, datasets[role] = named, ds
             for role, ds in datasets.items():
                 found = where.get(ds, [])
                 if runner is None and len(found) > 1:
