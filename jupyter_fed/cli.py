@@ -38,7 +38,7 @@ def _report(exc: BaseException, args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from jupyter_fed.errors import ConfigError, ConflictError
+    from jupyter_fed.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied
 
     if isinstance(exc, ValidationError):
         parts = []
@@ -51,7 +51,9 @@ def _report(exc: BaseException, args: argparse.Namespace) -> int:
         return USAGE
     if isinstance(exc, FedError):
         _say(exc.message, exc.hint)
-        return USAGE if isinstance(exc, (ConfigError, ConflictError)) else FAILURE
+        # asked for something that cannot be done as asked (bad value, wrong name, refused option)
+        usage = (ConfigError, ConflictError, NotFoundError, PermissionDenied)
+        return USAGE if isinstance(exc, usage) else FAILURE
     if isinstance(exc, OSError):
         if exc.errno == errno.EADDRINUSE:
             where = f"{getattr(args, 'host', '')}:{getattr(args, 'port', '')}".strip(":")

@@ -17,11 +17,11 @@ from urllib.parse import quote
 import httpx
 
 from jupyter_fed.errors import AuthError, FedError, NotFoundError, error_from_body
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 __all__ = ["API_PATH", "RestBackend", "find_server", "running_servers"]
 
 API_PATH = "jupyter-fed/api/v1/"
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 class RestBackend:
@@ -176,20 +176,17 @@ class RestBackend:
     def _call_logs(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
         return self._json("GET", f"sessions/{_seg(sid)}/logs", params={"after": after})
 
-    def _call_model_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        resp = self._request("GET", f"sessions/{_seg(sid)}/model")
-        inline = resp.headers.get("X-Fed-Model-Meta")
+    def _call_artefact_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        resp = self._request("GET", f"sessions/{_seg(sid)}/artefact")
+        inline = resp.headers.get("X-Fed-Artefact-Meta")
         if inline is not None:
             meta = json.loads(inline)
-        else:  # too big for a header; only the round differs between rounds, and it came along
-            meta = self._json("GET", f"sessions/{_seg(sid)}/model/meta")
-            meta["round"] = int(resp.headers["X-Fed-Model-Round"])
+        else:  # too big for a header: the round came along, so the two describe the same model
+            meta = self._json("GET", f"sessions/{_seg(sid)}/artefact/meta")
+            meta["round"] = int(resp.headers["X-Fed-Artefact-Round"])
         return resp.content, meta
 
-
-    def _call_results_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        meta = self._json("GET", f"sessions/{_seg(sid)}/results/meta")
-        return self._request("GET", f"sessions/{_seg(sid)}/results").content, meta
+    _call_model_bytes = _call_results_bytes = _call_artefact_bytes
 
 
 def _seg(value: str) -> str:

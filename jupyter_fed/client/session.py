@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_fed.client.metrics import SessionMetrics
 from jupyter_fed.errors import SessionFailed
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 if TYPE_CHECKING:
     from jupyter_fed.client.client import Client
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 class Session:
@@ -101,7 +101,7 @@ class Session:
         from jupyter_fed.packages import get_package
         from jupyter_fed.wire import decode
 
-        data, meta = self._backend.call("model_bytes", self.id)
+        data, meta = self._backend.call("artefact_bytes", self.id)
         return get_package(meta["package"]).load_model()(decode(data), meta)
 
     def results(self) -> Any:
@@ -109,7 +109,7 @@ class Session:
         from jupyter_fed.packages import get_package
         from jupyter_fed.wire import decode
 
-        data, meta = self._backend.call("results_bytes", self.id)
+        data, meta = self._backend.call("artefact_bytes", self.id)
         return get_package(meta["package"]).load_model()(decode(data), meta)
 
     def cancel(self) -> None:

@@ -13,13 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from jupyter_fed.coordinator.engine import (
-    MODEL_PREFIX,
-    Policy,
-    RunContext,
-    SessionRun,
-    load_weights,
-)
+from jupyter_fed.coordinator.engine import Policy, RunContext, SessionRun
 from jupyter_fed.coordinator.runners import RunnerClient
 from jupyter_fed.coordinator.store import CoordinatorStore
 from jupyter_fed.errors import (
@@ -31,10 +25,10 @@ from jupyter_fed.errors import (
 from jupyter_fed.packages import get_package
 from jupyter_fed.packages._config import parse_config
 from jupyter_fed.wire import NAME_RE
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 log = logging.getLogger("jupyter_fed.coordinator")
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 class Coordinator:
@@ -252,8 +246,8 @@ class Coordinator:
     # sessions -------------------------------------------------------------------------------
     def create_session(self, *, name: str, description: str = "", package_name: str,
                        min_num_clients: int, num_rounds: int, model_config: dict[str, Any],
-                       data_config: dict[str, Any], policy: dict[str, Any] | None = None,
-                       kind: str = "fl") -> dict[str, Any]:
+                       data_config: dict[str, Any], policy: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
         """Validate the configuration against the package's plan, then record the session."""
         package = get_package(package_name)
         if not isinstance(num_rounds, int) or not 1 <= num_rounds <= 100_000:
@@ -266,7 +260,7 @@ class Coordinator:
         sid = secrets.token_hex(5)
         config = {"min_num_clients": min_num_clients, "num_rounds": num_rounds,
                   "model_config": model_config, "data_config": data_config, "policy": pol}
-        self.store.create_session(sid, kind, name, description, package.name, config)
+        self.store.create_session(sid, name, description, package.name, config)
         self.store.log(sid, "info", f"created {package.name} session {name!r}")
         return self.session(sid)
 
@@ -461,50 +455,22 @@ class Coordinator:
         self.session(sid)
         return self.store.logs(sid, after)
 
-    def model(self, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The session's model weights and the metadata to rebuild it (best or last round)."""
+    def artefact_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        """The session's one artefact — its model, or its analytics results — as safetensors
+        bytes (what crosses to the kernel) plus the JSON metadata the package's model class reads.
+
+        The plan decides what it is and commits it with its rounds (for a trained model: the
+        latest, and at the end the best by ``save_best_model``).
+        """
         rec = self.session(sid)
-        rounds = [r for r in self.store.rounds(sid) if r["model_path"]]
-        if not rounds:
-            raise NotFoundError(f"session {sid} has no model yet", "wait for its first round")
-        final = next((r for r in self.store.rounds(sid) if r["info"].get("final_evaluation")), None)
-        chosen = rounds[-1]
-        if final is not None:
-            best = final["info"]["best_model_round"]
-            chosen = next((r for r in rounds if r["round"] == best), chosen)
-        weights, _ = load_weights(Path(chosen["model_path"]))
-        plan = get_package(rec["package"]).load_plan()(
-            rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
-        meta = {**plan.artefact_meta(), "round": chosen["round"], "session_id": sid}
-        return weights, meta
+        found = self.store.artefact(sid)
+        if found is None:
+            raise NotFoundError(f"session {sid} has no model or results yet (it is "
+                                f"{rec['status']})", "wait for its first round, or for it to end")
+        return Path(found["path"]).read_bytes(), found["meta"]
 
-    def results_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        """An analytics session's merged results: arrays as safetensors, JSON in the metadata."""
-        import json
-
-        from jupyter_fed.wire import encode
-
-        rec = self.session(sid)
-        row = next((r for r in self.store.rounds(sid) if r["info"].get("analytics")), None)
-        if row is None or rec["status"] != "completed":
-            raise NotFoundError(f"session {sid} has no results (it is {rec['status']})",
-                                "wait for it to complete")
-        arrays, _ = load_weights(Path(row["model_path"]))
-        from jupyter_fed.wire.tensors import metadata
-
-        meta = metadata(Path(row["model_path"]).read_bytes())
-        plan = get_package(rec["package"]).load_plan()(
-            rec["config"]["model_config"], rec["config"]["data_config"], 1)
-        return encode(arrays), {**plan.artefact_meta(), "session_id": sid,
-                                "results": json.loads(meta["results"]),
-                                "rejected": row["info"].get("rejected", {})}
-
-    def model_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        """The model as safetensors bytes (what crosses to the kernel) plus its metadata."""
-        from jupyter_fed.wire import encode
-
-        weights, meta = self.model(sid)
-        return encode(weights), meta
+    # the kernel asks for a model or for results; both are views of the one artefact
+    model_bytes = results_bytes = artefact_bytes
 
 
 def _lock_state_dir(folder: Path) -> Any:
@@ -534,4 +500,4 @@ def _lock_state_dir(folder: Path) -> Any:
     return handle
 
 
-__all__ = ["MODEL_PREFIX", "Coordinator"]
+__all__ = ["Coordinator"]

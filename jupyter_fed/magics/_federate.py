@@ -20,13 +20,13 @@ from jupyter_fed.magics._display import in_kernel
 from jupyter_fed.magics._errors import CellConfigError, SessionEndedError, fed_errors, usage_errors
 from jupyter_fed.magics._fed import unquote
 from jupyter_fed.magics._spec import SessionSpec
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 if TYPE_CHECKING:
     from jupyter_fed.client import Session
 
 __all__ = ["FederateMagics", "failure_message"]
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 @magics_class

@@ -13,13 +13,13 @@ import ipywidgets as w
 from traitlets import Dict, Float, Int, List, TraitError, Unicode, validate
 
 from jupyter_fed.client._repr import clients_rows, fmt, status_html, table_html
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 if TYPE_CHECKING:
     from jupyter_fed.client import Session
 
 __all__ = ["LiveMetrics"]
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 _MAX_POLL_ERRORS = 3
 
 

@@ -109,7 +109,7 @@ def test_data_roots_are_managed_by_the_command_the_hint_names(tmp_path: Path) ->
     pq.write_table(pa.table({"a": list(range(50))}), other / "t.parquet")
 
     refused = _one_line(_cli("runner", "register", "--home", home, "t", str(other / "t.parquet"),
-                             check=False), 1)
+                             check=False), 2)
     added = _cli("runner", "data-root", "add", str(other), "--home", home)
     registered = _cli("runner", "register", "--home", home, "t", str(other / "t.parquet"))
     listed = _cli("runner", "data-root", "list", "--home", home).stdout.split()

@@ -21,10 +21,10 @@ class FFNetPlan(HFLPlan):
     def __init__(self, model_config: dict[str, Any], data_config: dict[str, Any],
                  num_rounds: int) -> None:
         self.cfg, self.data = parse(model_config, data_config)
-        self._model_config, self._data_config = model_config, data_config
         best = self.cfg.save_best_model
-        super().__init__(make_strategy(self.cfg.strategy.model_dump()), num_rounds,
-                         (best.metric, best.mode) if best else None)
+        super().__init__(model_config, data_config, num_rounds,
+                         strategy=make_strategy(self.cfg.strategy.model_dump()),
+                         save_best=(best.metric, best.mode) if best else None)
 
     def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
                        ) -> list[Problem]:
@@ -40,7 +40,7 @@ class FFNetPlan(HFLPlan):
 
     def step_params(self) -> dict[str, Any]:
         # num_rounds lets the runner charge epsilon / num_rounds per fit step (see ffnet._dp).
-        return {"model_config": self._model_config, "data_config": self._data_config,
+        return {"model_config": self.model_config, "data_config": self.data_config,
                 "num_rounds": self.num_rounds}
 
     @property
@@ -65,6 +65,3 @@ class FFNetPlan(HFLPlan):
     def initial_weights(self) -> Weights:
         return _net.initial_weights(self.cfg)
 
-    def artefact_meta(self) -> dict[str, Any]:
-        return {"package": "ffnet", "model_config": self._model_config,
-                "data_config": self._data_config}
