@@ -326,12 +326,19 @@ class Coordinator:
         for d in catalog["datasets"]:
             where.setdefault(d["name"], []).append(d["runner"])
             infos[(d["runner"], d["name"])] = d
+        package = get_package(rec["package"])
+        primary = package.roles[0]
         clients, taken = [], {c["client_id"] for c in rec["clients"]}
         for i, task in enumerate(tasks):
             datasets = {k: v for k, v in task["datasets"].items() if v}
-            if "train" not in datasets and "data" not in datasets:
-                raise ConfigError(f"task {i}: no dataset", "give train_dataset_name (or "
-                                  "dataset_name for analytics)")
+            stray = sorted(set(datasets) - set(package.roles))
+            if stray or primary not in datasets:
+                given = ", ".join(sorted(datasets)) or "none"
+                raise ConfigError(f"task {i}: {package.name} clients bring datasets as "
+                                  f"{' and '.join(package.roles)} ({primary} required); this task "
+                                  f"gives {given}",
+                                  "use task_builder().hfl(train, test) for training packages and "
+                                  ".eda(dataset) / .stats(dataset) for analytics packages")
             runner = task.get("runner")
             for role, ref in list(datasets.items()):
                 # "runner/dataset" names one of several same-named datasets (names have no "/")
@@ -354,13 +361,13 @@ class Coordinator:
                                         f"{'runner ' + repr(runner) if runner else 'any runner'}"
                                         f"{elsewhere}", "list the catalog with client.datasets()")
                 runner = runner or found[0]
-            cid = task.get("client_name") or f"{runner}/{datasets.get('train') or datasets['data']}"
+            cid = task.get("client_name") or f"{runner}/{datasets[primary]}"
             if cid in taken:
                 raise ConflictError(f"client {cid!r} already joined session {rec['id']}",
                                     "add each dataset once")
             taken.add(cid)
             clients.append({"client_id": cid, "runner": runner, "datasets": datasets})
-        plan = get_package(rec["package"]).load_plan()(
+        plan = package.load_plan()(
             rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
         problems: list[Any] = []
         for c in clients:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from jupyter_fed.packages.registry import PackageSpec, get_package, package_names, register
+from jupyter_fed.packages.registry import (
+    Notebook,
+    PackageSpec,
+    get_package,
+    package_names,
+    register,
+)
 
-__all__ = ["PackageSpec", "get_package", "package_names", "register"]
+__all__ = ["Notebook", "PackageSpec", "get_package", "package_names", "register"]

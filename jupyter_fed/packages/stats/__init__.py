@@ -7,7 +7,7 @@ coordinator checks each contribution against the session's contract and merges t
 
 from __future__ import annotations
 
-from jupyter_fed.packages.registry import PackageSpec, register
+from jupyter_fed.packages.registry import Notebook, PackageSpec, register
 
 PACKAGE = register(PackageSpec(
     name="stats",
@@ -17,4 +17,10 @@ PACKAGE = register(PackageSpec(
     model="jupyter_fed.packages.stats.model:StatsResults",
     description="exact mergeable statistics (count, means, cross-products, conditioned on binary "
                 "columns), peer exploration, OLS and PSR contracts",
+    roles=("data",),
+    notebook=Notebook(data_keys=("columns", "filter", "condition_on", "batch_rows"), rounds=False,
+                      predictors=False,
+                      model_keys="jupyter_fed.packages.stats.config:StatsModelConfig",
+                      show="jupyter_fed.magics._analytics:show_stats",
+                      example="columns: []\ncontract: COUNT(x0) > 100"),
 ))
