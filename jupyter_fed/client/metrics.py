@@ -108,6 +108,6 @@ class SessionMetrics:
 
     def _repr_html_(self) -> str:
         """A table of the federated metrics per round, when a notebook shows the metrics."""
-        from jupyter_fed.client._repr import metrics_html
+        from jupyter_fed.client.reprs import metrics_html
 
         return metrics_html(self._data)

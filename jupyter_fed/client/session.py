@@ -125,6 +125,6 @@ class Session:
 
     def _repr_html_(self) -> str | None:
         """Status, round progress, latest metrics and clients, when a notebook shows the session."""
-        from jupyter_fed.client._repr import session_html
+        from jupyter_fed.client.reprs import session_html
 
         return session_html(self)

@@ -27,17 +27,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jupyter_fed.coordinator.dispatch import ClientAnswer, ClientStep, Liveness
 from jupyter_fed.errors import FedError, SessionFailed, StepFailed, UpdateRejected
-from jupyter_fed.packages import get_package
-from jupyter_fed.packages._io import (
+from jupyter_fed.packages import (
     Answer,
     Artefact,
     Checkpoint,
     ClientInfo,
     Payload,
+    Plan,
     RoundMetrics,
     StepResults,
+    get_package,
 )
-from jupyter_fed.packages._plan import Plan
 from jupyter_fed.wire import SessionStatus, TaskSpec, TaskStatus, decode, encode
 from jupyter_fed.wire.tensors import metadata
 

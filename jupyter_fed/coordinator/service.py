@@ -22,8 +22,7 @@ from jupyter_fed.errors import (
     FedError,
     NotFoundError,
 )
-from jupyter_fed.packages import get_package
-from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages import get_package, parse_config
 from jupyter_fed.wire import NAME_RE
 from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 

@@ -33,9 +33,8 @@ def centralized_baseline(paths: list[Path], model_config: dict[str, Any], epochs
     import torch
 
     from jupyter_fed.packages.base import StepContext
-    from jupyter_fed.packages.ffnet import _net
-    from jupyter_fed.packages.ffnet.config import parse
     from jupyter_fed.packages.ffnet.local import evaluate, fit, moments
+    from jupyter_fed.packages.ffnet.plan import FFNetPlan
     from jupyter_fed.runner.data import LoadedDataset, inspect, read_table
 
     torch.set_num_threads(1)  # as the runners do: a model this small gains nothing from more
@@ -44,12 +43,12 @@ def centralized_baseline(paths: list[Path], model_config: dict[str, Any], epochs
     if test is not None:
         datasets["test"] = LoadedDataset(inspect("test", test), read_table(test))
     cfg = {**model_config, "local_epochs": 1}
-    parsed = parse(cfg, DEMO_DATA_CONFIG)[0]
+    plan = FFNetPlan(cfg, DEMO_DATA_CONFIG, epochs)  # the same initial model a session starts from
     params = {"model_config": cfg, "data_config": DEMO_DATA_CONFIG}
-    weights = _net.initial_weights(parsed)
-    if parsed.standardize:
+    weights = plan.initial_weights()
+    if plan.prepare_step is not None:
         m = moments(StepContext("central", 0), {"train": pooled}, params, {})
-        weights.update(_net.standardization(m.outputs["count"], m.tensors["mean"], m.tensors["m2"]))
+        weights = plan.prepared(weights, [("pooled", m.outputs, m.tensors)])
     curve: dict[str, list[float]] = {}
     seconds = 0.0
     for epoch in range(1, epochs + 1):
@@ -75,7 +74,7 @@ def score_on_test(weights: dict[str, Any], model_config: dict[str, Any], test: P
     """AUC and accuracy of an ffnet on the test file, computed the same way for every model."""
     import pyarrow.parquet as pq
 
-    from jupyter_fed.packages._metrics import binary_auc
+    from jupyter_fed.packages import binary_auc
     from jupyter_fed.packages.ffnet.model import FFNetModel
 
     model = FFNetModel(weights, {"model_config": model_config, "data_config": DEMO_DATA_CONFIG})

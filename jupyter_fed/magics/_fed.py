@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from jupyter_fed.client._repr import clients_rows, fmt, session_summary_html, table_text
+from jupyter_fed.client.reprs import clients_rows, fmt, session_summary_html, table_text
 from jupyter_fed.magics._client import get_client, last_session, set_client
 from jupyter_fed.magics._display import show, show_table
 from jupyter_fed.magics._errors import FedUsageError, fed_errors, usage_errors

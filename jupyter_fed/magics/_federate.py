@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from jupyter_fed.client._repr import fmt
+from jupyter_fed.client.reprs import fmt
 from jupyter_fed.magics._analytics import ANALYTICS, AnalyticsSpec, show_results
 from jupyter_fed.magics._client import get_client, remember_session
 from jupyter_fed.magics._display import in_kernel

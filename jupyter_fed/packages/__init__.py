@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from jupyter_fed.packages._config import field_errors, parse_config
+from jupyter_fed.packages._io import (
+    Answer,
+    Arrays,
+    Artefact,
+    Checkpoint,
+    ClientInfo,
+    Payload,
+    RoundMetrics,
+    SessionIO,
+    StepResults,
+)
+from jupyter_fed.packages._metrics import binary_auc
+from jupyter_fed.packages._plan import Plan
 from jupyter_fed.packages.registry import (
     Notebook,
     PackageSpec,
@@ -10,4 +24,6 @@ from jupyter_fed.packages.registry import (
     register,
 )
 
-__all__ = ["Notebook", "PackageSpec", "get_package", "package_names", "register"]
+__all__ = ["Answer", "Arrays", "Artefact", "Checkpoint", "ClientInfo", "Notebook", "PackageSpec",
+           "Payload", "Plan", "RoundMetrics", "SessionIO", "StepResults", "binary_auc",
+           "field_errors", "get_package", "package_names", "parse_config", "register"]

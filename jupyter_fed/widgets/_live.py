@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 from traitlets import Dict, Float, Int, List, TraitError, Unicode, validate
 
-from jupyter_fed.client._repr import clients_rows, fmt, status_html, table_html
+from jupyter_fed.client.reprs import clients_rows, fmt, status_html, table_html
 from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 if TYPE_CHECKING:
