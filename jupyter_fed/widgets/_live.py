@@ -181,7 +181,7 @@ class LiveMetrics(w.VBox):
             # Long-poll for the next round (or the end) instead of sleeping: a round shows the
             # moment it is committed; poll_interval only bounds how long one poll is held.
             try:
-                self.session._backend.call("wait", self.session.id, max(self.poll_interval, 5.0),
+                self.session._backend.wait(self.session.id, max(self.poll_interval, 5.0),
                                            after_round=self.current_round)
             except Exception:
                 self._halt.wait(self.poll_interval)
