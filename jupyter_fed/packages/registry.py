@@ -109,9 +109,13 @@ class PackageSpec:
         return _load(self.model)
 
 
-def _load(target: str) -> Any:
+def load_object(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names (imported only now)."""
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+_load = load_object
 
 
 _PACKAGES: dict[str, PackageSpec] = {}

@@ -15,6 +15,6 @@ PACKAGE = register(PackageSpec(
     roles=("data",),
     notebook=Notebook(data_keys=("columns",), rounds=False, per_dataset=True, predictors=False,
                       model_keys="jupyter_fed.packages.eda.config:EdaConfig",
-                      show="jupyter_fed.magics._analytics:show_eda",
+                      show="jupyter_fed.packages.eda.notebook:show",
                       example="epsilon: 1.0\ncolumns: []"),
 ))

@@ -21,6 +21,6 @@ PACKAGE = register(PackageSpec(
     notebook=Notebook(data_keys=("columns", "filter", "condition_on", "batch_rows"), rounds=False,
                       predictors=False,
                       model_keys="jupyter_fed.packages.stats.config:StatsModelConfig",
-                      show="jupyter_fed.magics._analytics:show_stats",
+                      show="jupyter_fed.packages.stats.notebook:show",
                       example="columns: []\ncontract: COUNT(x0) > 100"),
 ))
