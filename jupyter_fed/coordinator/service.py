@@ -152,11 +152,18 @@ class Coordinator:
         except BaseException:
             await probe.aclose()
             raise
-        old = self._runners.pop(name, None)
-        if old is not None:
-            await old.aclose()
-        self.store.put_runner(name, url, token, fingerprint)
-        self._runners[name] = probe  # its TLS connection is warm: the first round reuses it
+        same = next((r for r in self.store.runners() if r["name"] == name
+                     and (r["url"], r["token"], r["fingerprint"]) == (url, token, fingerprint)),
+                    None)
+        if same is not None and name in self._runners:
+            await probe.aclose()  # unchanged: running sessions keep the connection they use
+        else:
+            old = self._runners.pop(name, None)
+            if old is not None:  # steps in flight still hold it: close it once they are done
+                asyncio.get_running_loop().call_later(
+                    300, lambda: asyncio.ensure_future(old.aclose()))
+            self.store.put_runner(name, url, token, fingerprint)
+            self._runners[name] = probe  # its TLS connection is warm: the first round reuses it
         return {"name": name, "url": url, "fingerprint": fingerprint,
                 **{k: health.get(k) for k in ("version", "latency_ms")}}
 
