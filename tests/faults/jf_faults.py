@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
-from jupyter_fed.packages.ffnet import local
 from jupyter_fed.packages.ffnet import PACKAGE as FFNET
+from jupyter_fed.packages.ffnet import local
 from jupyter_fed.packages.registry import PackageSpec, register
 
 register(PackageSpec(
