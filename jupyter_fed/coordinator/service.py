@@ -147,6 +147,12 @@ class Coordinator:
     async def catalog(self) -> dict[str, Any]:
         return await self.connections.catalog()
 
+    def packages(self) -> list[dict[str, Any]]:
+        """The packages this coordinator can run: names, roles, notebook surface, an example."""
+        from jupyter_fed.packages import describe_packages
+
+        return describe_packages()
+
     # sessions -------------------------------------------------------------------------------
     def create_session(self, *, name: str, description: str = "", package_name: str,
                        min_num_clients: int, num_rounds: int, model_config: dict[str, Any],
