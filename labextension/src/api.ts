@@ -10,6 +10,7 @@ import {
   IDatasetPolicy,
   IInvitation,
   ILogEntry,
+  IPackage,
   IRunner,
   IRunnerAdded,
   IRunnerSpec,
@@ -80,6 +81,12 @@ export class FedAPI {
       method: 'GET',
       path: `/v1/datasets/${seg(dataset)}/policy`
     });
+  }
+
+  // packages ------------------------------------------------------------------------------------
+  /** The packages the coordinator runs (a 404 from a server older than this route). */
+  packages(): Promise<IPackage[]> {
+    return this.get('packages');
   }
 
   // sessions ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * Words and numbers for the panel: pure functions, shared by the views and tested on their own.
  */
+import type { IFederatePlan } from './federate';
 import { IDataset, IDatasetPolicy, IRunner, ISession, TERMINAL_STATUSES } from './tokens';
 
 const integer = new Intl.NumberFormat('en-US');
@@ -121,4 +122,24 @@ export function duration(from: string | null, to: string | null): string {
   }
   const minutes = Math.floor(seconds / 60);
   return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}
+
+/**
+ * What the Insert button would ask for, e.g. `"train on 2 datasets, test on test, target y"` or
+ * `"analyse 4 datasets with eda, one step each (no rounds)"`; `all` when nothing is picked.
+ */
+export function planSummary(plan: IFederatePlan, all: boolean): string {
+  const prefix = all ? 'All datasets: ' : '';
+  if (plan.rounds === null) {
+    const what = plural(plan.datasets.length, 'dataset');
+    return `${prefix}analyse ${what} with ${plan.package}, one step each (no rounds)`;
+  }
+  const parts = [`train on ${plural(plan.datasets.length, 'dataset')}`];
+  if (plan.testDatasets.length > 0) {
+    parts.push(`test on ${plan.testDatasets.join(', ')}`);
+  }
+  if (plan.target !== null) {
+    parts.push(`target ${plan.target}`);
+  }
+  return prefix + parts.join(', ');
 }

@@ -8,6 +8,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { FedAPI } from './api';
 import { EventStream, StreamState } from './events';
+import { FFNET_PACKAGE } from './federate';
 import { describeError, FedAPIError, NOT_ENABLED } from './handler';
 import {
   FedEvent,
@@ -15,6 +16,7 @@ import {
   IDataset,
   IDatasetPolicy,
   IInvitation,
+  IPackage,
   IRunner,
   IRunnerSpec,
   ISession,
@@ -24,7 +26,7 @@ import {
 } from './tokens';
 
 /** Which part of the state changed. */
-export type FedModelPart = 'runners' | 'datasets' | 'sessions' | 'stream';
+export type FedModelPart = 'runners' | 'datasets' | 'packages' | 'sessions' | 'stream';
 
 /** What the model knows of a session beyond `GET /sessions`: live metrics from the stream. */
 export interface ILiveSession {
@@ -84,6 +86,17 @@ export class FedModel implements IDisposable {
   get datasetsError(): string | null {
     return this._datasetsError;
   }
+  /**
+   * The packages the coordinator runs, as `GET /packages` lists them; ffnet alone until the list
+   * has loaded, and for a server older than that route.
+   */
+  get packages(): ReadonlyArray<IPackage> {
+    return this._packages;
+  }
+  /** Why the package list could not be read (the last list read, or ffnet, is kept). */
+  get packagesError(): string | null {
+    return this._packagesError;
+  }
   /** Sessions, newest first. */
   get sessions(): ReadonlyArray<ISession> {
     return this._sessions;
@@ -98,7 +111,7 @@ export class FedModel implements IDisposable {
     return this._streamError;
   }
   /** `true` once a first refresh of that part finished (successfully or not). */
-  loaded(part: 'runners' | 'datasets' | 'sessions'): boolean {
+  loaded(part: Exclude<FedModelPart, 'stream'>): boolean {
     return this._loaded.has(part);
   }
   live(id: string): ILiveSession {
@@ -125,6 +138,7 @@ export class FedModel implements IDisposable {
       void this.refreshSessions();
     }
     void this.refreshDatasets();
+    void this.refreshPackages();
     if (this._options.stream !== false) {
       this._stream = new EventStream({
         settings: this.api.settings,
@@ -168,7 +182,12 @@ export class FedModel implements IDisposable {
 
   // refreshing ----------------------------------------------------------------------------------
   async refreshAll(): Promise<void> {
-    await Promise.all([this.refreshRunners(), this.refreshDatasets(), this.refreshSessions()]);
+    await Promise.all([
+      this.refreshRunners(),
+      this.refreshDatasets(),
+      this.refreshPackages(),
+      this.refreshSessions()
+    ]);
   }
 
   async refreshRunners(): Promise<void> {
@@ -189,6 +208,25 @@ export class FedModel implements IDisposable {
       this._datasetsError = describeError(error);
     }
     this._emit('datasets');
+  }
+
+  /** Read the package list: at start and on an explicit refresh (it changes with the server). */
+  async refreshPackages(): Promise<void> {
+    try {
+      const packages = await this.api.packages();
+      // An empty list would leave the Insert button nothing to insert; ffnet is always built in.
+      this._packages = packages.length > 0 ? packages : [FFNET_PACKAGE];
+      this._packagesError = null;
+    } catch (error) {
+      if (error instanceof FedAPIError && error.status === 404) {
+        // A server older than the route (or without the extension): it runs ffnet.
+        this._packages = [FFNET_PACKAGE];
+        this._packagesError = null;
+      } else {
+        this._packagesError = describeError(error);
+      }
+    }
+    this._emit('packages');
   }
 
   async refreshSessions(): Promise<void> {
@@ -380,6 +418,8 @@ export class FedModel implements IDisposable {
   private _runnersError: string | null = null;
   private _catalog: ICatalog = { datasets: [], errors: [] };
   private _datasetsError: string | null = null;
+  private _packages: ReadonlyArray<IPackage> = [FFNET_PACKAGE];
+  private _packagesError: string | null = null;
   private _sessions: ISession[] = [];
   private _sessionsError: string | null = null;
   private _live = new Map<string, ILiveSession>();

@@ -116,6 +116,33 @@ export interface IAdminCall {
   params?: Record<string, unknown> | null;
 }
 
+// packages --------------------------------------------------------------------------------------
+
+/**
+ * One row of `GET /packages` (`jupyter_fed.packages.registry.describe_packages`): a package the
+ * coordinator runs, and how a `%%federate` cell reads for it (`Notebook` in the registry).
+ */
+export interface IPackage {
+  /** Canonical name, e.g. `ffnet`, `eda`. */
+  name: string;
+  /** Other accepted names, e.g. the reference SDK's `iai_ffnet`. */
+  aliases: string[];
+  description: string;
+  /** Dataset roles of a client, the first required: `train`, `test`; `data` for one-shot ones. */
+  roles: string[];
+  /**
+   * The session has rounds: `--rounds`, `--test-datasets` and `--strategy` apply. `false` for a
+   * one-shot package (eda, stats), whose cell takes only `--datasets`.
+   */
+  rounds: boolean;
+  /** Keys of a flat cell body that go to `data_config` (e.g. `predictors`, `target`; `columns`). */
+  data_keys: string[];
+  /** `data_config` is keyed by dataset name; flat `data_keys` apply to every dataset. */
+  per_dataset: boolean;
+  /** A short YAML cell body that works on typical data. */
+  example: string;
+}
+
 // sessions --------------------------------------------------------------------------------------
 
 export type SessionStatus =

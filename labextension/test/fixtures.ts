@@ -1,7 +1,7 @@
 /**
  * Catalog entries and sessions shaped like the server's (`jupyter_fed/server/README.md`).
  */
-import { IColumn, IDataset, ISession } from '../src/tokens';
+import { IColumn, IDataset, IPackage, ISession } from '../src/tokens';
 
 export const FEATURES = Array.from({ length: 15 }, (_, i) => `x${i}`);
 
@@ -52,3 +52,64 @@ export function session(id: string, extra: Partial<ISession> = {}): ISession {
     ...extra
   };
 }
+
+/** `GET /packages` as the server answers it (`describe_packages()` of the built-in packages). */
+export const PACKAGES: IPackage[] = [
+  {
+    name: 'eda',
+    aliases: ['iai_eda'],
+    description: 'differentially private histograms and summary statistics per column',
+    roles: ['data'],
+    rounds: false,
+    data_keys: ['columns'],
+    per_dataset: true,
+    example: 'epsilon: 1.0\ncolumns: []'
+  },
+  {
+    name: 'ffnet',
+    aliases: ['iai_ffnet', 'ffn', 'iai_ffn'],
+    description: 'feed-forward neural network (classification or regression), FedAvg family',
+    roles: ['train', 'test'],
+    rounds: true,
+    data_keys: ['predictors', 'target'],
+    per_dataset: false,
+    example:
+      'target: y\nmodel: {params: {hidden_layer_sizes: [16, 8], output_size: 2}}\n' +
+      'optimizer: {name: SGD, params: {learning_rate: 0.1, momentum: 0.9}}'
+  },
+  {
+    name: 'stats',
+    aliases: ['statistics', 'psr', 'iai_stats'],
+    description:
+      'exact mergeable statistics (count, means, cross-products, conditioned on binary columns), ' +
+      'peer exploration, OLS and PSR contracts',
+    roles: ['data'],
+    rounds: false,
+    data_keys: ['columns', 'filter', 'condition_on', 'batch_rows'],
+    per_dataset: false,
+    example: 'columns: []\ncontract: COUNT(x0) > 100'
+  }
+];
+
+/** A package with rounds as the server describes one, e.g. `pkg('glm', {data_keys: [...]})`. */
+export function pkg(name: string, extra: Partial<IPackage> = {}): IPackage {
+  return {
+    name,
+    aliases: [],
+    description: `${name} package`,
+    roles: ['train', 'test'],
+    rounds: true,
+    data_keys: ['predictors', 'target'],
+    per_dataset: false,
+    example: '',
+    ...extra
+  };
+}
+
+export const byName = (name: string): IPackage => {
+  const found = PACKAGES.find(p => p.name === name);
+  if (!found) {
+    throw new Error(`no package ${name} in PACKAGES`);
+  }
+  return found;
+};

@@ -1,15 +1,15 @@
 /**
  * The Datasets section: the catalog across runners, filtered by text and tag; pick datasets and
- * insert a ready `%%federate` cell for them.
+ * a package, and insert a ready `%%federate` cell for them.
  */
-import { Button, InputGroup, searchIcon } from '@jupyterlab/ui-components';
+import { Button, HTMLSelect, InputGroup, searchIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { planFederate, renderFederateCell } from '../federate';
-import { allTags, datasetShape, matchesDataset, plural, policySummary } from '../format';
+import { DEFAULT_PACKAGE, planFederate, renderFederateCell } from '../federate';
+import { allTags, datasetShape, matchesDataset, planSummary, policySummary } from '../format';
 import { describeError } from '../handler';
 import { FedModel } from '../model';
-import { IDataset } from '../tokens';
+import { IDataset, IPackage } from '../tokens';
 import { Empty, ErrorNote, Loading, useModel } from './common';
 
 export interface IDatasetsViewProps {
@@ -103,21 +103,55 @@ function DatasetRow(props: {
   );
 }
 
+/** The package the cell is for: one of those the coordinator runs, ffnet by default. */
+function PackageSelect(props: {
+  packages: ReadonlyArray<IPackage>;
+  value: IPackage;
+  error: string | null;
+  onChange: (name: string) => void;
+}): JSX.Element {
+  const { packages, value, error, onChange } = props;
+  const id = React.useId();
+  const kind = value.rounds ? 'trains over rounds' : 'one-shot analytics';
+  const unavailable = error ? `\n(package list unavailable: ${error})` : '';
+  return (
+    <div className="jp-Fed-packagePicker">
+      <label htmlFor={id} className="jp-Fed-packageLabel">
+        Package
+      </label>
+      <HTMLSelect
+        id={id}
+        className="jp-Fed-package"
+        value={value.name}
+        title={`${value.name}: ${value.description} (${kind})${unavailable}`}
+        onChange={e => onChange(e.target.value)}
+        options={packages.map(p => p.name)}
+      />
+    </div>
+  );
+}
+
 export function DatasetsView(props: IDatasetsViewProps): JSX.Element {
   const { model, insertCell } = props;
-  useModel(model, ['datasets']);
+  useModel(model, ['datasets', 'packages']);
   const [query, setQuery] = React.useState('');
   const [tag, setTag] = React.useState<string | null>(null);
   const [picked, setPicked] = React.useState<ReadonlySet<string>>(new Set());
   const [open, setOpen] = React.useState<string | null>(null);
   const [insertError, setInsertError] = React.useState<string | null>(null);
   const [inserting, setInserting] = React.useState(false);
+  const [packageName, setPackageName] = React.useState(DEFAULT_PACKAGE);
 
   const catalog = model.datasets;
   const tags = allTags(catalog);
   const shown = catalog.filter(d => matchesDataset(d, query) && (tag === null || d.tags.includes(tag)));
   const pickedDatasets = catalog.filter(d => picked.has(keyOf(d)));
-  const plan = planFederate(pickedDatasets, catalog);
+  const packages = model.packages;
+  const pkg =
+    packages.find(p => p.name === packageName) ??
+    packages.find(p => p.name === DEFAULT_PACKAGE) ??
+    packages[0];
+  const plan = planFederate(pickedDatasets, catalog, { package: pkg });
 
   const toggle = (key: string): void => {
     const next = new Set(picked);
@@ -198,21 +232,25 @@ export function DatasetsView(props: IDatasetsViewProps): JSX.Element {
       {catalog.length > 0 && (
         <div className="jp-Fed-footer">
           <div className="jp-Fed-muted jp-Fed-plan">
-            {typeof plan === 'string'
-              ? plan
-              : `${picked.size === 0 ? 'All datasets: ' : ''}train on ${plural(plan.datasets.length, 'dataset')}` +
-                (plan.testDatasets.length ? `, test on ${plan.testDatasets.join(', ')}` : '') +
-                `, target ${plan.target}`}
+            {typeof plan === 'string' ? plan : planSummary(plan, picked.size === 0)}
           </div>
-          <Button
-            small
-            className="jp-mod-styled jp-mod-accept jp-Fed-insert"
-            disabled={typeof plan === 'string' || inserting}
-            onClick={insert}
-            title="Insert a %%federate cell for these datasets into the active notebook"
-          >
-            Insert %%federate cell
-          </Button>
+          <div className="jp-Fed-insertRow">
+            <PackageSelect
+              packages={packages}
+              value={pkg}
+              error={model.packagesError}
+              onChange={setPackageName}
+            />
+            <Button
+              small
+              className="jp-mod-styled jp-mod-accept jp-Fed-insert"
+              disabled={typeof plan === 'string' || inserting}
+              onClick={insert}
+              title={`Insert a %%federate ${pkg.name} cell for these datasets into the active notebook`}
+            >
+              Insert %%federate cell
+            </Button>
+          </div>
           <ErrorNote message={insertError} />
         </div>
       )}
