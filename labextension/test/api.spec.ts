@@ -1,5 +1,6 @@
 import { FedAPI } from '../src/api';
 import { FakeServer, json } from './fakeserver';
+import { PACKAGES } from './fixtures';
 
 const RUNNER = {
   name: 'silo0',
@@ -52,6 +53,12 @@ describe('FedAPI', () => {
       policy
     );
     expect(server.calls[0].body).toEqual({ method: 'GET', path: '/v1/datasets/train/policy' });
+  });
+
+  it('lists the packages the coordinator runs', async () => {
+    const server = new FakeServer().on('GET packages', () => json(200, PACKAGES));
+    await expect(new FedAPI(server.settings()).packages()).resolves.toEqual(PACKAGES);
+    expect(server.calls.map(c => `${c.method} ${c.path}`)).toEqual(['GET packages']);
   });
 
   it('reads metrics with undefined values as null', async () => {

@@ -12,7 +12,7 @@ import { SessionsView } from '../src/components/SessionsView';
 import { FedAPIError } from '../src/handler';
 import { FedModel } from '../src/model';
 import { IRunner, ISession } from '../src/tokens';
-import { DEMO, session } from './fixtures';
+import { DEMO, PACKAGES, session } from './fixtures';
 
 const RUNNERS: IRunner[] = [
   { name: 'silo0', url: 'https://127.0.0.1:1', status: 'ok', latency_ms: 4, datasets: 2, version: '0.1.0', error: null },
@@ -32,6 +32,7 @@ function stubModel(overrides: Partial<Record<keyof FedAPI, jest.Mock>> = {}) {
   const api = {
     runners: jest.fn(async () => RUNNERS),
     catalog: jest.fn(async () => ({ datasets: DEMO, errors: [] })),
+    packages: jest.fn(async () => PACKAGES),
     sessions: jest.fn(async (): Promise<ISession[]> => []),
     metrics: jest.fn(async () => ({
       session_id: 's1',
@@ -164,6 +165,62 @@ describe('DatasetsView', () => {
     expect((insert.mock.calls[0] as unknown as string[])[0]).toMatch(
       /^%%federate ffnet --datasets train_silo0 --rounds 5\ntarget: y\n/
     );
+  });
+
+  it('inserts the cell for the package chosen in the selector', async () => {
+    // Prepare
+    const { model } = stubModel();
+    await act(() => model.refreshDatasets());
+    const insert = jest.fn(async (_text: string) => undefined);
+    render(<DatasetsView model={model} insertCell={insert} />);
+    const select = screen.getByLabelText('Package') as HTMLSelectElement;
+    expect(select.value).toBe('ffnet');
+    expect([...select.options].map(o => o.value)).toEqual(['ffnet']); // before the list loads
+    await act(() => model.refreshPackages());
+    expect([...select.options].map(o => o.value)).toEqual(['eda', 'ffnet', 'stats']);
+    expect(select.value).toBe('ffnet');
+    expect(select.title).toMatch(/^ffnet: feed-forward neural network/);
+
+    // Execute: eda, with a training set and a test set picked.
+    fireEvent.change(select, { target: { value: 'eda' } });
+    fireEvent.click(screen.getByLabelText('Use silo0/train_silo0 in the %%federate cell'));
+    fireEvent.click(screen.getByLabelText('Use silo1/test in the %%federate cell'));
+    await act(async () => {
+      fireEvent.click(screen.getByText('Insert %%federate cell'));
+    });
+
+    // Assert
+    expect(select.title).toMatch(/^eda: differentially private histograms .* \(one-shot analytics\)$/);
+    expect(document.querySelector('.jp-Fed-plan')?.textContent).toBe(
+      'analyse 2 datasets with eda, one step each (no rounds)'
+    );
+    expect(insert.mock.calls[0][0]).toBe(
+      '%%federate eda --datasets train_silo0,silo1/test -o eda\nepsilon: 1.0\ncolumns: []\n'
+    );
+
+    // Back to ffnet: the test set evaluates again.
+    fireEvent.change(select, { target: { value: 'ffnet' } });
+    await act(async () => {
+      fireEvent.click(screen.getByText('Insert %%federate cell'));
+    });
+    expect(insert.mock.calls[1][0]).toMatch(
+      /^%%federate ffnet --datasets train_silo0 --test-datasets test --rounds 5\ntarget: y\n/
+    );
+  });
+
+  it('offers ffnet alone when the server has no package list', async () => {
+    const notFound = new FedAPIError(404, { code: 'not_found', message: 'no such route', hint: '' });
+    const { model } = stubModel({ packages: jest.fn().mockRejectedValue(notFound) });
+    await act(() => model.refreshDatasets());
+    await act(() => model.refreshPackages());
+    const insert = jest.fn(async (_text: string) => undefined);
+    render(<DatasetsView model={model} insertCell={insert} />);
+    const select = screen.getByLabelText('Package') as HTMLSelectElement;
+    expect([...select.options].map(o => o.value)).toEqual(['ffnet']);
+    await act(async () => {
+      fireEvent.click(screen.getByText('Insert %%federate cell'));
+    });
+    expect(insert.mock.calls[0][0]).toMatch(/^%%federate ffnet /);
   });
 
   it("shows a dataset's columns and policy when opened", async () => {

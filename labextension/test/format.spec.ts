@@ -3,6 +3,7 @@ import {
   datasetShape,
   duration,
   matchesDataset,
+  planSummary,
   policySummary,
   roundProgress,
   roundText,
@@ -11,7 +12,8 @@ import {
 } from '../src/format';
 import { formatMetric, metricLabel, metricNames, primaryMetric, summarizeMetrics } from '../src/metrics';
 import { IRunner } from '../src/tokens';
-import { dataset, DEMO, session } from './fixtures';
+import { planFederate } from '../src/federate';
+import { byName, dataset, DEMO, session } from './fixtures';
 
 const runner = (extra: Partial<IRunner> = {}): IRunner => ({
   name: 'silo0',
@@ -94,5 +96,23 @@ describe('metrics', () => {
     expect(formatMetric(1234.5)).toBe('1234.5');
     expect(formatMetric(0.00001)).toBe('1.00e-5');
     expect(metricLabel('mean_abs_error')).toBe('mean abs error');
+  });
+});
+
+describe('planSummary', () => {
+  it('says what the Insert button asks for, per kind of package', () => {
+    const summary = (name: string, picked = DEMO, all = false): string => {
+      const plan = planFederate(picked, DEMO, { package: byName(name) });
+      if (typeof plan === 'string') {
+        throw new Error(plan);
+      }
+      return planSummary(plan, all);
+    };
+    expect(summary('ffnet', [], true)).toBe('All datasets: train on 2 datasets, test on test, target y');
+    expect(summary('ffnet', [DEMO[1]])).toBe('train on 1 dataset, target y');
+    expect(summary('eda', [], true)).toBe(
+      'All datasets: analyse 4 datasets with eda, one step each (no rounds)'
+    );
+    expect(summary('stats', [DEMO[0]])).toBe('analyse 1 dataset with stats, one step each (no rounds)');
   });
 });

@@ -1,7 +1,8 @@
 import { FedAPI } from '../src/api';
 import { FedModel, FedModelPart, sortSessions } from '../src/model';
 import { ISession } from '../src/tokens';
-import { DEMO, session } from './fixtures';
+import { FFNET_PACKAGE } from '../src/federate';
+import { DEMO, PACKAGES, session } from './fixtures';
 import { FakeServer, json } from './fakeserver';
 
 const RUNNERS = [
@@ -151,6 +152,75 @@ describe('FedModel', () => {
     await model.refreshSessions();
     await model.cancelSession('s1');
     expect(model.sessions[0].status).toBe('cancelled');
+    model.dispose();
+  });
+});
+
+describe('FedModel packages', () => {
+  it('offers ffnet until the list loads, then the packages the server runs', async () => {
+    // Prepare
+    const { model, server, parts } = setup();
+    server.on('GET packages', () => json(200, PACKAGES));
+    expect(model.packages).toEqual([FFNET_PACKAGE]);
+    expect(model.loaded('packages')).toBe(false);
+
+    // Execute
+    await model.refreshPackages();
+
+    // Assert
+    expect(model.packages.map(p => p.name)).toEqual(['eda', 'ffnet', 'stats']);
+    expect(model.packagesError).toBeNull();
+    expect(model.loaded('packages')).toBe(true);
+    expect(parts).toEqual(['packages']);
+    model.dispose();
+  });
+
+  it('falls back to ffnet when the server is older than GET /packages', async () => {
+    // Our catch-all answers an unknown route with a JSON 404; Jupyter itself with HTML.
+    const jsonNotFound = new FakeServer().on('GET packages', () =>
+      json(404, { code: 'not_found', message: 'no such route', hint: '' })
+    );
+    for (const server of [jsonNotFound, new FakeServer()]) {
+      const model = new FedModel({ api: new FedAPI(server.settings()), stream: false });
+      await model.refreshPackages();
+      expect(model.packages).toEqual([FFNET_PACKAGE]);
+      expect(model.packagesError).toBeNull();
+      model.dispose();
+    }
+  });
+
+  it('keeps the list it had when a refresh fails, and says why', async () => {
+    const { model, server } = setup();
+    let fail = false;
+    server.on('GET packages', () =>
+      fail
+        ? json(503, { code: 'coordinator_unavailable', message: 'the coordinator failed to boot', hint: '' })
+        : json(200, PACKAGES)
+    );
+    await model.refreshPackages();
+    fail = true;
+    await model.refreshPackages();
+    expect(model.packages).toHaveLength(3);
+    expect(model.packagesError).toBe('the coordinator failed to boot');
+    model.dispose();
+  });
+
+  it('reads the list once at start, and again on an explicit refresh', async () => {
+    const { server } = setup();
+    server.on('GET packages', () => json(200, PACKAGES));
+    const model = new FedModel({
+      api: new FedAPI(server.settings()),
+      stream: false,
+      runnersInterval: 0,
+      sessionsInterval: 0
+    });
+    model.start();
+    model.wake(); // showing the panel again refreshes runners and sessions, not packages
+    await tick();
+    await tick();
+    expect(server.calls.filter(c => c.path === 'packages')).toHaveLength(1);
+    await model.refreshAll();
+    expect(server.calls.filter(c => c.path === 'packages')).toHaveLength(2);
     model.dispose();
   });
 });
