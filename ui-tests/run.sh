@@ -8,6 +8,11 @@
 #      JupyterLab with the jupyter_fed server extension) and stops it at the end.
 # Screenshots: ui-tests/artifacts/*.png; report: ui-tests/playwright-report/. Extra arguments go
 # to `playwright test` (e.g. `ui-tests/run.sh sidebar`).
+#
+# To test a build of this tree without installing it (a git worktree next to an installed
+# checkout): `jlpm build`, then `FED_UI_LABEXTENSION=jupyter_fed/labextension FED_UI_PORT=8931
+# ui-tests/run.sh`. The build goes first on JUPYTER_PATH and this tree first on PYTHONPATH, for
+# this run only: the installed extension is shadowed, not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +20,19 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 CI="${CI:-1}"
 export FED_UI_PORT="${FED_UI_PORT:-8899}"
 export FED_UI_WORKDIR="${FED_UI_WORKDIR:-${TMPDIR:-/tmp}/jupyter-fed-ui-${FED_UI_PORT}}"
 export FED_UI_CHROMIUM="${FED_UI_CHROMIUM:-/usr/bin/chromium}"
+
+if [ -n "${FED_UI_LABEXTENSION:-}" ]; then
+    ext_dir="$(cd "$FED_UI_LABEXTENSION" && pwd)"
+    if [ ! -f "$ext_dir/package.json" ]; then
+        echo "ui-tests: $ext_dir holds no built extension; run: jlpm build" >&2
+        exit 1
+    fi
+    data_dir="${FED_UI_WORKDIR}-jupyter"
+    mkdir -p "$data_dir/labextensions"
+    ln -sfn "$ext_dir" "$data_dir/labextensions/jupyter-fed"
+    export JUPYTER_PATH="$data_dir${JUPYTER_PATH:+:$JUPYTER_PATH}"
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 if [ ! -x "$FED_UI_CHROMIUM" ]; then
     echo "ui-tests: installing Debian's chromium"
