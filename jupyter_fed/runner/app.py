@@ -15,18 +15,19 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from jupyter_fed._version import __version__
-from jupyter_fed.errors import ConfigError, FedError, NotFoundError, PayloadTooLarge
+from jupyter_fed.errors import ConfigError, FedError, NotFoundError
 from jupyter_fed.packages import package_names
 from jupyter_fed.packages._config import field_errors
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog
 from jupyter_fed.runner.executor import Executor
+from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.registry import register_dataset
 from jupyter_fed.runner.settings import RunnerSettings
@@ -63,36 +64,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
 }
 """Which scope each route needs: None = no token, "" = any valid token. Documented in README."""
 
-
-class BodyLimit:
-    """Reads and counts the request body before the app sees it, so neither a declared length nor
-    a chunked body can get more than ``max_bytes`` into the runner."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        messages, total = [], 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            total += len(message.get("body", b""))
-            if total > self.max_bytes:
-                err = PayloadTooLarge(f"request body over {self.max_bytes} bytes",
-                                      "send smaller payloads or raise max_upload_bytes")
-                await _error(err)(scope, receive, send)
-                return
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
-        replay = iter(messages)
-
-        async def buffered() -> Any:
-            return next(replay, None) or await receive()
-
-        await self.app(scope, buffered, send)
+PENDING_OK = {("POST", "/v1/invitations/{inv_id}/redeem")}
+"""Routes an invitation's not-yet-active token may call (to activate itself)."""
 
 
 def _error(exc: FedError) -> JSONResponse:
@@ -136,7 +109,6 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     app = FastAPI(title=f"jupyter-fed runner {settings.name}", version=__version__,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.store, app.state.executor = settings, store, executor
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(FedError)
     async def _fed_error(request: Request, exc: FedError) -> JSONResponse:
@@ -149,37 +121,28 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         lines = "; ".join(f"{d['field']}: {d['error']}" for d in details)
         return _error(ConfigError(f"invalid request: {lines}", "fix the fields named", details=details))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"code": code, "message": f"{request.method} {request.url.path}: "
+                             f"{exc.detail}", "hint": "the routes are listed in the README"},
+                            status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse({"code": "internal_error", "message": "the runner hit an internal error",
                              "hint": "see the runner's log"}, status_code=500)
 
-    @app.middleware("http")
-    async def _limits_and_audit(request: Request, call_next: Any) -> Response:
-        try:
-            declared = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            declared = settings.max_upload_bytes + 1
-        if declared > settings.max_upload_bytes:
-            return _error(PayloadTooLarge(f"request body over {settings.max_upload_bytes} bytes",
-                                          "send smaller payloads or raise max_upload_bytes"))
-        response = await call_next(request)
-        principal: Principal | None = getattr(request.state, "principal", None)
-        if principal is not None or response.status_code in (401, 403):
-            extra = getattr(request.state, "audit", {})
-            audit.record(principal=principal.name if principal else None,
-                         token_id=principal.token_id if principal else None,
-                         method=request.method, path=request.url.path,
-                         status=response.status_code,
-                         bytes_out=int(response.headers.get("content-length") or 0), **extra)
-        return response
-
     def scope(name: str, *, pending: bool = False) -> Any:
         def dep(request: Request) -> Principal:
-            principal = accounts.authenticate(request.headers.get("authorization"),
-                                              allow_pending=pending)
-            request.state.principal = principal
+            # The gate authenticated the headers before the body was read; checking again here
+            # keeps every route safe even if the gate's table and the routes ever disagree.
+            principal = getattr(request.state, "principal", None)
+            if principal is None:
+                principal = accounts.authenticate(request.headers.get("authorization"),
+                                                  allow_pending=pending)
+                request.state.principal = principal
             if name:
                 principal.require(name)
             return principal
@@ -332,4 +295,10 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         return audit.query(principal=principal, dataset=dataset, outcome=outcome, since=since,
                            limit=limit)
 
+    app.add_middleware(Gate, accounts=accounts, audit=audit,
+                       routes=RouteTable(ROUTE_SCOPES, PENDING_OK),
+                       limits=GateLimits(max_body=settings.max_upload_bytes,
+                                         max_anonymous_body=settings.max_anonymous_body_bytes,
+                                         max_concurrent_uploads=settings.max_concurrent_uploads,
+                                         body_timeout=settings.body_timeout))
     return app

@@ -11,6 +11,7 @@ from typing import Any
 
 from jupyter_fed.errors import ConflictError, PermissionDenied
 from jupyter_fed.runner.accounts import Accounts
+from jupyter_fed.runner.http import protocol_class
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore
 from jupyter_fed.wire.tls import fingerprint, is_loopback, make_certificate
@@ -84,8 +85,29 @@ def serve(home: Path, host: str = "127.0.0.1", port: int = 0, ready_file: Path |
     tls = {} if insecure_http else {"ssl_certfile": str(settings.home / "cert.pem"),
                                     "ssl_keyfile": str(settings.home / "key.pem")}
     app = create_app(settings, on_ready=announce)
-    # loop="auto" picks uvloop: with asyncio's default loop every response here stalled ~40 ms
-    # (delayed ACK), which alone would double a short round.
-    config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False, loop="auto",
-                            http="auto", **tls)
+    _raise_fd_limit()
+    # runner_loop is uvloop: with asyncio's default loop every response here stalled ~40 ms
+    # (delayed ACK), which alone would double a short round. No limit_concurrency: it counts
+    # half-open connections too and would answer legitimate callers 503 while an attacker holds
+    # them; the guarded protocol closes those instead (see runner/http.py).
+    config = uvicorn.Config(
+        app, log_level=log_level, lifespan="on", access_log=False,
+        loop="jupyter_fed.runner.http:runner_loop",
+        http=protocol_class(settings.header_timeout, settings.max_connections),
+        timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
+        # Long polls would otherwise hold a stopping runner for up to a minute.
+        timeout_graceful_shutdown=0.2, **tls)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _raise_fd_limit() -> None:
+    """Use the hard limit on open files: each connection, even a hostile one, holds one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY
+                                                        else max(soft, 65536), hard))
+        except (ValueError, OSError):  # pragma: no cover - a container may forbid it
+            pass

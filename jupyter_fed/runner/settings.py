@@ -29,7 +29,20 @@ class RunnerSettings(BaseModel):
     max_workers: int = Field(2, ge=1, description="package steps running at once")
     torch_threads: int = Field(1, ge=1, description="intra-op threads per step; small models "
                                "gain nothing from more, and silos often share a host")
-    max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="largest accepted request body")
+    max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="largest request body a valid "
+                                  "token may send")
+    # -- the front door: what any caller, even without a token, can make the runner hold -------
+    max_anonymous_body_bytes: int = Field(16 * 1024, ge=0, description="largest body of a request "
+                                          "that carries no valid token (it is refused unread "
+                                          "wherever a token is needed)")
+    max_concurrent_uploads: int = Field(4, ge=1, description="bodies over 1 MiB (or of unknown "
+                                        "length) received at once; others wait for a slot")
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to send "
+                                  "a complete request head, including before its first request")
+    body_timeout: float = Field(30.0, gt=0, description="longest pause, in seconds, between two "
+                                "pieces of a request body (answered 408 after it)")
+    max_connections: int = Field(2048, ge=16, description="open connections; beyond it the oldest "
+                                 "ones that have not finished sending a request head are closed")
     warmup: bool = Field(True, description="import the ML libraries at start, not at the first step")
     public_url: str = Field("https://127.0.0.1:8765", description="the address model builders use; "
                             "written into invitations")
