@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -72,22 +71,6 @@ def _error(exc: FedError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status)
 
 
-def _warmup(threads: int) -> None:
-    """Import the ML stack in the background so the first round does not pay for it."""
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-        # One tiny training step initialises autograd and the optimiser kernels.
-        net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
-        opt = torch.optim.SGD(net.parameters(), lr=0.1)
-        torch.nn.functional.cross_entropy(net(torch.zeros(8, 4)), torch.zeros(8, dtype=torch.long)
-                                          ).backward()
-        opt.step()
-    except ImportError:  # pragma: no cover - the runner still serves analytics packages
-        pass
-
-
 def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = None) -> FastAPI:
     """Build the runner's FastAPI app around its settings, store and executor."""
     store = RunnerStore(settings.db_path)
@@ -96,8 +79,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.warmup:
-            threading.Thread(target=_warmup, args=(settings.torch_threads,), daemon=True).start()
+        executor.start()  # worker processes start and warm up while we already serve HTTP
         if on_ready is not None:
             on_ready()
         yield
@@ -216,18 +198,16 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     @app.get("/v1/tasks/{task_id}", response_model=TaskStatus)
     async def task_status(task_id: str, wait: Annotated[float, Query(ge=0, le=60)] = 0,
                           principal: Principal = scope("read_session")) -> TaskStatus:
-        executor.check_owner(task_id, principal)
-        return await executor.wait(task_id, wait)
+        return await executor.wait(executor.resolve(task_id, principal), wait)
 
     @app.get("/v1/tasks/{task_id}/result")
     async def task_result(task_id: str, principal: Principal = scope("read_model")) -> Response:
-        executor.check_owner(task_id, principal)
-        return Response(executor.result(task_id), media_type="application/octet-stream")
+        return Response(executor.result(executor.resolve(task_id, principal)),
+                        media_type="application/octet-stream")
 
     @app.post("/v1/tasks/{task_id}/cancel", response_model=TaskStatus)
     async def cancel(task_id: str, principal: Principal = scope("create_session")) -> TaskStatus:
-        executor.check_owner(task_id, principal)
-        return executor.cancel(task_id)
+        return executor.cancel(executor.resolve(task_id, principal))
 
     # -- accounts -----------------------------------------------------------------------------
     @app.get("/v1/users")

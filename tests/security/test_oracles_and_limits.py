@@ -87,18 +87,23 @@ def test_another_principals_task_id_looks_like_a_fresh_one(vault, admin) -> None
     bob = make_token(admin, "bob", "model_builder", None)
     with vault.http(alice) as http:
         first = http.post("/v1/tasks", files={"spec": (None, _spec("shared-id"))})
+        http.post("/v1/tasks", files={"spec": (None, _spec("alice-only"))})
     with vault.http(bob) as http:
         taken = http.post("/v1/tasks", files={"spec": (None, _spec("shared-id"))})
         fresh = http.post("/v1/tasks", files={"spec": (None, _spec("never-used-id"))})
-        status_taken = http.get("/v1/tasks/shared-id")
+        status_taken = http.get("/v1/tasks/alice-only")
         status_fresh = http.get("/v1/tasks/never-used-id-2")
+        results = [http.get(f"/v1/tasks/{t}/result") for t in ("alice-only", "never-used-id-2")]
+        cancels = [http.post(f"/v1/tasks/{t}/cancel") for t in ("alice-only", "never-used-id-2")]
 
     # Assert: bob's answers do not depend on what alice did
     assert first.status_code == taken.status_code == fresh.status_code == 202, \
         (first.text, taken.text)
     assert status_taken.status_code == status_fresh.status_code == 404
-    assert status_taken.json()["message"].replace("shared-id", "<id>") == \
+    assert status_taken.json()["message"].replace("alice-only", "<id>") == \
         status_fresh.json()["message"].replace("never-used-id-2", "<id>")
+    for pair in (results, cancels):
+        assert [r.status_code for r in pair] == [404, 404]
 
 
 def test_two_principals_can_use_the_same_task_id_without_seeing_each_other(vault, admin) -> None:
