@@ -96,6 +96,7 @@ class Executor:
             settings.max_queued_per_principal)
         self.pool = WorkerPool(settings, self)
         self._live: dict[str, _Live] = {}
+        self._stopping = asyncio.Event()
         settings.results_dir.mkdir(parents=True, exist_ok=True)
         store.namespace_task_ids()
         # A task that was running when the runner stopped will never finish: say so.
@@ -111,7 +112,17 @@ class Executor:
         self.pool.start()
 
     def shutdown(self) -> None:
+        self.stopping()
         self.pool.shutdown()
+
+    def stopping(self) -> None:
+        """The server is stopping: answer every long poll now, with the task as it is.
+
+        Cut off instead, a long poll would be answered 500 by the server, which a coordinator
+        must take for a failed step; an answer saying "running", then a refused connection, is
+        what a restart looks like, and the coordinator retries it.
+        """
+        self._stopping.set()
 
     # ---------------------------------------------------------------------------------------
     def submit(self, spec: TaskSpec, tensors: bytes | None, principal: Principal) -> TaskStatus:
@@ -126,7 +137,8 @@ class Executor:
             return self.status(key)
         self.queue.check_room(principal.name)
         package = get_package(spec.package)
-        package.load_step(spec.step)  # an unknown step is refused here, not in the worker
+        if spec.step not in package.steps:  # refused here, not in the worker (and no import here)
+            package.load_step(spec.step)
         handles = {role: self._dataset(name) for role, name in spec.datasets.items()}
         policies = {role: DatasetPolicy.model_validate(self.store.get_policy(name) or {})
                     for role, name in spec.datasets.items()}
@@ -286,11 +298,12 @@ class Executor:
     async def wait(self, key: str, timeout: float) -> TaskStatus:
         """Long-poll: return as soon as the task ends, or after ``timeout`` seconds with progress."""
         live = self._live.get(key)
-        if live is not None and timeout > 0:
-            try:
-                await asyncio.wait_for(live.done.wait(), timeout)
-            except TimeoutError:
-                pass
+        if live is not None and timeout > 0 and not self._stopping.is_set():
+            done, stop = (asyncio.ensure_future(e.wait()) for e in (live.done, self._stopping))
+            _, pending = await asyncio.wait((done, stop), timeout=timeout,
+                                            return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
         return self.status(key)
 
     def result(self, key: str) -> bytes:

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,22 @@ def serve(home: Path, host: str = "127.0.0.1", port: int = 0, ready_file: Path |
         # Long polls would otherwise hold a stopping runner for up to a minute.
         timeout_graceful_shutdown=0.2, **tls)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _server_class(app.state.executor.stopping)(config).run(sockets=[sock])
     except KeyboardInterrupt:
         _exit_now(130)
     _exit_now(0)
+
+
+def _server_class(on_stop: Callable[[], None]) -> type:
+    """uvicorn's server, calling ``on_stop`` as soon as it starts shutting down."""
+    import uvicorn
+
+    class RunnerServer(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            on_stop()  # long polls answer now, before uvicorn cuts them off with a 500
+            await super().shutdown(sockets)
+
+    return RunnerServer
 
 
 def _exit_now(code: int) -> None:
