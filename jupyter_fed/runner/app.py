@@ -32,6 +32,9 @@ from jupyter_fed.runner.registry import register_dataset
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore
 from jupyter_fed.wire import DatasetInfo, DatasetRegistration, Health, TaskSpec, TaskStatus
+from jupyter_fed.wire.hello import NONCE_RE
+from jupyter_fed.wire.hello import sign as sign_hello
+from jupyter_fed.wire.models import Hello
 
 log = logging.getLogger("jupyter_fed.runner")
 
@@ -138,9 +141,17 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         return row
 
     # -- catalog ------------------------------------------------------------------------------
-    @app.get("/v1/health", response_model=Health)
-    async def health() -> Health:
-        return Health(name=settings.name, version=__version__, packages=package_names())
+    @app.get("/v1/health", response_model=Health, response_model_exclude_none=True)
+    async def health(nonce: Annotated[str | None, Query(pattern=NONCE_RE.pattern)] = None
+                     ) -> Health:
+        """Alive, and, given a ``nonce``, a signed hello proving this is the runner (no token
+        needed: it proves the runner's identity to a coordinator before it sends one)."""
+        hello = None
+        if nonce is not None and (settings.home / "key.pem").exists():
+            hello = Hello(nonce=nonce, certificate=(settings.home / "cert.pem").read_text(),
+                          signature=sign_hello(settings.home / "key.pem", nonce))
+        return Health(name=settings.name, version=__version__, packages=package_names(),
+                      hello=hello)
 
     @app.get("/v1/datasets", response_model=list[DatasetInfo])
     async def list_datasets(_: Principal = scope("read_catalog")) -> list[dict[str, Any]]:

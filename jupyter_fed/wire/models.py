@@ -31,11 +31,20 @@ class ErrorBody(_Model):
     details: Any = None
 
 
+class Hello(_Model):
+    """The runner's proof of identity for ``GET /v1/health?nonce=`` (see ``wire/hello.py``)."""
+
+    nonce: str
+    certificate: str = Field(max_length=8192)
+    signature: str = Field(max_length=512)
+
+
 class Health(_Model):
     status: str = "ok"
     name: str
     version: str
     packages: list[str] = []
+    hello: Hello | None = None
 
 
 class ColumnInfo(_Model):
