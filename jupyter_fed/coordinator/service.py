@@ -20,6 +20,7 @@ from jupyter_fed.coordinator.engine import (
     SessionRun,
     load_weights,
 )
+from jupyter_fed.coordinator.limits import AttemptLimiter
 from jupyter_fed.coordinator.runners import RunnerClient
 from jupyter_fed.coordinator.store import CoordinatorStore
 from jupyter_fed.errors import (
@@ -56,6 +57,8 @@ class Coordinator:
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._changed = asyncio.Event()
         self._rows: dict[tuple[str, str], int] = {}
+        self._join_attempts = AttemptLimiter(attempts=10, window=60.0)
+        self._kdf_slot = asyncio.Semaphore(1)  # scrypt: ~0.1 s of a core and 32 MiB each
         self.ctx = RunContext(store=self.store, artefacts=self.artefacts, runner=self.runner,
                               emit=self._emit, row_counts=self._row_count)
 
@@ -165,16 +168,20 @@ class Coordinator:
         return {"name": name, "url": url, "fingerprint": fingerprint,
                 **{k: health.get(k) for k in ("version", "latency_ms")}}
 
-    async def join_invitation(self, blob: str, password: str, name: str | None = None
-                              ) -> dict[str, Any]:
+    async def join_invitation(self, blob: str, password: str, name: str | None = None, *,
+                              client: str = "local") -> dict[str, Any]:
         """Open an invitation, redeem it at its runner (once), and keep the connection.
 
         The token inside never leaves the coordinator: the kernel and the browser only ever see
-        the runner's name, URL and fingerprint.
+        the runner's name, URL and fingerprint. ``client`` (the caller's address) is allowed a
+        few attempts a minute; the password check (scrypt) runs off the event loop,
+        one at a time (see ``limits.py``).
         """
         from jupyter_fed.wire.invitation import open_blob
 
-        inv = open_blob(blob, password)
+        self._join_attempts.check(client, "invitation attempts")
+        async with self._kdf_slot:
+            inv = await asyncio.to_thread(open_blob, blob, password)
         name = name or inv["runner"]
         if not NAME_RE.match(name):
             raise ConfigError(f"runner name {name!r} is invalid", "pass name=")
