@@ -6,6 +6,7 @@ No route returns rows: the catalog carries schemas and counts, tasks return what
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from jupyter_fed.packages._config import field_errors
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog
-from jupyter_fed.runner.executor import Executor
+from jupyter_fed.runner.executor import Executor, check_payload
 from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.registry import register_dataset
@@ -204,7 +205,9 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
             "params_digest": hashlib.sha256(json.dumps(task.params, sort_keys=True,
                                                        default=str).encode()).hexdigest()[:16]}
         payload = await tensors.read() if tensors is not None else None
-        return executor.submit(task, payload, principal)
+        # Hashing and checking a large model takes a while: off the loop, which serves others.
+        digest = await asyncio.to_thread(check_payload, task, payload)
+        return executor.submit(task, payload, principal, digest=digest)
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskStatus)
     async def task_status(task_id: str, wait: Annotated[float, Query(ge=0, le=60)] = 0,
@@ -262,7 +265,8 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     async def invite(body: schemas.NewInvitation, _: Principal = scope("admin")) -> dict[str, Any]:
         from jupyter_fed.runner.invitations import make_invitation
 
-        return make_invitation(settings, accounts, body)
+        # scrypt: ~0.1 s of a core, kept off the event loop
+        return await asyncio.to_thread(make_invitation, settings, accounts, body)
 
     @app.post("/v1/invitations/{inv_id}/redeem")
     async def redeem(inv_id: str, principal: Principal = scope("", pending=True)) -> dict[str, Any]:

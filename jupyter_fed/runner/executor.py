@@ -125,10 +125,14 @@ class Executor:
         self._stopping.set()
 
     # ---------------------------------------------------------------------------------------
-    def submit(self, spec: TaskSpec, tensors: bytes | None, principal: Principal) -> TaskStatus:
-        """Check policy, limits and budget, record the task, and queue it; idempotent on the id."""
+    def submit(self, spec: TaskSpec, tensors: bytes | None, principal: Principal, *,
+               digest: str | None = None) -> TaskStatus:
+        """Check policy, limits and budget, record the task, and queue it; idempotent on the id.
+
+        ``digest``: ``check_payload(spec, tensors)``, computed beforehand off the event loop.
+        """
         key = task_key(principal.name, spec.task_id)
-        digest = spec_digest(spec, tensors)
+        digest = digest or check_payload(spec, tensors)
         existing = self.store.get_task(key)
         if existing is not None:
             if existing["digest"] != digest:
@@ -152,8 +156,6 @@ class Executor:
                 raise PermissionDenied(
                     f"dataset {info.name!r} has {info.num_rows} rows, fewer than the "
                     f"{minimum} this runner requires for any contribution", "use a larger dataset")
-        if tensors:
-            _check_tensors(tensors)
         limits = self._limits(policies.values())
         needed = package.resource_estimate_of(spec.step, spec.params,
                                               {role: info.num_rows for role, (info, _) in
@@ -330,8 +332,11 @@ class Executor:
         return self.status(key)
 
 
-def _check_tensors(data: bytes) -> None:
-    """Refuse a malformed safetensors payload at submission (the worker decodes it again)."""
-    from jupyter_fed.wire import decode
+def check_payload(spec: TaskSpec, tensors: bytes | None) -> str:
+    """Refuse a malformed safetensors payload (the worker decodes it again); returns the task's
+    digest. Both take time for a large model: the runner calls this on a thread."""
+    if tensors:
+        from jupyter_fed.wire import decode
 
-    decode(data)
+        decode(tensors)
+    return spec_digest(spec, tensors)
