@@ -239,6 +239,11 @@ class WorkerPool:
                 self._handle(worker, header)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never let one worker's trouble end the pool's bookkeeping
+            log.exception("worker %d failed", worker.number)
+            self.kill(worker, StepFailed("the runner lost the worker running this step", ""))
         finally:
             child.close()
             await self._exited(worker)
@@ -283,6 +288,10 @@ class WorkerPool:
             self.events.on_lost(job, worker.kill_reason or StepFailed(
                 f"the worker running this step stopped unexpectedly (exit code "
                 f"{worker.proc.exitcode})", "see the runner's log; the coordinator may retry"))
+        if not worker.ready:  # it never started (the fork server is failing): do not spin
+            log.error("a worker process did not start (exit code %s); retrying in 1 s",
+                      worker.proc.exitcode)
+            await asyncio.sleep(1.0)
         if self.size < self.settings.warm_workers:
             self.spawn()
         self.events.on_idle()
@@ -293,8 +302,12 @@ class WorkerPool:
         worker.job, worker.job_started = job, time.monotonic()
         worker.baseline_rss = worker.rss()
         worker.recent.extend(job.affinity)
-        worker.send({**job.header, "op": "run", "job": job.key}, job.payload)
         self.events.on_started(job)
+        try:
+            worker.send({**job.header, "op": "run", "job": job.key}, job.payload)
+        except (ConnectionError, RuntimeError):  # it died just now: _exited reports the job lost
+            self.kill(worker, StepFailed("the worker for this step stopped before it began",
+                                         "the coordinator may retry"))
 
     def choose(self, job: Job) -> Worker | None:
         """The idle worker that read ``job``'s datasets most recently, else the first idle one."""
@@ -328,24 +341,30 @@ class WorkerPool:
         """Kill workers whose step is over its time or memory limit, or ignores a cancel."""
         while True:
             await asyncio.sleep(WATCH_EVERY)
-            now = time.monotonic()
-            for w in list(self.workers):
-                job = w.job
-                if job is None or w.kill_reason is not None:
-                    continue
-                if w.cancel_deadline is not None and now > w.cancel_deadline:
-                    self.kill(w, _cancelled())
-                elif now - w.job_started > job.limits.seconds:
-                    self.kill(w, StepLimitExceeded(
-                        f"the step ran longer than the {job.limits.seconds:g} s a step may take "
-                        "on this runner, and was stopped", "use fewer epochs or rows per step, "
-                        "or ask the custodian for a longer step_timeout"))
-                elif w.warm and (grown := w.rss() - w.baseline_rss) > job.limits.memory_bytes:
-                    self.kill(w, StepLimitExceeded(
-                        f"the step used more than the {job.limits.memory_bytes // MiB} MiB of "
-                        f"memory a step may use on this runner ({grown // MiB} MiB), and was "
-                        "stopped", "use a smaller model, batch or dataset, or ask the custodian "
-                        "for a larger step_memory_mb"))
+            try:
+                self._check_limits()
+            except Exception:  # the watch must go on: it is what enforces the limits
+                log.exception("checking the workers' limits failed")
+
+    def _check_limits(self) -> None:
+        now = time.monotonic()
+        for w in list(self.workers):
+            job = w.job
+            if job is None or w.kill_reason is not None:
+                continue
+            if w.cancel_deadline is not None and now > w.cancel_deadline:
+                self.kill(w, _cancelled())
+            elif now - w.job_started > job.limits.seconds:
+                self.kill(w, StepLimitExceeded(
+                    f"the step ran longer than the {job.limits.seconds:g} s a step may take "
+                    "on this runner, and was stopped", "use fewer epochs or rows per step, "
+                    "or ask the custodian for a longer step_timeout"))
+            elif w.warm and (grown := w.rss() - w.baseline_rss) > job.limits.memory_bytes:
+                self.kill(w, StepLimitExceeded(
+                    f"the step used more than the {job.limits.memory_bytes // MiB} MiB of "
+                    f"memory a step may use on this runner ({grown // MiB} MiB), and was "
+                    "stopped", "use a smaller model, batch or dataset, or ask the custodian "
+                    "for a larger step_memory_mb"))
 
 
 def _cancelled() -> FedError:
