@@ -162,7 +162,6 @@ class Worker:
 
     def run(self, header: dict[str, Any], payload: bytes) -> None:
         """Run one step and report its outcome; never raises."""
-        from jupyter_fed.errors import FedError
         from jupyter_fed.packages import get_package
         from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
         from jupyter_fed.runner.arrays import CachedDataset
@@ -210,11 +209,9 @@ class Worker:
                 tmp.replace(target)
             reply.update(state=TaskState.succeeded.value, outputs=outputs,
                          has_tensors=bool(result.tensors))
-        except BaseException as exc:
+        except Exception as exc:  # every outcome is reported; a SystemExit ends the worker
             state, error = step_error(exc, spec)
             reply.update(state=state.value, error=error.to_body())
-            if not isinstance(exc, (FedError, Exception)):
-                raise
         reply["elapsed"] = time.perf_counter() - started
         self.send(reply)
 

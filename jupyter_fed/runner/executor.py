@@ -80,7 +80,6 @@ def task_key(principal: str, task_id: str) -> str:
 @dataclass
 class _Live:
     status: TaskStatus
-    principal: str
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -181,7 +180,7 @@ class Executor:
         status = TaskStatus(task_id=spec.task_id, state=TaskState.queued, submitted_at=now())
         self.store.put_task(key, digest, principal.name, spec.model_dump(mode="json"),
                             status.model_dump(mode="json"))
-        self._live[key] = _Live(status, principal.name)
+        self._live[key] = _Live(status)
         header = {"spec": spec.model_dump(mode="json"), "principal": principal.name,
                   "policy": {role: p.model_dump() for role, p in policies.items()},
                   "datasets": {role: {"info": info.model_dump(mode="json"), "path": str(path)}
@@ -216,8 +215,6 @@ class Executor:
             if found is not None:
                 return found
         raise NotFoundError(f"no task {task_id!r} on this runner", "")
-
-    check_owner = resolve
 
     def _dataset(self, name: str) -> tuple[DatasetInfo, Path]:
         row = self.store.get_dataset(name)
