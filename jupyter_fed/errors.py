@@ -19,10 +19,12 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLarge",
     "PermissionDenied",
+    "RateLimited",
     "RunnerTimeout",
     "RunnerUnavailable",
     "SessionFailed",
     "StepFailed",
+    "StepLimitExceeded",
     "UpdateRejected",
     "error_from_body",
 ]
@@ -109,6 +111,13 @@ class PayloadTooLarge(FedError):
     status = 413
 
 
+class RateLimited(FedError):
+    """Too many requests (join attempts, queued steps) from one caller in a short time."""
+
+    code = "rate_limited"
+    status = 429
+
+
 class RunnerUnavailable(FedError):
     """A runner could not be reached or did not answer in time."""
 
@@ -128,6 +137,17 @@ class StepFailed(FedError):
 
     code = "step_failed"
     status = 500
+
+
+class StepLimitExceeded(FedError):
+    """A step needs, or took, more time or memory than the runner allows a step.
+
+    Refused before it starts when the package's estimate is over the limit; a running step that
+    goes over is stopped (its worker process killed, so its memory is returned).
+    """
+
+    code = "step_limit_exceeded"
+    status = 422
 
 
 class UpdateRejected(FedError):

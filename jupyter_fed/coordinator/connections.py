@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from jupyter_fed.coordinator.limits import AttemptLimiter
 from jupyter_fed.coordinator.runners import RunnerClient
 from jupyter_fed.coordinator.store import CoordinatorStore
 from jupyter_fed.errors import ConfigError, FedError, NotFoundError
@@ -25,6 +26,8 @@ class Connections:
         self._runners: dict[str, RunnerClient] = {}
         self.rows: dict[tuple[str, str], int] = {}
         """(runner, dataset) → registered rows, from the last catalog read (update validation)."""
+        self._join_attempts = AttemptLimiter(attempts=10, window=60.0)
+        self._kdf_slot = asyncio.Semaphore(1)  # scrypt: ~0.1 s of a core and 32 MiB each
 
     async def aclose(self) -> None:
         for client in self._runners.values():
@@ -75,24 +78,28 @@ class Connections:
                                                            r.get("fingerprint"))
                                            for r in runners)))
 
-    async def join_invitation(self, blob: str, password: str, name: str | None = None
-                              ) -> dict[str, Any]:
+    async def join_invitation(self, blob: str, password: str, name: str | None = None, *,
+                              client: str = "local") -> dict[str, Any]:
         """Open an invitation, redeem it at its runner (once), and keep the connection.
 
         The token inside never leaves the coordinator: the kernel and the browser only ever see
-        the runner's name, URL and fingerprint.
+        the runner's name, URL and fingerprint. ``client`` (the caller's address) is allowed a
+        few attempts a minute; the password check (scrypt) runs off the event loop,
+        one at a time (see ``limits.py``).
         """
         from jupyter_fed.wire.invitation import open_blob
 
-        inv = open_blob(blob, password)
+        self._join_attempts.check(client, "invitation attempts")
+        async with self._kdf_slot:
+            inv = await asyncio.to_thread(open_blob, blob, password)
         name = name or inv["runner"]
         if not NAME_RE.match(name):
             raise ConfigError(f"runner name {name!r} is invalid", "pass name=")
-        client = RunnerClient(name, inv["url"], inv["token"], fingerprint=inv.get("fingerprint"))
+        redeem = RunnerClient(name, inv["url"], inv["token"], fingerprint=inv.get("fingerprint"))
         try:
-            await client.admin("POST", f"/v1/invitations/{inv['invitation']}/redeem")
+            await redeem.admin("POST", f"/v1/invitations/{inv['invitation']}/redeem")
         finally:
-            await client.aclose()
+            await redeem.aclose()
         return await self.add_runner(name, inv["url"], inv["token"], inv.get("fingerprint"))
 
     async def runner_admin(self, runner: str, method: str, path: str, body: Any = None,

@@ -130,9 +130,9 @@ class Coordinator:
     async def add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return await self.connections.add_runners(runners)
 
-    async def join_invitation(self, blob: str, password: str, name: str | None = None
-                              ) -> dict[str, Any]:
-        return await self.connections.join_invitation(blob, password, name)
+    async def join_invitation(self, blob: str, password: str, name: str | None = None, *,
+                              client: str = "local") -> dict[str, Any]:
+        return await self.connections.join_invitation(blob, password, name, client=client)
 
     async def runner_admin(self, runner: str, method: str, path: str, body: Any = None,
                            params: dict[str, Any] | None = None) -> Any:

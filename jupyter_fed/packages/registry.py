@@ -93,8 +93,19 @@ class PackageSpec:
     """``"module:function"``: (step, params) -> {dataset role: epsilon}. Runs at the runner, which
     debits the budget before reading data; the step itself must then keep to that epsilon."""
 
+    resource_estimate: str = ""
+    """``"module:function"``: (step, params, rows: {dataset role: number of rows}) -> bytes a step
+    would add to its worker's memory at its peak. Runs at the runner on untrusted params before
+    anything is built, so a 1 KB request for a model of gigabytes is refused up front; the
+    runner's memory limit still stops a step whose estimate was too low."""
+
     def privacy_cost_of(self, step: str, params: dict[str, Any]) -> dict[str, float]:
         return dict(_load(self.privacy_cost)(step, params)) if self.privacy_cost else {}
+
+    def resource_estimate_of(self, step: str, params: dict[str, Any], rows: dict[str, int]) -> int:
+        """Estimated peak memory of ``step`` in bytes; 0 when the package gives no estimate."""
+        return int(_load(self.resource_estimate)(step, params, rows)) if self.resource_estimate \
+            else 0
 
     def load_step(self, step: str) -> Any:
         if step not in self.steps:

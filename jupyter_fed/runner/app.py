@@ -6,31 +6,35 @@ No route returns rows: the catalog carries schemas and counts, tasks return what
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from jupyter_fed._version import __version__
-from jupyter_fed.errors import ConfigError, FedError, NotFoundError, PayloadTooLarge
+from jupyter_fed.errors import ConfigError, FedError, NotFoundError
 from jupyter_fed.packages import field_errors, package_names
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog
-from jupyter_fed.runner.executor import Executor
+from jupyter_fed.runner.executor import Executor, check_payload
+from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.registry import register_dataset
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore
 from jupyter_fed.wire import DatasetInfo, DatasetRegistration, Health, TaskSpec, TaskStatus
+from jupyter_fed.wire.hello import NONCE_RE
+from jupyter_fed.wire.hello import sign as sign_hello
+from jupyter_fed.wire.models import Hello
 
 log = logging.getLogger("jupyter_fed.runner")
 
@@ -62,56 +66,12 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
 }
 """Which scope each route needs: None = no token, "" = any valid token. Documented in README."""
 
-
-class BodyLimit:
-    """Reads and counts the request body before the app sees it, so neither a declared length nor
-    a chunked body can get more than ``max_bytes`` into the runner."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        messages, total = [], 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            total += len(message.get("body", b""))
-            if total > self.max_bytes:
-                err = PayloadTooLarge(f"request body over {self.max_bytes} bytes",
-                                      "send smaller payloads or raise max_upload_bytes")
-                await _error(err)(scope, receive, send)
-                return
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
-        replay = iter(messages)
-
-        async def buffered() -> Any:
-            return next(replay, None) or await receive()
-
-        await self.app(scope, buffered, send)
+PENDING_OK = {("POST", "/v1/invitations/{inv_id}/redeem")}
+"""Routes an invitation's not-yet-active token may call (to activate itself)."""
 
 
 def _error(exc: FedError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status)
-
-
-def _warmup(threads: int) -> None:
-    """Import the ML stack in the background so the first round does not pay for it."""
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-        # One tiny training step initialises autograd and the optimiser kernels.
-        net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
-        opt = torch.optim.SGD(net.parameters(), lr=0.1)
-        torch.nn.functional.cross_entropy(net(torch.zeros(8, 4)), torch.zeros(8, dtype=torch.long)
-                                          ).backward()
-        opt.step()
-    except ImportError:  # pragma: no cover - the runner still serves analytics packages
-        pass
 
 
 def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = None) -> FastAPI:
@@ -122,8 +82,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.warmup:
-            threading.Thread(target=_warmup, args=(settings.torch_threads,), daemon=True).start()
+        executor.start()  # worker processes start and warm up while we already serve HTTP
         if on_ready is not None:
             on_ready()
         yield
@@ -135,7 +94,6 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     app = FastAPI(title=f"jupyter-fed runner {settings.name}", version=__version__,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.store, app.state.executor = settings, store, executor
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(FedError)
     async def _fed_error(request: Request, exc: FedError) -> JSONResponse:
@@ -148,37 +106,28 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         lines = "; ".join(f"{d['field']}: {d['error']}" for d in details)
         return _error(ConfigError(f"invalid request: {lines}", "fix the fields named", details=details))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"code": code, "message": f"{request.method} {request.url.path}: "
+                             f"{exc.detail}", "hint": "the routes are listed in the README"},
+                            status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse({"code": "internal_error", "message": "the runner hit an internal error",
                              "hint": "see the runner's log"}, status_code=500)
 
-    @app.middleware("http")
-    async def _limits_and_audit(request: Request, call_next: Any) -> Response:
-        try:
-            declared = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            declared = settings.max_upload_bytes + 1
-        if declared > settings.max_upload_bytes:
-            return _error(PayloadTooLarge(f"request body over {settings.max_upload_bytes} bytes",
-                                          "send smaller payloads or raise max_upload_bytes"))
-        response = await call_next(request)
-        principal: Principal | None = getattr(request.state, "principal", None)
-        if principal is not None or response.status_code in (401, 403):
-            extra = getattr(request.state, "audit", {})
-            audit.record(principal=principal.name if principal else None,
-                         token_id=principal.token_id if principal else None,
-                         method=request.method, path=request.url.path,
-                         status=response.status_code,
-                         bytes_out=int(response.headers.get("content-length") or 0), **extra)
-        return response
-
     def scope(name: str, *, pending: bool = False) -> Any:
         def dep(request: Request) -> Principal:
-            principal = accounts.authenticate(request.headers.get("authorization"),
-                                              allow_pending=pending)
-            request.state.principal = principal
+            # The gate authenticated the headers before the body was read; checking again here
+            # keeps every route safe even if the gate's table and the routes ever disagree.
+            principal = getattr(request.state, "principal", None)
+            if principal is None:
+                principal = accounts.authenticate(request.headers.get("authorization"),
+                                                  allow_pending=pending)
+                request.state.principal = principal
             if name:
                 principal.require(name)
             return principal
@@ -192,9 +141,17 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         return row
 
     # -- catalog ------------------------------------------------------------------------------
-    @app.get("/v1/health", response_model=Health)
-    async def health() -> Health:
-        return Health(name=settings.name, version=__version__, packages=package_names())
+    @app.get("/v1/health", response_model=Health, response_model_exclude_none=True)
+    async def health(nonce: Annotated[str | None, Query(pattern=NONCE_RE.pattern)] = None
+                     ) -> Health:
+        """Alive, and, given a ``nonce``, a signed hello proving this is the runner (no token
+        needed: it proves the runner's identity to a coordinator before it sends one)."""
+        hello = None
+        if nonce is not None and (settings.home / "key.pem").exists():
+            hello = Hello(nonce=nonce, certificate=(settings.home / "cert.pem").read_text(),
+                          signature=sign_hello(settings.home / "key.pem", nonce))
+        return Health(name=settings.name, version=__version__, packages=package_names(),
+                      hello=hello)
 
     @app.get("/v1/datasets", response_model=list[DatasetInfo])
     async def list_datasets(_: Principal = scope("read_catalog")) -> list[dict[str, Any]]:
@@ -247,23 +204,23 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
             "params_digest": hashlib.sha256(json.dumps(task.params, sort_keys=True,
                                                        default=str).encode()).hexdigest()[:16]}
         payload = await tensors.read() if tensors is not None else None
-        return executor.submit(task, payload, principal)
+        # Hashing and checking a large model takes a while: off the loop, which serves others.
+        digest = await asyncio.to_thread(check_payload, task, payload)
+        return executor.submit(task, payload, principal, digest=digest)
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskStatus)
     async def task_status(task_id: str, wait: Annotated[float, Query(ge=0, le=60)] = 0,
                           principal: Principal = scope("read_session")) -> TaskStatus:
-        executor.check_owner(task_id, principal)
-        return await executor.wait(task_id, wait)
+        return await executor.wait(executor.resolve(task_id, principal), wait)
 
     @app.get("/v1/tasks/{task_id}/result")
     async def task_result(task_id: str, principal: Principal = scope("read_model")) -> Response:
-        executor.check_owner(task_id, principal)
-        return Response(executor.result(task_id), media_type="application/octet-stream")
+        return Response(executor.result(executor.resolve(task_id, principal)),
+                        media_type="application/octet-stream")
 
     @app.post("/v1/tasks/{task_id}/cancel", response_model=TaskStatus)
     async def cancel(task_id: str, principal: Principal = scope("create_session")) -> TaskStatus:
-        executor.check_owner(task_id, principal)
-        return executor.cancel(task_id)
+        return executor.cancel(executor.resolve(task_id, principal))
 
     # -- accounts -----------------------------------------------------------------------------
     @app.get("/v1/users")
@@ -307,7 +264,8 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     async def invite(body: schemas.NewInvitation, _: Principal = scope("admin")) -> dict[str, Any]:
         from jupyter_fed.runner.invitations import make_invitation
 
-        return make_invitation(settings, accounts, body)
+        # scrypt: ~0.1 s of a core, kept off the event loop
+        return await asyncio.to_thread(make_invitation, settings, accounts, body)
 
     @app.post("/v1/invitations/{inv_id}/redeem")
     async def redeem(inv_id: str, principal: Principal = scope("", pending=True)) -> dict[str, Any]:
@@ -331,4 +289,10 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         return audit.query(principal=principal, dataset=dataset, outcome=outcome, since=since,
                            limit=limit)
 
+    app.add_middleware(Gate, accounts=accounts, audit=audit,
+                       routes=RouteTable(ROUTE_SCOPES, PENDING_OK),
+                       limits=GateLimits(max_body=settings.max_upload_bytes,
+                                         max_anonymous_body=settings.max_anonymous_body_bytes,
+                                         max_concurrent_uploads=settings.max_concurrent_uploads,
+                                         body_timeout=settings.body_timeout))
     return app

@@ -6,6 +6,7 @@ dataset name columns and reasons, never cell values.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -27,29 +28,51 @@ T = TypeVar("T")
 
 
 def resolve_under_roots(path: str | Path, roots: Sequence[Path]) -> Path:
-    """Resolve ``path`` (symlinks included) and insist it lies under one of ``roots``."""
-    raw = Path(path)
+    """Resolve ``path`` (symlinks included) and insist it lies under one of ``roots``.
+
+    The path is first judged as written (made absolute, ``..`` collapsed) without touching the
+    file system: one outside every root is refused with the same 403 whether or not it exists, so
+    the answer cannot be used to probe the machine's files. Only a path inside a root is then
+    resolved, and its real location (after symlinks) checked again.
+    """
+    text = str(path)
+    if "\x00" in text or not text.strip():
+        raise DatasetError("the dataset path is empty or contains a NUL character",
+                           "give the path of a parquet or csv file under a data root")
+    raw = Path(text)
     if not raw.is_absolute() and roots:
         raw = roots[0] / raw
+    lexical = Path(os.path.normpath(raw.absolute()))
+    real_roots = [_real(root) for root in roots]
+    if not any(lexical.is_relative_to(root) or lexical.is_relative_to(real)
+               for root, real in zip(roots, real_roots, strict=True)):
+        raise _outside(text)
     try:
         real = raw.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError, OSError):
-        raise DatasetError(f"no file at {path}", "give a path to an existing parquet or csv file") \
+    except (OSError, RuntimeError, ValueError):
+        raise DatasetError(f"no file at {text}", "give a path to an existing parquet or csv file") \
             from None
-    for root in roots:
-        if real.is_relative_to(root.resolve()):
-            break
-    else:
-        raise PermissionDenied(f"{path} is outside the runner's data roots",
-                               "move the file under a data root, or add its folder with "
-                               "`jupyter-fed runner data-root add FOLDER` (then restart the "
-                               "runner)")
+    if not any(real.is_relative_to(root) for root in real_roots):
+        raise _outside(text)  # a symlink inside a root that points out of it
     if not real.is_file():
-        raise DatasetError(f"{path} is not a file", "give a parquet or csv file")
+        raise DatasetError(f"{text} is not a file", "give a parquet or csv file")
     if real.suffix.lower() not in FORMATS:
-        raise DatasetError(f"{path} is neither parquet nor csv",
+        raise DatasetError(f"{text} is neither parquet nor csv",
                            "convert the data to parquet (recommended) or csv")
     return real
+
+
+def _real(root: Path) -> Path:
+    try:
+        return root.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.normpath(root.absolute()))
+
+
+def _outside(path: str) -> PermissionDenied:
+    return PermissionDenied(f"{path} is outside the runner's data roots",
+                            "move the file under a data root, or add its folder with "
+                            "`jupyter-fed runner data-root add FOLDER` (then restart the runner)")
 
 
 def read_table(path: Path) -> pa.Table:

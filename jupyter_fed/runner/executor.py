@@ -1,35 +1,43 @@
-"""Runs package steps in a worker pool so the HTTP loop never blocks on training.
+"""Accepts steps, queues them fairly, runs them in worker processes, answers status and results.
 
-Each task is recorded in SQLite on arrival and on completion; its arrays are written to
-``results/<task_id>.safetensors``. A task id seen before returns the stored task instead of running
-again, which makes the coordinator's retries safe.
+Each task is recorded in SQLite on arrival and on completion; its arrays are written by the worker
+to ``results/<digest>.safetensors``. A task id seen before from the same principal returns the
+stored task instead of running again, which makes the coordinator's retries safe. Task ids are
+per principal (stored as ``principal/task_id``): another principal's ids are invisible, so using
+one neither fails nor reveals that it exists.
+
+Steps run in worker processes (``workers.py``) that can be stopped at the step's time and memory
+limits; the queue between them is fair across principals (``queue.py``). The package-facing API
+(``StepContext``, ``StepResult``, ``DatasetHandle``) is unchanged: the worker builds them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
-import sys
-import threading
-import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from jupyter_fed.errors import ConflictError, FedError, NotFoundError, PermissionDenied, StepFailed
+from jupyter_fed.errors import (
+    ConflictError,
+    FedError,
+    NotFoundError,
+    PermissionDenied,
+    StepFailed,
+    StepLimitExceeded,
+)
 from jupyter_fed.packages import get_package
-from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
+from jupyter_fed.packages.base import StepCancelled
 from jupyter_fed.runner.accounts import Principal
-from jupyter_fed.runner.data import LoadedDataset, TableCache, resolve_under_roots
+from jupyter_fed.runner.data import resolve_under_roots
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
+from jupyter_fed.runner.queue import FairQueue
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore, now
+from jupyter_fed.runner.workers import Job, MiB, StepLimits, WorkerPool
 from jupyter_fed.wire import DatasetInfo, ErrorBody, TaskSpec, TaskState, TaskStatus, encode
 
 log = logging.getLogger("jupyter_fed.runner")
@@ -48,25 +56,48 @@ def summarise(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def step_error(exc: BaseException, spec: TaskSpec) -> tuple[TaskState, FedError]:
+    """How an exception raised by a step is reported: the task's end state and its error.
+
+    Runs in the worker process. The one place that decides what of a step's exception leaves
+    the runner.
+    """
+    if isinstance(exc, StepCancelled):
+        return TaskState.cancelled, exc
+    if isinstance(exc, FedError):
+        return TaskState.failed, exc
+    # a package bug must not kill the worker or hide the reason
+    log.error("step %s of %s failed", spec.step, spec.package, exc_info=exc)
+    return TaskState.failed, StepFailed(f"{spec.package}.{spec.step} failed: {summarise(exc)}",
+                                        "see the runner's log for the full traceback")
+
+
+def task_key(principal: str, task_id: str) -> str:
+    """Where a principal's task id is stored: ids are per principal, never shared."""
+    return f"{principal}/{task_id}"
+
+
 @dataclass
 class _Live:
     status: TaskStatus
-    cancel: threading.Event = field(default_factory=threading.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Executor:
-    """Accepts tasks, runs them on worker threads, and answers status and result requests."""
+    """Accepts tasks, queues them fairly, runs them in worker processes, answers about them."""
 
     def __init__(self, settings: RunnerSettings, store: RunnerStore, ledger: Ledger) -> None:
         self.settings = settings
         self.store = store
         self.ledger = ledger
-        self.cache = TableCache()
-        self._pool = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="fed-step")
+        self.queue: FairQueue[Job] = FairQueue(
+            settings.max_steps_per_principal or max(1, settings.max_workers - 1),
+            settings.max_queued_per_principal)
+        self.pool = WorkerPool(settings, self)
         self._live: dict[str, _Live] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = asyncio.Event()
         settings.results_dir.mkdir(parents=True, exist_ok=True)
+        store.namespace_task_ids()
         # A task that was running when the runner stopped will never finish: say so.
         for row in store.unfinished_tasks():
             st = TaskStatus.model_validate(row["status"])
@@ -75,26 +106,42 @@ class Executor:
                                  "step ran", hint="the coordinator retries the round")
             store.update_task(row["id"], st.model_dump(mode="json"))
 
+    def start(self) -> None:
+        """Start the worker processes (call on the server's event loop; returns at once)."""
+        self.pool.start()
+
     def shutdown(self) -> None:
-        for live in self._live.values():
-            live.cancel.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.stopping()
+        self.pool.shutdown()
+
+    def stopping(self) -> None:
+        """The server is stopping: answer every long poll now, with the task as it is.
+
+        Cut off instead, a long poll would be answered 500 by the server, which a coordinator
+        must take for a failed step; an answer saying "running", then a refused connection, is
+        what a restart looks like, and the coordinator retries it.
+        """
+        self._stopping.set()
 
     # ---------------------------------------------------------------------------------------
-    def submit(self, spec: TaskSpec, tensors: bytes | None, principal: Principal) -> TaskStatus:
-        """Check policy and budget, record the task, and queue it; idempotent on the task id."""
-        self._loop = asyncio.get_running_loop()
-        digest = spec_digest(spec, tensors)
-        existing = self.store.get_task(spec.task_id)
+    def submit(self, spec: TaskSpec, tensors: bytes | None, principal: Principal, *,
+               digest: str | None = None) -> TaskStatus:
+        """Check policy, limits and budget, record the task, and queue it; idempotent on the id.
+
+        ``digest``: ``check_payload(spec, tensors)``, computed beforehand off the event loop.
+        """
+        key = task_key(principal.name, spec.task_id)
+        digest = digest or check_payload(spec, tensors)
+        existing = self.store.get_task(key)
         if existing is not None:
-            if existing["principal"] != principal.name:
-                raise ConflictError(f"task id {spec.task_id!r} is taken", "choose a new task id")
             if existing["digest"] != digest:
                 raise ConflictError(f"task id {spec.task_id!r} was already used for another request",
                                     "choose a new task id for a new step")
-            return self.status(spec.task_id)
+            return self.status(key)
+        self.queue.check_room(principal.name)
         package = get_package(spec.package)
-        step_fn = package.load_step(spec.step)
+        if spec.step not in package.steps:  # refused here, not in the worker (and no import here)
+            package.load_step(spec.step)
         handles = {role: self._dataset(name) for role, name in spec.datasets.items()}
         policies = {role: DatasetPolicy.model_validate(self.store.get_policy(name) or {})
                     for role, name in spec.datasets.items()}
@@ -108,7 +155,16 @@ class Executor:
                 raise PermissionDenied(
                     f"dataset {info.name!r} has {info.num_rows} rows, fewer than the "
                     f"{minimum} this runner requires for any contribution", "use a larger dataset")
-        arrays = {} if not tensors else _decode(tensors)
+        limits = self._limits(policies.values())
+        needed = package.resource_estimate_of(spec.step, spec.params,
+                                              {role: info.num_rows for role, (info, _) in
+                                               handles.items()})
+        if needed > limits.memory_bytes:
+            raise StepLimitExceeded(
+                f"{package.name}.{spec.step} would need about {needed / MiB:,.0f} MiB of memory, "
+                f"more than the {limits.memory_bytes // MiB:,} MiB a step may use on this runner",
+                "use a smaller model (fewer or narrower layers), or ask the custodian for a "
+                "larger step_memory_mb")
         costs = package.privacy_cost_of(spec.step, spec.params)
         for role, (info, _path) in handles.items():
             if policies[role].require_dp and not costs.get(role, 0) > 0:
@@ -119,21 +175,46 @@ class Executor:
         # Privacy budget: debited before any row is read, refused as a whole if it would overdraw.
         for role, epsilon in costs.items():
             if role in spec.datasets and epsilon > 0:
-                self.ledger.debit(spec.task_id, principal.name, spec.datasets[role], epsilon,
+                self.ledger.debit(key, principal.name, spec.datasets[role], epsilon,
                                   policies[role].epsilon_budget)
         status = TaskStatus(task_id=spec.task_id, state=TaskState.queued, submitted_at=now())
-        self.store.put_task(spec.task_id, digest, principal.name, spec.model_dump(mode="json"),
+        self.store.put_task(key, digest, principal.name, spec.model_dump(mode="json"),
                             status.model_dump(mode="json"))
-        live = self._live[spec.task_id] = _Live(status)
-        ctx_policy = {role: p.model_dump() for role, p in policies.items()}
-        self._pool.submit(self._run, spec, step_fn, handles, arrays, live, ctx_policy, principal.name)
+        self._live[key] = _Live(status)
+        header = {"spec": spec.model_dump(mode="json"), "principal": principal.name,
+                  "policy": {role: p.model_dump() for role, p in policies.items()},
+                  "datasets": {role: {"info": info.model_dump(mode="json"), "path": str(path)}
+                               for role, (info, path) in handles.items()},
+                  "cache_dir": str(self.settings.home / "cache"),
+                  "result_path": str(self._result_path(key))}
+        self.queue.push(Job(key, principal.name, header, tensors or b"", limits,
+                            tuple(sorted({str(path) for _, path in handles.values()}))))
+        self._pump()
         return status
 
-    def check_owner(self, task_id: str, principal: Principal) -> None:
-        """Only the principal who submitted a task (or an admin) may see or stop it."""
-        row = self.store.get_task(task_id)
-        if row is None or (row["principal"] != principal.name and not principal.is_admin):
-            raise NotFoundError(f"no task {task_id!r} on this runner", "")
+    def _limits(self, policies: Any) -> StepLimits:
+        """The step's limits: the strictest any of its datasets' policies sets, else settings."""
+        seconds = [p.max_step_seconds for p in policies if p.max_step_seconds is not None]
+        memory = [p.max_step_memory_mb for p in policies if p.max_step_memory_mb is not None]
+        return StepLimits(min(seconds) if seconds else self.settings.step_timeout,
+                          (min(memory) if memory else self.settings.step_memory_mb) * MiB)
+
+    def _result_path(self, key: str) -> Path:
+        return self.settings.results_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.safetensors"
+
+    def resolve(self, task_id: str, principal: Principal) -> str:
+        """The stored key of ``task_id`` as seen by ``principal`` (an admin sees everyone's).
+
+        An id another principal used is answered exactly like one nobody used.
+        """
+        key = task_key(principal.name, task_id)
+        if self.store.get_task(key) is not None:
+            return key
+        if principal.is_admin:
+            found = self.store.find_task(task_id)
+            if found is not None:
+                return found
+        raise NotFoundError(f"no task {task_id!r} on this runner", "")
 
     def _dataset(self, name: str) -> tuple[DatasetInfo, Path]:
         row = self.store.get_dataset(name)
@@ -143,104 +224,116 @@ class Executor:
         path, info = row
         return DatasetInfo.model_validate(info), resolve_under_roots(path, self.settings.data_roots)
 
-    def _run(self, spec: TaskSpec, step_fn: Any, handles: dict[str, tuple[DatasetInfo, Path]],
-             arrays: dict[str, np.ndarray], live: _Live, policy: dict[str, Any],
-             principal: str = "") -> None:
-        st = live.status
-        if live.cancel.is_set():
-            self._finish(spec.task_id, live, TaskState.cancelled, error=StepCancelled("cancelled"))
+    # -- scheduling (on the event loop) -------------------------------------------------------
+    def _pump(self) -> None:
+        """Start waiting jobs on idle workers; start another worker if jobs wait for one."""
+        while self.queue.runnable() and self.pool.idle():
+            job = self.queue.pop()
+            worker = self.pool.choose(job) if job is not None else None
+            if job is None or worker is None:  # pragma: no cover - both checked just above
+                break
+            self.pool.run(job, worker)
+        if self.queue.runnable() and self.pool.size < self.settings.max_workers and \
+                self.pool.starting == 0:
+            self.pool.spawn()
+
+    def on_idle(self) -> None:
+        self._pump()
+
+    def on_started(self, job: Job) -> None:
+        live = self._live.get(job.key)
+        if live is not None:
+            live.status.state, live.status.started_at = TaskState.running, now()
+            live.status.heartbeat_at = now()
+
+    def on_progress(self, job: Job, fraction: float, message: str) -> None:
+        live = self._live.get(job.key)
+        if live is not None:
+            live.status.progress, live.status.heartbeat_at = fraction, now()
+            live.status.message = message
+
+    def on_done(self, job: Job, report: dict[str, Any]) -> None:
+        self.queue.finished(job.principal)
+        live = self._live.get(job.key)
+        if live is None:
             return
-        st.state, st.started_at, st.heartbeat_at = TaskState.running, now(), now()
-        ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=live.cancel,
-                          on_progress=lambda p, m: self._progress(live, p, m), policy=policy,
-                          cache_dir=self.settings.home / "cache", principal=principal)
-        torch = sys.modules.get("torch")
-        if torch is not None:  # keep silos sharing a host from oversubscribing its cores
-            torch.set_num_threads(self.settings.torch_threads)
-        started = time.perf_counter()
-        try:
-            datasets = {role: LoadedDataset(info, self.cache.peek(path), path, self.cache.get)
-                        for role, (info, path) in handles.items()}
-            result: StepResult = step_fn(ctx, datasets, spec.params, arrays)
-            elapsed = time.perf_counter() - started
-            path = None
-            if result.tensors:
-                path = self.settings.results_dir / f"{spec.task_id}.safetensors"
-                # Provenance travels with the arrays: the coordinator checks it before aggregating.
-                path.write_bytes(encode(result.tensors, {"task_id": spec.task_id,
-                                                         "session_id": spec.session_id,
-                                                         "round": str(spec.round)}))
-            outputs = dict(result.outputs)
-            outputs["num_examples"] = int(result.num_examples)
-            json.dumps(outputs)  # a step may return only JSON-able outputs
-            st.outputs, st.has_tensors, st.elapsed, st.progress = outputs, bool(path), elapsed, 1.0
-            self._finish(spec.task_id, live, TaskState.succeeded, result_path=path)
-        except StepCancelled as exc:
-            self._finish(spec.task_id, live, TaskState.cancelled, error=exc)
-        except FedError as exc:
-            self._finish(spec.task_id, live, TaskState.failed, error=exc)
-        except Exception as exc:  # a package bug must not kill the worker or hide the reason
-            log.exception("step %s of %s failed", spec.step, spec.package)
-            self._finish(spec.task_id, live, TaskState.failed,
-                         error=StepFailed(f"{spec.package}.{spec.step} failed: {summarise(exc)}",
-                                          "see the runner's log for the full traceback"))
+        st, state = live.status, TaskState(report["state"])
+        st.elapsed = report.get("elapsed")
+        error = report.get("error")
+        if state is TaskState.succeeded:
+            st.outputs, st.has_tensors, st.progress = report.get("outputs") or {}, \
+                bool(report.get("has_tensors")), 1.0
+        self._finish(job.key, live, state, error=ErrorBody(**error) if error else None,
+                     result_path=self._result_path(job.key) if st.has_tensors else None)
 
-    def _progress(self, live: _Live, fraction: float, message: str) -> None:
-        live.status.progress, live.status.heartbeat_at = fraction, now()
-        live.status.message = message
+    def on_lost(self, job: Job, error: FedError) -> None:
+        self.queue.finished(job.principal)
+        live = self._live.get(job.key)
+        if live is not None:
+            state = TaskState.cancelled if isinstance(error, StepCancelled) else TaskState.failed
+            self._finish(job.key, live, state, error=ErrorBody(**error.to_body()))
 
-    def _finish(self, task_id: str, live: _Live, state: TaskState, *, error: FedError | None = None,
+    def _finish(self, key: str, live: _Live, state: TaskState, *, error: ErrorBody | None = None,
                 result_path: Path | None = None) -> None:
         st = live.status
         st.state, st.finished_at, st.heartbeat_at = state, now(), now()
         if error is not None:
-            st.error = ErrorBody(**error.to_body())
-        self.store.update_task(task_id, st.model_dump(mode="json"),
+            st.error = error
+        self.store.update_task(key, st.model_dump(mode="json"),
                                str(result_path) if result_path else None)
-        self._live.pop(task_id, None)
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(live.done.set)
+        self._live.pop(key, None)
+        live.done.set()
 
     # ---------------------------------------------------------------------------------------
-    def status(self, task_id: str) -> TaskStatus:
-        live = self._live.get(task_id)
+    def status(self, key: str) -> TaskStatus:
+        live = self._live.get(key)
         if live is not None:
             return live.status.model_copy()
-        row = self.store.get_task(task_id)
+        row = self.store.get_task(key)
         if row is None:
-            raise NotFoundError(f"no task {task_id!r} on this runner", "")
+            raise NotFoundError(f"no task {key.partition('/')[2]!r} on this runner", "")
         return TaskStatus.model_validate(row["status"])
 
-    async def wait(self, task_id: str, timeout: float) -> TaskStatus:
+    async def wait(self, key: str, timeout: float) -> TaskStatus:
         """Long-poll: return as soon as the task ends, or after ``timeout`` seconds with progress."""
-        live = self._live.get(task_id)
-        if live is not None and timeout > 0:
-            try:
-                await asyncio.wait_for(live.done.wait(), timeout)
-            except TimeoutError:
-                pass
-        return self.status(task_id)
+        live = self._live.get(key)
+        if live is not None and timeout > 0 and not self._stopping.is_set():
+            done, stop = (asyncio.ensure_future(e.wait()) for e in (live.done, self._stopping))
+            _, pending = await asyncio.wait((done, stop), timeout=timeout,
+                                            return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+        return self.status(key)
 
-    def result(self, task_id: str) -> bytes:
-        row = self.store.get_task(task_id)
+    def result(self, key: str) -> bytes:
+        row = self.store.get_task(key)
         if row is None:
-            raise NotFoundError(f"no task {task_id!r} on this runner", "")
+            raise NotFoundError(f"no task {key.partition('/')[2]!r} on this runner", "")
         st = TaskStatus.model_validate(row["status"])
         if st.state is not TaskState.succeeded:
-            raise ConflictError(f"task {task_id!r} is {st.state.value}, it has no result",
+            raise ConflictError(f"task {st.task_id!r} is {st.state.value}, it has no result",
                                 "wait until the task succeeded")
         if not row["result_path"]:
             return encode({})
         return Path(row["result_path"]).read_bytes()
 
-    def cancel(self, task_id: str) -> TaskStatus:
-        live = self._live.get(task_id)
+    def cancel(self, key: str) -> TaskStatus:
+        live = self._live.get(key)
         if live is not None:
-            live.cancel.set()
-        return self.status(task_id)
+            job = self.queue.remove(key)
+            if job is not None:  # still waiting: it never reaches a worker
+                self._finish(key, live, TaskState.cancelled,
+                             error=ErrorBody(code="cancelled", message="cancelled before it started"))
+            else:
+                self.pool.cancel(key)
+        return self.status(key)
 
 
-def _decode(data: bytes) -> dict[str, np.ndarray]:
-    from jupyter_fed.wire import decode
+def check_payload(spec: TaskSpec, tensors: bytes | None) -> str:
+    """Refuse a malformed safetensors payload (the worker decodes it again); returns the task's
+    digest. Both take time for a large model: the runner calls this on a thread."""
+    if tensors:
+        from jupyter_fed.wire import decode
 
-    return decode(data)
+        decode(tensors)
+    return spec_digest(spec, tensors)

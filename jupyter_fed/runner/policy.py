@@ -39,6 +39,12 @@ class DatasetPolicy(BaseModel):
     require_dp: bool = Field(False, description="refuse every step that reads this dataset "
                              "without spending epsilon on it (DP-SGD, DP histograms)")
 
+    # -- resource limits of steps reading this dataset (None: the runner's settings) ----------
+    max_step_seconds: float | None = Field(None, gt=0, description="wall time a step may take; "
+                                           "overrides the runner's step_timeout")
+    max_step_memory_mb: int | None = Field(None, ge=64, description="memory a step may add, in "
+                                           "MiB; overrides the runner's step_memory_mb")
+
     def minimum_rows(self, num_columns: int) -> int:
         return self.min_rows if self.min_rows is not None else num_columns + 5
 

@@ -26,11 +26,42 @@ class RunnerSettings(BaseModel):
     name: str = Field(description="how model builders see this runner")
     home: Path
     data_roots: list[Path] = Field(description="datasets may only be registered below these folders")
-    max_workers: int = Field(2, ge=1, description="package steps running at once")
+    max_workers: int = Field(2, ge=1, description="package steps running at once, each in its own "
+                             "worker process")
     torch_threads: int = Field(1, ge=1, description="intra-op threads per step; small models "
                                "gain nothing from more, and silos often share a host")
-    max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="largest accepted request body")
+    max_upload_bytes: int = Field(512 * 2**20, ge=1024, description="largest request body a valid "
+                                  "token may send")
+    # -- the front door: what any caller, even without a token, can make the runner hold -------
+    max_anonymous_body_bytes: int = Field(16 * 1024, ge=0, description="largest body of a request "
+                                          "that carries no valid token (it is refused unread "
+                                          "wherever a token is needed)")
+    max_concurrent_uploads: int = Field(4, ge=1, description="bodies over 1 MiB (or of unknown "
+                                        "length) received at once; others wait for a slot")
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to send "
+                                  "a complete request head, including before its first request")
+    body_timeout: float = Field(30.0, gt=0, description="longest pause, in seconds, between two "
+                                "pieces of a request body (answered 408 after it)")
+    max_connections: int = Field(2048, ge=16, description="open connections; beyond it the oldest "
+                                 "ones that have not finished sending a request head are closed")
     warmup: bool = Field(True, description="import the ML libraries at start, not at the first step")
+    # -- steps: worker processes, fairness and limits ---------------------------------------
+    warm_workers: int = Field(1, ge=0, description="worker processes started (and warmed) with the "
+                              "runner; more start on demand, up to max_workers, and stay")
+    step_timeout: float = Field(3600.0, gt=0, description="seconds a step may run before its worker "
+                                "is stopped (a dataset's policy may set its own)")
+    step_memory_mb: int = Field(4096, ge=64, description="memory a step may add to its worker, in "
+                                "MiB: larger requests are refused up front (from the package's "
+                                "estimate), running steps are stopped at it")
+    max_steps_per_principal: int | None = Field(None, ge=1, description="steps one principal may "
+                                                "run at once; default max_workers - 1 (at least "
+                                                "1), so another principal always finds a worker")
+    max_queued_per_principal: int = Field(64, ge=1, description="steps one principal may have "
+                                          "waiting; more are refused with 429")
+    array_cache_mb: int = Field(512, ge=0, description="decoded dataset columns each worker keeps "
+                                "between rounds, in MiB")
+    cancel_grace: float = Field(10.0, gt=0, description="seconds a cancelled step has to stop by "
+                                "itself before its worker is stopped")
     public_url: str = Field("https://127.0.0.1:8765", description="the address model builders use; "
                             "written into invitations")
 

@@ -95,6 +95,18 @@ class RunnerStore(Database):
         out["spec"], out["status"] = json.loads(out["spec"]), json.loads(out["status"])
         return out
 
+    def namespace_task_ids(self) -> None:
+        """Store task ids per principal (``principal/task_id``); rows from before are moved."""
+        with self.tx() as db:
+            db.execute("UPDATE tasks SET id = principal || '/' || id WHERE instr(id, '/') = 0")
+
+    def find_task(self, task_id: str) -> str | None:
+        """The key of the newest task with this id, whoever submitted it (for administrators)."""
+        with self.tx() as db:
+            row = db.execute("SELECT id FROM tasks WHERE substr(id, instr(id, '/') + 1) = ? "
+                             "ORDER BY updated_at DESC LIMIT 1", (task_id,)).fetchone()
+        return row["id"] if row else None
+
     def unfinished_tasks(self) -> list[dict[str, Any]]:
         with self.tx() as db:
             rows = db.execute("SELECT id, status FROM tasks WHERE json_extract(status, '$.state') "

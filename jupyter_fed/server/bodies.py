@@ -37,9 +37,9 @@ class RunnerBody(_Body):
 class InvitationBody(_Body):
     """``POST /invitations``: redeem a custodian's one-time invitation and keep the connection."""
 
-    blob: str
-    password: str
-    name: str | None = None
+    blob: str = Field(max_length=16_384)
+    password: str = Field(max_length=1024)
+    name: str | None = Field(None, max_length=128)
 
 
 class AdminBody(_Body):

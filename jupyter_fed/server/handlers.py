@@ -124,6 +124,17 @@ class StatusHandler(FedHandler):
         self.reply({"version": __version__, "api": "v1", "ready": self.host.ready})
 
 
+class OpenAPIHandler(FedHandler):
+    """The API as an OpenAPI document (see ``openapi.py``)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        from jupyter_fed.server.openapi import openapi
+        from jupyter_fed.server.routes import API_PREFIX
+
+        self.reply(openapi(self.base_url.rstrip("/") + API_PREFIX))
+
+
 class RunnersHandler(FedHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -158,7 +169,10 @@ class InvitationsHandler(FedHandler):
     @web.authenticated
     async def post(self) -> None:
         body = self.body(InvitationBody)
-        self.reply(await self.call("join_invitation", body.blob, body.password, body.name), 201)
+        # The client is its address: a token-authenticated caller gets a new anonymous user name
+        # on every request, so a name would not count anything.
+        self.reply(await self.call("join_invitation", body.blob, body.password, body.name,
+                                   client=str(self.request.remote_ip)), 201)
 
 
 class DatasetsHandler(FedHandler):

@@ -13,6 +13,7 @@ from jupyter_fed.server.handlers import (
     JoinHandler,
     LogsHandler,
     NotFoundHandler,
+    OpenAPIHandler,
     PackagesHandler,
     RunnerAdminHandler,
     RunnerHandler,
@@ -35,6 +36,7 @@ _SID = r"(?P<sid>[^/]+)"
 #: (path under ``API_PREFIX``, handler). Order matters only for the final catch-all.
 ROUTES: list[tuple[str, type[RequestHandler]]] = [
     (r"/status", StatusHandler),
+    (r"/openapi\.json", OpenAPIHandler),
     (r"/runners", RunnersHandler),
     (r"/runners/(?P<name>[^/]+)", RunnerHandler),
     (r"/runners/(?P<name>[^/]+)/admin", RunnerAdminHandler),

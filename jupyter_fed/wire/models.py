@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,11 +31,20 @@ class ErrorBody(_Model):
     details: Any = None
 
 
+class Hello(_Model):
+    """The runner's proof of identity for ``GET /v1/health?nonce=`` (see ``wire/hello.py``)."""
+
+    nonce: str
+    certificate: str = Field(max_length=8192)
+    signature: str = Field(max_length=512)
+
+
 class Health(_Model):
     status: str = "ok"
     name: str
     version: str
     packages: list[str] = []
+    hello: Hello | None = None
 
 
 ColumnKind = Literal["binary", "label", "integer", "numeric", "id"]
@@ -95,14 +104,28 @@ class DatasetBackend(_Model):
         return v
 
 
+MAX_DESCRIPTION = 4000
+"""Characters in a dataset's description: the catalog is read by every builder, often."""
+MAX_TAGS, MAX_TAG = 32, 64
+"""How many tags a dataset may carry, and characters per tag."""
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
+
+
 class DatasetRegistration(_Model):
-    """What a custodian sends to register a file as a dataset."""
+    """What a custodian sends to register a file as a dataset.
+
+    Text fields are bounded: every catalog listing returns them to every builder, so one
+    registration must not be able to make the catalog megabytes long.
+    """
 
     name: str = Field(description="unique on this runner")
-    path: str = Field(description="parquet or csv file under one of the runner's data roots")
-    description: str = ""
-    tags: list[str] = []
-    id_columns: list[str] = Field([], description="identifier columns exempt from the numeric rule")
+    path: str = Field(min_length=1, max_length=4096, description="parquet or csv file under one "
+                      "of the runner's data roots")
+    description: str = Field("", max_length=MAX_DESCRIPTION)
+    tags: list[Tag] = Field([], max_length=MAX_TAGS)
+    id_columns: list[str] = Field([], max_length=10_000, description="identifier columns exempt "
+                                  "from the numeric rule")
     backend: DatasetBackend | None = Field(default=None, description="how the runner reads the rows: "
                                            "'dask' or {name: dask, scheduler: tcp://…}; default "
                                            "pyarrow in the runner's own process")

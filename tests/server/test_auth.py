@@ -30,7 +30,7 @@ def _concrete(pattern: str) -> str:
     path = re.sub(r"\(\?P<action>[^)]*\)", "start", pattern)
     path = re.sub(r"\(\?P<view>[^)]*\)", "metrics", path)
     path = re.sub(r"\(\?P<\w+>[^)]*\)", "x1", path)
-    return path.replace(".*", "anything").rstrip("$")
+    return path.replace(".*", "anything").replace("\\.", ".").rstrip("$")
 
 
 def _is_authenticated(method: Any) -> bool:

@@ -13,6 +13,7 @@ PACKAGE = register(PackageSpec(
     plan="jupyter_fed.packages.ffnet.plan:FFNetPlan",
     model="jupyter_fed.packages.ffnet.model:FFNetModel",
     privacy_cost="jupyter_fed.packages.ffnet._dp:privacy_cost",
+    resource_estimate="jupyter_fed.packages.ffnet._cost:estimate",
     description="feed-forward neural network (classification or regression), FedAvg family",
     notebook=Notebook(input_size="model.params.input_size",
                       model_keys="jupyter_fed.packages.ffnet.config:FFNetConfig",

@@ -107,11 +107,20 @@ class QueryStore:
 
     @contextmanager
     def locked(self, dataset: str) -> Iterator[None]:
-        """Check-then-remember must not interleave with another step on the same dataset."""
+        """Check-then-remember must not interleave with another step on the same dataset, on
+        another thread or in another of the runner's worker processes (a file lock)."""
+        import fcntl
+
+        folder = self._folder(dataset)
         with _LOCKS_GUARD:
-            lock = _LOCKS.setdefault(str(self._folder(dataset)), threading.Lock())
-        with lock:
-            yield
+            lock = _LOCKS.setdefault(str(folder), threading.Lock())
+        folder.mkdir(parents=True, exist_ok=True)
+        with lock, open(folder / ".lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _index(self, dataset: str) -> dict[str, int]:
         path = self._folder(dataset) / "index.json"
