@@ -40,7 +40,7 @@ class EventsHandler(FedHandler):
         only = self.get_query_argument("session", None)
         host = self.host
         if only is not None:
-            await self.call("session", only)  # 404 now for an unknown session, not silence
+            (await self.coordinator()).session(only)  # 404 now for an unknown session, not silence
         queue = self._queue = await host.subscribe()
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")

@@ -8,7 +8,6 @@ status and JSON body ``{code, message, hint[, details]}`` and where anything une
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -35,6 +34,7 @@ from jupyter_fed.server.host import CoordinatorHost, CoordinatorUnavailable
 from jupyter_fed.wire.models import json_safe
 
 if TYPE_CHECKING:
+    from jupyter_fed.coordinator import Coordinator
     from jupyter_fed.server.app import JupyterFedApp
 
 B = TypeVar("B", bound=BaseModel)
@@ -59,11 +59,9 @@ class FedHandler(ExtensionHandlerMixin, APIHandler):
             raise CoordinatorUnavailable("the jupyter-fed extension is not initialised", "")
         return self.fed.host
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Invoke a coordinator method by name, awaiting it if it is a coroutine."""
-        coordinator = await self.host.get()
-        result = getattr(coordinator, method)(*args, **kwargs)
-        return await result if inspect.isawaitable(result) else result
+    async def coordinator(self) -> Coordinator:
+        """The coordinator this server hosts (waits for it to finish booting)."""
+        return await self.host.get()
 
     def body(self, model: type[B]) -> B:
         return parse_body(self.request.body, model)
@@ -138,19 +136,20 @@ class OpenAPIHandler(FedHandler):
 class RunnersHandler(FedHandler):
     @web.authenticated
     async def get(self) -> None:
-        self.reply(await self.call("runners"))
+        self.reply(await (await self.coordinator()).runners())
 
     @web.authenticated
     async def post(self) -> None:
         body = self.body(RunnerBody)
-        self.reply(await self.call("add_runner", body.name, body.url, body.token, body.fingerprint),
+        self.reply(await (await self.coordinator()).add_runner(body.name, body.url, body.token,
+                                                                   body.fingerprint),
                    201)
 
 
 class RunnerHandler(FedHandler):
     @web.authenticated
     async def delete(self, name: str) -> None:
-        await self.call("remove_runner", name)
+        await (await self.coordinator()).remove_runner(name)
         self.set_status(204)
         self.finish()
 
@@ -161,7 +160,7 @@ class RunnerAdminHandler(FedHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
         body = self.body(AdminBody)
-        self.reply(await self.call("runner_admin", name, body.method, body.path, body.body,
+        self.reply(await (await self.coordinator()).runner_admin(name, body.method, body.path, body.body,
                                    body.params))
 
 
@@ -171,55 +170,59 @@ class InvitationsHandler(FedHandler):
         body = self.body(InvitationBody)
         # The client is its address: a token-authenticated caller gets a new anonymous user name
         # on every request, so a name would not count anything.
-        self.reply(await self.call("join_invitation", body.blob, body.password, body.name,
+        self.reply(await (await self.coordinator()).join_invitation(body.blob, body.password, body.name,
                                    client=str(self.request.remote_ip)), 201)
 
 
 class DatasetsHandler(FedHandler):
     @web.authenticated
     async def get(self) -> None:
-        self.reply(await self.call("catalog"))
+        self.reply(await (await self.coordinator()).catalog())
 
 
 class PackagesHandler(FedHandler):
     @web.authenticated
     async def get(self) -> None:
-        self.reply(await self.call("packages"))
+        self.reply((await self.coordinator()).packages())
 
 
 class SessionsHandler(FedHandler):
     @web.authenticated
     async def get(self) -> None:
-        self.reply(await self.call("sessions"))
+        self.reply((await self.coordinator()).sessions())
 
     @web.authenticated
     async def post(self) -> None:
         kwargs = self.body(SessionBody).as_kwargs()
         kwargs["policy"].setdefault("round_timeout", self.fed.round_timeout)
-        self.reply(await self.call("create_session", **kwargs), 201)
+        self.reply((await self.coordinator()).create_session(**kwargs), 201)
 
 
 class SessionHandler(FedHandler):
     @web.authenticated
     async def get(self, sid: str) -> None:
-        self.reply(await self.call("session", sid))
+        self.reply((await self.coordinator()).session(sid))
 
 
 class SessionActionHandler(FedHandler):
     """``start``, ``cancel`` and ``resume``: no body, the session comes back."""
 
-    METHODS = {"start": "start_session", "cancel": "cancel", "resume": "resume"}
-
     @web.authenticated
     async def post(self, sid: str, action: str) -> None:
-        self.reply(await self.call(self.METHODS[action], sid))
+        coordinator = await self.coordinator()
+        if action == "start":
+            self.reply(coordinator.start_session(sid))
+        elif action == "cancel":
+            self.reply(await coordinator.cancel(sid))
+        else:  # the route admits only start, cancel and resume
+            self.reply(await coordinator.resume(sid))
 
 
 class JoinHandler(FedHandler):
     @web.authenticated
     async def post(self, sid: str) -> None:
         tasks = [t.model_dump() for t in self.body(JoinBody).tasks]
-        self.reply(await self.call("join", sid, tasks))
+        self.reply(await (await self.coordinator()).join(sid, tasks))
 
 
 class WaitHandler(FedHandler):
@@ -232,7 +235,7 @@ class WaitHandler(FedHandler):
         after = self.get_query_argument("after_round", None)
         after_round = None if after is None else int(self.query_number("after_round", 0,
                                                                        integer=True))
-        self.reply(await self.call("wait", sid, timeout, after_round))
+        self.reply(await (await self.coordinator()).wait(sid, timeout, after_round))
 
 
 class SessionViewHandler(FedHandler):
@@ -240,14 +243,15 @@ class SessionViewHandler(FedHandler):
 
     @web.authenticated
     async def get(self, sid: str, view: str) -> None:
-        self.reply(await self.call(view, sid))
+        coordinator = await self.coordinator()
+        self.reply(coordinator.metrics(sid) if view == "metrics" else coordinator.rounds(sid))
 
 
 class LogsHandler(FedHandler):
     @web.authenticated
     async def get(self, sid: str) -> None:
         after = int(self.query_number("after", 0, integer=True))
-        self.reply(await self.call("logs", sid, after))
+        self.reply((await self.coordinator()).logs(sid, after))
 
 
 class ArtefactHandler(FedHandler):
@@ -259,7 +263,7 @@ class ArtefactHandler(FedHandler):
 
     @web.authenticated
     async def get(self, sid: str) -> None:
-        data, meta = await self.call("artefact_bytes", sid)
+        data, meta = (await self.coordinator()).artefact_bytes(sid)
         encoded = json.dumps(json_safe(meta), separators=(",", ":"))  # ASCII: safe in a header
         self.set_header("X-Fed-Artefact-Round", str(meta.get("round", "")))
         if len(encoded) <= META_HEADER_LIMIT:
@@ -272,7 +276,7 @@ class ArtefactHandler(FedHandler):
 class ArtefactMetaHandler(FedHandler):
     @web.authenticated
     async def get(self, sid: str) -> None:
-        _, meta = await self.call("artefact_bytes", sid)
+        _, meta = (await self.coordinator()).artefact_bytes(sid)
         self.reply(meta)
 
 
