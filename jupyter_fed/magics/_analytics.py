@@ -8,6 +8,7 @@ describe table, the correlation matrix and each peer's notes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -124,11 +125,14 @@ class AnalyticsSpec:
         from jupyter_fed.client.taskgroup import TaskBuilder
 
         self.check()
-        with fed_errors("the session was refused", CellConfigError):
+        with fed_errors("the session was refused", CellConfigError), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # its notice is printed below instead
             session = client.create_analytics_session(
                 self.package, self.name or f"{self.package} on {', '.join(self.datasets)}",
                 self.description, data_config=self.data_config, model_config=self.model_config,
                 num_datasets=len(self.datasets))
+        if session.notice:
+            print(session.notice)
         if on_created is not None:
             on_created(session)
         join_or_cancel(session, [TaskBuilder().eda(name, runner=runner)
@@ -142,7 +146,10 @@ def show_results(session: Session, var: str) -> None:
         results = session.results()
     if session.package == "eda":
         table = results.describe()
-        show(f"EDA results (noisy: differentially private histograms)\n{table.round(4).to_string()}",
+        summary = results.summary()
+        if summary:
+            print(summary)
+        show(f"EDA results (noisy: differentially private histograms)\n{table.to_string()}",
              results._repr_html_())
         if in_kernel():
             show_figure(results.plot_hist())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,11 +42,20 @@ class PackageSpec:
     model: str = ""
     description: str = ""
     privacy_cost: str = ""
-    """``"module:function"``: (step, params) -> {dataset role: epsilon}. Runs at the runner, which
-    debits the budget before reading data; the step itself must then keep to that epsilon."""
+    """``"module:function"``: (step, params, facts) -> {dataset role: PrivacyCost}, where
+    ``facts`` maps each role to its public :class:`~jupyter_fed.privacy.accounting.DatasetFacts`
+    (row count, delta cap). Runs at the runner, which debits the budget before reading data;
+    the step must then keep to what was debited (``ctx.policy[role]["grant"]``)."""
 
-    def privacy_cost_of(self, step: str, params: dict[str, Any]) -> dict[str, float]:
-        return dict(_load(self.privacy_cost)(step, params)) if self.privacy_cost else {}
+    def privacy_cost_of(self, step: str, params: dict[str, Any],
+                        facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Each role's :class:`~jupyter_fed.privacy.accounting.PrivacyCost` of ``step``."""
+        if not self.privacy_cost:
+            return {}
+        from jupyter_fed.privacy.accounting import PrivacyCost
+
+        found = _load(self.privacy_cost)(step, params, dict(facts or {}))
+        return {role: PrivacyCost.of(cost) for role, cost in found.items()}
 
     def load_step(self, step: str) -> Any:
         if step not in self.steps:

@@ -94,12 +94,12 @@ def column_kind(col: Any, min_count: int) -> tuple[str, int | None]:
     return "integer", None
 
 
-def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: int = 10
-            ) -> DatasetInfo:
+def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: int = 10,
+            rows: Callable[[pa.Table], pa.Table] | None = None) -> DatasetInfo:
     """Infer the schema and check the data requirements; refuse with a per-column report.
 
     ``min_count`` is the dataset's small-count threshold, below which a class is too rare for its
-    label to be named in the catalog.
+    label to be named in the catalog. ``rows`` selects the rows of a view (see ``views.py``).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -111,6 +111,8 @@ def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: in
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"could not read {path.name}: {type(exc).__name__}",
                            "check that the file is a valid parquet or csv file") from None
+    if rows is not None:
+        table = rows(table)
     problems: list[dict[str, str]] = []
     columns: list[ColumnInfo] = []
     for missing in sorted(set(id_columns) - set(table.column_names)):
@@ -218,6 +220,7 @@ class LoadedDataset:
         return (self._table.select(list(columns)) if columns else self._table).to_pandas()
 
     def to_numpy(self, columns: Sequence[str], dtype: Any = np.float32) -> np.ndarray:
+        columns = self._known(columns)
         out = np.empty((self._table.num_rows, len(columns)), dtype=dtype)
         for j, c in enumerate(columns):
             out[:, j] = self._table.column(c).to_numpy()
@@ -296,6 +299,13 @@ class LoadedDataset:
         if missing:
             raise DatasetError(f"dataset {self.info.name!r} has no column(s) {', '.join(missing)}",
                                f"its columns are {', '.join(sorted(known))}")
+        # Converting an identifier or text column to numbers fails with the offending cell in the
+        # message (``could not convert string to float: 'SSN-…'``): refuse by name, before reading.
+        ids = [c.name for c in self.info.columns if c.name in columns and c.role == "id"]
+        if ids:
+            raise DatasetError(f"dataset {self.info.name!r}: column(s) {', '.join(ids)} are "
+                               "identifiers, not numbers", "leave id columns out of the "
+                               "predictors, target and statistics")
         return columns
 
     def _dtypes(self) -> dict[str, str]:

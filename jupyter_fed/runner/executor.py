@@ -26,10 +26,13 @@ from jupyter_fed.errors import ConflictError, FedError, NotFoundError, Permissio
 from jupyter_fed.packages import get_package
 from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
 from jupyter_fed.runner.accounts import Principal
-from jupyter_fed.runner.data import LoadedDataset, TableCache, resolve_under_roots
+from jupyter_fed.runner.budget import charge_step
+from jupyter_fed.runner.data import TableCache
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
+from jupyter_fed.runner.registry import load_dataset
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore, now
+from jupyter_fed.runner.views import open_dataset
 from jupyter_fed.wire import DatasetInfo, ErrorBody, TaskSpec, TaskState, TaskStatus, encode
 
 log = logging.getLogger("jupyter_fed.runner")
@@ -42,10 +45,11 @@ def spec_digest(spec: TaskSpec, tensors: bytes | None) -> str:
 
 
 def summarise(exc: BaseException) -> str:
-    """One line a model builder can act on: exception type, message and where it was raised."""
+    """The exception's type and where it was raised — never its text, which may quote a cell
+    value (``could not convert string to float: 'SSN-…'``); the runner's own log keeps it."""
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f"{type(exc).__name__}{where}"
 
 
 @dataclass
@@ -109,23 +113,14 @@ class Executor:
                     f"dataset {info.name!r} has {info.num_rows} rows, fewer than the "
                     f"{minimum} this runner requires for any contribution", "use a larger dataset")
         arrays = {} if not tensors else _decode(tensors)
-        costs = package.privacy_cost_of(spec.step, spec.params)
-        for role, (info, _path) in handles.items():
-            if policies[role].require_dp and not costs.get(role, 0) > 0:
-                raise PermissionDenied(f"dataset {info.name!r} only allows differentially private "
-                                       f"steps; {package.name}.{spec.step} spends no epsilon on it",
-                                       "use a DP package or option (e.g. ffnet's "
-                                       "differential_privacy_params, or eda)")
-        # Privacy budget: debited before any row is read, refused as a whole if it would overdraw.
-        for role, epsilon in costs.items():
-            if role in spec.datasets and epsilon > 0:
-                self.ledger.debit(spec.task_id, principal.name, spec.datasets[role], epsilon,
-                                  policies[role].epsilon_budget)
+        # Privacy budget: (epsilon, delta) and evaluations, debited before any row is read,
+        # refused as a whole if anything would overdraw; each role's policy carries its grant.
+        ctx_policy = charge_step(self.ledger, spec, package, handles, policies, principal.name,
+                                 tensors)
         status = TaskStatus(task_id=spec.task_id, state=TaskState.queued, submitted_at=now())
         self.store.put_task(spec.task_id, digest, principal.name, spec.model_dump(mode="json"),
                             status.model_dump(mode="json"))
         live = self._live[spec.task_id] = _Live(status)
-        ctx_policy = {role: p.model_dump() for role, p in policies.items()}
         self._pool.submit(self._run, spec, step_fn, handles, arrays, live, ctx_policy, principal.name)
         return status
 
@@ -136,12 +131,7 @@ class Executor:
             raise NotFoundError(f"no task {task_id!r} on this runner", "")
 
     def _dataset(self, name: str) -> tuple[DatasetInfo, Path]:
-        row = self.store.get_dataset(name)
-        if row is None:
-            raise NotFoundError(f"no dataset named {name!r} on runner {self.settings.name!r}",
-                                "list the catalog with client.datasets()")
-        path, info = row
-        return DatasetInfo.model_validate(info), resolve_under_roots(path, self.settings.data_roots)
+        return load_dataset(self.settings, self.store, name)
 
     def _run(self, spec: TaskSpec, step_fn: Any, handles: dict[str, tuple[DatasetInfo, Path]],
              arrays: dict[str, np.ndarray], live: _Live, policy: dict[str, Any],
@@ -159,7 +149,7 @@ class Executor:
             torch.set_num_threads(self.settings.torch_threads)
         started = time.perf_counter()
         try:
-            datasets = {role: LoadedDataset(info, self.cache.peek(path), path, self.cache.get)
+            datasets = {role: open_dataset(info, path, self.cache)
                         for role, (info, path) in handles.items()}
             result: StepResult = step_fn(ctx, datasets, spec.params, arrays)
             elapsed = time.perf_counter() - started
@@ -183,7 +173,8 @@ class Executor:
             log.exception("step %s of %s failed", spec.step, spec.package)
             self._finish(spec.task_id, live, TaskState.failed,
                          error=StepFailed(f"{spec.package}.{spec.step} failed: {summarise(exc)}",
-                                          "see the runner's log for the full traceback"))
+                                          "the custodian can read the full error in the "
+                                          "runner's log"))
 
     def _progress(self, live: _Live, fraction: float, message: str) -> None:
         live.status.progress, live.status.heartbeat_at = fraction, now()

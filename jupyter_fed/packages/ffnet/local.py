@@ -63,12 +63,22 @@ def _eval_handle(datasets: dict[str, DatasetHandle], private: bool) -> DatasetHa
     return test if test is not None and test.info.name != train.info.name else None
 
 
-def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str) -> dict[str, float]:
+def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str,
+             grant: dict[str, Any] | None = None) -> dict[str, float]:
+    """Loss and accuracy/AUC (or R²) of ``net`` on ``x, y``: exact for the round's evaluation,
+    noisy (``privacy.evaluation``) when the runner charged this one as an extra query."""
     import torch
 
     net.eval()
     with torch.no_grad():
         out = net(x)
+        if grant and grant.get("evaluation") == "noisy":
+            from jupyter_fed.privacy.evaluation import noisy_metrics
+
+            hits = (out.argmax(1) == y).numpy() if cfg.ml_task.type == "classification" else None
+            return noisy_metrics(_loss_fn(cfg, "none")(out, y).reshape(len(y), -1).mean(1).numpy(),
+                                 hits, float(grant["evaluation_epsilon"]),
+                                 float(grant["evaluation_loss_bound"]), prefix)
         loss = float(_loss_fn(cfg)(out, y))
     n = len(y)
     metrics = {f"{prefix}loss": loss, f"{prefix}num_examples": n}
@@ -119,7 +129,7 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     outputs: dict[str, Any] = {"metrics": {}}
     if handle is not None:
         xt, yt = _arrays(handle, data, cfg)
-        outputs["metrics"] = _metrics(cfg, net, xt, yt, "test_")
+        outputs["metrics"] = _metrics(cfg, net, xt, yt, "test_", _grant(ctx, datasets, handle))
     x, y = _arrays(datasets["train"], data, cfg)
     if private:
         return _fit_private(ctx, cfg, params, net, x, y, outputs)
@@ -156,14 +166,13 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
 
 def _fit_private(ctx: StepContext, cfg: FFNetConfig, params: dict[str, Any], net: Any, x: Any,
                  y: Any, outputs: dict[str, Any]) -> StepResult:
-    """DP-SGD with exactly the epsilon the runner debited for this step (``_dp.privacy_cost``)."""
-    found = _dp.per_round_epsilon(params)
-    if found is None:  # unreachable: parse() saw differential_privacy_params in the same params
-        raise RuntimeError("differential_privacy_params vanished between parse and training")
-    dp, epsilon = found
+    """DP-SGD with exactly the (epsilon, delta) the runner debited for this step."""
+    plan = _dp.granted_round(ctx, params, len(y))
+    dp = cfg.differential_privacy_params
+    assert dp is not None
     started = time.monotonic()
     report = _dp.train(ctx, net, _optimizer(cfg, net.parameters()), _loss_fn(cfg, "none"), x, y,
-                       batch_size=cfg.batch_size, epochs=cfg.local_epochs, dp=dp, epsilon=epsilon)
+                       batch_size=cfg.batch_size, epochs=cfg.local_epochs, dp=dp, plan=plan)
     weights = _net.to_numpy(net)  # ``net`` itself, not opacus' wrapper: the original names
     if not all(np.isfinite(w).all() for w in weights.values()):
         raise ConfigError("training diverged (the weights are not finite)",
@@ -185,5 +194,12 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
         return StepResult(outputs={"metrics": {}}, num_examples=0)
     net = _net.load_numpy(_net.build(cfg), tensors)
     x, y = _arrays(handle, data, cfg)
-    metrics = _metrics(cfg, net, x, y, "test_")
+    metrics = _metrics(cfg, net, x, y, "test_", _grant(ctx, datasets, handle))
     return StepResult(outputs={"metrics": metrics}, num_examples=int(metrics["test_num_examples"]))
+
+
+def _grant(ctx: StepContext, datasets: dict[str, DatasetHandle], handle: DatasetHandle
+           ) -> dict[str, Any] | None:
+    """What the runner granted for the rows ``handle`` holds (exact or noisy evaluation)."""
+    role = next((r for r, h in datasets.items() if h is handle), None)
+    return (ctx.policy.get(role) or {}).get("grant") if role else None
