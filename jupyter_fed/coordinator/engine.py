@@ -133,6 +133,7 @@ class SessionRun:
         self.ctx.store.set_status(self.sid, "running")
         self.ctx.emit({"type": "status", "session_id": self.sid, "status": "running"})
         started = time.perf_counter()
+        self.plan.agree(await self._schemas())
         answers, dropped = await self._dispatch(1, self.plan.step, {})
         self._check_enough(len(answers), 1)
         contributions = [Contribution(a.client["client_id"], a.client["datasets"]["data"],
@@ -157,6 +158,21 @@ class SessionRun:
         self.ctx.emit({"type": "status", "session_id": self.sid, "status": "completed"})
         self._log("info", f"completed with {len(contributions) - len(merged.rejected)} "
                   "contribution(s)")
+
+    async def _schemas(self) -> dict[str, dict[str, Any]]:
+        """Each active client's catalog entry of its dataset (what an analytics plan agrees on);
+        a runner that cannot be asked now is left out (its step then uses its own schema)."""
+        out: dict[str, dict[str, Any]] = {}
+        for c in self._active():
+            try:
+                infos = await self.ctx.runner(c["runner"]).datasets()
+            except FedError:
+                continue
+            name = c["datasets"].get("data")
+            found = [i.model_dump(mode="json") for i in infos if i.name == name]
+            if found:
+                out[c["client_id"]] = found[0]
+        return out
 
     def _active(self) -> list[dict[str, Any]]:
         return [c for c in self.ctx.store.clients(self.sid) if c["status"] in ("joined", "active")]

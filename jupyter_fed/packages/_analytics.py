@@ -51,6 +51,10 @@ class AnalyticsPlan:
         """Problems with one client's datasets (role -> catalog entry), before anything runs."""
         return []
 
+    def agree(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        """Before the step runs: settle what the runners must agree on (e.g. column kinds) from
+        each client's catalog entry of its dataset. Nothing to agree on by default."""
+
     def step_params(self, dataset: str) -> dict[str, Any]:
         """Parameters for the step at the runner holding ``dataset``."""
         return {"model_config": self.model_config, "data_config": self.data_config,

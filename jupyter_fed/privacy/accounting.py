@@ -50,6 +50,8 @@ class DatasetFacts:
     """Registered row count (public in the catalog)."""
     delta_cap: float
     """Largest delta the policy lets one step spend on it."""
+    exact_only: bool = False
+    """The policy refuses queries that would need differential privacy (row filters)."""
 
 
 @dataclass(frozen=True)

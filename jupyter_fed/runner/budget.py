@@ -30,7 +30,8 @@ def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
     Raises ``PermissionDenied`` (or ``PrivacyBudgetExceeded``) before any row is read when the
     policy or the budget does not allow the step; nothing is debited then.
     """
-    facts = {role: DatasetFacts(info.num_rows, policies[role].delta_cap(info.num_rows))
+    facts = {role: DatasetFacts(info.num_rows, policies[role].delta_cap(info.num_rows),
+                                policies[role].exact_only)
              for role, (info, _path) in handles.items()}
     costs = package.privacy_cost_of(spec.step, spec.params, facts)
     model = hashlib.sha256(tensors or b"").hexdigest()[:32]

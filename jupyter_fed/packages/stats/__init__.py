@@ -15,6 +15,7 @@ PACKAGE = register(PackageSpec(
     steps={"compute": "jupyter_fed.packages.stats.local:compute"},
     plan="jupyter_fed.packages.stats.plan:StatsPlan",
     model="jupyter_fed.packages.stats.model:StatsResults",
+    privacy_cost="jupyter_fed.packages.stats.config:privacy_cost",
     description="exact mergeable statistics (count, means, cross-products, conditioned on binary "
                 "columns), peer exploration, OLS and PSR contracts",
 ))

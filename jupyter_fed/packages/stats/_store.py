@@ -7,9 +7,10 @@ Two protections against repeated queries live here.
   ever added to these statistics, asking again cannot average it away.
 * **No differencing.** Every group of rows whose statistics left the runner (the filtered rows,
   and the rows where each conditioned binary column is 1 and 0) is remembered as a packed bitmap
-  of row indices, per dataset and across principals (so two colluding users are no better off
-  than one). A new group that differs from a remembered one by 1..k-1 rows is refused: the
-  difference of the two answers would describe those few rows.
+  of row indices, per file (every dataset and view on it) and across principals (so two
+  colluding users are no better off than one). A new group that differs by 1..m-1 rows from a
+  remembered one — or from the difference, intersection or union of two — is refused: the
+  answers together would describe those few rows.
 
 Files live under ``<runner home>/cache/stats``; bitmaps cost one bit per row of the dataset.
 """
@@ -47,6 +48,12 @@ def distance(a: np.ndarray, b: np.ndarray) -> int:
     if len(a) < len(b):
         a, b = b, a
     return popcount(a[:len(b)] ^ b) + popcount(a[len(b):])
+
+
+def _same_length(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two packed bitmaps padded to one length (rows appended later are absent from the shorter)."""
+    n = max(len(a), len(b))
+    return np.pad(a, (0, n - len(a))), np.pad(b, (0, n - len(b)))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -118,15 +125,42 @@ class QueryStore:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def nearest(self, dataset: str, bits: np.ndarray, k: int) -> int | None:
-        """The smallest nonzero distance (< ``k``) from ``bits`` to a remembered row set, if any."""
+        """The smallest nonzero distance (< ``k``) from ``bits`` to a remembered row set, or to
+        the difference, intersection or union of two of them, if any.
+
+        Two remembered answers A and B and a new one C isolate the rows of C Δ (A ∖ B), etc.: with
+        A = all 2000 rows, B = ``x0 < 1001`` and C = ``x0 >= 1000``, C is one row away from A ∖ B.
+        """
         size, found = popcount(bits), None
-        for digest, other_size in self._index(dataset).items():
-            if abs(other_size - size) >= k:
-                continue  # the sizes alone put them k rows apart
-            other = np.load(self._folder(dataset) / f"{digest}.npy", allow_pickle=False)
-            d = distance(bits, other)
+        index = self._index(dataset)
+
+        def consider(d: int) -> None:
+            nonlocal found
             if 0 < d < k and (found is None or d < found):
                 found = d
+
+        loaded: dict[str, np.ndarray] = {}
+
+        def load(digest: str) -> np.ndarray:
+            if digest not in loaded:
+                loaded[digest] = np.load(self._folder(dataset) / f"{digest}.npy",
+                                         allow_pickle=False)
+            return loaded[digest]
+
+        for digest, other_size in index.items():
+            if abs(other_size - size) < k:  # else the sizes alone put them k rows apart
+                consider(distance(bits, load(digest)))
+        items = list(index.items())
+        for i, (da, na) in enumerate(items):
+            for db, nb in items[i + 1:]:
+                # size ranges of A∖B, B∖A, A∩B, A∪B: skip the pair when none can come within k
+                ranges = [(max(na - nb, 0), na), (max(nb - na, 0), nb), (0, min(na, nb)),
+                          (max(na, nb), na + nb)]
+                if all(size + k <= lo or size - k >= hi for lo, hi in ranges):
+                    continue
+                a, b = _same_length(load(da), load(db))
+                for derived in (a & ~b, b & ~a, a & b, a | b):
+                    consider(distance(bits, derived))
         return found
 
     def remember(self, dataset: str, row_sets: list[np.ndarray]) -> None:
