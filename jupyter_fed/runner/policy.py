@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE TABLE IF NOT EXISTS ledger_events (
     task_id TEXT NOT NULL, principal TEXT NOT NULL, dataset TEXT NOT NULL, epsilon REAL NOT NULL,
     at TEXT NOT NULL, PRIMARY KEY (task_id, dataset));
+CREATE TABLE IF NOT EXISTS group_names (
+    grp TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (grp, name));
 CREATE TABLE IF NOT EXISTS fit_rounds (
     principal TEXT NOT NULL, session TEXT NOT NULL, round INTEGER NOT NULL,
     PRIMARY KEY (principal, session, round));
@@ -195,9 +197,10 @@ class Ledger:
                             now().isoformat()))
             for group, (dataset, cost, eps_budget, dlt_budget) in totals.items():
                 self._check(db, principal, group, dataset, cost, eps_budget, dlt_budget)
-            for group, (_dataset, cost, _e, _d) in totals.items():
+            for group, (dataset, cost, _e, _d) in totals.items():
                 if not cost.spends:
                     continue
+                db.execute("INSERT OR IGNORE INTO group_names VALUES (?,?)", (group, dataset))
                 db.execute("INSERT INTO ledger (principal, dataset, spent, updated_at, delta_spent) "
                            "VALUES (?,?,?,?,?) ON CONFLICT (principal, dataset) DO UPDATE SET "
                            "spent=spent+excluded.spent, delta_spent=delta_spent+excluded.delta_spent,"
@@ -259,13 +262,15 @@ class Ledger:
         with self.store.tx() as db:
             rows = db.execute("SELECT * FROM ledger WHERE ?1 IS NULL OR principal=?1 "
                               "ORDER BY dataset, principal", (principal,)).fetchall()
-            names: dict[str, list[str]] = {}
-            for r in db.execute("SELECT name, path FROM datasets ORDER BY name"):
-                names.setdefault(budget_group(r["path"]), []).append(r["name"])
+            names: dict[str, set[str]] = {}
+            for r in db.execute("SELECT name, path FROM datasets"):
+                names.setdefault(budget_group(r["path"]), set()).add(r["name"])
+            for r in db.execute("SELECT grp, name FROM group_names"):  # also names since removed
+                names.setdefault(r["grp"], set()).add(r["name"])
         out = []
         for r in rows:
             row = dict(r)
             row["group"] = row["dataset"]
-            row["dataset"] = ",".join(names.get(row["dataset"], [])) or row["dataset"]
+            row["dataset"] = ",".join(sorted(names.get(row["dataset"], []))) or row["dataset"]
             out.append(row)
         return sorted(out, key=lambda r: (r["dataset"], r["principal"]))
