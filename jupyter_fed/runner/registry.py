@@ -77,6 +77,37 @@ def _declare_bounds(info: DatasetInfo, body: DatasetRegistration) -> None:
         col.bounds = (float(lo), float(hi))
 
 
+def parse_bounds(items: list[str], file: Path | None = None) -> dict[str, tuple[float, float]]:
+    """``COLUMN=LOW:HIGH`` items (and a file of them, or JSON ``{column: [low, high]}``)."""
+    import json
+
+    lines = list(items)
+    if file is not None:
+        text = Path(file).read_text()
+        if text.lstrip().startswith("{"):
+            try:
+                found = json.loads(text)
+                return {**{str(k): (float(v[0]), float(v[1])) for k, v in found.items()},
+                        **parse_bounds(items)}
+            except (ValueError, TypeError, IndexError, KeyError):
+                raise ConfigError(f"--bounds-file {file}: not a JSON object of "
+                                  "{column: [low, high]}", "fix the file") from None
+        lines += [ln.strip() for ln in text.splitlines() if ln.strip() and not
+                  ln.strip().startswith("#")]
+    out: dict[str, tuple[float, float]] = {}
+    for item in lines:
+        column, sep, rng = item.partition("=")
+        low, colon, high = rng.partition(":")
+        try:
+            if not (sep and colon):
+                raise ValueError
+            out[column.strip()] = (float(low), float(high))
+        except ValueError:
+            raise ConfigError(f"--bounds {column.strip() or item!r}: expected COLUMN=LOW:HIGH",
+                              "write e.g. --bounds age=0:120") from None
+    return out
+
+
 def load_dataset(settings: RunnerSettings, store: RunnerStore, name: str) -> tuple[DatasetInfo, Path]:
     """A registered dataset's info (with its runner-side view and budget group) and file."""
     row = store.get_dataset(name)
