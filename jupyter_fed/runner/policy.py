@@ -79,7 +79,8 @@ class DatasetPolicy(BaseModel):
                                      "memory a statistics query may need; larger ones are refused")
 
     def minimum_rows(self, num_columns: int) -> int:
-        return self.min_rows if self.min_rows is not None else num_columns + 5
+        """Fewest rows of a dataset any step may read: max(k, min_rows or attributes + 5)."""
+        return max(self.min_count, self.min_rows if self.min_rows is not None else num_columns + 5)
 
     def allows(self, package: str) -> bool:
         return self.allowed_packages is None or package in self.allowed_packages

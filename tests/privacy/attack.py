@@ -64,3 +64,26 @@ def run_analytics(client: Any, package: str, datasets: list[str], data_config: d
 
 def log_text(session: Any) -> str:
     return "\n".join(row["message"] for row in session.logs())
+
+
+def post_task(http: Any, spec: dict[str, Any], tensors: bytes | None = None) -> Any:
+    """``POST /v1/tasks`` as a coordinator (or a hostile client) sends it."""
+    import json
+
+    files: dict[str, Any] = {"spec": (None, json.dumps(spec), "application/json")}
+    if tensors:
+        files["tensors"] = ("t", tensors, "application/octet-stream")
+    return http.post("/v1/tasks", files=files)
+
+
+def task_outcome(http: Any, spec: dict[str, Any], tensors: bytes | None = None) -> dict[str, Any]:
+    """Submit, wait for the end, return {status code, bodies}: every text the runner sent back."""
+    submitted = post_task(http, spec, tensors)
+    out: dict[str, Any] = {"submit": submitted.status_code, "texts": [submitted.text]}
+    if submitted.status_code == 202:
+        status = http.get(f"/v1/tasks/{spec['task_id']}", params={"wait": 60})
+        out["texts"].append(status.text)
+        out["status"] = status.json()
+        if out["status"]["state"] == "succeeded":
+            out["result"] = http.get(f"/v1/tasks/{spec['task_id']}/result").content
+    return out
