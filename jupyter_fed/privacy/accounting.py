@@ -67,12 +67,16 @@ class PrivacyCost:
         one exact answer per training round and otherwise charges and answers with noise.
     trains
         The step is a training round of its session (it earns that round's evaluation).
+    reads
+        The step reads these rows at all (``False``: e.g. a DP session's final evaluation,
+        which measures nothing on its training rows, so ``require_dp`` has nothing to refuse).
     """
 
     epsilon: float
     delta: float = 0.0
     evaluation: bool = False
     trains: bool = False
+    reads: bool = True
 
     def __post_init__(self) -> None:
         for name in ("epsilon", "delta"):
@@ -88,7 +92,8 @@ class PrivacyCost:
 
     def __add__(self, other: PrivacyCost) -> PrivacyCost:
         return PrivacyCost(self.epsilon + other.epsilon, self.delta + other.delta,
-                           self.evaluation or other.evaluation, self.trains or other.trains)
+                           self.evaluation or other.evaluation, self.trains or other.trains,
+                           self.reads or other.reads)
 
     def as_dict(self) -> dict[str, float]:
         return {"epsilon": self.epsilon, "delta": self.delta}

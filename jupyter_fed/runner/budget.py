@@ -43,7 +43,7 @@ def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
             raise PermissionDenied(f"dataset {info.name!r} only allows differentially private "
                                    f"steps; {package.name}.{spec.step} would measure a model on "
                                    "its rows", "evaluate on a dataset that does not require DP")
-        if policy.require_dp and not cost.spends:
+        if policy.require_dp and cost.reads and not cost.spends:
             raise PermissionDenied(f"dataset {info.name!r} only allows differentially private "
                                    f"steps; {package.name}.{spec.step} spends no epsilon on it",
                                    "use a DP package or option (e.g. ffnet's "

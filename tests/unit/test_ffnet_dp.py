@@ -124,7 +124,8 @@ def test_evaluate_and_non_dp_steps_spend_nothing_but_count_as_evaluations() -> N
                                                   "test": free}
     # no test set: without DP the training rows are measured; under DP nothing is
     assert privacy_cost("evaluate", _params(None), {"train": FACTS["train"]}) == {"train": free}
-    assert privacy_cost("evaluate", _params(), {"train": FACTS["train"]}) == {}
+    assert privacy_cost("evaluate", _params(), {"train": FACTS["train"]}) == {
+        "train": PrivacyCost(0.0, reads=False)}
 
 
 @pytest.mark.parametrize("rounds", [None, 0, -3, 2.5, True, "3", 100_001, float("nan")])
