@@ -11,8 +11,10 @@ The small-count threshold k plays no part in whether a value is named.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Mapping
+from typing import Any
 
 from jupyter_fed.privacy._opendp import dp
 
@@ -35,10 +37,17 @@ def select_partitions(counts: Mapping[Hashable, int], epsilon: float, delta: flo
     """
     if not counts:
         return {}
-    ns = dp()
     keys = {str(k): k for k in counts}
     if len(keys) != len(counts):
         raise ValueError("category values must have distinct text forms")
+    out = _measurement(float(epsilon), float(delta))({str(k): int(v) for k, v in counts.items()})
+    return {keys[k]: float(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _measurement(epsilon: float, delta: float) -> Any:
+    """OpenDP's Laplace threshold measurement for (epsilon, delta), its map checked."""
+    ns = dp()
     domain = ns.d.map_domain(ns.d.atom_domain(T=str), ns.d.atom_domain(T="i64"))
     metric = ns.me.l01inf_distance(ns.me.absolute_distance(T="i64"))
     tau = threshold(epsilon, delta)
@@ -46,7 +55,5 @@ def select_partitions(counts: Mapping[Hashable, int], epsilon: float, delta: flo
         meas = ns.m.make_laplace_threshold(domain, metric, scale=1.0 / epsilon, threshold=tau)
         eps, dlt = meas.map((1, 1, 1))
         if eps <= epsilon * (1 + 1e-9) and dlt <= delta * (1 + 1e-9):
-            break
+            return meas
         tau += 1
-    out = meas({str(k): int(v) for k, v in counts.items()})
-    return {keys[k]: float(v) for k, v in out.items()}
