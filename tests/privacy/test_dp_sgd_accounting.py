@@ -52,7 +52,7 @@ def spent(fed, user: str, dataset: str) -> tuple[float, float]:
 def test_a_tiny_epsilon_with_a_huge_delta_is_refused_and_costs_nothing(fed, new_client,
                                                                         protected) -> None:
     client = new_client()
-    s, ctx = session(client, protected, {"epsilon": 1e-9, "max_grad_norm": 1.0, "delta": 0.99}, 1)
+    _, ctx = session(client, protected, {"epsilon": 1e-9, "max_grad_norm": 1.0, "delta": 0.99}, 1)
 
     with pytest.raises(FedError, match="cannot reach epsilon 1e-09"):
         ctx.wait(60)

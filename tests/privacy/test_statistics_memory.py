@@ -44,7 +44,7 @@ def peak_mb(path: Path, tmp: Path) -> float:
 def test_memory_grows_no_faster_than_the_square_of_the_columns(tmp_path) -> None:
     peaks = {c: peak_mb(binary_file(tmp_path, c), tmp_path / f"cache{c}") for c in (150, 300, 600)}
 
-    print(f"\npeak traced memory by binary columns: "
+    print("\npeak traced memory by binary columns: "
           + ", ".join(f"{c}: {mb:.0f} MB" for c, mb in peaks.items()))
     assert peaks[600] < 250  # was ~1,700 MB
     assert peaks[600] / peaks[300] < 4.5 and peaks[300] / peaks[150] < 4.5  # not 8 (cubic)
