@@ -120,7 +120,9 @@ def private_bounds(counts: np.ndarray, values: np.ndarray, epsilon: float, alpha
     if above.size == 0:
         return None
     lo, hi = _edge(int(above[0]), upper=False), _edge(int(above[-1]), upper=True)
-    candidates = tuple(float(c) for c in np.linspace(lo, hi, QUANTILE_CANDIDATES))
+    if hi <= lo:  # only the bin of exact zeros: the neighbouring bins' outer edges
+        lo, hi = _edge(int(above[0]) - 1, upper=False), _edge(int(above[-1]) + 1, upper=True)
+    candidates = tuple(float(c) for c in np.unique(np.linspace(lo, hi, QUANTILE_CANDIDATES)))
     x = np.clip(np.asarray(values, dtype=np.float64), lo, hi)  # candidates span [lo, hi] anyway
     each = epsilon / 4.0
     found = []

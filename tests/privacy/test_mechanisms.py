@@ -99,3 +99,10 @@ def test_private_bounds_give_up_rather_than_guess_on_too_few_rows() -> None:
     data = np.random.default_rng(4).uniform(113, 282, 30)
 
     assert all(private_bounds(magnitude_counts(data), data, 0.05) is None for _ in range(50))
+
+
+def test_a_constant_column_gets_a_small_window_around_its_value() -> None:
+    for value in (0.0, 7.0):
+        data = np.full(5000, value)
+        b = private_bounds(magnitude_counts(data), data, 1.0)
+        assert b is not None and b.lo <= value <= b.hi and b.hi - b.lo < max(8.0, abs(value))
