@@ -27,7 +27,7 @@ class EdaConfig(BaseModel):
     categorical: list[str] = Field(default_factory=list, description="columns to describe by "
                                    "their values (DP partition selection); binary and label "
                                    "columns of the registered schema always are")
-    bounds_share: float = Field(0.2, gt=0, lt=1, description="share of a numeric column's epsilon "
+    bounds_share: float = Field(0.5, gt=0, lt=1, description="share of a numeric column's epsilon "
                                 "spent on private clipping bounds when none were declared")
     bounds_rows: int = Field(200_000, ge=1000, description="rows (from the start of the file) the "
                              "private bounds are learnt on")
