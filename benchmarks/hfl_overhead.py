@@ -59,8 +59,9 @@ def main() -> None:
         client.close()
 
     fed_scores = score_on_test(weights, cfg, paths["test"])
-    central_w, central_seconds = centralized_baseline(
-        [paths[f"train_silo{i}"] for i in range(args.clients)], cfg, args.rounds)
+    central = centralized_baseline([paths[f"train_silo{i}"] for i in range(args.clients)], cfg,
+                                   args.rounds)
+    central_w, central_seconds = central.weights, central.seconds
     central_scores = score_on_test(central_w, cfg, paths["test"])
 
     round_time = sum(r["duration"] for r in rounds)

@@ -10,7 +10,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,14 +66,74 @@ class EmbeddedBackend:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        fn = getattr(self.coordinator, method)
-
-        async def invoke() -> Any:
-            result = fn(*args, **kwargs)
-            return await result if asyncio.iscoroutine(result) else result
+    def _sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a synchronous coordinator method on its loop thread (it owns the state)."""
+        async def invoke() -> T:
+            return fn(*args, **kwargs)
 
         return self.run(invoke())
+
+    # the Backend protocol (client/_backend.py) ----------------------------------------------
+    def add_runner(self, name: str, url: str, token: str, fingerprint: str | None = None
+                   ) -> dict[str, Any]:
+        return self.run(self.coordinator.add_runner(name, url, token, fingerprint))
+
+    def add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.run(self.coordinator.add_runners(runners))
+
+    def join_invitation(self, blob: str, password: str, name: str | None = None
+                        ) -> dict[str, Any]:
+        return self.run(self.coordinator.join_invitation(blob, password, name))
+
+    def runner_admin(self, runner: str, method: str, path: str, body: Any = None,
+                     params: dict[str, Any] | None = None) -> Any:
+        return self.run(self.coordinator.runner_admin(runner, method, path, body, params))
+
+    def remove_runner(self, name: str) -> None:
+        self.run(self.coordinator.remove_runner(name))
+
+    def runners(self) -> list[dict[str, Any]]:
+        return self.run(self.coordinator.runners())
+
+    def catalog(self) -> dict[str, Any]:
+        return self.run(self.coordinator.catalog())
+
+    def create_session(self, **kwargs: Any) -> dict[str, Any]:
+        return self._sync(self.coordinator.create_session, **kwargs)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return self._sync(self.coordinator.sessions)
+
+    def session(self, sid: str) -> dict[str, Any]:
+        return self._sync(self.coordinator.session, sid)
+
+    def start_session(self, sid: str) -> dict[str, Any]:
+        return self._sync(self.coordinator.start_session, sid)
+
+    def cancel(self, sid: str) -> dict[str, Any]:
+        return self.run(self.coordinator.cancel(sid))
+
+    def resume(self, sid: str) -> dict[str, Any]:
+        return self.run(self.coordinator.resume(sid))
+
+    def join(self, sid: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.run(self.coordinator.join(sid, tasks))
+
+    def wait(self, sid: str, timeout: float | None = None,
+             after_round: int | None = None) -> dict[str, Any]:
+        return self.run(self.coordinator.wait(sid, timeout, after_round))
+
+    def metrics(self, sid: str) -> dict[str, Any]:
+        return self._sync(self.coordinator.metrics, sid)
+
+    def rounds(self, sid: str) -> list[dict[str, Any]]:
+        return self._sync(self.coordinator.rounds, sid)
+
+    def logs(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
+        return self._sync(self.coordinator.logs, sid, after)
+
+    def artefact_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        return self._sync(self.coordinator.artefact_bytes, sid)
 
     def close(self) -> None:
         if self.closed:

@@ -1,7 +1,8 @@
 """The SDK's backend over a Jupyter server's jupyter-fed REST API, and finding that server.
 
-``RestBackend.call(name, ...)`` has the signature of the coordinator method ``name``, exactly like
-``EmbeddedBackend``, so ``Client``, ``Session`` and task groups run unchanged against either.
+``RestBackend`` implements the SDK's :class:`~jupyter_fed.client._backend.Backend` protocol over
+HTTP, as ``EmbeddedBackend`` does in-process, so ``Client``, ``Session`` and task groups run
+unchanged against either.
 Error bodies are turned back into the same ``FedError`` subclasses the coordinator raised.
 """
 
@@ -17,11 +18,11 @@ from urllib.parse import quote
 import httpx
 
 from jupyter_fed.errors import AuthError, FedError, NotFoundError, error_from_body
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 __all__ = ["API_PATH", "RestBackend", "find_server", "running_servers"]
 
 API_PATH = "jupyter-fed/api/v1/"
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 class RestBackend:
@@ -86,13 +87,6 @@ class RestBackend:
         resp = self._request(method, path, **kw)
         return None if resp.status_code == 204 else resp.json()
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Invoke the coordinator method ``method`` through the REST API."""
-        fn = getattr(self, f"_call_{method}", None)
-        if fn is None:
-            raise NotImplementedError(f"{method!r} is not available over the REST API")
-        return fn(*args, **kwargs)
-
     def status(self, timeout: float | None = None) -> dict[str, Any]:
         """``{version, api, ready}`` of the server's extension (raises if it is not there)."""
         return self._json("GET", "status", **({} if timeout is None else {"timeout": timeout}))
@@ -100,53 +94,57 @@ class RestBackend:
     def close(self) -> None:
         self._http.close()
 
-    # coordinator methods, by name -----------------------------------------------------------
-    def _call_add_runner(self, name: str, url: str, token: str, fingerprint: str | None = None
+    # the Backend protocol (client/_backend.py) ------------------------------------------------------------
+    def add_runner(self, name: str, url: str, token: str, fingerprint: str | None = None
                          ) -> dict[str, Any]:
         return self._json("POST", "runners", json={"name": name, "url": url, "token": token,
                                                    "fingerprint": fingerprint})
 
-    def _call_join_invitation(self, blob: str, password: str, name: str | None = None
+    def add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.add_runner(r["name"], r["url"], r["token"], r.get("fingerprint"))
+                for r in runners]
+
+    def join_invitation(self, blob: str, password: str, name: str | None = None
                               ) -> dict[str, Any]:
         return self._json("POST", "invitations", json={"blob": blob, "password": password,
                                                        "name": name})
 
-    def _call_runner_admin(self, runner: str, method: str, path: str, body: Any = None,
+    def runner_admin(self, runner: str, method: str, path: str, body: Any = None,
                            params: dict[str, Any] | None = None) -> Any:
         return self._json("POST", f"runners/{_seg(runner)}/admin",
                           json={"method": method, "path": path, "body": body, "params": params})
 
-    def _call_remove_runner(self, name: str) -> None:
+    def remove_runner(self, name: str) -> None:
         self._json("DELETE", f"runners/{_seg(name)}")
 
-    def _call_runners(self) -> list[dict[str, Any]]:
+    def runners(self) -> list[dict[str, Any]]:
         return self._json("GET", "runners")
 
-    def _call_catalog(self) -> dict[str, Any]:
+    def catalog(self) -> dict[str, Any]:
         return self._json("GET", "datasets")
 
-    def _call_create_session(self, **kwargs: Any) -> dict[str, Any]:
+    def create_session(self, **kwargs: Any) -> dict[str, Any]:
         return self._json("POST", "sessions", json=kwargs)
 
-    def _call_sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[dict[str, Any]]:
         return self._json("GET", "sessions")
 
-    def _call_session(self, sid: str) -> dict[str, Any]:
+    def session(self, sid: str) -> dict[str, Any]:
         return self._json("GET", f"sessions/{_seg(sid)}")
 
-    def _call_start_session(self, sid: str) -> dict[str, Any]:
+    def start_session(self, sid: str) -> dict[str, Any]:
         return self._json("POST", f"sessions/{_seg(sid)}/start")
 
-    def _call_cancel(self, sid: str) -> dict[str, Any]:
+    def cancel(self, sid: str) -> dict[str, Any]:
         return self._json("POST", f"sessions/{_seg(sid)}/cancel")
 
-    def _call_resume(self, sid: str) -> dict[str, Any]:
+    def resume(self, sid: str) -> dict[str, Any]:
         return self._json("POST", f"sessions/{_seg(sid)}/resume")
 
-    def _call_join(self, sid: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def join(self, sid: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self._json("POST", f"sessions/{_seg(sid)}/join", json={"tasks": tasks})
 
-    def _call_wait(self, sid: str, timeout: float | None = None,
+    def wait(self, sid: str, timeout: float | None = None,
                    after_round: int | None = None) -> dict[str, Any]:
         # The server holds a long poll for at most `poll` seconds; chain them up to `timeout`.
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -163,29 +161,25 @@ class RestBackend:
                     (after_round is not None and info["current_round"] > after_round):
                 return info
 
-    def _call_metrics(self, sid: str) -> dict[str, Any]:
+    def metrics(self, sid: str) -> dict[str, Any]:
         return self._json("GET", f"sessions/{_seg(sid)}/metrics")
 
-    def _call_rounds(self, sid: str) -> list[dict[str, Any]]:
+    def rounds(self, sid: str) -> list[dict[str, Any]]:
         return self._json("GET", f"sessions/{_seg(sid)}/rounds")
 
-    def _call_logs(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
+    def logs(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
         return self._json("GET", f"sessions/{_seg(sid)}/logs", params={"after": after})
 
-    def _call_model_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        resp = self._request("GET", f"sessions/{_seg(sid)}/model")
-        inline = resp.headers.get("X-Fed-Model-Meta")
+    def artefact_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        resp = self._request("GET", f"sessions/{_seg(sid)}/artefact")
+        inline = resp.headers.get("X-Fed-Artefact-Meta")
         if inline is not None:
             meta = json.loads(inline)
-        else:  # too big for a header; only the round differs between rounds, and it came along
-            meta = self._json("GET", f"sessions/{_seg(sid)}/model/meta")
-            meta["round"] = int(resp.headers["X-Fed-Model-Round"])
+        else:  # too big for a header: the round came along, so the two describe the same model
+            meta = self._json("GET", f"sessions/{_seg(sid)}/artefact/meta")
+            meta["round"] = int(resp.headers["X-Fed-Artefact-Round"])
         return resp.content, meta
 
-
-    def _call_results_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        meta = self._json("GET", f"sessions/{_seg(sid)}/results/meta")
-        return self._request("GET", f"sessions/{_seg(sid)}/results").content, meta
 
 
 def _seg(value: str) -> str:

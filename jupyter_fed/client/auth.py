@@ -21,7 +21,7 @@ class RunnerAuth:
 
     def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v is not None}
-        return self._backend.call("runner_admin", self.runner, method, path, body, params or None)
+        return self._backend.runner_admin(self.runner, method, path, body, params or None)
 
     def create_user(self, name: str, role: str = "model_builder") -> dict[str, Any]:
         """Roles: ``administrator``, ``data_custodian``, ``model_builder``."""

@@ -11,6 +11,7 @@ from jupyter_fed.client.taskgroup import TaskBuilder
 if TYPE_CHECKING:
     import pandas as pd
 
+    from jupyter_fed.client._backend import Backend
     from jupyter_fed.client.auth import RunnerAuth
 
 
@@ -21,8 +22,8 @@ class Client:
     (``create_fl_session``, ``SessionTaskGroup``, ``metrics().as_dict()``) so its users feel at home.
     """
 
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
+    def __init__(self, backend: Backend) -> None:
+        self._backend: Backend = backend
 
     # runners --------------------------------------------------------------------------------
     def add_runner(self, name: str, url: str, token: str, fingerprint: str | None = None
@@ -31,11 +32,15 @@ class Client:
 
         ``fingerprint`` is the ``sha256:…`` the runner printed at start; required for https.
         """
-        return self._backend.call("add_runner", name, url, token, fingerprint)
+        return self._backend.add_runner(name, url, token, fingerprint)
+
+    def add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Connect several runners at once: ``[{"name", "url", "token", "fingerprint"}]``."""
+        return self._backend.add_runners([dict(r) for r in runners])
 
     def join(self, blob: str, password: str, name: str | None = None) -> dict[str, Any]:
         """Connect a runner from a custodian's invitation (usable once; token stays server-side)."""
-        return self._backend.call("join_invitation", blob, password, name)
+        return self._backend.join_invitation(blob, password, name)
 
     def auth(self, runner: str) -> RunnerAuth:
         """User and token administration at ``runner`` (needs an admin token there)."""
@@ -44,14 +49,14 @@ class Client:
         return RunnerAuth(self._backend, runner)
 
     def remove_runner(self, name: str) -> None:
-        self._backend.call("remove_runner", name)
+        self._backend.remove_runner(name)
 
     def runners(self) -> pd.DataFrame:
         """Connected runners with health, latency in ms and number of datasets."""
         import pandas as pd
 
         cols = ["name", "url", "status", "latency_ms", "datasets", "version", "error"]
-        return pd.DataFrame(self._backend.call("runners"), columns=cols)
+        return pd.DataFrame(self._backend.runners(), columns=cols)
 
     # catalog --------------------------------------------------------------------------------
     def datasets(self, tag: str | None = None) -> pd.DataFrame:
@@ -64,7 +69,7 @@ class Client:
 
         import pandas as pd
 
-        cat = self._backend.call("catalog")
+        cat = self._backend.catalog()
         for err in cat["errors"]:
             warnings.warn(f"runner {err['runner']}: {err['message']}", stacklevel=2)
         rows = [{"runner": d["runner"], "name": d["name"], "description": d["description"],
@@ -116,7 +121,7 @@ class Client:
                                      "accept_failures": accept_failures,
                                      "heartbeat_timeout": heartbeat_timeout,
                                      "max_retries": max_retries}.items() if v is not None}
-        info = self._backend.call("create_session", name=name, description=description,
+        info = self._backend.create_session(name=name, description=description,
                                   package_name=package_name, min_num_clients=min_num_clients,
                                   num_rounds=num_rounds, model_config=model_config or {},
                                   data_config=data_config or {}, policy=policy)
@@ -134,7 +139,7 @@ class Client:
         data_config = dict(data_config or {})
         n = num_datasets if num_datasets is not None else max(1, len(data_config.get("datasets",
                                                                                      data_config)))
-        info = self._backend.call("create_session", name=name, description=description,
+        info = self._backend.create_session(name=name, description=description,
                                   package_name=package_name, min_num_clients=n, num_rounds=1,
                                   model_config=model_config or {}, data_config=data_config,
                                   policy={k: v for k, v in policy.items() if v is not None})
@@ -155,7 +160,7 @@ class Client:
 
         try:
             notice = epsilon_notice(model_config, data_config,
-                                    self._backend.call("catalog")["datasets"])
+                                    self._backend.catalog()["datasets"])
         except Exception:  # a notice must never stop a session from being created
             return ""
         if notice:
@@ -186,10 +191,10 @@ class Client:
             {"epsilon": epsilon, "mechanism": mechanism, "bins": bins}, num_datasets, **policy)
 
     def session(self, session_id: str) -> Session:
-        return Session(self, self._backend.call("session", session_id))
+        return Session(self, self._backend.session(session_id))
 
     def sessions(self) -> list[Session]:
-        return [Session(self, s) for s in self._backend.call("sessions")]
+        return [Session(self, s) for s in self._backend.sessions()]
 
     def task_builder(self, runner: str | None = None) -> TaskBuilder:
         """Task builder for ``SessionTaskGroup.add_task``; ``runner=None`` finds datasets anywhere."""
@@ -271,6 +276,6 @@ def connect(url: str | None = None, *, token: str | None = None, embedded: bool 
 
         backend = EmbeddedBackend.shared(Path(state_dir) if state_dir else None)
     client = Client(backend)
-    for r in runners or []:
-        client.add_runner(r["name"], r["url"], r["token"], r.get("fingerprint"))
+    if runners:
+        client.add_runners(runners)
     return client

@@ -31,35 +31,83 @@ class SessionMetrics:
         fed = self.federated
         return dict(fed[-1]) if fed else {}
 
-    def plot(self, metrics: list[str] | None = None) -> Figure:
-        """One panel per metric: the federated value per round and each client's as thin lines."""
+    def plot(self, metrics: list[str] | None = None, *,
+             baseline: dict[str, list[float]] | None = None, baseline_label: str = "centralized",
+             title: str | None = None) -> Figure:
+        """One panel per metric: the federated value per round and each client's as thin lines.
+
+        Parameters
+        ----------
+        metrics
+            Metric names to draw (default: every federated metric, loss first).
+        baseline
+            Metric name → one value per round (entry 0 the initial model), drawn dashed on the
+            matching panel: e.g. the same network trained centrally on the pooled rows.
+        baseline_label
+            Legend entry of the baseline.
+        title
+            Figure title (default: the session id).
+
+        Client curves identical to the federated one (clients that all score one shared test set)
+        are drawn once, as the federated curve, and a note says so, rather than filling the legend
+        with lines no one can see.
+        """
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         fed = self.federated
         names = metrics or sorted({k for m in fed for k in m if k != "num_examples"},
                                   key=lambda k: (k != "loss", k))
-        fig = Figure(figsize=(4.2 * max(1, len(names)), 3.4), layout="constrained")
+        fig = Figure(figsize=(4.2 * max(1, len(names)), 3.6), layout="constrained")
         axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
         clients = sorted({c for per in self._data["client_metrics"] for c in per})
+        shared = self._clients_match_federated(names, clients)
         for ax, name in zip(axes, names, strict=False):
-            for cid in clients:
-                ys = [per.get(cid, {}).get(f"test_{name}", math.nan)
-                      for per in self._data["client_metrics"]]
-                ax.plot(range(len(ys)), ys, lw=0.9, alpha=0.6, label=cid)
+            if not shared:
+                for cid in clients:
+                    ys = [per.get(cid, {}).get(f"test_{name}", math.nan)
+                          for per in self._data["client_metrics"]]
+                    ax.plot(range(len(ys)), ys, lw=0.9, alpha=0.6, label=cid)
             ax.plot(range(len(fed)), [m.get(name, math.nan) for m in fed], lw=2.2, color="black",
                     marker="o", ms=3, label="federated")
+            if baseline and baseline.get(name):
+                ys = baseline[name]
+                ax.plot(range(len(ys)), ys, lw=1.8, ls="--", color="tab:orange",
+                        label=baseline_label)
             ax.set_title(name)
             ax.set_xlabel("round")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=7)
-        fig.suptitle(f"session {self._data['session_id']}")
+        fig.suptitle(title or f"session {self._data['session_id']}")
+        if shared and len(clients) > 1:
+            # supxlabel, not text: constrained layout makes room for it below the axes' labels
+            fig.supxlabel(f"the {len(clients)} clients score one shared test set: their curves "
+                          "equal the federated one", fontsize=7, color="dimgray")
         return fig
+
+    def _clients_match_federated(self, names: list[str], clients: list[str]) -> bool:
+        """Whether every client's curve is the federated one (up to rounding)."""
+        if not clients:
+            return True
+        for fed, per in zip(self.federated, self._data["client_metrics"], strict=False):
+            for name in names:
+                f = fed.get(name)
+                for cid in clients:
+                    v = per.get(cid, {}).get(f"test_{name}")
+                    if v is None or f is None:
+                        if v is not f:
+                            return False
+                    elif not (math.isclose(v, f, rel_tol=1e-9, abs_tol=1e-12)
+                              or (math.isnan(v) and math.isnan(f))):
+                        return False
+        return True
 
     def __repr__(self) -> str:
         return f"SessionMetrics({self.latest()})"
 
     def _repr_html_(self) -> str:
         """A table of the federated metrics per round, when a notebook shows the metrics."""
-        from jupyter_fed.client._repr import metrics_html
+        from jupyter_fed.client.reprs import metrics_html
 
         return metrics_html(self._data)

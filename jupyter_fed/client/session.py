@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_fed.client.metrics import SessionMetrics
 from jupyter_fed.errors import SessionFailed
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 if TYPE_CHECKING:
+    from jupyter_fed.client._backend import Backend
     from jupyter_fed.client.client import Client
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 class Session:
@@ -27,12 +28,12 @@ class Session:
         epsilon); empty when there is nothing to say."""
 
     @property
-    def _backend(self) -> Any:
+    def _backend(self) -> Backend:
         return self._client._backend
 
     def info(self) -> dict[str, Any]:
         """Status, round progress, clients and configuration as a dict."""
-        return self._backend.call("session", self.id)
+        return self._backend.session(self.id)
 
     def status(self) -> str:
         """``created``, ``pending``, ``running``, ``completed``, ``failed`` or ``cancelled``."""
@@ -40,7 +41,7 @@ class Session:
 
     def start(self) -> Session:
         """Open the session for clients; returns the session so calls can be chained."""
-        self._backend.call("start_session", self.id)
+        self._backend.start_session(self.id)
         return self
 
     def wait(self, timeout: float | None = None, poll: float = 1.0, raise_on_failure: bool = True,
@@ -68,7 +69,7 @@ class Session:
             while True:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 step = left if bar is None else (poll if left is None else min(poll, left))
-                info = self._backend.call("wait", self.id, step)
+                info = self._backend.wait(self.id, step)
                 if bar is not None:
                     bar.n = info["current_round"]
                     latest = self.metrics().latest()
@@ -87,19 +88,24 @@ class Session:
                                 "see session.logs() for each runner's messages")
         return info["status"] == "completed"
 
+    def wait_round(self, after_round: int, timeout: float = 30.0) -> dict[str, Any]:
+        """Return the session's info as soon as a round after ``after_round`` is committed, the
+        session ends, or ``timeout`` seconds pass: a live view long-polls this, never sleeps."""
+        return self._backend.wait(self.id, timeout, after_round)
+
     def metrics(self) -> SessionMetrics:
-        return SessionMetrics(self._backend.call("metrics", self.id))
+        return SessionMetrics(self._backend.metrics(self.id))
 
     def rounds(self) -> list[dict[str, Any]]:
         """Per-round bookkeeping: clients, dropouts, durations, time inside local steps."""
-        return self._backend.call("rounds", self.id)
+        return self._backend.rounds(self.id)
 
     def model(self) -> Any:
         """The trained model (best round if ``save_best_model`` is set, else the last)."""
         from jupyter_fed.packages import get_package
         from jupyter_fed.wire import decode
 
-        data, meta = self._backend.call("model_bytes", self.id)
+        data, meta = self._backend.artefact_bytes(self.id)
         return get_package(meta["package"]).load_model()(decode(data), meta)
 
     def results(self) -> Any:
@@ -107,22 +113,22 @@ class Session:
         from jupyter_fed.packages import get_package
         from jupyter_fed.wire import decode
 
-        data, meta = self._backend.call("results_bytes", self.id)
+        data, meta = self._backend.artefact_bytes(self.id)
         return get_package(meta["package"]).load_model()(decode(data), meta)
 
     def cancel(self) -> None:
         """Stop the session; steps still running at the runners are cancelled there."""
-        self._backend.call("cancel", self.id)
+        self._backend.cancel(self.id)
 
     def logs(self, after: int = 0) -> list[dict[str, Any]]:
         """The session's log: joins, rounds, dropouts and each runner's error messages."""
-        return self._backend.call("logs", self.id, after)
+        return self._backend.logs(self.id, after)
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.package} {self.name!r}>"
 
     def _repr_html_(self) -> str | None:
         """Status, round progress, latest metrics and clients, when a notebook shows the session."""
-        from jupyter_fed.client._repr import session_html
+        from jupyter_fed.client.reprs import session_html
 
         return session_html(self)

@@ -100,5 +100,5 @@ class SessionTaskGroup:
     def start(self) -> TaskGroupContext:
         if self.session.status() == "created":
             self.session.start()
-        clients = self.session._backend.call("join", self.session.id, self.tasks)
+        clients = self.session._backend.join(self.session.id, self.tasks)
         return TaskGroupContext(self.session, [c["client_id"] for c in clients])

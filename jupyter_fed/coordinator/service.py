@@ -13,13 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from jupyter_fed.coordinator.engine import (
-    MODEL_PREFIX,
-    Policy,
-    RunContext,
-    SessionRun,
-    load_weights,
-)
+from jupyter_fed.coordinator.engine import Policy, RunContext, SessionRun
 from jupyter_fed.coordinator.runners import RunnerClient
 from jupyter_fed.coordinator.store import CoordinatorStore
 from jupyter_fed.errors import (
@@ -28,13 +22,12 @@ from jupyter_fed.errors import (
     FedError,
     NotFoundError,
 )
-from jupyter_fed.packages import get_package
-from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages import get_package, parse_config
 from jupyter_fed.wire import NAME_RE
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 log = logging.getLogger("jupyter_fed.coordinator")
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 class Coordinator:
@@ -154,16 +147,31 @@ class Coordinator:
                               "start with a letter; use letters, digits, '-' and '_'")
         probe = RunnerClient(name, url, token, fingerprint=fingerprint)
         try:
-            await probe.datasets()  # reaches it, checks the pinned certificate and the token
-            health = await probe.health()
-        finally:
+            # reaches it, checks the pinned certificate and the token
+            _, health = await asyncio.gather(probe.datasets(), probe.health())
+        except BaseException:
             await probe.aclose()
-        old = self._runners.pop(name, None)
-        if old is not None:
-            await old.aclose()
-        self.store.put_runner(name, url, token, fingerprint)
+            raise
+        same = next((r for r in self.store.runners() if r["name"] == name
+                     and (r["url"], r["token"], r["fingerprint"]) == (url, token, fingerprint)),
+                    None)
+        if same is not None and name in self._runners:
+            await probe.aclose()  # unchanged: running sessions keep the connection they use
+        else:
+            old = self._runners.pop(name, None)
+            if old is not None:  # steps in flight still hold it: close it once they are done
+                asyncio.get_running_loop().call_later(
+                    300, lambda: asyncio.ensure_future(old.aclose()))
+            self.store.put_runner(name, url, token, fingerprint)
+            self._runners[name] = probe  # its TLS connection is warm: the first round reuses it
         return {"name": name, "url": url, "fingerprint": fingerprint,
                 **{k: health.get(k) for k in ("version", "latency_ms")}}
+
+    async def add_runners(self, runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Connect several runners at once (``{name, url, token, fingerprint}`` each)."""
+        return list(await asyncio.gather(*(self.add_runner(r["name"], r["url"], r["token"],
+                                                           r.get("fingerprint"))
+                                           for r in runners)))
 
     async def join_invitation(self, blob: str, password: str, name: str | None = None
                               ) -> dict[str, Any]:
@@ -244,8 +252,8 @@ class Coordinator:
     # sessions -------------------------------------------------------------------------------
     def create_session(self, *, name: str, description: str = "", package_name: str,
                        min_num_clients: int, num_rounds: int, model_config: dict[str, Any],
-                       data_config: dict[str, Any], policy: dict[str, Any] | None = None,
-                       kind: str = "fl") -> dict[str, Any]:
+                       data_config: dict[str, Any], policy: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
         """Validate the configuration against the package's plan, then record the session."""
         package = get_package(package_name)
         if not isinstance(num_rounds, int) or not 1 <= num_rounds <= 100_000:
@@ -258,7 +266,7 @@ class Coordinator:
         sid = secrets.token_hex(5)
         config = {"min_num_clients": min_num_clients, "num_rounds": num_rounds,
                   "model_config": model_config, "data_config": data_config, "policy": pol}
-        self.store.create_session(sid, kind, name, description, package.name, config)
+        self.store.create_session(sid, name, description, package.name, config)
         self.store.log(sid, "info", f"created {package.name} session {name!r}")
         return self.session(sid)
 
@@ -276,7 +284,8 @@ class Coordinator:
                 "current_round": min(rec["current_round"], cfg["num_rounds"]),
                 "num_rounds": cfg["num_rounds"], "min_num_clients": cfg["min_num_clients"],
                 "created_at": rec["created_at"], "started_at": rec["started_at"],
-                "finished_at": rec["finished_at"], "clients": clients, "config": cfg}
+                "finished_at": rec["finished_at"], "clients": clients, "config": cfg,
+                "warnings": self.store.warnings(sid)}
 
     def sessions(self) -> list[dict[str, Any]]:
         return [self.session(r["id"]) for r in self.store.sessions()]
@@ -323,13 +332,29 @@ class Coordinator:
         for d in catalog["datasets"]:
             where.setdefault(d["name"], []).append(d["runner"])
             infos[(d["runner"], d["name"])] = d
+        package = get_package(rec["package"])
+        primary = package.roles[0]
         clients, taken = [], {c["client_id"] for c in rec["clients"]}
         for i, task in enumerate(tasks):
             datasets = {k: v for k, v in task["datasets"].items() if v}
-            if "train" not in datasets and "data" not in datasets:
-                raise ConfigError(f"task {i}: no dataset", "give train_dataset_name (or "
-                                  "dataset_name for analytics)")
+            stray = sorted(set(datasets) - set(package.roles))
+            if stray or primary not in datasets:
+                given = ", ".join(sorted(datasets)) or "none"
+                raise ConfigError(f"task {i}: {package.name} clients bring datasets as "
+                                  f"{' and '.join(package.roles)} ({primary} required); this task "
+                                  f"gives {given}",
+                                  "use task_builder().hfl(train, test) for training packages and "
+                                  ".eda(dataset) / .stats(dataset) for analytics packages")
             runner = task.get("runner")
+            for role, ref in list(datasets.items()):
+                # "runner/dataset" names one of several same-named datasets (names have no "/")
+                named, sep, ds = ref.rpartition("/")
+                if sep:
+                    if runner not in (None, named):
+                        raise ConfigError(f"task {i}: dataset {ref!r} is on runner {named!r}, "
+                                          f"but the task names runner {runner!r}",
+                                          "name one runner per task")
+                    runner, datasets[role] = named, ds
             for role, ds in datasets.items():
                 found = where.get(ds, [])
                 if runner is None and len(found) > 1:
@@ -342,13 +367,13 @@ class Coordinator:
                                         f"{'runner ' + repr(runner) if runner else 'any runner'}"
                                         f"{elsewhere}", "list the catalog with client.datasets()")
                 runner = runner or found[0]
-            cid = task.get("client_name") or f"{runner}/{datasets.get('train') or datasets['data']}"
+            cid = task.get("client_name") or f"{runner}/{datasets[primary]}"
             if cid in taken:
                 raise ConflictError(f"client {cid!r} already joined session {rec['id']}",
                                     "add each dataset once")
             taken.add(cid)
             clients.append({"client_id": cid, "runner": runner, "datasets": datasets})
-        plan = get_package(rec["package"]).load_plan()(
+        plan = package.load_plan()(
             rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
         problems: list[Any] = []
         for c in clients:
@@ -443,50 +468,22 @@ class Coordinator:
         self.session(sid)
         return self.store.logs(sid, after)
 
-    def model(self, sid: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The session's model weights and the metadata to rebuild it (best or last round)."""
+    def artefact_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
+        """The session's one artefact — its model, or its analytics results — as safetensors
+        bytes (what crosses to the kernel) plus the JSON metadata the package's model class reads.
+
+        The plan decides what it is and commits it with its rounds (for a trained model: the
+        latest, and at the end the best by ``save_best_model``).
+        """
         rec = self.session(sid)
-        rounds = [r for r in self.store.rounds(sid) if r["model_path"]]
-        if not rounds:
-            raise NotFoundError(f"session {sid} has no model yet", "wait for its first round")
-        final = next((r for r in self.store.rounds(sid) if r["info"].get("final_evaluation")), None)
-        chosen = rounds[-1]
-        if final is not None:
-            best = final["info"]["best_model_round"]
-            chosen = next((r for r in rounds if r["round"] == best), chosen)
-        weights, _ = load_weights(Path(chosen["model_path"]))
-        plan = get_package(rec["package"]).load_plan()(
-            rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
-        meta = {**plan.artefact_meta(), "round": chosen["round"], "session_id": sid}
-        return weights, meta
+        found = self.store.artefact(sid)
+        if found is None:
+            raise NotFoundError(f"session {sid} has no model or results yet (it is "
+                                f"{rec['status']})", "wait for its first round, or for it to end")
+        return Path(found["path"]).read_bytes(), found["meta"]
 
-    def results_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        """An analytics session's merged results: arrays as safetensors, JSON in the metadata."""
-        import json
-
-        from jupyter_fed.wire import encode
-
-        rec = self.session(sid)
-        row = next((r for r in self.store.rounds(sid) if r["info"].get("analytics")), None)
-        if row is None or rec["status"] != "completed":
-            raise NotFoundError(f"session {sid} has no results (it is {rec['status']})",
-                                "wait for it to complete")
-        arrays, _ = load_weights(Path(row["model_path"]))
-        from jupyter_fed.wire.tensors import metadata
-
-        meta = metadata(Path(row["model_path"]).read_bytes())
-        plan = get_package(rec["package"]).load_plan()(
-            rec["config"]["model_config"], rec["config"]["data_config"], 1)
-        return encode(arrays), {**plan.artefact_meta(), "session_id": sid,
-                                "results": json.loads(meta["results"]),
-                                "rejected": row["info"].get("rejected", {})}
-
-    def model_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
-        """The model as safetensors bytes (what crosses to the kernel) plus its metadata."""
-        from jupyter_fed.wire import encode
-
-        weights, meta = self.model(sid)
-        return encode(weights), meta
+    # the kernel asks for a model or for results; both are views of the one artefact
+    model_bytes = results_bytes = artefact_bytes
 
 
 def _lock_state_dir(folder: Path) -> Any:
@@ -516,4 +513,4 @@ def _lock_state_dir(folder: Path) -> Any:
     return handle
 
 
-__all__ = ["MODEL_PREFIX", "Coordinator"]
+__all__ = ["Coordinator"]

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS runners (
     name TEXT PRIMARY KEY, url TEXT NOT NULL, token TEXT NOT NULL, fingerprint TEXT,
     added_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL,
     package TEXT NOT NULL, status TEXT NOT NULL, config TEXT NOT NULL, error TEXT,
     current_round INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, at TEXT NOT NULL,
     level TEXT NOT NULL, client TEXT, message TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_by_session ON logs (session_id, id);
+CREATE TABLE IF NOT EXISTS artefacts (
+    session_id TEXT PRIMARY KEY, round INTEGER NOT NULL, path TEXT NOT NULL, meta TEXT NOT NULL,
+    committed_at TEXT NOT NULL);
 """
 
 
@@ -49,6 +52,9 @@ class CoordinatorStore(Database):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA)
+        with self.tx() as db:  # state folders written before plans drove sessions
+            if any(r["name"] == "kind" for r in db.execute("PRAGMA table_info(sessions)")):
+                db.execute("ALTER TABLE sessions DROP COLUMN kind")
 
     # runners --------------------------------------------------------------------------------
     def put_runner(self, name: str, url: str, token: str, fingerprint: str | None = None) -> None:
@@ -65,13 +71,13 @@ class CoordinatorStore(Database):
             return db.execute("DELETE FROM runners WHERE name=?", (name,)).rowcount > 0
 
     # sessions -------------------------------------------------------------------------------
-    def create_session(self, sid: str, kind: str, name: str, description: str, package: str,
+    def create_session(self, sid: str, name: str, description: str, package: str,
                        config: dict[str, Any]) -> None:
         t = utcnow()
         with self.tx() as db:
-            db.execute("INSERT INTO sessions (id, kind, name, description, package, status, config, "
-                       "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                       (sid, kind, name, description, package, "created", json.dumps(config), t, t))
+            db.execute("INSERT INTO sessions (id, name, description, package, status, config, "
+                       "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                       (sid, name, description, package, "created", json.dumps(config), t, t))
 
     def session(self, sid: str) -> dict[str, Any] | None:
         with self.tx() as db:
@@ -119,11 +125,16 @@ class CoordinatorStore(Database):
     # rounds and metrics ----------------------------------------------------------------------
     def commit_round(self, sid: str, rnd: int, model_path: str | None, info: dict[str, Any],
                      metrics: tuple[int, dict[str, Any], dict[str, Any]] | None,
-                     status: str | None = None) -> None:
-        """Record round ``rnd`` (its model, info and the metrics of an earlier model) atomically."""
+                     status: str | None = None,
+                     artefact: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Record round ``rnd`` atomically: the plan's checkpoint (``model_path``), bookkeeping,
+        the metrics of a model, the session's artefact (path, metadata) and a final status."""
         with self.tx() as db:
             db.execute("INSERT INTO rounds VALUES (?,?,?,?,?)",
                        (sid, rnd, model_path, json.dumps(info), utcnow()))
+            if artefact is not None:
+                db.execute("INSERT OR REPLACE INTO artefacts VALUES (?,?,?,?,?)",
+                           (sid, rnd, artefact[0], json.dumps(artefact[1]), utcnow()))
             if metrics is not None:
                 model_round, federated, per_client = metrics
                 db.execute("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
@@ -155,6 +166,20 @@ class CoordinatorStore(Database):
         with self.tx() as db:
             db.execute("INSERT INTO logs (session_id, at, level, client, message) VALUES (?,?,?,?,?)",
                        (sid, utcnow(), level, client, message))
+
+    def artefact(self, sid: str) -> dict[str, Any] | None:
+        """The session's latest artefact: ``{round, path, meta}``."""
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM artefacts WHERE session_id=?", (sid,)).fetchone()
+        return None if row is None else {"round": row["round"], "path": row["path"],
+                                         "meta": json.loads(row["meta"])}
+
+    def warnings(self, sid: str) -> list[str]:
+        """Session-level warnings (not about one client): e.g. a model that is not learning."""
+        with self.tx() as db:
+            rows = db.execute("SELECT message FROM logs WHERE session_id=? AND level='warning' "
+                              "AND client IS NULL ORDER BY id", (sid,))
+            return [r["message"] for r in rows]
 
     def logs(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
         with self.tx() as db:

@@ -52,10 +52,12 @@ def run_demo(args: argparse.Namespace) -> int:
     silos = {f"silo{i}": {f"train_silo{i}": paths[f"train_silo{i}"], "test": paths["test"]}
              for i in range(args.clients)}
     model_config = demo_model_config(args.seed)
-    print(f"jupyter-fed demo: {args.clients} silos x {args.rows:,} rows, {args.rounds} rounds")
+    print(f"jupyter-fed demo: {args.clients} silos x {args.rows:,} rows, {args.rounds} rounds",
+          flush=True)
     try:
         with LocalFederation(work / "runners", silos, data_dir) as fed:
-            print("runners up: " + ", ".join(f"{p.name} at {p.url}" for p in fed.processes.values()))
+            print("runners up: " + ", ".join(f"{p.name} at {p.url}" for p in fed.processes.values()),
+                  flush=True)
             client = jupyter_fed.connect(embedded=True, state_dir=work / "coordinator",
                                          runners=fed.runners)
             try:
@@ -70,26 +72,60 @@ def run_demo(args: argparse.Namespace) -> int:
                     group.add_task(builder.hfl(train_dataset_name=f"train_silo{i}",
                                                test_dataset_name="test", runner=f"silo{i}"))
                 group.start()
-                session.wait(progress=True, poll=0.2)
+                _follow(session)
                 fed_seconds = time.perf_counter() - fed_start
                 model = session.model()
-                fig = session.metrics().plot()
-                png = out / "demo_metrics.png"
-                fig.savefig(png, dpi=110)
+                metrics = session.metrics()
+                warnings = session.info()["warnings"]
             finally:
                 client.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     fed_scores = score_on_test(model.weights, model_config, paths["test"])
-    central_w, central_seconds = centralized_baseline(
-        [paths[f"train_silo{i}"] for i in range(args.clients)], model_config, args.rounds)
-    central_scores = score_on_test(central_w, model_config, paths["test"])
+    central = centralized_baseline([paths[f"train_silo{i}"] for i in range(args.clients)],
+                                   model_config, args.rounds, test=paths["test"])
+    central_scores = score_on_test(central.weights, model_config, paths["test"])
+    png = out / "demo_metrics.png"
+    metrics.plot(baseline=central.curve, baseline_label="centralized (pooled rows)",
+                 title=_title(model_config, args)).savefig(png, dpi=110)
     print()
     print(f"{'':<13}{'AUC':>8}{'accuracy':>10}{'wall time':>11}")
     print(f"{'federated':<13}{fed_scores['auc']:>8.4f}{fed_scores['accuracy']:>10.4f}"
           f"{fed_seconds:>10.2f}s")
     print(f"{'centralized':<13}{central_scores['auc']:>8.4f}{central_scores['accuracy']:>10.4f}"
-          f"{central_seconds:>10.2f}s")
+          f"{central.seconds:>10.2f}s")
+    for warning in warnings:
+        print(f"warning: {warning}")
     print(f"\nmetric curves: {png}")
     print(f"total demo time {time.perf_counter() - t0:.1f} s (runner start included)")
     return 0
+
+
+def _title(model_config: dict[str, Any], args: argparse.Namespace) -> str:
+    p = model_config["model"]["params"]
+    layers = "→".join(str(n) for n in [p["input_size"], *p["hidden_layer_sizes"], p["output_size"]])
+    return (f"FFNet {layers} trained with {model_config['strategy']['name']} on {args.clients} "
+            f"silos × {args.rows:,} rows, {args.rounds} rounds")
+
+
+def _follow(session: Any) -> None:
+    """A live bar on a terminal; one line per round otherwise (a log file gets no redraws)."""
+    import sys
+
+    if sys.stdout.isatty():
+        session.wait(progress=True, poll=0.2)
+        return
+    seen = 0
+    while True:
+        info = session.wait_round(after_round=seen, timeout=30)
+        rnd, total = min(info["current_round"], info["num_rounds"]), info["num_rounds"]
+        if rnd > seen:
+            fed = session.metrics().federated
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in (fed[-1] if fed else {}).items()
+                              if k in ("loss", "roc_auc"))
+            print(f"round {rnd}/{total} done" + (f"; model {len(fed) - 1} {shown}" if shown
+                                                 else ""), flush=True)
+            seen = rnd
+        if info["status"] in ("completed", "failed", "cancelled", "interrupted"):
+            session.wait(0)  # raises with the reason if it failed
+            return

@@ -13,10 +13,11 @@ from jupyter_fed.magics._display import figure_png
 from jupyter_fed.magics._errors import CellConfigError, FedUsageError, SessionEndedError
 from jupyter_fed.magics._fed import FedMagics
 from jupyter_fed.magics._federate import FederateMagics
-from jupyter_fed.magics._spec import SessionSpec
+from jupyter_fed.magics._spec import SessionSpec, common_columns
 
 __all__ = ["AnalyticsSpec", "CellConfigError", "FedMagics", "FedUsageError", "FederateMagics",
-           "SessionEndedError", "SessionSpec", "load_ipython_extension", "unload_ipython_extension"]
+           "SessionEndedError", "SessionSpec", "common_columns", "load_ipython_extension",
+           "unload_ipython_extension"]
 
 _FIGURE = "matplotlib.figure.Figure"
 

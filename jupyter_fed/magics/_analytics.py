@@ -20,26 +20,35 @@ from jupyter_fed.magics._spec import join_or_cancel
 
 if TYPE_CHECKING:
     from jupyter_fed.client import Client, Session
+    from jupyter_fed.packages import Notebook
 
-__all__ = ["ANALYTICS", "AnalyticsSpec", "show_results"]
-
-ANALYTICS = ("eda", "stats")
-"""Packages ``%%federate`` runs as analytics sessions (aliases such as ``iai_eda`` resolve)."""
+__all__ = ["AnalyticsSpec", "model_keys", "show_results"]
 
 SESSION_KEYS = ("name", "description", "datasets")
-DATA_KEYS = {"eda": ("columns",), "stats": ("columns", "filter", "condition_on", "batch_rows")}
+
+
+def _notebook(package: str) -> Notebook:
+    from jupyter_fed.packages import get_package
+
+    return get_package(package).notebook
 
 
 def model_keys(package: str) -> list[str]:
-    """The keys a flat body may give for the package's ``model_config``."""
-    if package == "eda":
-        from jupyter_fed.packages.eda.config import EdaConfig
+    """The keys a flat body may give for the package's ``model_config`` (with their aliases);
+    empty when the package declares no config model (any key passes to the coordinator)."""
+    from pydantic import AliasChoices
 
-        return list(EdaConfig.model_fields)
-    from jupyter_fed.packages.stats.config import StatsModelConfig
+    from jupyter_fed.packages.registry import load_object
 
-    return [*StatsModelConfig.model_fields, "fed_psr_contract_snd_fail_action",
-            "fed_psr_contract_rcv_fail_action"]
+    target = _notebook(package).model_keys
+    if not target:
+        return []
+    keys: list[str] = []
+    for name, info in load_object(target).model_fields.items():
+        keys.append(name)
+        if isinstance(info.validation_alias, AliasChoices):
+            keys += [a for a in info.validation_alias.choices if isinstance(a, str) and a != name]
+    return keys
 
 
 @dataclass
@@ -49,7 +58,7 @@ class AnalyticsSpec:
     Parameters
     ----------
     package
-        ``"eda"`` or ``"stats"``.
+        A one-shot package (``Notebook.rounds`` false), e.g. ``"eda"`` or ``"stats"``.
     datasets
         ``"name"`` or ``"runner/name"``, one client each.
     model_config, data_config
@@ -86,33 +95,36 @@ class AnalyticsSpec:
         if not isinstance(model, dict):
             raise CellConfigError(f"model_config must be a mapping, got {type(model).__name__}",
                                   "or write its keys at the top level of the body")
-        flat = {k: data.pop(k) for k in DATA_KEYS[package] if k in data}
+        nb = _notebook(package)
+        flat = {k: data.pop(k) for k in nb.data_keys if k in data}
         allowed = model_keys(package)
-        unknown = sorted(set(data) - set(allowed))
+        unknown = sorted(set(data) - set(allowed)) if allowed else []
         if unknown:
-            keys = [*allowed, *DATA_KEYS[package], "data_config", *SESSION_KEYS]
+            keys = [*allowed, *nb.data_keys, "data_config", *SESSION_KEYS]
             raise CellConfigError(f"unknown key {unknown[0]!r} for %%federate {package}",
                                   f"the body's keys may be: {', '.join(keys)}")
         refs = names(datasets if datasets is not None else session.get("datasets"), "datasets")
         if not refs and section:  # the datasets a data_config section names
-            per = section.get("datasets") if package == "stats" else None
+            per = section.get("datasets")
             refs = list(per) if isinstance(per, dict) else [
-                k for k in section if package == "eda" or k not in (*DATA_KEYS["stats"], "datasets")]
+                k for k in section if nb.per_dataset or k not in (*nb.data_keys, "datasets")]
         spec = cls(package, refs, {**model, **data}, {}, name or session.get("name"),
                    str(session.get("description", "")))
-        spec.data_config = spec._data_config(flat, section or {})
+        spec.data_config = spec._data_config(flat, section or {}, nb)
         return spec
 
-    def _data_config(self, flat: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
-        if self.package == "stats":
+    def _data_config(self, flat: dict[str, Any], section: dict[str, Any], nb: Notebook
+                     ) -> dict[str, Any]:
+        if not nb.per_dataset:
             return {**section, **flat}  # top-level keys are the defaults of every dataset
-        if "columns" in flat and section:
-            raise CellConfigError("give either columns: (for every dataset) or data_config: "
+        key = nb.data_keys[0]
+        if key in flat and section:
+            raise CellConfigError(f"give either {key}: (for every dataset) or data_config: "
                                   "(per dataset), not both", "keep one of them")
-        columns = flat.get("columns", [])
+        columns = flat.get(key, [])
         if not isinstance(columns, list):
-            raise CellConfigError("columns must be a list of column names or 1-based indices",
-                                  "write e.g. columns: [x0, x1, y]")
+            raise CellConfigError(f"{key} must be a list of column names or 1-based indices",
+                                  f"write e.g. {key}: [x0, x1, y]")
         return {split_ref(ref)[1]: section.get(split_ref(ref)[1], columns) for ref in self.datasets}
 
     def check(self) -> None:
@@ -131,7 +143,7 @@ class AnalyticsSpec:
                 self.package, self.name or f"{self.package} on {', '.join(self.datasets)}",
                 self.description, data_config=self.data_config, model_config=self.model_config,
                 num_datasets=len(self.datasets))
-        if session.notice:
+        if session.notice:  # e.g. the epsilon each EDA column gets, before anything runs
             print(session.notice)
         if on_created is not None:
             on_created(session)
@@ -141,37 +153,22 @@ class AnalyticsSpec:
 
 
 def show_results(session: Session, var: str) -> None:
-    """Show a completed analytics session's results: tables, and EDA's pooled histograms."""
+    """Show a completed one-shot session's results the way its package declares
+    (``Notebook.show``), else the results object itself."""
+    from jupyter_fed.packages.registry import load_object
+
     with fed_errors(f"reading the results of session {session.id}"):
         results = session.results()
-    if session.package == "eda":
-        table = results.describe()
-        summary = results.summary()
-        if summary:
-            print(summary)
-        show(f"EDA results (noisy: differentially private histograms)\n{table.to_string()}",
-             results._repr_html_())
-        if in_kernel():
-            show_figure(results.plot_hist())
+        target = _notebook(session.package).show
+        items = load_object(target)(results) if target else [results]
+    for item in items:
+        if hasattr(item, "savefig"):  # a matplotlib figure
+            if in_kernel():
+                show_figure(item)
+            else:
+                print(f"(a figure: {var}.results() has it)")
+        elif isinstance(item, str):
+            print(item)
         else:
-            print(f"the pooled histograms: {var}.results().plot_hist()")
-        return
-    show(_stats_text(results), _stats_html(results))
-
-
-def _stats_text(results: Any) -> str:
-    lines = [repr(results)]
-    if results.columns:
-        lines += [results.describe().to_string(float_format=lambda v: f"{v:.4g}"), "correlation:",
-                  results.correlation_matrix().round(3).to_string()]
-    lines += [f"{cid}: {why}" for cid, why in results.rejected.items()]
-    return "\n".join(lines)
-
-
-def _stats_html(results: Any) -> str:
-    parts = [results._repr_html_()]
-    if len(results.columns) > 1:
-        corr = results.correlation_matrix().iloc[:20, :20]
-        parts.append("<div><b>Correlation</b></div>" + corr.to_html(
-            float_format=lambda v: f"{v:.3f}", classes="jp-Fed-stats", na_rep=""))
-    return "".join(parts)
+            html = getattr(item, "_repr_html_", None)
+            show(repr(item), html() if html else None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from IPython.display import display
 
-from jupyter_fed.client._repr import table_html, table_text
+from jupyter_fed.client.reprs import table_html, table_text
 
 __all__ = ["figure_png", "in_kernel", "show", "show_figure", "show_table"]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import os
 from typing import TYPE_CHECKING, Any, overload
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from jupyter_fed.client._repr import clients_rows, fmt, session_summary_html, table_text
+from jupyter_fed.client.reprs import clients_rows, fmt, session_summary_html, table_text
 from jupyter_fed.magics._client import get_client, last_session, set_client
 from jupyter_fed.magics._display import show, show_table
 from jupyter_fed.magics._errors import FedUsageError, fed_errors, usage_errors
@@ -60,7 +61,7 @@ class FedMagics(Magics):
               help="connect --runner: the certificate fingerprint an https runner printed at start")
     @argument("--password", default=None,
               help="join: the invitation's password (omit it to be prompted, which keeps it out of "
-                   "the notebook)")
+                   "the notebook; scripts may set JUPYTER_FED_INVITE_PASSWORD instead)")
     @argument("--tag", default=None, help="datasets: only datasets carrying this tag")
     def fed(self, line: str) -> None:
         """Look around the federation from a notebook.
@@ -153,6 +154,8 @@ class FedMagics(Magics):
                                 "invitations yet", "ask the custodian for the runner's URL and a "
                                 "token, then run %fed connect URL --runner NAME --token T")
         password = unquote(args.password)
+        if password is None:  # scripts and CI set it in the environment, as the runner CLI reads it
+            password = os.environ.get("JUPYTER_FED_INVITE_PASSWORD") or None
         if password is None:
             password = _prompt("invitation password: ")
         with fed_errors("joining with the invitation"):

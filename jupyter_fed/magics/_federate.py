@@ -1,7 +1,9 @@
 """``%%federate``: a session from one cell — configuration in the body, datasets on the line.
 
-Training packages (ffnet, …) are driven here; analytics packages (``eda``, ``stats``) are handed
-to :mod:`jupyter_fed.magics._analytics`, which shares the line options that apply to them.
+Packages with rounds (ffnet, glm, …) are driven here; one-shot packages (``eda``, ``stats``, …:
+``Notebook.rounds`` false in their ``PackageSpec``) are handed to
+:mod:`jupyter_fed.magics._analytics`, which shares the line options that apply to them. Which keys
+of a body go where, what is filled in, and how results show, each package declares itself.
 """
 
 from __future__ import annotations
@@ -13,20 +15,20 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from jupyter_fed.client._repr import fmt
-from jupyter_fed.magics._analytics import ANALYTICS, AnalyticsSpec, show_results
+from jupyter_fed.client.reprs import fmt
+from jupyter_fed.magics._analytics import AnalyticsSpec, show_results
 from jupyter_fed.magics._client import get_client, remember_session
 from jupyter_fed.magics._display import in_kernel
 from jupyter_fed.magics._errors import CellConfigError, SessionEndedError, fed_errors, usage_errors
 from jupyter_fed.magics._fed import unquote
 from jupyter_fed.magics._spec import SessionSpec
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 if TYPE_CHECKING:
     from jupyter_fed.client import Session
 
 __all__ = ["FederateMagics", "failure_message"]
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
 @magics_class
@@ -106,7 +108,7 @@ class FederateMagics(Magics):
             raise CellConfigError(f"-o {var!r} is not a valid variable name",
                                   "use letters, digits and '_', e.g. -o session")
         package = _canonical(args.package)
-        if package in ANALYTICS:
+        if not _takes_rounds(package):  # a one-shot package (eda, stats, pca, …)
             self._analytics(package, args, cell, var)
             return
         spec = SessionSpec.from_cell(
@@ -237,6 +239,19 @@ class FederateMagics(Magics):
             took = f" in {seconds:.1f} s"
         print(f"session {info['id']} completed {info['current_round']} round(s){took}"
               f"{'; ' + shown if shown else ''}")
+        for warning in info.get("warnings") or []:
+            print(f"warning: {warning}")
+
+
+def _takes_rounds(package: str) -> bool:
+    """What the package declares (``Notebook.rounds``); unknown names are refused later, by name."""
+    from jupyter_fed.errors import FedError
+    from jupyter_fed.packages import get_package
+
+    try:
+        return get_package(package).notebook.rounds
+    except FedError:
+        return True
 
 
 def _canonical(package: str) -> str:

@@ -28,7 +28,18 @@ if TYPE_CHECKING:
 __all__ = ["DATA_KEYS", "SESSION_KEYS", "SessionSpec", "common_columns", "parse_body", "split_ref"]
 
 DATA_KEYS = ("predictors", "target")
-"""Keys of a flat cell body that belong to ``data_config``; every other key is ``model_config``."""
+"""Keys of a flat cell body that belong to ``data_config`` for a package that declares none."""
+
+
+def _notebook(package: str) -> Any:
+    """The package's declared notebook surface (``PackageSpec.notebook``), or the defaults."""
+    from jupyter_fed.errors import FedError
+    from jupyter_fed.packages import Notebook, get_package
+
+    try:
+        return get_package(package).notebook
+    except FedError:  # unknown package: the coordinator refuses it, listing the known ones
+        return Notebook()
 
 SESSION_KEYS = ("name", "description", "rounds", "min_clients", "datasets", "test_datasets",
                 "round_timeout")
@@ -112,7 +123,7 @@ class SessionSpec:
                     raise CellConfigError(f"{key} must be a mapping, got {type(value).__name__}",
                                           f"write '{key}:' followed by indented 'key: value' lines")
         else:
-            dat = {k: data.pop(k) for k in DATA_KEYS if k in data}
+            dat = {k: data.pop(k) for k in _notebook(package).data_keys if k in data}
             model = data
         merged = {**session, **{k: v for k, v in options.items() if v is not None}}
         unknown = sorted(set(merged) - set(SESSION_KEYS))
@@ -138,26 +149,32 @@ class SessionSpec:
         return self
 
     def fill_defaults(self, catalog: Iterable[Mapping[str, Any]] | None = None) -> list[str]:
-        """Fill what can be inferred; returns one note per value filled, for the user to see.
+        """Fill what the package says can be inferred; returns one note per value filled.
 
-        - ``predictors`` missing but ``target`` given: the training datasets' common columns
-          except the target (needs ``catalog``).
-        - ``model.params.input_size`` missing: the number of predictors.
+        - ``predictors`` missing but ``target`` given (``Notebook.predictors``): the training
+          datasets' common columns except the target (needs ``catalog``).
+        - the ``Notebook.input_size`` path of ``model_config`` missing: the number of predictors.
         """
+        nb = _notebook(self.package)
         notes: list[str] = []
         dat, model = self.data_config, self.model_config
-        if "predictors" not in dat and isinstance(dat.get("target"), str) and catalog is not None:
+        if nb.predictors and "predictors" not in dat and isinstance(dat.get("target"), str) \
+                and catalog is not None:
             cols = [c for c in common_columns(catalog, self.datasets) if c != dat["target"]]
             if cols:
                 dat["predictors"] = cols
                 notes.append(f"predictors: the {len(cols)} columns common to the training datasets "
                              f"except the target ({short_list(cols)})")
         predictors = dat.get("predictors")
-        params = model.get("model", {}).get("params") if isinstance(model.get("model"), dict) else None
-        if isinstance(model.get("model"), dict) and params is None:
-            params = model["model"]["params"] = {}
-        if isinstance(params, dict) and "input_size" not in params and isinstance(predictors, list):
-            params["input_size"] = len(predictors)
+        if nb.input_size and isinstance(predictors, list):
+            *path, last = nb.input_size.split(".")
+            node: Any = model
+            for key in path:
+                if not isinstance(node, dict):
+                    return notes
+                node = node.setdefault(key, {})
+            if isinstance(node, dict) and last not in node:
+                node[last] = len(predictors)
         return notes
 
     def check(self) -> None:
@@ -250,8 +267,9 @@ class SessionSpec:
         if isinstance(params, dict) and params.get("input_size") == len(
                 self.data_config.get("predictors") or [None]):
             del params["input_size"]  # the magic fills it in, and it then follows edited predictors
-        flat = not (set(model) & {*DATA_KEYS, *SESSION_KEYS, "model_config", "data_config"}) \
-            and set(self.data_config) <= set(DATA_KEYS)
+        keys = _notebook(self.package).data_keys
+        flat = not (set(model) & {*keys, *SESSION_KEYS, "model_config", "data_config"}) \
+            and set(self.data_config) <= set(keys)
         body: dict[str, Any] = {**self.data_config, **model} if flat else {
             "model_config": model, "data_config": self.data_config}
         if self.description:

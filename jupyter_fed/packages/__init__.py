@@ -2,6 +2,28 @@
 
 from __future__ import annotations
 
-from jupyter_fed.packages.registry import PackageSpec, get_package, package_names, register
+from jupyter_fed.packages._config import field_errors, parse_config
+from jupyter_fed.packages._io import (
+    Answer,
+    Arrays,
+    Artefact,
+    Checkpoint,
+    ClientInfo,
+    Payload,
+    RoundMetrics,
+    SessionIO,
+    StepResults,
+)
+from jupyter_fed.packages._metrics import binary_auc
+from jupyter_fed.packages._plan import Plan
+from jupyter_fed.packages.registry import (
+    Notebook,
+    PackageSpec,
+    get_package,
+    package_names,
+    register,
+)
 
-__all__ = ["PackageSpec", "get_package", "package_names", "register"]
+__all__ = ["Answer", "Arrays", "Artefact", "Checkpoint", "ClientInfo", "Notebook", "PackageSpec",
+           "Payload", "Plan", "RoundMetrics", "SessionIO", "StepResults", "binary_auc",
+           "field_errors", "get_package", "package_names", "parse_config", "register"]

@@ -6,13 +6,16 @@ checked) aggregates once, and the coordinator merges them into a result the kern
 
 from __future__ import annotations
 
+import abc
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from jupyter_fed.packages._schema import Problem
+from jupyter_fed.packages._io import Artefact, Payload, SessionIO
+from jupyter_fed.packages._plan import Plan
 
 
 @dataclass
@@ -35,33 +38,50 @@ class MergeResult:
     """client id → reason a contribution was left out (e.g. a receive-side contract rule)."""
 
 
-class AnalyticsPlan:
-    """Drives a one-step analytics package."""
+class AnalyticsPlan(Plan):
+    """One ``compute`` step at every client, then one merge: EDA, statistics, and the like.
+
+    Subclasses implement :meth:`merge`; the session's artefact is the merged results, and
+    ``num_rounds`` is ignored (always one step).
+    """
 
     step = "compute"
-    kind = "analytics"
 
     def __init__(self, model_config: Mapping[str, Any], data_config: Mapping[str, Any],
                  num_rounds: int = 1) -> None:
-        self.model_config, self.data_config = dict(model_config), dict(data_config)
-        self.num_rounds = 1
+        super().__init__(model_config, data_config, 1)
 
-    def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
-                       ) -> list[Problem]:
-        """Problems with one client's datasets (role -> catalog entry), before anything runs."""
-        return []
-
-    def agree(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
-        """Before the step runs: settle what the runners must agree on (e.g. column kinds) from
-        each client's catalog entry of its dataset. Nothing to agree on by default."""
+    async def prepare(self, io: SessionIO) -> None:
+        """Before the compute step: settle what the runners must agree on (e.g. which columns
+        are binary, from each runner's registered schema). Nothing by default."""
 
     def step_params(self, dataset: str) -> dict[str, Any]:
         """Parameters for the step at the runner holding ``dataset``."""
         return {"model_config": self.model_config, "data_config": self.data_config,
                 "dataset": dataset}
 
+    @abc.abstractmethod
     def merge(self, contributions: list[Contribution]) -> MergeResult:
-        raise NotImplementedError
+        """The session's results from every contribution (leave out, with a reason, what fails)."""
 
-    def artefact_meta(self) -> dict[str, Any]:
-        raise NotImplementedError
+    async def run(self, io: SessionIO) -> None:
+        started = time.perf_counter()
+        await self.prepare(io)
+        clients = {c.client_id: c for c in io.clients}
+        found = await io.step(self.step, {cid: Payload(self.step_params(c.datasets["data"]))
+                                          for cid, c in clients.items()}, round=1)
+        contributions = [Contribution(a.client_id, clients[a.client_id].datasets["data"],
+                                      a.outputs, a.tensors) for a in found]
+        for a in found:
+            for note in a.outputs.get("warnings", []):
+                io.log("warning", f"{a.client_id}: {note}", a.client_id)
+        merged = self.merge(contributions)
+        for cid, reason in merged.rejected.items():
+            io.log("warning", f"contribution of {cid} left out: {reason}", cid)
+        info = {"duration": time.perf_counter() - started, "local_seconds": found.slowest,
+                "clients": [c.client_id for c in contributions], "dropped": found.dropped,
+                "rejected": merged.rejected, "analytics": True}
+        meta = {**self.artefact_meta(), "results": merged.results, "rejected": merged.rejected}
+        await io.commit(1, artefact=Artefact(merged.tensors, meta), info=info, done=True)
+        io.log("info", f"completed with {len(contributions) - len(merged.rejected)} "
+               "contribution(s)")

@@ -8,13 +8,18 @@ starting with the initial one, for the price of a single extra round trip.
 
 from __future__ import annotations
 
+import abc
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from jupyter_fed.packages._schema import Problem
+from jupyter_fed.errors import SessionFailed, UpdateRejected
+from jupyter_fed.packages._health import learning_warnings
+from jupyter_fed.packages._io import Artefact, Checkpoint, Payload, RoundMetrics, SessionIO
+from jupyter_fed.packages._plan import Plan
 from jupyter_fed.strategies import ClientUpdate, Strategy, Weights
 
 
@@ -38,30 +43,52 @@ def weighted_metrics(per_client: Mapping[str, Mapping[str, Any]],
     return out
 
 
-class HFLPlan:
-    """Drives an HFL package: what each round asks of clients and how answers are merged."""
+MODEL_PREFIX, STRATEGY_PREFIX = "model/", "strategy/"
+
+
+class HFLPlan(Plan):
+    """Rounds of fit and one final evaluation, for any package whose clients train a model.
+
+    Subclasses say what the model is (``initial_weights``, ``step_params``, ``artefact_meta``) and
+    may change how updates merge (``aggregate``) or metrics combine (``federated_metrics``); the
+    flow below — prepare, rounds, final evaluation, best-model choice, checkpoints, and the
+    warnings when a model learns nothing — is the same for all of them.
+
+    Parameters
+    ----------
+    strategy
+        Server-side aggregation (FedAvg family, robust rules); checkpointed with every round.
+    save_best
+        ``(metric, "min" | "max")`` to hand back the best model by a federated metric, else the
+        last one.
+    """
 
     fit_step = "fit"
     eval_step = "evaluate"
+    prepare_step: str | None = None
+    """A step every client runs once before round 1 (e.g. feature moments), or ``None``."""
 
-    def __init__(self, strategy: Strategy, num_rounds: int, save_best: tuple[str, str] | None) -> None:
+    def __init__(self, model_config: Mapping[str, Any], data_config: Mapping[str, Any],
+                 num_rounds: int, *, strategy: Strategy,
+                 save_best: tuple[str, str] | None = None) -> None:
+        super().__init__(model_config, data_config, num_rounds)
         self.strategy = strategy
-        self.num_rounds = num_rounds
         self.save_best = save_best
+        self._history: list[dict[str, float]] = []
 
-    def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
-                       ) -> list[Problem]:
-        """Problems with one client's datasets (role -> catalog entry), before anything runs."""
-        return []
-
+    # hooks ------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def step_params(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """JSON parameters every step of this session sends (configs, ``num_rounds``, …)."""
 
+    @abc.abstractmethod
     def initial_weights(self) -> Weights:
-        raise NotImplementedError
+        """The model before round 1 (drawn here, so runners never choose it)."""
 
-    def artefact_meta(self) -> dict[str, Any]:
-        raise NotImplementedError
+    def prepared(self, weights: Weights, answers: Sequence[tuple[str, dict[str, Any],
+                                                               dict[str, np.ndarray]]]) -> Weights:
+        """The initial weights after the prepare step: ``answers`` are (client, outputs, arrays)."""
+        return weights
 
     def aggregate(self, global_weights: Weights, updates: Sequence[ClientUpdate]) -> Weights:
         return self.strategy.aggregate(global_weights, updates)
@@ -77,3 +104,101 @@ class HFLPlan:
         values = [m.get(metric, float("nan")) for m in federated]
         scored = [(v if mode == "min" else -v, i) for i, v in enumerate(values) if np.isfinite(v)]
         return min(scored)[1] if scored else len(federated) - 1
+
+    # the flow ---------------------------------------------------------------------------------
+    async def run(self, io: SessionIO) -> None:
+        checkpoint = io.checkpoint
+        if checkpoint is None:
+            weights = await self._start(io)
+            start = 1
+        else:
+            weights = self._restore(checkpoint)
+            start = checkpoint.round + 1
+            io.log("info", f"resuming after round {checkpoint.round}")
+        for rnd in range(start, self.num_rounds + 1):
+            weights = await self._fit_round(io, rnd, weights)
+        await self._final_evaluation(io, weights)
+
+    async def _start(self, io: SessionIO) -> Weights:
+        weights = self.initial_weights()
+        if self.prepare_step is not None:
+            found = await io.step(self.prepare_step, Payload(self.step_params()), round=0)
+            try:
+                weights = self.prepared(weights, [(a.client_id, a.outputs, a.tensors)
+                                                  for a in found])
+            except UpdateRejected as exc:
+                raise SessionFailed(f"preparing round 1 failed: {exc.message}", exc.hint) from None
+            io.log("info", f"{self.prepare_step} of {len(found)} client(s) merged before round 1")
+        await io.commit(0, state=self._state(weights), meta={"history": []},
+                        artefact=self._artefact(weights, 0), info={"initial": True})
+        return weights
+
+    def _state(self, weights: Weights) -> Weights:
+        state = {MODEL_PREFIX + k: v for k, v in weights.items()}
+        state.update({STRATEGY_PREFIX + k: v for k, v in self.strategy.state_dict().items()})
+        return state
+
+    def _restore(self, checkpoint: Checkpoint) -> Weights:
+        weights, state = _split(checkpoint.arrays)
+        self.strategy.load_state_dict(state)
+        self._history = list(checkpoint.meta.get("history", []))
+        return weights
+
+    def _artefact(self, weights: Weights, rnd: int) -> Artefact:
+        return Artefact(weights, {**self.artefact_meta(), "round": rnd})
+
+    async def _fit_round(self, io: SessionIO, rnd: int, weights: Weights) -> Weights:
+        started = time.perf_counter()
+        found = await io.step(self.fit_step, Payload(self.step_params(), weights), round=rnd,
+                              expect=weights)
+        updates = [ClientUpdate(a.client_id, a.tensors, a.num_examples) for a in found]
+        per_client = {a.client_id: a.outputs.get("metrics", {}) for a in found}
+        new_weights = self.aggregate(weights, updates)
+        federated = self.federated_metrics(per_client)
+        self._history.append(federated)
+        train = {a.client_id: a.outputs.get("train", {}) for a in found}
+        info = {"duration": time.perf_counter() - started, "local_seconds": found.slowest,
+                "clients": [u.client_id for u in updates], "dropped": found.dropped,
+                "num_examples": {u.client_id: u.num_examples for u in updates}, "train": train}
+        self._check_learning(io, rnd, train, {})
+        await io.commit(rnd, state=self._state(new_weights), meta={"history": self._history},
+                        metrics=RoundMetrics(rnd - 1, federated, per_client),
+                        artefact=self._artefact(new_weights, rnd), info=info)
+        io.log("info", f"round {rnd}/{self.num_rounds} done with {len(updates)} client(s); "
+               f"model {rnd - 1} loss {federated.get('loss', float('nan')):.4f}")
+        return new_weights
+
+    async def _final_evaluation(self, io: SessionIO, weights: Weights) -> None:
+        rnd = self.num_rounds + 1
+        found = await io.step(self.eval_step, Payload(self.step_params(), weights), round=rnd)
+        per_client = {a.client_id: a.outputs.get("metrics", {}) for a in found}
+        federated = self.federated_metrics(per_client)
+        self._history.append(federated)
+        best = self.best_round(self._history)
+        chosen = weights
+        if best != self.num_rounds:
+            kept = await io.load(best)
+            if kept is not None:
+                chosen = _split(kept.arrays)[0]
+            else:  # pragma: no cover - every round commits its state
+                best = self.num_rounds
+        # One class predicted is judged on the final model only: early models often pass through
+        # a one-class phase on their way to a good fit.
+        self._check_learning(io, rnd, {}, {a.client_id: a.outputs.get("diagnostics", {})
+                                           for a in found})
+        await io.commit(rnd, metrics=RoundMetrics(self.num_rounds, federated, per_client),
+                        artefact=self._artefact(chosen, best),
+                        info={"final_evaluation": True, "best_model_round": best,
+                              "clients": list(per_client)}, done=True)
+        io.log("info", f"completed; returning the model of round {best}")
+
+    def _check_learning(self, io: SessionIO, rnd: int, train: Mapping[str, Any],
+                        diagnostics: Mapping[str, Any]) -> None:
+        for kind, message in learning_warnings(self._history, train, diagnostics, rnd).items():
+            io.warn(kind, message)
+
+
+def _split(arrays: Mapping[str, np.ndarray]) -> tuple[Weights, Weights]:
+    model = {k[len(MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(MODEL_PREFIX)}
+    state = {k[len(STRATEGY_PREFIX):]: v for k, v in arrays.items() if k.startswith(STRATEGY_PREFIX)}
+    return model, state

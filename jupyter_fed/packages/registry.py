@@ -16,6 +16,47 @@ from jupyter_fed.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class Notebook:
+    """How ``%%federate <package>`` reads a cell and shows the outcome: no per-package code in
+    ``magics/``, the package declares it here.
+
+    Parameters
+    ----------
+    data_keys
+        Keys of a flat cell body that belong to ``data_config`` (every other key goes to
+        ``model_config``), e.g. ``("predictors", "target")``.
+    rounds
+        Whether the session has rounds: ``--rounds``, ``--test-datasets`` and ``--strategy`` apply,
+        and a live metrics panel follows it. One-shot packages say ``False``.
+    per_dataset
+        ``data_config`` is keyed by dataset name (EDA's ``{dataset: [columns]}``); the cell's
+        flat ``data_keys`` then apply to every dataset named by ``--datasets``.
+    input_size
+        Dotted ``model_config`` path filled with the number of predictors when missing.
+    predictors
+        Fill ``predictors`` with the training datasets' common columns except the target.
+    model_keys
+        ``"module:Class"`` of the pydantic ``model_config`` model, whose fields are the body keys
+        a cell may use (unknown keys are refused naming the allowed ones); ``""`` accepts any.
+    show
+        ``"module:function"`` called as ``function(session, var)`` to show a finished session's
+        results in a notebook; ``""`` prints the final metrics.
+    example
+        A short cell body that works on typical data: shown by ``%federate?`` and inserted by the
+        JupyterLab sidebar.
+    """
+
+    data_keys: tuple[str, ...] = ("predictors", "target")
+    rounds: bool = True
+    per_dataset: bool = False
+    input_size: str | None = None
+    predictors: bool = True
+    model_keys: str = ""
+    show: str = ""
+    example: str = ""
+
+
+@dataclass(frozen=True)
 class PackageSpec:
     """Where one package's parts live.
 
@@ -33,6 +74,10 @@ class PackageSpec:
         ``"module:Class"`` of the kernel-side artefact.
     privacy_cost
         Where the package declares the differential-privacy epsilon each step spends.
+    roles
+        Dataset roles of a client; the first is required.
+    notebook
+        How ``%%federate`` reads a cell for this package and shows its results.
     """
 
     name: str
@@ -41,6 +86,10 @@ class PackageSpec:
     plan: str = ""
     model: str = ""
     description: str = ""
+    roles: tuple[str, ...] = ("train", "test")
+    """Dataset roles a client may bring (``tb.hfl(train, test)``, ``tb.eda(data)``); the first is
+    the one every client must have. ``join`` checks tasks against them."""
+    notebook: Notebook = field(default_factory=Notebook)
     privacy_cost: str = ""
     """``"module:function"``: (step, params, facts) -> {dataset role: PrivacyCost}, where
     ``facts`` maps each role to its public :class:`~jupyter_fed.privacy.accounting.DatasetFacts`
@@ -70,9 +119,13 @@ class PackageSpec:
         return _load(self.model)
 
 
-def _load(target: str) -> Any:
+def load_object(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names (imported only now)."""
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+_load = load_object
 
 
 _PACKAGES: dict[str, PackageSpec] = {}

@@ -21,8 +21,7 @@ from pydantic import ValidationError
 
 from jupyter_fed._version import __version__
 from jupyter_fed.errors import ConfigError, FedError, NotFoundError, PayloadTooLarge
-from jupyter_fed.packages import package_names
-from jupyter_fed.packages._config import field_errors
+from jupyter_fed.packages import field_errors, package_names
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog

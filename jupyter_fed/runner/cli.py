@@ -59,6 +59,10 @@ def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
                    "\"age >= 18 AND region == 2\" (exact statistics of a subset)")
     _policy_options(p)
 
+    p = cmd("data-root", "list, add or remove the folders datasets may be registered from")
+    p.add_argument("action", choices=["list", "add", "remove"])
+    p.add_argument("path", nargs="?", type=Path, help="folder to add or remove")
+
     p = cmd("datasets", "list registered datasets")
     p.add_argument("--json", action="store_true")
 
@@ -266,5 +270,43 @@ def _audit(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> in
     return 0
 
 
-_COMMANDS = {"register": _register, "datasets": _datasets, "policy": _policy, "user": _user,
-             "token": _token, "invite": _invite, "budget": _budget, "audit": _audit}
+def _data_root(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    """Data roots live in runner.json; a running runner reads them at its next start."""
+    from jupyter_fed.errors import ConfigError, NotFoundError
+
+    roots = list(settings.data_roots)
+    if args.action == "list":
+        for root in roots:
+            print(root)
+        return 0
+    if args.path is None:
+        raise ConfigError(f"`data-root {args.action}` needs a folder",
+                          f"jupyter-fed runner data-root {args.action} /path/to/folder")
+    folder = args.path.expanduser().absolute()
+    if args.action == "add":
+        if not folder.is_dir():
+            raise NotFoundError(f"{folder} is not a folder", "create it first, or check the path")
+        if folder.resolve() in {r.resolve() for r in roots}:
+            print(f"{folder} is already a data root")
+            return 0
+        settings.data_roots = [*roots, folder]
+    else:
+        kept = [r for r in roots if r.resolve() != folder.resolve()]
+        if len(kept) == len(roots):
+            raise NotFoundError(f"{folder} is not a data root",
+                                "see `jupyter-fed runner data-root list`")
+        in_use = [name for name, path in store.dataset_paths()
+                  if Path(path).resolve().is_relative_to(folder.resolve())]
+        if in_use:
+            raise ConfigError(f"datasets {', '.join(sorted(in_use))} lie under {folder}",
+                              "remove those datasets first")
+        settings.data_roots = kept
+    settings.save()
+    print(f"data roots: {', '.join(str(r) for r in settings.data_roots) or '(none)'}"
+          " (a running runner uses them after a restart)")
+    return 0
+
+
+_COMMANDS = {"data-root": _data_root, "register": _register, "datasets": _datasets,
+             "policy": _policy, "user": _user, "token": _token, "invite": _invite,
+             "budget": _budget, "audit": _audit}

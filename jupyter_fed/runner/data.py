@@ -41,8 +41,9 @@ def resolve_under_roots(path: str | Path, roots: Sequence[Path]) -> Path:
             break
     else:
         raise PermissionDenied(f"{path} is outside the runner's data roots",
-                               "move the file under a data root, or add a root with "
-                               "`jupyter-fed runner init --data-root`")
+                               "move the file under a data root, or add its folder with "
+                               "`jupyter-fed runner data-root add FOLDER` (then restart the "
+                               "runner)")
     if not real.is_file():
         raise DatasetError(f"{path} is not a file", "give a parquet or csv file")
     if real.suffix.lower() not in FORMATS:
@@ -121,10 +122,9 @@ def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: in
         col = table.column(field.name)
         is_id = field.name in id_columns
         if not NAME_RE.match(field.name):
-            problems.append({"column": field.name, "problem": "name must start with a letter and use "
-                             "only letters, digits, '-' and '_'"})
+            problems.append({"column": field.name, "problem": _NAME_RULE})
         if col.null_count:
-            problems.append({"column": field.name, "problem": f"{col.null_count} null value(s)"})
+            problems.append({"column": field.name, "problem": "null values"})
         numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or \
             pa.types.is_boolean(field.type)
         if not numeric and not is_id:
@@ -133,18 +133,41 @@ def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: in
         elif pa.types.is_floating(field.type):
             bad = pc.sum(pc.invert(pc.is_finite(col))).as_py() or 0
             if bad:
-                problems.append({"column": field.name, "problem": f"{bad} NaN or infinite value(s)"})
+                problems.append({"column": field.name, "problem": "NaN or infinite values"})
         kind, classes = ("id", None) if is_id or not numeric or col.null_count else \
             column_kind(col, min_count)
         columns.append(ColumnInfo(name=field.name, dtype=str(field.type),
                                   role="id" if is_id else "feature", kind=kind, classes=classes))
     if problems:
-        lines = "; ".join(f"{p['column']}: {p['problem']}" for p in problems)
-        raise DatasetError(f"dataset {name!r} does not meet the data requirements: {lines}",
-                           "impute nulls, encode text as numbers (or declare id columns), and "
-                           "rename offending columns", details=problems)
+        raise DatasetError(f"dataset {name!r} does not meet the data requirements: "
+                           f"{_grouped(problems)}", _hints(problems), details=problems)
     return DatasetInfo(name=name, format=FORMATS[path.suffix.lower()], num_rows=table.num_rows,
                        num_columns=table.num_columns, columns=columns, registered_at=now())
+
+
+_NAME_RULE = "name must start with a letter and use only letters, digits, '-' and '_'"
+_HINTS = {"name must": "rename those columns", "null": "impute or drop the nulls",
+          "not numeric": "encode text as numbers, or declare identifier columns with --id-column",
+          "NaN": "impute or drop the NaN/infinite values",
+          "id column": "fix the --id-column names"}
+
+
+def _grouped(problems: list[dict[str, str]]) -> str:
+    """Problems sharing a reason said once, with their columns: not one rule per column."""
+    by_reason: dict[str, list[str]] = {}
+    for p in problems:
+        by_reason.setdefault(p["problem"], []).append(p["column"])
+    parts = []
+    for reason, cols in by_reason.items():
+        shown = ", ".join(repr(c) for c in cols[:8]) + (f" and {len(cols) - 8} more"
+                                                       if len(cols) > 8 else "")
+        parts.append(f"column{'s' if len(cols) > 1 else ''} {shown}: {reason}")
+    return "; ".join(parts)
+
+
+def _hints(problems: list[dict[str, str]]) -> str:
+    found = [hint for key, hint in _HINTS.items() if any(key in p["problem"] for p in problems)]
+    return "; ".join(dict.fromkeys(found)) or "fix the columns named"
 
 
 class TableCache:

@@ -63,6 +63,11 @@ class RunnerStore(Database):
             rows = db.execute("SELECT info FROM datasets ORDER BY name").fetchall()
         return [json.loads(r["info"]) for r in rows]
 
+    def dataset_paths(self) -> list[tuple[str, str]]:
+        """(name, file path) of every registered dataset."""
+        with self.tx() as db:
+            return [(r["name"], r["path"]) for r in db.execute("SELECT name, path FROM datasets")]
+
     def delete_dataset(self, name: str) -> bool:
         with self.tx() as db:
             return db.execute("DELETE FROM datasets WHERE name=?", (name,)).rowcount > 0

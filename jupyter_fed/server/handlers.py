@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 B = TypeVar("B", bound=BaseModel)
 
-#: Largest model metadata sent inline in ``X-Fed-Model-Meta``; proxies and HTTP clients cap header
-#: sizes, so bigger metadata is left to ``GET /sessions/{id}/model/meta``.
+#: Largest artefact metadata sent inline in ``X-Fed-Artefact-Meta``; proxies and HTTP clients cap
+#: header sizes, so bigger metadata is left to ``GET /sessions/{id}/artefact/meta``.
 META_HEADER_LIMIT = 8192
 
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
@@ -230,42 +230,29 @@ class LogsHandler(FedHandler):
         self.reply(await self.call("logs", sid, after))
 
 
-class ModelHandler(FedHandler):
-    """The model as safetensors bytes; its metadata rides in headers (never pickle)."""
+class ArtefactHandler(FedHandler):
+    """The session's one artefact (a model, or analytics results) as safetensors bytes.
+
+    Its JSON metadata rides in a header when it is small (so bytes and metadata describe the same
+    round) and is always at ``…/meta``; never pickle. ``/model`` and ``/results`` are aliases.
+    """
 
     @web.authenticated
     async def get(self, sid: str) -> None:
-        data, meta = await self.call("model_bytes", sid)
-        encoded = json.dumps(meta, separators=(",", ":"))  # ASCII: safe in a header
-        self.set_header("X-Fed-Model-Round", str(meta.get("round", "")))
+        data, meta = await self.call("artefact_bytes", sid)
+        encoded = json.dumps(json_safe(meta), separators=(",", ":"))  # ASCII: safe in a header
+        self.set_header("X-Fed-Artefact-Round", str(meta.get("round", "")))
         if len(encoded) <= META_HEADER_LIMIT:
-            self.set_header("X-Fed-Model-Meta", encoded)
+            self.set_header("X-Fed-Artefact-Meta", encoded)
         self.set_header("Content-Disposition",
                         f'attachment; filename="{sid}-round{meta.get("round", "")}.safetensors"')
         self.finish(data, set_content_type="application/octet-stream")
 
 
-class ModelMetaHandler(FedHandler):
+class ArtefactMetaHandler(FedHandler):
     @web.authenticated
     async def get(self, sid: str) -> None:
-        _, meta = await self.call("model", sid)
-        self.reply(meta)
-
-
-class ResultsHandler(FedHandler):
-    """An analytics session's merged arrays as safetensors; the JSON results come from
-    ``/results/meta`` (they can be far larger than a header)."""
-
-    @web.authenticated
-    async def get(self, sid: str) -> None:
-        data, _ = await self.call("results_bytes", sid)
-        self.finish(data, set_content_type="application/octet-stream")
-
-
-class ResultsMetaHandler(FedHandler):
-    @web.authenticated
-    async def get(self, sid: str) -> None:
-        _, meta = await self.call("results_bytes", sid)
+        _, meta = await self.call("artefact_bytes", sid)
         self.reply(meta)
 
 

@@ -6,15 +6,13 @@ from tornado.web import RequestHandler
 
 from jupyter_fed.server.events import EventsHandler
 from jupyter_fed.server.handlers import (
+    ArtefactHandler,
+    ArtefactMetaHandler,
     DatasetsHandler,
     InvitationsHandler,
     JoinHandler,
     LogsHandler,
-    ModelHandler,
-    ModelMetaHandler,
     NotFoundHandler,
-    ResultsHandler,
-    ResultsMetaHandler,
     RunnerAdminHandler,
     RunnerHandler,
     RunnersHandler,
@@ -48,10 +46,13 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     (rf"/sessions/{_SID}/wait", WaitHandler),
     (rf"/sessions/{_SID}/(?P<view>metrics|rounds)", SessionViewHandler),
     (rf"/sessions/{_SID}/logs", LogsHandler),
-    (rf"/sessions/{_SID}/model", ModelHandler),
-    (rf"/sessions/{_SID}/model/meta", ModelMetaHandler),
-    (rf"/sessions/{_SID}/results", ResultsHandler),
-    (rf"/sessions/{_SID}/results/meta", ResultsMetaHandler),
+    (rf"/sessions/{_SID}/artefact", ArtefactHandler),
+    (rf"/sessions/{_SID}/artefact/meta", ArtefactMetaHandler),
+    # /model and /results name the same artefact (the reference SDK's words for it)
+    (rf"/sessions/{_SID}/model", ArtefactHandler),
+    (rf"/sessions/{_SID}/model/meta", ArtefactMetaHandler),
+    (rf"/sessions/{_SID}/results", ArtefactHandler),
+    (rf"/sessions/{_SID}/results/meta", ArtefactMetaHandler),
     (r"/events", EventsHandler),
     (r"/.*", NotFoundHandler),
 ]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 from traitlets import List, TraitError, Unicode, observe, validate
 
-from jupyter_fed.client._repr import fmt
+from jupyter_fed.client.reprs import fmt
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,7 +11,7 @@ from traitlets import Any as AnyTrait
 from traitlets import List, Unicode
 
 from jupyter_fed.errors import FedError
-from jupyter_fed.magics._spec import SessionSpec, common_columns
+from jupyter_fed.magics import SessionSpec, common_columns
 from jupyter_fed.widgets._live import LiveMetrics
 from jupyter_fed.widgets._picker import DatasetPicker
 
@@ -112,7 +112,7 @@ class SessionForm(w.VBox):
     # the session the form describes ------------------------------------------------------------
     def spec(self) -> SessionSpec:
         """The session the form describes; raises ``UsageError`` naming the control to fix."""
-        from jupyter_fed.magics._errors import CellConfigError
+        from jupyter_fed.magics import CellConfigError
 
         if not self.picker.selected:
             raise CellConfigError("no datasets picked", "pick training datasets in the list above")

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 from traitlets import Dict, Float, Int, List, TraitError, Unicode, validate
 
-from jupyter_fed.client._repr import clients_rows, fmt, status_html, table_html
+from jupyter_fed.client.reprs import clients_rows, fmt, status_html, table_html
+from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
 if TYPE_CHECKING:
     from jupyter_fed.client import Session
 
 __all__ = ["LiveMetrics"]
 
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 _MAX_POLL_ERRORS = 3
 
 
@@ -51,6 +51,8 @@ class LiveMetrics(w.VBox):
     failures = List(Dict(), read_only=True, help="Problems in plain sight: one {'client', 'runner', "
                                          "'error'} per failing client, plus the session's own error "
                                          "(client '').")
+    warnings = List(Unicode(), read_only=True, help="Session-level warnings, e.g. a model that "
+                                                   "is not learning (collapsed to one class).")
 
     def __init__(self, session: Session, *, poll_interval: float = 0.5, autostart: bool = True,
                  **kwargs: Any) -> None:
@@ -63,10 +65,12 @@ class LiveMetrics(w.VBox):
         self.progress = w.IntProgress(value=0, min=0, max=1, description="rounds",
                                       layout=w.Layout(width="60%"))
         self.failure_box = w.HTML(value="", layout=w.Layout(display="none"))
+        self.warning_box = w.HTML(value="", layout=w.Layout(display="none"))
         self.clients_table = w.HTML(value="")
         self.plot = w.Image(format="png", layout=w.Layout(max_width="100%"))
         super().__init__(children=[w.HBox([self.status_label, self.elapsed_label, self.stop_button]),
-                                   self.progress, self.failure_box, self.plot, self.clients_table],
+                                   self.progress, self.failure_box, self.warning_box, self.plot,
+                                   self.clients_table],
                          **kwargs)
         self.poll_interval = poll_interval
         self.stop_button.on_click(self._on_stop)
@@ -177,7 +181,7 @@ class LiveMetrics(w.VBox):
             # Long-poll for the next round (or the end) instead of sleeping: a round shows the
             # moment it is committed; poll_interval only bounds how long one poll is held.
             try:
-                self.session._backend.call("wait", self.session.id, max(self.poll_interval, 5.0),
+                self.session._backend.wait(self.session.id, max(self.poll_interval, 5.0),
                                            after_round=self.current_round)
             except Exception:
                 self._halt.wait(self.poll_interval)
@@ -201,6 +205,7 @@ class LiveMetrics(w.VBox):
                 self.set_trait("num_rounds", total)
                 self.set_trait("elapsed", _elapsed(info))
                 self.set_trait("failures", failures)
+                self.set_trait("warnings", list(info.get("warnings") or []))
             self.progress.max = max(total, 1)
             self.progress.value = min(rnd, total)
             self.progress.bar_style = {"completed": "success", "failed": "danger"}.get(status, "")
@@ -213,6 +218,7 @@ class LiveMetrics(w.VBox):
             self.clients_table.value = table_html(
                 clients_rows(info), ["client", "runner", "status", "round", "step", "error"])
             self._show_failures(failures)
+            self._show_warnings(self.warnings)
             if metrics is not None:  # hand the figure to the drawing thread, newest wins
                 self._plotted = (rnd, status)
                 self._final = done
@@ -228,6 +234,15 @@ class LiveMetrics(w.VBox):
         self.failure_box.value = (f'<div class="jp-Fed-failures" style="color:#b91c1c">'
                                   f"<b>problems</b><ul style='margin:2px 0'>{items}</ul></div>")
         self.failure_box.layout.display = ""
+
+    def _show_warnings(self, warnings: list[str]) -> None:
+        if not warnings:
+            self.warning_box.layout.display = "none"
+            return
+        items = "".join(f"<li>{html.escape(m)}</li>" for m in warnings)
+        self.warning_box.value = (f'<div class="jp-Fed-warnings" style="color:#b45309">'
+                                  f"<b>warnings</b><ul style='margin:2px 0'>{items}</ul></div>")
+        self.warning_box.layout.display = ""
 
     def _on_stop(self, _: Any) -> None:
         try:

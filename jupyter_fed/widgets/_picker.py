@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 from traitlets import List, Unicode, observe
 
-from jupyter_fed.client._repr import fmt, table_html
+from jupyter_fed.client.reprs import fmt, table_html
 
 if TYPE_CHECKING:
     from jupyter_fed.client import Client

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from jupyter_fed.wire.models import (
     NAME_RE,
+    TERMINAL_STATUSES,
     ColumnInfo,
     DatasetInfo,
     DatasetRegistration,
     ErrorBody,
     Health,
+    SessionStatus,
     TaskSpec,
     TaskState,
     TaskStatus,
@@ -17,11 +19,13 @@ from jupyter_fed.wire.tensors import decode, encode
 
 __all__ = [
     "NAME_RE",
+    "TERMINAL_STATUSES",
     "ColumnInfo",
     "DatasetInfo",
     "DatasetRegistration",
     "ErrorBody",
     "Health",
+    "SessionStatus",
     "TaskSpec",
     "TaskState",
     "TaskStatus",

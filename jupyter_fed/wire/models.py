@@ -149,6 +149,30 @@ class DatasetInfo(_Model):
                                      "the file's budget and differencing key")
 
 
+class SessionStatus(StrEnum):
+    """A session's life: created → pending (waiting for clients) → running → an end state.
+
+    ``interrupted`` (a runner was unreachable when the coordinator restarted) is resumable.
+    """
+
+    created = "created"
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({SessionStatus.completed, SessionStatus.failed,
+                               SessionStatus.cancelled, SessionStatus.interrupted})
+"""States in which a session does nothing more until someone acts (resume an interrupted one)."""
+
+
 class TaskState(StrEnum):
     queued = "queued"
     running = "running"

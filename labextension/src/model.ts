@@ -313,6 +313,17 @@ export class FedModel implements IDisposable {
         }
         return;
       }
+      case 'warning': {
+        const session = this._sessions.find(s => s.id === event.session_id);
+        if (session) {
+          const warnings = session.warnings ?? [];
+          if (!warnings.includes(event.message)) {
+            this._putSession({ ...session, warnings: [...warnings, event.message] });
+            this._emit('sessions');
+          }
+        }
+        return;
+      }
       case 'log': {
         const live = this._liveFor(event.session_id);
         const who = event.client ? `${event.client}: ` : '';

@@ -172,6 +172,8 @@ export interface ISession {
   finished_at: string | null;
   clients: ISessionClient[];
   config: ISessionConfig;
+  /** Session-level warnings, e.g. a model that is not learning (collapsed to one class). */
+  warnings?: string[];
 }
 
 /**
@@ -232,4 +234,12 @@ export interface ILogEvent {
   message: string;
 }
 
-export type FedEvent = IReadyEvent | IRoundEvent | IStatusEvent | ILogEvent;
+/** A session-level warning, e.g. the model is not learning; also in `ISession.warnings`. */
+export interface IWarningEvent {
+  type: 'warning';
+  session_id: string;
+  kind: string;
+  message: string;
+}
+
+export type FedEvent = IReadyEvent | IRoundEvent | IStatusEvent | ILogEvent | IWarningEvent;

@@ -257,6 +257,30 @@ describe('SessionsView', () => {
   });
 });
 
+describe('SessionsView warnings', () => {
+  it('marks a session whose model is not learning, live, and lists why in its details', async () => {
+    const done = session('s3', { status: 'completed', name: 'cancer' });
+    const { model } = stubModel({ sessions: jest.fn(async () => [done]) });
+    await act(() => model.refreshSessions());
+    render(<SessionsView model={model} confirm={yes} />);
+    expect(document.querySelector('.jp-Fed-warningBadge')).toBeNull();
+
+    act(() =>
+      model.handleEvent({
+        type: 'warning', session_id: 's3', kind: 'one_class',
+        message: 'the model predicts one class for every test row'
+      })
+    );
+    expect(document.querySelector('.jp-Fed-warningBadge')?.getAttribute('title')).toBe(
+      'the model predicts one class for every test row'
+    );
+    await act(async () => {
+      fireEvent.click(screen.getByText('cancer'));
+    });
+    expect(document.querySelector('.jp-Fed-warning')?.textContent).toContain('predicts one class');
+  });
+});
+
 describe('MetricChart', () => {
   it('breaks the line where a value is undefined', () => {
     const chart = chartPath([0.5, null, 0.7, 0.8], 100, 60);

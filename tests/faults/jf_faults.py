@@ -25,7 +25,8 @@ from jupyter_fed.packages.registry import PackageSpec, register
 
 register(PackageSpec(
     name="faulty_ffnet",
-    steps={"fit": "jf_faults:fit", "evaluate": "jf_faults:evaluate"},
+    steps={"fit": "jf_faults:fit", "evaluate": "jf_faults:evaluate",
+           "moments": "jupyter_fed.packages.ffnet.local:moments"},
     plan="jupyter_fed.packages.ffnet.plan:FFNetPlan",
     model="jupyter_fed.packages.ffnet.model:FFNetModel",
 ))
@@ -42,7 +43,7 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
             time.sleep(0.05)
     result = local.fit(ctx, datasets, params, tensors)
     w = result.tensors
-    first = next(iter(w))
+    first = next(k for k in w if w[k].ndim == 2)  # the first weight matrix
     if mode == "nan":
         w[first][0, 0] = np.nan
     elif mode == "inf":

@@ -101,3 +101,21 @@ def test_a_good_session_still_joins(client) -> None:
     ctx = group.start()
 
     assert ctx.wait(120, 0.5) is True
+
+
+def test_runner_qualified_dataset_names_pick_one_of_several(client) -> None:
+    session = client.create_fl_session(name="qualified", min_num_clients=1, num_rounds=1,
+                                       model_config=model_config(), data_config=DATA_CONFIG).start()
+
+    ambiguous = SessionTaskGroup(session).add_task(
+        client.task_builder().hfl(train_dataset_name="test"))
+    session2 = client.create_fl_session(name="qualified2", min_num_clients=1, num_rounds=1,
+                                        model_config=model_config(), data_config=DATA_CONFIG).start()
+    qualified = SessionTaskGroup(session2).add_task(client.task_builder().hfl(
+        train_dataset_name="silo1/test"))
+
+    with pytest.raises(ConfigError, match="exists on several runners"):
+        ambiguous.start()
+    ctx = qualified.start()
+    assert ctx.wait(120, 0.5) is True
+    assert [c["client_id"] for c in session2.info()["clients"]] == ["silo1/test"]

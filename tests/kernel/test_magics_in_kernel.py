@@ -36,7 +36,8 @@ CELLS = {
             "print(ip.object_inspect_mime('%fed')['text/plain'])\n"
             "print(ip.object_inspect_mime('%%federate')['text/plain'])",
     "failing": ("%%federate ffnet --datasets train_silo0,train_silo1 --rounds 1 -o broken\n"
-                "target: y\npredictors: [x0, not_a_column]\nmodel: {params: {output_size: 2}}",
+                "target: y\npredictors: [x0, x1]\nmodel: {params: {output_size: 2}}\n"
+                "normalize: false\noptimizer: {name: SGD, params: {learning_rate: 1.0e+30}}",
                 "raises"),
     "failures": "from jupyter_fed.widgets import LiveMetrics\n"
                 "panel = LiveMetrics(broken)\npanel.join(10)\n"
@@ -144,8 +145,9 @@ def test_a_failing_runner_step_is_shown_with_runner_and_reason(cells: dict[str, 
     assert "error" not in {o["output_type"] for o in outputs}
     assert message.startswith("UsageError: session ") and "failed" in message
     assert message.count("\n") == 1  # one line
-    assert "client silo0/train_silo0 on runner silo0" in message and "not_a_column" in message
+    # a step only the runner can judge: training diverges there
+    assert "client silo0/train_silo0 on runner silo0" in message and "diverged" in message
     assert panel["status"] == "failed"
     assert {(f["client"], f["runner"]) for f in panel["failures"] if f["client"]} == {
         ("silo0/train_silo0", "silo0"), ("silo1/train_silo1", "silo1")}
-    assert "not_a_column" in panel["shown"] and "runner <b>silo1</b>" in panel["shown"]
+    assert "diverged" in panel["shown"] and "runner <b>silo1</b>" in panel["shown"]

@@ -119,7 +119,7 @@ def test_declared_bounds_registered_over_rest_cost_nothing_and_are_used(fed, new
                                 "bounds": {c: list(b) for c, b in BOUNDS.items()}},
                     {"epsilon_budget": 100.0})
     # the catalog shows the declared bounds (they are public by declaration)
-    entry = next(d for d in client._backend.call("catalog")["datasets"] if d["name"] == name)
+    entry = next(d for d in client._backend.catalog()["datasets"] if d["name"] == name)
     assert {c["name"]: tuple(c["bounds"]) for c in entry["columns"]} == BOUNDS
 
     session = client.create_eda_session("acc", data_config={name: []}, epsilon=100.0).start()

@@ -48,9 +48,9 @@ async def test_client_over_rest_gives_the_same_results_as_embedded(
 
     try:  # the SDK blocks, so it runs on a thread while this loop serves the REST API
         over_rest = await asyncio.to_thread(_train, rest, test)
-        inline = await asyncio.to_thread(rest._backend.call, "model_bytes", over_rest["id"])
+        inline = await asyncio.to_thread(rest._backend.artefact_bytes, over_rest["id"])
         monkeypatch.setattr(handlers, "META_HEADER_LIMIT", 0)  # metadata too big for a header
-        fetched = await asyncio.to_thread(rest._backend.call, "model_bytes", over_rest["id"])
+        fetched = await asyncio.to_thread(rest._backend.artefact_bytes, over_rest["id"])
     finally:
         rest.close()
     embedded = _train(client, test)

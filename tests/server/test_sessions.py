@@ -92,14 +92,14 @@ async def test_full_session_create_start_join_wait_metrics_model(
     assert any("joined" in row["message"] for row in logs) and newer == []
 
     resp = await jp_fetch(*API.split("/"), "sessions", sid, "model")
-    meta = json.loads(resp.headers["X-Fed-Model-Meta"])
+    meta = json.loads(resp.headers["X-Fed-Artefact-Meta"])
     _, meta_route = await api("GET", f"sessions/{sid}/model/meta")
     model = get_package(meta["package"]).load_model()(decode(resp.body), meta)
     test = pq.read_table(data_root / "test.parquet").to_pandas()
 
     assert resp.headers["Content-Type"] == "application/octet-stream"
     assert meta == meta_route and meta["session_id"] == sid
-    assert int(resp.headers["X-Fed-Model-Round"]) == meta["round"]
+    assert int(resp.headers["X-Fed-Artefact-Round"]) == meta["round"]
     assert model.predict(test).shape == (len(test), 2)
 
 

@@ -56,12 +56,37 @@ def test_numpy_initial_weights_fit_the_torch_network_and_follow_the_seed() -> No
     w = _net.initial_weights(cfg)
     net = _net.load_numpy(_net.build(cfg), w)  # strict load: names and shapes must match
     assert set(w) == set(net.state_dict())
+    assert (w["standardize.mean"] == 0).all() and (w["standardize.scale"] == 1).all()
     for k, v in w.items():
+        if k.startswith("standardize."):
+            continue
         assert np.abs(v).max() <= 1 / np.sqrt(net.state_dict()[k.replace("bias", "weight")].shape[1])
     again = _net.initial_weights(cfg)
     other = _net.initial_weights(parse(model_config(seed=4), DATA_CONFIG)[0])
     assert all((again[k] == w[k]).all() for k in w)
     assert not all((other[k] == w[k]).all() for k in w)
+
+
+def test_federated_moments_merge_to_the_pooled_standardisation() -> None:
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(3.0, 2.0, size=(n, 4)) for n in (7, 50, 1)]
+    pooled = np.concatenate(parts)
+
+    n, mean, m2 = _net.merge_moments([(len(p), p.mean(0), ((p - p.mean(0)) ** 2).sum(0))
+                                      for p in parts])
+    buffers = _net.standardization(n, mean, m2)
+
+    assert n == len(pooled)
+    np.testing.assert_allclose(mean, pooled.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(buffers["standardize.scale"], pooled.std(0), rtol=1e-6)
+
+
+def test_standardisation_is_off_by_default_under_dp_and_absent_when_off() -> None:
+    dp = {"epsilon": 1.0, "max_grad_norm": 1.0}
+    assert parse(model_config(), DATA_CONFIG)[0].standardize is True
+    assert parse(model_config(differential_privacy_params=dp), DATA_CONFIG)[0].standardize is False
+    cfg = parse(model_config(normalize=False), DATA_CONFIG)[0]
+    assert not any(k.startswith("standardize") for k in _net.initial_weights(cfg))
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -100,6 +100,18 @@ class FFNetConfig(_Strict):
     seed: int = 0
     save_best_model: SaveBestModel | None = None
     differential_privacy_params: DPParams | None = None
+    normalize: bool | None = Field(None, description="standardise every predictor with the "
+                                   "federated mean and standard deviation of the training rows "
+                                   "(computed exactly across silos before round 1 and stored in "
+                                   "the model, so it takes raw features); default: on, except "
+                                   "with differential_privacy_params (exact moments are not DP)")
+
+    @property
+    def standardize(self) -> bool:
+        """Whether the network starts with a standardisation layer (``normalize`` resolved)."""
+        if self.normalize is not None:
+            return self.normalize
+        return self.differential_privacy_params is None
 
     @model_validator(mode="after")
     def _task_vs_output(self) -> FFNetConfig:

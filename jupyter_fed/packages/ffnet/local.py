@@ -22,14 +22,18 @@ from jupyter_fed.packages.ffnet import _dp, _net
 from jupyter_fed.packages.ffnet.config import FFNetConfig, FFNetData, parse
 
 
-def _arrays(handle: DatasetHandle, data: FFNetData, cfg: FFNetConfig) -> tuple[Any, Any]:
-    import torch
-
+def _check_columns(handle: DatasetHandle, data: FFNetData) -> None:
     names = {c.name for c in handle.info.columns}
     missing = [c for c in [*data.predictors, data.target] if c not in names]
     if missing:
         raise ConfigError(f"dataset {handle.info.name!r} has no column(s) {', '.join(missing)}",
                           "check data_config predictors/target against the catalog schema")
+
+
+def _arrays(handle: DatasetHandle, data: FFNetData, cfg: FFNetConfig) -> tuple[Any, Any]:
+    import torch
+
+    _check_columns(handle, data)
     x = torch.from_numpy(handle.to_numpy(data.predictors, np.float32))
     y_np = handle.to_numpy([data.target], np.float64)[:, 0]
     if cfg.ml_task.type == "classification":
@@ -64,9 +68,10 @@ def _eval_handle(datasets: dict[str, DatasetHandle], private: bool) -> DatasetHa
 
 
 def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str,
-             grant: dict[str, Any] | None = None) -> dict[str, float]:
+             grant: dict[str, Any] | None = None) -> dict[str, Any]:
     """Loss and accuracy/AUC (or R²) of ``net`` on ``x, y``: exact for the round's evaluation,
-    noisy (``privacy.evaluation``) when the runner charged this one as an extra query."""
+    noisy (``privacy.evaluation``, no diagnostics) when the runner charged this one as an extra
+    query."""
     import torch
 
     net.eval()
@@ -87,6 +92,8 @@ def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str,
         labels = y.numpy()
         metrics[f"{prefix}accuracy"] = float((prob.argmax(1) == labels).mean())
         metrics[f"{prefix}roc_auc"] = roc_auc(labels, prob)
+        metrics["diagnostics"] = {"predicted_classes": len(np.unique(prob.argmax(1))),
+                                  "test_rows": n}
     else:
         metrics[f"{prefix}r2"] = r2(y.numpy()[:, 0], out.numpy()[:, 0])
     return metrics
@@ -130,6 +137,7 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     if handle is not None:
         xt, yt = _arrays(handle, data, cfg)
         outputs["metrics"] = _metrics(cfg, net, xt, yt, "test_", _grant(ctx, datasets, handle))
+        outputs["diagnostics"] = outputs["metrics"].pop("diagnostics", {})
     x, y = _arrays(datasets["train"], data, cfg)
     if private:
         return _fit_private(ctx, cfg, params, net, x, y, outputs)
@@ -184,6 +192,29 @@ def _fit_private(ctx: StepContext, cfg: FFNetConfig, params: dict[str, Any], net
     return StepResult(tensors=weights, outputs=outputs, num_examples=int(n))
 
 
+def moments(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+            tensors: dict[str, np.ndarray]) -> StepResult:
+    """Count, mean and centred sum of squares of each predictor over the whole training set.
+
+    An exact aggregate of a whole registered dataset (above the runner's minimum rows), which the
+    coordinator merges into the standardisation every client then applies (``normalize``).
+    """
+    from jupyter_fed.packages.ffnet._net import merge_moments
+
+    _cfg, data = parse(params.get("model_config"), params.get("data_config"))
+    handle = datasets["train"]
+    _check_columns(handle, data)
+    parts = []
+    for block in handle.iter_batches(data.predictors):
+        if len(block):
+            mean = block.mean(axis=0)
+            parts.append((len(block), mean, ((block - mean) ** 2).sum(axis=0)))
+        ctx.progress(0.5, "moments")
+    n, mean, m2 = merge_moments(parts)
+    return StepResult(tensors={"mean": mean, "m2": m2}, outputs={"count": int(n)},
+                      num_examples=int(n))
+
+
 def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
              tensors: dict[str, np.ndarray]) -> StepResult:
     """Evaluate the received global model on ``test`` (or ``train`` when there is no test set,
@@ -195,7 +226,9 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
     net = _net.load_numpy(_net.build(cfg), tensors)
     x, y = _arrays(handle, data, cfg)
     metrics = _metrics(cfg, net, x, y, "test_", _grant(ctx, datasets, handle))
-    return StepResult(outputs={"metrics": metrics}, num_examples=int(metrics["test_num_examples"]))
+    diagnostics = metrics.pop("diagnostics", {})
+    return StepResult(outputs={"metrics": metrics, "diagnostics": diagnostics},
+                      num_examples=int(metrics["test_num_examples"]))
 
 
 def _grant(ctx: StepContext, datasets: dict[str, DatasetHandle], handle: DatasetHandle

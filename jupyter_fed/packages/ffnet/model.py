@@ -29,6 +29,9 @@ class FFNetModel:
         self.weights = weights
         self.meta = meta
         self.config, self.data_config = parse(meta["model_config"], meta["data_config"])
+        if self.config.normalize is None and f"{_net.STANDARDIZE}.mean" not in weights:
+            # a model trained before standardisation was on by default
+            self.config = self.config.model_copy(update={"normalize": False})
 
     @property
     def round(self) -> int:

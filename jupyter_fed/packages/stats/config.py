@@ -206,6 +206,8 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, Any]
     A dataset whose policy is ``exact_only`` refuses filtered queries here, before any row is
     read or any budget is spent.
     """
+    if step == "kinds" and "data" in facts:
+        return {"data": PrivacyCost(0.0, reads=False)}  # the registered schema, no row
     if step != "compute" or "data" not in facts:
         return {}
     data = parse_data_config(params.get("data_config"))

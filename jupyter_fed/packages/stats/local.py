@@ -34,7 +34,7 @@ from jupyter_fed.privacy.suppression import release_minimum
 
 log = logging.getLogger("jupyter_fed.packages.stats")
 
-__all__ = ["compute"]
+__all__ = ["compute", "kinds"]
 
 
 def _columns(handle: DatasetHandle, spec: list[str | int], extra: list[str]) -> list[str]:
@@ -224,3 +224,21 @@ def _check_size(policy: dict[str, Any], handle: DatasetHandle, columns: list[str
                                f"{limit / (1 << 20):.0f} MB this runner allows",
                                "select fewer columns, or set condition_on to the binary columns "
                                "you need")
+
+
+def kinds(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+          tensors: dict[str, np.ndarray]) -> StepResult:
+    """The ``kinds`` step: the registered kind of each column the query would read.
+
+    Reads the registered schema only (public in the catalog), never a row: the coordinator uses
+    it to agree which columns are binary at every runner before ``compute``.
+    """
+    handle = datasets["data"]
+    dataset = str(params.get("dataset") or handle.info.name)
+    data_cfg = parse_data_config(params.get("data_config"))
+    model_cfg = parse_model_config(params.get("model_config"))
+    query = data_cfg.query_for(dataset)
+    read, conditioning = _contract_columns(model_cfg.parsed)
+    columns = _columns(handle, query.columns, read + conditioning + list(query.condition_on or []))
+    info = {c.name: c for c in handle.info.columns}
+    return StepResult(outputs={"kinds": {c: getattr(info[c], "kind", None) for c in columns}})

@@ -22,6 +22,7 @@ import numpy as np
 
 from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages._analytics import AnalyticsPlan, Contribution, MergeResult
+from jupyter_fed.packages._io import Payload, SessionIO
 from jupyter_fed.packages._schema import Problem, check_columns
 from jupyter_fed.packages.stats._explore import StatsView
 from jupyter_fed.packages.stats._moments import Stats, merge_all
@@ -40,17 +41,20 @@ class StatsPlan(AnalyticsPlan):
         self.config = parse_model_config(model_config)
         self.binary: list[str] | None = None
 
-    def agree(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
-        """Binary columns of the session: binary in every registered schema that has them.
+    async def prepare(self, io: SessionIO) -> None:
+        """Agree on the binary columns: binary in every runner's registered schema (the
+        ``kinds`` step reads each runner's schema, never a row), else numeric everywhere.
 
-        ``schemas`` maps each client to its dataset's catalog entry. A column whose kind was not
-        recorded at some runner (registered before kinds were) is left to that runner's values.
+        A column whose kind was not recorded at some runner (a dataset registered before kinds
+        were) is left to that runner's values.
         """
+        found = await io.step("kinds", {c.client_id: Payload(self.step_params(c.datasets["data"]))
+                                        for c in io.clients}, round=0)
         kinds: dict[str, set[str | None]] = {}
-        for info in schemas.values():
-            for col in info.get("columns") or []:
-                kinds.setdefault(col["name"], set()).add(col.get("kind"))
-        self.binary = sorted(c for c, found in kinds.items() if found == {"binary"})
+        for answer in found:
+            for column, kind in (answer.outputs.get("kinds") or {}).items():
+                kinds.setdefault(str(column), set()).add(kind)
+        self.binary = sorted(c for c, seen in kinds.items() if seen == {"binary"})
 
     def step_params(self, dataset: str) -> dict[str, Any]:
         params = super().step_params(dataset)

@@ -9,7 +9,7 @@ import { describeError } from '../handler';
 import { formatMetric, metricLabel, metricNames } from '../metrics';
 import { FedModel } from '../model';
 import { ISession, ISessionMetrics } from '../tokens';
-import { ErrorNote } from './common';
+import { ErrorNote, WarningNote } from './common';
 import { MetricChart } from './MetricChart';
 
 export interface ISessionDetailsProps {
@@ -51,6 +51,7 @@ export function SessionDetails(props: ISessionDetailsProps): JSX.Element {
     <div className="jp-Fed-details jp-Fed-sessionDetails" data-session-details={session.id}>
       <ErrorNote message={session.error ? `${session.status}: ${session.error}` : null} />
       <ErrorNote message={error} />
+      <WarningNote messages={session.warnings} />
       {metric ? (
         <>
           <div className="jp-Fed-chartHeader">

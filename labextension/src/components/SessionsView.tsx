@@ -63,6 +63,15 @@ function SessionRow(props: {
             <span className="jp-Fed-name">{session.name}</span>
           </button>
           <span className={`jp-Fed-status jp-Fed-status-${session.status}`}>{session.status}</span>
+          {session.warnings && session.warnings.length > 0 && (
+            <span
+              className="jp-Fed-warningBadge"
+              title={session.warnings.join('\n')}
+              aria-label={`${session.warnings.length} warning(s)`}
+            >
+              ⚠
+            </span>
+          )}
           {!isTerminal(session) && (
             <Button
               minimal

@@ -35,6 +35,19 @@ export function ErrorNote(props: { message: string | null | undefined }): JSX.El
   );
 }
 
+export function WarningNote(props: { messages: string[] | undefined }): JSX.Element | null {
+  if (!props.messages || props.messages.length === 0) {
+    return null;
+  }
+  return (
+    <div className="jp-Fed-warning" role="status" data-warnings={props.messages.length}>
+      {props.messages.map((m, i) => (
+        <div key={i}>⚠ {m}</div>
+      ))}
+    </div>
+  );
+}
+
 export function Loading(props: { what: string }): JSX.Element {
   return <div className="jp-Fed-empty">Loading {props.what}…</div>;
 }

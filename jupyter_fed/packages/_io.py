@@ -1,0 +1,170 @@
+"""What a plan may ask of the engine: the one narrow interface every session shape is written to.
+
+A plan (``packages/<name>/plan.py``) owns its session's flow, as a Flower strategy owns its loop:
+it decides which step goes to which client with what payload, how answers are merged, and when it
+is done. The engine behind :class:`SessionIO` keeps every guarantee that is the same for all
+packages — the round policy (minimum clients, timeouts, heartbeats, retries, dropouts), update
+validation, exactly-once task ids and provenance, atomic checkpoints and resume, events, and the
+one artefact channel — so a plan inherits them without writing any of it.
+
+This module lives in ``packages/`` so that plans never import the coordinator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+"""Named arrays: they travel as safetensors, never pickle."""
+
+__all__ = ["Answer", "Arrays", "Artefact", "Checkpoint", "ClientInfo", "Payload", "RoundMetrics",
+           "SessionIO", "StepResults"]
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """One client of a session: a runner and the datasets it reads, by role."""
+
+    client_id: str
+    runner: str
+    datasets: Mapping[str, str]
+    """Dataset role (``train``, ``test``, ``data``, …) → dataset name on ``runner``."""
+
+
+@dataclass
+class Payload:
+    """What one client's step receives: JSON parameters and named arrays."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    tensors: Arrays = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """One client's reply to a step, after the engine checked its provenance (and, when the plan
+    gave ``expect``, its arrays against the expected names, shapes and dtypes)."""
+
+    client_id: str
+    outputs: dict[str, Any]
+    tensors: Arrays
+    num_examples: int
+    elapsed: float
+    """Seconds the step took inside the runner's package code."""
+
+
+@dataclass
+class StepResults:
+    """The answers of one step: only clients that answered in time and passed validation."""
+
+    answers: dict[str, Answer]
+    dropped: list[str] = field(default_factory=list)
+    """Clients dropped during this step (failed, timed out, or sent an invalid answer)."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.answers.values())
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    @property
+    def slowest(self) -> float:
+        """Seconds of the slowest client's step (0 when none answered)."""
+        return max((a.elapsed for a in self.answers.values()), default=0.0)
+
+
+@dataclass
+class RoundMetrics:
+    """Metrics of one model: which model (0 = initial), the federated values, and each client's."""
+
+    model_round: int
+    federated: dict[str, float]
+    per_client: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Checkpoint:
+    """What a plan committed to resume from: its round, arrays and JSON state."""
+
+    round: int
+    arrays: Arrays
+    meta: dict[str, Any]
+
+
+@dataclass
+class Artefact:
+    """The session's one product — a model or analytics results — as the kernel rebuilds it.
+
+    ``meta`` must be JSON: the kernel passes it, with the arrays, to the package's ``model`` class.
+    The engine adds the package name and the round; a plan adds its configuration and anything
+    the model class needs.
+    """
+
+    tensors: Arrays
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class SessionIO(Protocol):
+    """The engine as a plan sees it."""
+
+    session_id: str
+
+    @property
+    def clients(self) -> list[ClientInfo]:
+        """Clients still in the session (dropped ones leave for good), in join order."""
+        ...
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The last committed checkpoint when the session resumes after a restart, else ``None``."""
+        ...
+
+    async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
+                   clients: Sequence[str] | None = None, expect: Arrays | None = None,
+                   min_answers: int | None = None) -> StepResults:
+        """Run step ``name`` of this package at some or all clients and wait for their answers.
+
+        Parameters
+        ----------
+        name
+            A step the package registered (``PackageSpec.steps``).
+        payloads
+            One payload for every client, or client id → its own payload.
+        round
+            The round this step belongs to (task ids and provenance carry it; 0 before the first).
+        clients
+            Client ids to address (default: every client in the session, or the keys of a mapping).
+        expect
+            Reference arrays: each answer must carry exactly these names, shapes and dtypes, finite
+            values, and a positive example count no larger than the registered rows (model updates).
+        min_answers
+            Answers needed for the step to count (default: the session's round policy).
+
+        Raises ``SessionFailed`` when fewer clients than needed answer; those that failed are
+        dropped from the session (and from :attr:`clients`) with the reason in the log.
+        """
+        ...
+
+    async def commit(self, round: int, *, state: Arrays | None = None,
+                     meta: Mapping[str, Any] | None = None, metrics: RoundMetrics | None = None,
+                     artefact: Artefact | None = None, info: Mapping[str, Any] | None = None,
+                     done: bool = False) -> None:
+        """Record round ``round`` atomically: the plan's state to resume from, the metrics of a
+        model, the session's artefact (model or results), bookkeeping ``info``; with ``done`` the
+        session completes in the same transaction. Emits the round's event to live views."""
+        ...
+
+    async def load(self, round: int) -> Checkpoint | None:
+        """The checkpoint committed at ``round`` (e.g. to hand back the best model)."""
+        ...
+
+    def log(self, level: str, message: str, client: str | None = None) -> None:
+        """A line of the session's log (``info``, ``warning``, ``error``), shown live."""
+        ...
+
+    def warn(self, kind: str, message: str) -> None:
+        """A session-level warning (once per ``kind``): the log, the session's info, live views."""
+        ...
