@@ -23,7 +23,8 @@ from attack import TARGET_ROW, TARGET_Y, register, task_outcome
 from jupyter_fed.wire import encode
 
 MODEL = {"model": {"params": {"input_size": 1, "hidden_layer_sizes": [3], "output_size": 1}},
-         "ml_task": {"type": "regression"}}
+         "ml_task": {"type": "regression"}, "normalize": False,  # the attacker's own choice
+         "optimizer": {"name": "SGD", "params": {"learning_rate": 1e-5}}}
 DATA = {"predictors": ["x0"], "target": "y"}
 
 
