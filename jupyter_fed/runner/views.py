@@ -18,7 +18,7 @@ import numpy as np
 
 from jupyter_fed.contracts import BoolOp, Comparison, Expr, parse_filter
 from jupyter_fed.errors import ConfigError
-from jupyter_fed.runner.data import LoadedDataset, TableCache, _block
+from jupyter_fed.runner.data import LoadedDataset, TableCache
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,13 +82,10 @@ class ViewDataset(LoadedDataset):
         return False  # views are refused on Dask-backed files at registration
 
     def iter_batches(self, columns: Sequence[str], batch_rows: int = 65_536) -> Iterator[np.ndarray]:
-        """The view's rows, in file order, from the filtered table (never the whole file)."""
-        if batch_rows < 1:
-            raise ValueError("batch_rows must be at least 1")
-        columns = self._known(columns)
-        table = self._table.select(columns)
-        for start in range(0, table.num_rows, batch_rows):
-            yield _block(table.slice(start, batch_rows), len(columns))
+        """The view's rows, in file order, sliced from the filtered table (never the whole file:
+        the parent class streams the file only while no table is loaded)."""
+        _ = self._table
+        yield from super().iter_batches(columns, batch_rows)
 
     def file_rows(self) -> np.ndarray:
         """Row numbers, in the file, of the view's rows (for the differencing store)."""
