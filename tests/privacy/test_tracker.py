@@ -83,3 +83,38 @@ def test_generated_three_and_four_query_trackers_recover_nothing(new_client, fra
         error = recovered_error(frames, target, estimate)
         print(f"\n{len(queries)} queries on x0 == {target:g}: recovered-row error {error.round(1)}")
         assert error.max() > 1.0
+
+
+def test_a_view_and_the_whole_file_cannot_be_differenced_across_packages(fed, new_client,
+                                                                          privacy_root) -> None:
+    """Exact stats of a view one row short of the file, then ffnet's exact feature moments of
+    the whole file, would give that row's predictors: the second answer is refused."""
+    import shutil
+    import uuid
+
+    from attack import register
+
+    from jupyter_fed import SessionTaskGroup
+
+    name = f"regress_{uuid.uuid4().hex[:6]}"
+    shutil.copy(privacy_root / "regress.parquet", privacy_root / f"{name}.parquet")
+    whole = register(fed, "p0", {"name": name, "path": str(privacy_root / f"{name}.parquet")})
+    view = register(fed, "p0", {"name": f"{name}_v", "path": str(privacy_root / f"{name}.parquet"),
+                                "view": "x0 >= 1"})  # x0 is 0..199: one row left out
+    client = new_client()
+
+    exact = run_analytics(client, "stats", [view], {view: ["x0", "x1"]})
+    session = client.create_fl_session(
+        name="moments", min_num_clients=1, num_rounds=1,
+        model_config={"model": {"params": {"input_size": 2, "output_size": 1}},
+                      "ml_task": {"type": "regression"}, "normalize": True},
+        data_config={"predictors": ["x0", "x1"], "target": "y"}).start()
+    try:
+        SessionTaskGroup(session).add_task(client.task_builder().hfl(whole, runner="p0")
+                                           ).start().wait(60)
+    except Exception:
+        pass
+
+    assert exact.status() == "completed" and exact.results().n == 199
+    assert session.status() == "failed"
+    assert "feature moments would describe those rows" in log_text(session)

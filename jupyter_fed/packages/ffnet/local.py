@@ -211,8 +211,31 @@ def moments(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
             parts.append((len(block), mean, ((block - mean) ** 2).sum(axis=0)))
         ctx.progress(0.5, "moments")
     n, mean, m2 = merge_moments(parts)
+    _no_differencing(ctx, handle, len(data.predictors), int(n))
     return StepResult(tensors={"mean": mean, "m2": m2}, outputs={"count": int(n)},
                       num_examples=int(n))
+
+
+def _no_differencing(ctx: StepContext, handle: DatasetHandle, attributes: int, rows: int
+                     ) -> None:
+    """Exact moments of a dataset are exact aggregates like ``stats``' : the same differencing
+    rule applies (against views of the same file, and earlier answers of any package)."""
+    from jupyter_fed.errors import PermissionDenied
+    from jupyter_fed.privacy.differencing import RowSets, file_bits
+    from jupyter_fed.privacy.suppression import release_minimum
+
+    policy = ctx.policy.get("train") or {}
+    group = str((policy.get("grant") or {}).get("group") or handle.info.name)
+    minimum = release_minimum(policy, attributes)
+    bits = file_bits(handle, np.packbits(np.ones(rows, dtype=bool)))
+    memory = RowSets(ctx.cache_dir)
+    with memory.locked(group):
+        if memory.nearest(group, bits, minimum) is not None:
+            raise PermissionDenied(
+                f"the rows of {handle.info.name!r} differ from those of an earlier exact answer "
+                f"by fewer than {minimum} rows: their feature moments would describe those rows",
+                "train without normalize, or on a dataset the custodian registered otherwise")
+        memory.remember(group, [bits])
 
 
 def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],

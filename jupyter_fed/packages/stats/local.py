@@ -28,8 +28,9 @@ from jupyter_fed.packages.stats._moments import Stats
 from jupyter_fed.packages.stats._private import private_stats
 from jupyter_fed.packages.stats._protect import protect
 from jupyter_fed.packages.stats._scan import Scan, scan
-from jupyter_fed.packages.stats._store import QueryStore, distance
+from jupyter_fed.packages.stats._store import QueryStore
 from jupyter_fed.packages.stats.config import parse_data_config, parse_model_config
+from jupyter_fed.privacy.differencing import distance, file_bits
 from jupyter_fed.privacy.suppression import release_minimum
 
 log = logging.getLogger("jupyter_fed.packages.stats")
@@ -76,19 +77,6 @@ def _contract_columns(contract: Contract | None) -> tuple[list[str], list[str]]:
     return contract.columns(), list(dict.fromkeys(conditioning))
 
 
-def _file_bits(handle: DatasetHandle, bits: np.ndarray) -> np.ndarray:
-    """A row set of a view in the file's own row numbering (identity for a whole file)."""
-    rows_of = getattr(handle, "file_rows", None)
-    if rows_of is None:
-        return bits
-    view_rows = rows_of()
-    kept = np.unpackbits(bits, count=len(view_rows)).astype(bool)
-    out = np.zeros(int(getattr(handle, "file_num_rows", 0)) or int(view_rows.max(initial=-1)) + 1,
-                   dtype=bool)
-    out[view_rows[kept]] = True
-    return np.packbits(out)
-
-
 def _release(store: QueryStore, group: str, handle: DatasetHandle, found: Scan, stats: Stats,
              minimum: int) -> tuple[Stats, list[str]]:
     """The differencing rule: refuse the query, or drop blocks, whose rows are near earlier ones.
@@ -99,9 +87,9 @@ def _release(store: QueryStore, group: str, handle: DatasetHandle, found: Scan, 
     """
     notes: list[str] = []
     dataset = handle.info.name
-    rows = _file_bits(handle, found.rows)
-    with store.locked(group):
-        if store.nearest(group, rows, minimum) is not None:
+    rows, memory = file_bits(handle, found.rows), store.rowsets
+    with memory.locked(group):
+        if memory.nearest(group, rows, minimum) is not None:
             raise PermissionDenied(
                 f"the rows of {dataset!r} differ from those of an earlier answer (this dataset, "
                 f"another one on the same file, or a combination of two) by fewer than {minimum} "
@@ -110,9 +98,9 @@ def _release(store: QueryStore, group: str, handle: DatasetHandle, found: Scan, 
                 f"least {minimum} rows")
         accepted = [rows]
         for b in list(stats.cond):
-            ones = _file_bits(handle, found.cond_rows[b])
+            ones = file_bits(handle, found.cond_rows[b])
             groups = [ones, rows & ~ones]
-            near = any(store.nearest(group, g, minimum) is not None for g in groups) or any(
+            near = any(memory.nearest(group, g, minimum) is not None for g in groups) or any(
                 0 < distance(g, a) < minimum for g in groups for a in accepted)
             if near:
                 del stats.cond[b]
@@ -120,7 +108,7 @@ def _release(store: QueryStore, group: str, handle: DatasetHandle, found: Scan, 
                              f"those of another answer by fewer than {minimum} rows")
             else:
                 accepted += groups
-        store.remember(group, accepted)
+        memory.remember(group, accepted)
     return stats, notes
 
 
