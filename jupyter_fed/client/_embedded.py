@@ -98,6 +98,9 @@ class EmbeddedBackend:
     def catalog(self) -> dict[str, Any]:
         return self.run(self.coordinator.catalog())
 
+    def packages(self) -> list[dict[str, Any]]:
+        return self._sync(self.coordinator.packages)
+
     def create_session(self, **kwargs: Any) -> dict[str, Any]:
         return self._sync(self.coordinator.create_session, **kwargs)
 

@@ -123,6 +123,9 @@ class RestBackend:
     def catalog(self) -> dict[str, Any]:
         return self._json("GET", "datasets")
 
+    def packages(self) -> list[dict[str, Any]]:
+        return self._json("GET", "packages")
+
     def create_session(self, **kwargs: Any) -> dict[str, Any]:
         return self._json("POST", "sessions", json=kwargs)
 

@@ -80,6 +80,14 @@ class Client:
         return pd.DataFrame(rows, columns=["runner", "name", "description", "tags", "num_rows",
                                            "num_columns", "columns", "format", "registered_at"])
 
+    def packages(self) -> pd.DataFrame:
+        """The packages the coordinator runs (``package_name`` values), with their dataset roles
+        and whether they run rounds or one step."""
+        import pandas as pd
+
+        return pd.DataFrame(self._backend.packages(),
+                            columns=["name", "aliases", "description", "roles", "rounds"])
+
     # sessions -------------------------------------------------------------------------------
     def create_fl_session(self, name: str, description: str = "", min_num_clients: int = 2,
                           num_rounds: int = 10, package_name: str = "ffnet",

@@ -38,8 +38,10 @@ def _notebook(package: str) -> Any:
 
     try:
         return get_package(package).notebook
-    except FedError:  # unknown package: the coordinator refuses it, listing the known ones
-        return Notebook()
+    except FedError:
+        # Not installed in this kernel (the coordinator may still know it, or refuse it listing
+        # the packages it has): read the cell the way most training packages want.
+        return Notebook(input_size="model.params.input_size")
 
 SESSION_KEYS = ("name", "description", "rounds", "min_clients", "datasets", "test_datasets",
                 "round_timeout")

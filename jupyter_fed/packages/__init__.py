@@ -19,6 +19,7 @@ from jupyter_fed.packages._plan import Plan
 from jupyter_fed.packages.registry import (
     Notebook,
     PackageSpec,
+    describe_packages,
     get_package,
     package_names,
     register,
@@ -26,4 +27,4 @@ from jupyter_fed.packages.registry import (
 
 __all__ = ["Answer", "Arrays", "Artefact", "Checkpoint", "ClientInfo", "Notebook", "PackageSpec",
            "Payload", "Plan", "RoundMetrics", "SessionIO", "StepResults", "binary_auc",
-           "field_errors", "get_package", "package_names", "parse_config", "register"]
+           "describe_packages", "field_errors", "get_package", "package_names", "parse_config", "register"]

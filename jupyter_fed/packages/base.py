@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from jupyter_fed.wire import DatasetInfo
+
+
+T = TypeVar("T")
 
 
 class StepCancelled(FedError):
@@ -45,6 +48,20 @@ class DatasetHandle(Protocol):
 
         Streams the file, so a step's memory is bounded by one block, not by the dataset.
         """
+        ...
+
+    @property
+    def partitioned(self) -> bool:
+        """True when a Dask cluster reads the rows (``backend: dask``): prefer :meth:`map_blocks`,
+        so the workers compute partials and only those travel back."""
+        ...
+
+    def map_blocks(self, columns: Sequence[str], fn: Callable[[np.ndarray, int], T],
+                   batch_rows: int = 65_536) -> Iterator[T]:
+        """The map half of a map-reduce pass: ``fn(block, first_row)`` for every block, in row
+        order — in this process while streaming, or on the Dask workers (``fn`` must then be a
+        module-level function or a ``functools.partial`` of one). The one data path both backends
+        implement."""
         ...
 
 

@@ -180,3 +180,16 @@ def get_package(name: str) -> PackageSpec:
 def package_names() -> list[str]:
     _ensure_builtin()
     return sorted({spec.name for spec in _PACKAGES.values()})
+
+
+def describe_packages() -> list[dict[str, Any]]:
+    """Every package as the notebook and the sidebar need to know it (JSON, no imports of it)."""
+    _ensure_builtin()
+    out = []
+    for spec in sorted({id(s): s for s in _PACKAGES.values()}.values(), key=lambda s: s.name):
+        nb = spec.notebook
+        out.append({"name": spec.name, "aliases": list(spec.aliases),
+                    "description": spec.description, "roles": list(spec.roles),
+                    "rounds": nb.rounds, "data_keys": list(nb.data_keys),
+                    "per_dataset": nb.per_dataset, "example": nb.example})
+    return out

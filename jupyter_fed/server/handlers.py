@@ -167,6 +167,12 @@ class DatasetsHandler(FedHandler):
         self.reply(await self.call("catalog"))
 
 
+class PackagesHandler(FedHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.call("packages"))
+
+
 class SessionsHandler(FedHandler):
     @web.authenticated
     async def get(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
+from jupyter_fed.packages.ffnet import PACKAGE as FFNET
 from jupyter_fed.packages.ffnet import local
 from jupyter_fed.packages.registry import PackageSpec, register
 
@@ -29,6 +30,7 @@ register(PackageSpec(
            "moments": "jupyter_fed.packages.ffnet.local:moments"},
     plan="jupyter_fed.packages.ffnet.plan:FFNetPlan",
     model="jupyter_fed.packages.ffnet.model:FFNetModel",
+    notebook=FFNET.notebook,  # a %%federate cell reads like ffnet's
 ))
 
 

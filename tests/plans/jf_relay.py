@@ -36,7 +36,7 @@ def mask(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
          tensors: dict[str, np.ndarray]) -> StepResult:
     x = _column(datasets, params)
     return StepResult(tensors={"masked": np.array([x.sum() + float(tensors["offset"][0])])},
-                      outputs={"token": params["token"], "count": int(len(x))},
+                      outputs={"token": params["token"], "count": len(x)},
                       num_examples=len(x))
 
 

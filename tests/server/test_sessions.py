@@ -145,3 +145,13 @@ async def test_event_stream_ends_when_the_server_stops(fed_app: Any, server_url:
 
     assert first == ("ready", {"session_id": None})
     assert rest == []
+
+
+async def test_packages_lists_what_a_cell_and_the_sidebar_need(api) -> None:
+    status, packages = await api("GET", "packages")
+
+    by_name = {p["name"]: p for p in packages}
+    assert status == 200
+    assert by_name["ffnet"]["rounds"] is True and by_name["ffnet"]["roles"] == ["train", "test"]
+    assert by_name["eda"]["rounds"] is False and by_name["eda"]["roles"] == ["data"]
+    assert "iai_ffnet" in by_name["ffnet"]["aliases"] and by_name["ffnet"]["example"]
