@@ -246,7 +246,12 @@ class LoadedDataset:
         columns = self._known(columns)
         out = np.empty((self._table.num_rows, len(columns)), dtype=dtype)
         for j, c in enumerate(columns):
-            out[:, j] = self._table.column(c).to_numpy()
+            try:
+                out[:, j] = self._table.column(c).to_numpy()
+            except (ValueError, TypeError):  # its text would quote the cell: name the column
+                raise DatasetError(f"dataset {self.info.name!r}: column {c!r} holds a value that is "
+                                   "not a number (the file changed since it was registered?)",
+                                   "fix the file, or register it again") from None
         return out
 
     @property
@@ -361,11 +366,27 @@ def _stream(path: Path, columns: list[str], batch_rows: int, dtypes: dict[str, s
     # first block and fail on a later block (an int column whose later rows hold floats).
     types = {c: pa.bool_() if dtypes.get(c) == "bool" else pa.float64() for c in columns}
     block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                            convert_options=pacsv.ConvertOptions(include_columns=columns,
-                                                                 column_types=types))
-    for batch in reader:
-        yield _block(batch.select(columns), len(columns))
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
+                                convert_options=pacsv.ConvertOptions(include_columns=columns,
+                                                                     column_types=types))
+        for batch in reader:
+            yield _block(batch.select(columns), len(columns))
+    except pa.ArrowInvalid as exc:  # its text quotes the offending cell: name the column instead
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> DatasetError:
+    """A csv value that is not a number, by file and column — never the value itself."""
+    import re
+
+    found = re.search(r"column #(\d+)", str(exc))
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        header = fh.readline().rstrip("\r\n").split(",")
+    column = header[int(found.group(1))] if found and int(found.group(1)) < len(header) else None
+    where = f"column {column!r}" if column and NAME_RE.match(column) else "a column"
+    return DatasetError(f"{path.name}: {where} holds a value that is not a number (the file "
+                        "changed since it was registered?)", "fix the file, or register it again")
 
 
 def _rebatch(blocks: Iterator[np.ndarray], batch_rows: int, width: int) -> Iterator[np.ndarray]:

@@ -103,3 +103,21 @@ def test_no_cell_value_leaves_in_any_message(fed, new_client, secret_datasets) -
     assert "failed" in everything and "secrets" in everything  # the attempts did fail, by name
     leaked = [s for s in SECRETS if s in everything]
     assert not leaked, f"cell values in messages: {leaked}"
+
+
+def test_a_file_that_changed_under_its_registration_is_named_not_quoted(tmp_path) -> None:
+    """A csv registered as numbers that later holds text: the column is named, the cell not."""
+    from jupyter_fed.errors import DatasetError
+    from jupyter_fed.runner.data import LoadedDataset, inspect
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{2 * i}\n" for i in range(100)))
+    info = inspect("t", path)
+    path.write_text(path.read_text() + "5,SSN-123-45-6700\n")
+    handle = LoadedDataset(info, None, path)
+
+    for read in (lambda: list(handle.iter_batches(["a", "b"], 10)),
+                 lambda: handle.to_numpy(["a", "b"])):
+        with pytest.raises(DatasetError) as err:
+            read()
+        assert "column 'b'" in err.value.message and "SSN" not in str(err.value)
