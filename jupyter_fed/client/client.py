@@ -151,7 +151,30 @@ class Client:
                                   package_name=package_name, min_num_clients=n, num_rounds=1,
                                   model_config=model_config or {}, data_config=data_config,
                                   policy={k: v for k, v in policy.items() if v is not None})
-        return Session(self, info)
+        session = Session(self, info)
+        session.notice = self._privacy_notice(info.get("package", package_name), model_config,
+                                              data_config)
+        return session
+
+    def _privacy_notice(self, package: str, model_config: dict[str, Any] | None,
+                        data_config: dict[str, Any]) -> str:
+        """EDA: the epsilon each column gets, said (as a warning) before the session runs."""
+        if package not in ("eda", "iai_eda"):
+            return ""
+        import logging
+        import warnings
+
+        from jupyter_fed.packages.eda.config import epsilon_notice
+
+        try:
+            notice = epsilon_notice(model_config, data_config,
+                                    self._backend.catalog()["datasets"])
+        except Exception:  # a notice must never stop a session from being created
+            return ""
+        if notice:
+            logging.getLogger("jupyter_fed.client").info(notice)
+            warnings.warn(notice, UserWarning, stacklevel=3)
+        return notice
 
     def create_eda_session(self, name: str, description: str = "",
                            data_config: dict[str, Any] | None = None,

@@ -23,6 +23,9 @@ class Session:
         self.id: str = info["id"]
         self.name: str = info["name"]
         self.package: str = info["package"]
+        self.notice: str = ""
+        """What the session's privacy settings imply, said at creation (e.g. EDA's per-column
+        epsilon); empty when there is nothing to say."""
 
     @property
     def _backend(self) -> Backend:

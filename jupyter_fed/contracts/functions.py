@@ -23,7 +23,8 @@ class Function:
         return self.arity == 2 and self.name not in ("COVAR", "LINCORR")
 
 
-_MOMENTS = {"COUNT": "rows in which the column was seen", "MEAN": "mean",
+_MOMENTS = {"COUNT": "times the column was seen (rows where a binary column is 1, else rows)",
+            "MEAN": "mean",
             "STDDEV": "standard deviation (divides by n)", "VARIANCE": "variance (divides by n)",
             "STDDEV_UNBIASED": "standard deviation (divides by n - 1)",
             "VARIANCE_UNBIASED": "variance (divides by n - 1)"}
@@ -36,6 +37,7 @@ for _name, _meaning in _MOMENTS.items():
     FUNCTIONS[f"COMPL_COND_{_name}"] = Function(f"COMPL_COND_{_name}", 2,
                                                 f"the {_meaning} of column 1 where column 2 is 0")
 FUNCTIONS.update({
+    "ROWS": Function("ROWS", 1, "rows in which the column was present, whatever its value"),
     "COVAR": Function("COVAR", 2, "the covariance of two columns (divides by n)"),
     "LINCORR": Function("LINCORR", 2, "the linear (Pearson) correlation of two columns"),
     "PCT_OF_TRUE": Function("PCT_OF_TRUE", 2, "percentage (0-100) of the rows where column 2 is 1 "

@@ -8,6 +8,7 @@ describe table, the correlation matrix and each peer's notes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -136,11 +137,14 @@ class AnalyticsSpec:
         from jupyter_fed.client.taskgroup import TaskBuilder
 
         self.check()
-        with fed_errors("the session was refused", CellConfigError):
+        with fed_errors("the session was refused", CellConfigError), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # its notice is printed below instead
             session = client.create_analytics_session(
                 self.package, self.name or f"{self.package} on {', '.join(self.datasets)}",
                 self.description, data_config=self.data_config, model_config=self.model_config,
                 num_datasets=len(self.datasets))
+        if session.notice:  # e.g. the epsilon each EDA column gets, before anything runs
+            print(session.notice)
         if on_created is not None:
             on_created(session)
         join_or_cancel(session, [TaskBuilder().eda(name, runner=runner)

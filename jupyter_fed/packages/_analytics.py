@@ -51,6 +51,10 @@ class AnalyticsPlan(Plan):
                  num_rounds: int = 1) -> None:
         super().__init__(model_config, data_config, 1)
 
+    async def prepare(self, io: SessionIO) -> None:
+        """Before the compute step: settle what the runners must agree on (e.g. which columns
+        are binary, from each runner's registered schema). Nothing by default."""
+
     def step_params(self, dataset: str) -> dict[str, Any]:
         """Parameters for the step at the runner holding ``dataset``."""
         return {"model_config": self.model_config, "data_config": self.data_config,
@@ -62,6 +66,7 @@ class AnalyticsPlan(Plan):
 
     async def run(self, io: SessionIO) -> None:
         started = time.perf_counter()
+        await self.prepare(io)
         clients = {c.client_id: c for c in io.clients}
         found = await io.step(self.step, {cid: Payload(self.step_params(c.datasets["data"]))
                                           for cid, c in clients.items()}, round=1)

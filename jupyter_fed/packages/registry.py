@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,8 +91,10 @@ class PackageSpec:
     the one every client must have. ``join`` checks tasks against them."""
     notebook: Notebook = field(default_factory=Notebook)
     privacy_cost: str = ""
-    """``"module:function"``: (step, params) -> {dataset role: epsilon}. Runs at the runner, which
-    debits the budget before reading data; the step itself must then keep to that epsilon."""
+    """``"module:function"``: (step, params, facts) -> {dataset role: PrivacyCost}, where
+    ``facts`` maps each role to its public :class:`~jupyter_fed.privacy.accounting.DatasetFacts`
+    (row count, delta cap). Runs at the runner, which debits the budget before reading data;
+    the step must then keep to what was debited (``ctx.policy[role]["grant"]``)."""
 
     resource_estimate: str = ""
     """``"module:function"``: (step, params, rows: {dataset role: number of rows}) -> bytes a step
@@ -99,8 +102,15 @@ class PackageSpec:
     anything is built, so a 1 KB request for a model of gigabytes is refused up front; the
     runner's memory limit still stops a step whose estimate was too low."""
 
-    def privacy_cost_of(self, step: str, params: dict[str, Any]) -> dict[str, float]:
-        return dict(_load(self.privacy_cost)(step, params)) if self.privacy_cost else {}
+    def privacy_cost_of(self, step: str, params: dict[str, Any],
+                        facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Each role's :class:`~jupyter_fed.privacy.accounting.PrivacyCost` of ``step``."""
+        if not self.privacy_cost:
+            return {}
+        from jupyter_fed.privacy.accounting import PrivacyCost
+
+        found = _load(self.privacy_cost)(step, params, dict(facts or {}))
+        return {role: PrivacyCost.of(cost) for role, cost in found.items()}
 
     def resource_estimate_of(self, step: str, params: dict[str, Any], rows: dict[str, int]) -> int:
         """Estimated peak memory of ``step`` in bytes; 0 when the package gives no estimate."""

@@ -1,80 +1,116 @@
-"""Noise for counts, private clipping bounds, and suppression of small counts.
+"""Noise for counts and sums, drawn by OpenDP, with the privacy each release costs.
 
-Neighbouring datasets differ by one row. One row falls in exactly one bin of a column's histogram,
-so each histogram has L1 and L2 sensitivity 1: Laplace noise of scale 1/ε, or Gaussian noise of
-σ = sqrt(2 ln(1.25/δ))/ε, makes one column's histogram ε-DP ((ε, δ)-DP). Rounding, clamping at zero
-and suppressing bins below k are post-processing and cost nothing.
+Why OpenDP and not ``numpy.random``: the textbook Laplace mechanism on floating-point numbers
+leaks through the gaps between representable doubles (Mironov, CCS 2012), and a numpy generator
+can be seeded or replayed. OpenDP samples its discrete Laplace and Gaussian noise exactly from
+the OS's randomness, and every measurement carries a privacy map, which is checked here against
+the epsilon (and delta) the runner debited before any row was read.
+
+Conventions: neighbouring datasets differ by one row (added or removed). A histogram, where one
+row falls in exactly one bin, has L1 and L2 sensitivity 1. Sums of clipped values have the
+sensitivity the caller states. Clamping at zero and suppressing small noisy counts afterwards are
+post-processing and cost nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Literal
 
 import numpy as np
 
-# Magnitude grid for private bounds: zero, then ±[2^e, 2^(e+1)) for e in [E_MIN, E_MAX).
-E_MIN, E_MAX = -24, 48
-N_MAG = E_MAX - E_MIN
+from jupyter_fed.privacy._opendp import dp
+
+__all__ = ["Mechanism", "count_noise_std", "gaussian_scale", "noisy_counts", "noisy_vector"]
+
+Mechanism = Literal["laplace", "gaussian"]
+
+_SLACK = 1.0 + 1e-9
+"""Sums computed in floating point may exceed their nominal sensitivity by a few ulps; the noise
+is calibrated to a sensitivity this much larger so the rounding cannot void the guarantee."""
 
 
-def gaussian_sigma(epsilon: float, delta: float) -> float:
-    """Noise scale of the classic Gaussian mechanism for sensitivity 1."""
-    return math.sqrt(2.0 * math.log(1.25 / delta)) / epsilon
+def _check(measurement: object, d_in: float, epsilon: float, delta: float) -> None:
+    """Refuse a release whose OpenDP privacy map exceeds what was debited."""
+    spent = measurement.map(d_in)  # type: ignore[attr-defined]
+    eps, dlt = (spent, 0.0) if isinstance(spent, float) else spent
+    if eps > epsilon * (1 + 1e-9) or dlt > delta * (1 + 1e-9):
+        raise RuntimeError(f"mechanism spends ({eps:.6g}, {dlt:.3g}), more than the "
+                           f"({epsilon:.6g}, {delta:.3g}) debited")
 
 
-def noisy_counts(counts: np.ndarray, epsilon: float, mechanism: str, rng: np.random.Generator,
-                 delta: float = 1e-6) -> np.ndarray:
-    """Counts plus calibrated noise, rounded and clamped at zero."""
-    counts = np.asarray(counts, dtype=np.float64)
+@functools.lru_cache(maxsize=256)
+def gaussian_scale(epsilon: float, delta: float) -> float:
+    """Smallest Gaussian noise scale (sensitivity 1) that OpenDP proves (epsilon, delta)-DP.
+
+    OpenDP's Gaussian mechanism is zero-concentrated DP; its conversion to (epsilon, delta) is
+    tighter than the classic ``sqrt(2 ln(1.25/delta))/epsilon``. The scale for sensitivity ``s``
+    is ``s`` times this one.
+    """
+    ns = dp()
+
+    def make(scale: float) -> object:
+        m = ns.m.make_gaussian(ns.d.atom_domain(T=float, nan=False), ns.me.absolute_distance(T=float),
+                               scale=scale)
+        return ns.c.make_fix_delta(ns.c.make_zCDP_to_approxDP(m), delta)
+
+    return float(ns.binary_search_param(make, d_in=1.0, d_out=(epsilon, delta)))
+
+
+def count_noise_std(epsilon: float, mechanism: Mechanism = "laplace", delta: float = 0.0) -> float:
+    """Standard deviation of the noise :func:`noisy_counts` adds (before rounding or clamping)."""
     if mechanism == "laplace":
-        noise = rng.laplace(0.0, 1.0 / epsilon, counts.shape)
+        return math.sqrt(2.0) / epsilon
+    return gaussian_scale(epsilon, delta)
+
+
+def noisy_counts(counts: np.ndarray, epsilon: float, mechanism: Mechanism = "laplace",
+                 delta: float = 0.0) -> np.ndarray:
+    """Integer counts plus discrete Laplace (epsilon) or Gaussian (epsilon, delta) noise.
+
+    ``counts`` is one histogram: one row changes one entry by one. The result is integer-valued
+    and may be negative; clamp or suppress it afterwards (post-processing).
+    """
+    values = np.rint(np.asarray(counts, dtype=np.float64)).astype(np.int64)
+    if values.size == 0:
+        return values.astype(np.float64)
+    ns = dp()
+    domain = ns.d.vector_domain(ns.d.atom_domain(T="i64"))
+    if mechanism == "laplace":
+        meas = ns.m.make_laplace(domain, ns.me.l1_distance(T="i64"), scale=1.0 / epsilon)
     elif mechanism == "gaussian":
-        noise = rng.normal(0.0, gaussian_sigma(epsilon, delta), counts.shape)
+        base = ns.m.make_gaussian(domain, ns.me.l2_distance(T="i64"),
+                                  scale=gaussian_scale(epsilon, delta))
+        meas = ns.c.make_fix_delta(ns.c.make_zCDP_to_approxDP(base), delta)
     else:
         raise ValueError(f"unknown mechanism {mechanism!r}")
-    return np.maximum(np.rint(counts + noise), 0.0)
+    _check(meas, 1, epsilon, delta)
+    return np.asarray(meas(values.tolist()), dtype=np.float64)
 
 
-def suppress_small(counts: np.ndarray, k: int) -> tuple[np.ndarray, int]:
-    """Zero every nonzero count below ``k``; returns the counts and how many bins were hidden."""
-    counts = np.asarray(counts, dtype=np.float64).copy()
-    small = (counts > 0) & (counts < k)
-    counts[small] = 0.0
-    return counts, int(small.sum())
+def noisy_vector(values: np.ndarray, sensitivity: float, epsilon: float,
+                 mechanism: Mechanism = "laplace", delta: float = 0.0) -> np.ndarray:
+    """A vector of sums plus noise for the stated sensitivity (L1 for Laplace, L2 for Gaussian).
 
-
-def magnitude_bins(x: np.ndarray) -> np.ndarray:
-    """Index of each value on the signed power-of-two grid (0..2*N_MAG; N_MAG is the zero bin)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exp = np.floor(np.log2(np.abs(x)))
-    exp = np.clip(np.nan_to_num(exp, neginf=E_MIN), E_MIN, E_MAX - 1).astype(np.int64) - E_MIN
-    out = np.where(x > 0, N_MAG + 1 + exp, N_MAG - 1 - exp)
-    return np.where(x == 0, N_MAG, out)
-
-
-def _edge(index: int, upper: bool) -> float:
-    """The outer edge of grid bin ``index`` (upper edge if ``upper``, else lower)."""
-    if index == N_MAG:
-        return 0.0
-    if index > N_MAG:
-        e = index - N_MAG - 1 + E_MIN
-        return float(2.0 ** (e + 1)) if upper else float(2.0 ** e)
-    e = N_MAG - 1 - index + E_MIN
-    return -float(2.0 ** e) if upper else -float(2.0 ** (e + 1))
-
-
-def private_bounds(magnitude_counts: np.ndarray, epsilon: float, threshold: float,
-                   rng: np.random.Generator) -> tuple[float, float] | None:
-    """Clipping bounds from a noisy power-of-two histogram; ``None`` if too little data.
-
-    The bounds are grid edges (powers of two), chosen from noisy counts: they reveal neither the
-    exact minimum nor maximum, and cost ``epsilon`` (one row moves one grid count by one).
+    The caller clips every row's contribution so that adding or removing a row moves the vector
+    by at most ``sensitivity`` in that norm.
     """
-    noisy = magnitude_counts + rng.laplace(0.0, 1.0 / epsilon, magnitude_counts.shape)
-    above = np.flatnonzero(noisy > threshold)
-    if above.size == 0:
-        return None
-    lo, hi = _edge(int(above[0]), upper=False), _edge(int(above[-1]), upper=True)
-    if hi <= lo:
-        hi = lo + 1.0
-    return lo, hi
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        return x
+    if not np.isfinite(x).all():
+        raise ValueError("sums to be released must be finite")
+    ns = dp()
+    d_in = float(sensitivity) * _SLACK
+    domain = ns.d.vector_domain(ns.d.atom_domain(T=float, nan=False))
+    if mechanism == "laplace":
+        meas = ns.m.make_laplace(domain, ns.me.l1_distance(T=float), scale=d_in / epsilon)
+    elif mechanism == "gaussian":
+        base = ns.m.make_gaussian(domain, ns.me.l2_distance(T=float),
+                                  scale=d_in * gaussian_scale(epsilon, delta))
+        meas = ns.c.make_fix_delta(ns.c.make_zCDP_to_approxDP(base), delta)
+    else:
+        raise ValueError(f"unknown mechanism {mechanism!r}")
+    _check(meas, d_in, epsilon, delta)
+    return np.asarray(meas(x.tolist()), dtype=np.float64).reshape(np.shape(values))

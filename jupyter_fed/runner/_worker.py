@@ -160,13 +160,27 @@ class Worker:
         except (EOFError, OSError, ValueError):
             os._exit(0)  # the runner is gone (or spoke nonsense): nobody is waiting for results
 
+    def _open(self, d: dict[str, Any]) -> Any:
+        """A dataset handle: a view's filtered rows, else the file through the array cache
+        (which keeps a Dask-backed dataset's backend, so its partials run on the cluster)."""
+        from jupyter_fed.runner.arrays import CachedDataset
+        from jupyter_fed.runner.views import ViewDataset
+        from jupyter_fed.wire import DatasetInfo
+        from jupyter_fed.wire.models import DatasetBackend
+
+        info = DatasetInfo.model_validate(d["info"])
+        info.backend = DatasetBackend.model_validate(d["backend"]) if d.get("backend") else None
+        info.view, info.budget_group = d.get("view"), d.get("budget_group")
+        if info.view:
+            return ViewDataset(info, Path(d["path"]), self.tables.get)
+        return CachedDataset(info, Path(d["path"]), self.tables, self.arrays)
+
     def run(self, header: dict[str, Any], payload: bytes) -> None:
         """Run one step and report its outcome; never raises."""
         from jupyter_fed.packages import get_package
         from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
-        from jupyter_fed.runner.arrays import CachedDataset
         from jupyter_fed.runner.executor import step_error
-        from jupyter_fed.wire import DatasetInfo, TaskSpec, TaskState, decode, encode
+        from jupyter_fed.wire import TaskSpec, TaskState, decode, encode
 
         job, spec = header["job"], TaskSpec.model_validate(header["spec"])
         cancel = self._cancels.setdefault(job, threading.Event())
@@ -186,9 +200,7 @@ class Worker:
                 raise StepCancelled("the step was cancelled before it started", "")
             step_fn = get_package(spec.package).load_step(spec.step)
             arrays = decode(payload) if payload else {}
-            datasets = {role: CachedDataset(DatasetInfo.model_validate(d["info"]), Path(d["path"]),
-                                            self.tables, self.arrays)
-                        for role, d in header["datasets"].items()}
+            datasets = {role: self._open(d) for role, d in header["datasets"].items()}
             ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
                               on_progress=progress, policy=header["policy"],
                               cache_dir=Path(header["cache_dir"]), principal=header["principal"])

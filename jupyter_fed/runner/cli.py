@@ -50,6 +50,13 @@ def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--description", default="")
     p.add_argument("--tag", action="append", default=[], dest="tags")
     p.add_argument("--id-column", action="append", default=[], dest="id_columns")
+    p.add_argument("--bounds", action="append", default=[], metavar="COLUMN=LOW:HIGH",
+                   help="public bounds of a column's values, e.g. age=0:120 (repeatable): DP "
+                        "releases clip to them at no privacy cost")
+    p.add_argument("--bounds-file", type=Path, help="bounds of many columns: JSON "
+                   "{column: [low, high]} or one COLUMN=LOW:HIGH a line")
+    p.add_argument("--view", help="register only the rows this filter keeps, e.g. "
+                   "\"age >= 18 AND region == 2\" (exact statistics of a subset)")
     _policy_options(p)
 
     p = cmd("data-root", "list, add or remove the folders datasets may be registered from")
@@ -101,10 +108,19 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epsilon-budget", type=float, help="total epsilon per principal (default 10)")
     p.add_argument("--require-dp", action="store_true", default=None,
                    help="only differentially private steps may read this dataset")
+    p.add_argument("--exact-only", action="store_true", default=None,
+                   help="refuse statistics queries with a row filter (otherwise answered with DP)")
+    p.add_argument("--delta-per-step", type=float, help="largest delta one step may spend "
+                   "(default 1/n², never above 1e-5)")
+    p.add_argument("--delta-budget", type=float, help="total delta per principal (default 100 "
+                   "steps' worth)")
+    p.add_argument("--evaluation-epsilon", type=float, help="epsilon charged for a model "
+                   "evaluation beyond one per training round (0 refuses them; default 1)")
 
 
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget", "require_dp")
+    keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget", "require_dp",
+            "exact_only", "delta_per_step", "delta_budget", "evaluation_epsilon")
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 
@@ -151,13 +167,14 @@ def run_runner_command(args: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
     from jupyter_fed.runner.policy import DatasetPolicy
-    from jupyter_fed.runner.registry import register_dataset
+    from jupyter_fed.runner.registry import parse_bounds, register_dataset
     from jupyter_fed.wire import DatasetRegistration
 
     policy = DatasetPolicy(**_policy_changes(args))
     info = register_dataset(settings, store, DatasetRegistration(
         name=args.name, path=str(Path(args.path).absolute()), description=args.description,
-        tags=args.tags, id_columns=args.id_columns), policy)
+        tags=args.tags, id_columns=args.id_columns,
+        bounds=parse_bounds(args.bounds, args.bounds_file), view=args.view), policy)
     print(f"registered {info.name!r}: {info.num_rows} rows, {info.num_columns} columns")
     return 0
 
@@ -236,7 +253,7 @@ def _budget(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> i
     from jupyter_fed.runner.policy import Ledger
 
     _print_rows(Ledger(store).spending(args.principal), ["principal", "dataset", "spent",
-                                                         "updated_at"])
+                                                         "delta_spent", "updated_at"])
     return 0
 
 

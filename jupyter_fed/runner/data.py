@@ -118,12 +118,12 @@ def column_kind(col: Any, min_count: int) -> tuple[str, int | None]:
     return "integer", None
 
 
-def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: int = 10
-            ) -> DatasetInfo:
+def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: int = 10,
+            rows: Callable[[pa.Table], pa.Table] | None = None) -> DatasetInfo:
     """Infer the schema and check the data requirements; refuse with a per-column report.
 
     ``min_count`` is the dataset's small-count threshold, below which a class is too rare for its
-    label to be named in the catalog.
+    label to be named in the catalog. ``rows`` selects the rows of a view (see ``views.py``).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -135,6 +135,8 @@ def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: in
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"could not read {path.name}: {type(exc).__name__}",
                            "check that the file is a valid parquet or csv file") from None
+    if rows is not None:
+        table = rows(table)
     problems: list[dict[str, str]] = []
     columns: list[ColumnInfo] = []
     for missing in sorted(set(id_columns) - set(table.column_names)):
@@ -264,9 +266,15 @@ class LoadedDataset:
         return (self._table.select(list(columns)) if columns else self._table).to_pandas()
 
     def to_numpy(self, columns: Sequence[str], dtype: Any = np.float32) -> np.ndarray:
+        columns = self._known(columns)
         out = np.empty((self._table.num_rows, len(columns)), dtype=dtype)
         for j, c in enumerate(columns):
-            out[:, j] = self._table.column(c).to_numpy()
+            try:
+                out[:, j] = self._table.column(c).to_numpy()
+            except (ValueError, TypeError):  # its text would quote the cell: name the column
+                raise DatasetError(f"dataset {self.info.name!r}: column {c!r} holds a value that is "
+                                   "not a number (the file changed since it was registered?)",
+                                   "fix the file, or register it again") from None
         return out
 
     @property
@@ -342,6 +350,13 @@ class LoadedDataset:
         if missing:
             raise DatasetError(f"dataset {self.info.name!r} has no column(s) {', '.join(missing)}",
                                f"its columns are {', '.join(sorted(known))}")
+        # Converting an identifier or text column to numbers fails with the offending cell in the
+        # message (``could not convert string to float: 'SSN-…'``): refuse by name, before reading.
+        ids = [c.name for c in self.info.columns if c.name in columns and c.role == "id"]
+        if ids:
+            raise DatasetError(f"dataset {self.info.name!r}: column(s) {', '.join(ids)} are "
+                               "identifiers, not numbers", "leave id columns out of the "
+                               "predictors, target and statistics")
         return columns
 
     def _dtypes(self) -> dict[str, str]:
@@ -374,11 +389,27 @@ def _stream(path: Path, columns: list[str], batch_rows: int, dtypes: dict[str, s
     # first block and fail on a later block (an int column whose later rows hold floats).
     types = {c: pa.bool_() if dtypes.get(c) == "bool" else pa.float64() for c in columns}
     block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                            convert_options=pacsv.ConvertOptions(include_columns=columns,
-                                                                 column_types=types))
-    for batch in reader:
-        yield _block(batch.select(columns), len(columns))
+    try:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
+                                convert_options=pacsv.ConvertOptions(include_columns=columns,
+                                                                     column_types=types))
+        for batch in reader:
+            yield _block(batch.select(columns), len(columns))
+    except pa.ArrowInvalid as exc:  # its text quotes the offending cell: name the column instead
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> DatasetError:
+    """A csv value that is not a number, by file and column — never the value itself."""
+    import re
+
+    found = re.search(r"column #(\d+)", str(exc))
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        header = fh.readline().rstrip("\r\n").split(",")
+    column = header[int(found.group(1))] if found and int(found.group(1)) < len(header) else None
+    where = f"column {column!r}" if column and NAME_RE.match(column) else "a column"
+    return DatasetError(f"{path.name}: {where} holds a value that is not a number (the file "
+                        "changed since it was registered?)", "fix the file, or register it again")
 
 
 def _rebatch(blocks: Iterator[np.ndarray], batch_rows: int, width: int) -> Iterator[np.ndarray]:

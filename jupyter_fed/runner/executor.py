@@ -32,9 +32,10 @@ from jupyter_fed.errors import (
 from jupyter_fed.packages import get_package
 from jupyter_fed.packages.base import StepCancelled
 from jupyter_fed.runner.accounts import Principal
-from jupyter_fed.runner.data import resolve_under_roots
+from jupyter_fed.runner.budget import charge_step
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.queue import FairQueue
+from jupyter_fed.runner.registry import load_dataset
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore, now
 from jupyter_fed.runner.workers import Job, MiB, StepLimits, WorkerPool
@@ -50,10 +51,11 @@ def spec_digest(spec: TaskSpec, tensors: bytes | None) -> str:
 
 
 def summarise(exc: BaseException) -> str:
-    """One line a model builder can act on: exception type, message and where it was raised."""
+    """The exception's type and where it was raised — never its text, which may quote a cell
+    value (``could not convert string to float: 'SSN-…'``); the runner's own log keeps it."""
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno} in {tb[-1].name})" if tb else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f"{type(exc).__name__}{where}"
 
 
 def step_error(exc: BaseException, spec: TaskSpec) -> tuple[TaskState, FedError]:
@@ -75,6 +77,14 @@ def step_error(exc: BaseException, spec: TaskSpec) -> tuple[TaskState, FedError]
 def task_key(principal: str, task_id: str) -> str:
     """Where a principal's task id is stored: ids are per principal, never shared."""
     return f"{principal}/{task_id}"
+
+
+def _dataset_header(info: DatasetInfo, path: Path) -> dict[str, Any]:
+    """What a worker needs to open a dataset, runner-side fields included (the catalog's JSON
+    leaves out the backend, the view and the budget group; a worker must not)."""
+    return {"info": info.model_dump(mode="json"), "path": str(path),
+            "backend": info.backend.model_dump(mode="json") if info.backend else None,
+            "view": info.view, "budget_group": info.budget_group}
 
 
 @dataclass
@@ -165,25 +175,18 @@ class Executor:
                 f"more than the {limits.memory_bytes // MiB:,} MiB a step may use on this runner",
                 "use a smaller model (fewer or narrower layers), or ask the custodian for a "
                 "larger step_memory_mb")
-        costs = package.privacy_cost_of(spec.step, spec.params)
-        for role, (info, _path) in handles.items():
-            if policies[role].require_dp and not costs.get(role, 0) > 0:
-                raise PermissionDenied(f"dataset {info.name!r} only allows differentially private "
-                                       f"steps; {package.name}.{spec.step} spends no epsilon on it",
-                                       "use a DP package or option (e.g. ffnet's "
-                                       "differential_privacy_params, or eda)")
-        # Privacy budget: debited before any row is read, refused as a whole if it would overdraw.
-        for role, epsilon in costs.items():
-            if role in spec.datasets and epsilon > 0:
-                self.ledger.debit(key, principal.name, spec.datasets[role], epsilon,
-                                  policies[role].epsilon_budget)
+        # Privacy budget: (epsilon, delta) and evaluations, debited before any row is read,
+        # refused as a whole if anything would overdraw; each role's policy carries its grant.
+        # The ledger is keyed by the principal's own task key: another user's id buys nothing.
+        ctx_policy = charge_step(self.ledger, spec, package, handles, policies, principal.name,
+                                 tensors, task=key)
         status = TaskStatus(task_id=spec.task_id, state=TaskState.queued, submitted_at=now())
         self.store.put_task(key, digest, principal.name, spec.model_dump(mode="json"),
                             status.model_dump(mode="json"))
         self._live[key] = _Live(status)
         header = {"spec": spec.model_dump(mode="json"), "principal": principal.name,
-                  "policy": {role: p.model_dump() for role, p in policies.items()},
-                  "datasets": {role: {"info": info.model_dump(mode="json"), "path": str(path)}
+                  "policy": ctx_policy,
+                  "datasets": {role: _dataset_header(info, path)
                                for role, (info, path) in handles.items()},
                   "cache_dir": str(self.settings.home / "cache"),
                   "result_path": str(self._result_path(key))}
@@ -217,12 +220,7 @@ class Executor:
         raise NotFoundError(f"no task {task_id!r} on this runner", "")
 
     def _dataset(self, name: str) -> tuple[DatasetInfo, Path]:
-        row = self.store.get_dataset(name)
-        if row is None:
-            raise NotFoundError(f"no dataset named {name!r} on runner {self.settings.name!r}",
-                                "list the catalog with client.datasets()")
-        path, info = row
-        return DatasetInfo.model_validate(info), resolve_under_roots(path, self.settings.data_roots)
+        return load_dataset(self.settings, self.store, name)
 
     # -- scheduling (on the event loop) -------------------------------------------------------
     def _pump(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -67,6 +68,9 @@ class ColumnInfo(_Model):
                                     "for datasets registered before kinds were recorded")
     classes: int | None = Field(None, description="number of class labels of a 'label' or "
                                 "'binary' column")
+    bounds: tuple[float, float] | None = Field(None, description="public bounds the custodian "
+                                               "declared for the column's values (lower, upper): "
+                                               "DP releases clip to them at no privacy cost")
 
 
 class DatasetBackend(_Model):
@@ -129,8 +133,23 @@ class DatasetRegistration(_Model):
     backend: DatasetBackend | None = Field(default=None, description="how the runner reads the rows: "
                                            "'dask' or {name: dask, scheduler: tcp://…}; default "
                                            "pyarrow in the runner's own process")
+    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict, description="public "
+                                                   "bounds per column, {column: [lower, upper]}: "
+                                                   "declared, so DP releases use them for free")
+    view: str | None = Field(None, max_length=2000, description="a row filter over the file "
+                             "('age >= 18 AND region == 2'): the dataset is those rows only, and "
+                             "shares its privacy budget and differencing checks with every other "
+                             "dataset on the same file")
 
     _name = field_validator("name")(classmethod(lambda cls, v: check_name(v)))
+
+    @field_validator("bounds")
+    @classmethod
+    def _bounds(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for column, (lo, hi) in v.items():
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"bounds of {column!r} must be finite numbers with lower < upper")
+        return v
 
 
 class DatasetInfo(_Model):
@@ -147,6 +166,10 @@ class DatasetInfo(_Model):
     backend: DatasetBackend | None = Field(default=None, exclude=True, description="runner-side "
                                            "only: read from the runner's store, never serialised, "
                                            "so the catalog shows no infrastructure")
+    view: str | None = Field(default=None, exclude=True, description="runner-side only: the row "
+                             "filter of a view over a file")
+    budget_group: str | None = Field(default=None, exclude=True, description="runner-side only: "
+                                     "the file's budget and differencing key")
 
 
 class SessionStatus(StrEnum):

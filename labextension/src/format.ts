@@ -72,12 +72,14 @@ export function policySummary(policy: IDatasetPolicy, numColumns: number): strin
       : policy.allowed_packages.length === 0
         ? 'no package allowed'
         : `packages: ${policy.allowed_packages.join(', ')}`;
-  const minRows = policy.min_rows ?? numColumns + 5;
+  const minRows = Math.max(policy.min_count, policy.min_rows ?? numColumns + 5);
   return [
     packages,
     `≥ ${integer.format(minRows)} rows per contribution`,
     `counts < ${policy.min_count} hidden`,
-    `ε budget ${policy.epsilon_budget}`
+    `ε budget ${policy.epsilon_budget}`,
+    ...(policy.require_dp ? ['DP only'] : []),
+    ...(policy.exact_only ? ['no filtered statistics'] : [])
   ].join(' · ');
 }
 

@@ -75,6 +75,10 @@ export interface IColumn {
   dtype: string;
   /** `feature`, or `id` for an identifier column that is not used as a number. */
   role: string;
+  /** `binary`, `label`, `integer`, `numeric` or `id`, decided at registration. */
+  kind?: string | null;
+  /** Public bounds the custodian declared (DP releases clip to them at no cost). */
+  bounds?: [number, number] | null;
 }
 
 /** One catalog entry (`DatasetInfo` plus the runner that holds it); never any rows. */
@@ -100,12 +104,16 @@ export interface ICatalog {
 export interface IDatasetPolicy {
   /** Packages allowed on the dataset; `null` allows all. */
   allowed_packages: string[] | null;
-  /** Fewest rows behind any contribution; `null` means number of columns + 5. */
+  /** Fewest rows behind any contribution (never below `min_count`); `null` means columns + 5. */
   min_rows: number | null;
   /** Small-count threshold: counts below it are suppressed. */
   min_count: number;
-  /** Differential-privacy epsilon each principal may spend on the dataset. */
+  /** Differential-privacy epsilon each principal may spend on the dataset's file. */
   epsilon_budget: number;
+  /** Only steps that spend epsilon may read the dataset. */
+  require_dp?: boolean;
+  /** Statistics with a row filter are refused (otherwise answered with differential privacy). */
+  exact_only?: boolean;
 }
 
 /** `POST /runners/{name}/admin`: one call to a runner's API with the stored token. */

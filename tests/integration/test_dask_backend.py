@@ -1,7 +1,8 @@
 """Datasets read by Dask (``backend: dask``) give what the default reader gives, partials only.
 
 In-process: the runner's registry and store, ``LoadedDataset`` built as the executor builds it,
-and the packages' steps with a pinned noise stream. End to end: a runner process with the same file
+and the packages' exact aggregates (what the noise is added to; OpenDP's noise cannot be
+pinned). End to end: a runner process with the same file
 registered twice, once for each backend, answering a stats and an EDA session.
 """
 
@@ -21,8 +22,10 @@ pytest.importorskip("distributed")
 # dask's parquet reader calls a pandas API that pandas 3.1 deprecates; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
 
+from jupyter_fed.contracts import parse_filter  # noqa: E402
 from jupyter_fed.packages.base import StepContext  # noqa: E402
-from jupyter_fed.packages.eda import local as eda_local  # noqa: E402
+from jupyter_fed.packages.eda._scan import ColumnSpec  # noqa: E402
+from jupyter_fed.packages.eda._scan import scan as eda_scan  # noqa: E402
 from jupyter_fed.packages.stats._moments import Stats  # noqa: E402
 from jupyter_fed.packages.stats._scan import scan  # noqa: E402
 from jupyter_fed.packages.stats.local import compute as stats_compute  # noqa: E402
@@ -71,12 +74,23 @@ def handle(runner: Any, fmt: str, backend: dict[str, Any] | str | None) -> Loade
     return LoadedDataset(DatasetInfo.model_validate(info), None, Path(path))
 
 
-def eda(h: LoadedDataset, monkeypatch: pytest.MonkeyPatch, **model: Any) -> dict[str, Any]:
-    monkeypatch.setattr(eda_local.secrets, "randbits", lambda n: 20240611)  # one noise stream
-    params = {"model_config": {"epsilon": 2.0, "bins": 12, "max_categories": 8, **model},
-              "data_config": {}, "dataset": h.info.name}
-    ctx = StepContext("t", 1, policy={"data": {"min_count": 5}})
-    return eda_local.compute(ctx, {"data": h}, params, {}).outputs["columns"]
+EDA_SPECS = [ColumnSpec("numeric", None), ColumnSpec("categorical"), ColumnSpec("categorical"),
+             ColumnSpec("numeric", (0.0, 5000.0), 12), ColumnSpec("categorical")]
+
+
+def eda(h: LoadedDataset, monkeypatch: pytest.MonkeyPatch, bounds_rows: int = 1000
+        ) -> dict[str, Any]:
+    """EDA's exact aggregates of every column (pass 1, then pass 2 under fixed bounds)."""
+    ctx = StepContext("t", 1)
+    cols = ["a", "b", "c", "e", "y"]
+    first = eda_scan(ctx, h, cols, EDA_SPECS, bounds_rows)
+    second = eda_scan(ctx, h, ["a"], [ColumnSpec("numeric", (20.0, 80.0), 12)], bounds_rows)
+    out: dict[str, Any] = {}
+    for c, part in [*first.items(), ("a_binned", second["a"])]:
+        out[c] = {"values": part.values, "prefix": part.prefix_values.tolist(),
+                  **{k: None if getattr(part, k) is None else np.round(getattr(part, k), 6).tolist()
+                     for k in ("grid", "hist", "sums")}}
+    return out
 
 
 def stats(h: LoadedDataset, cache: Path, **data: Any) -> Stats:
@@ -93,7 +107,9 @@ def assert_same_stats(a: Stats, b: Stats) -> None:
     for x, y in [(a.total, b.total), *((a.cond[k], b.cond[k]) for k in a.cond)]:
         assert x.n == y.n
         np.testing.assert_allclose(y.mean, x.mean, rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(y.m2, x.m2, rtol=1e-9, atol=1e-9 * np.abs(x.m2).max())
+        np.testing.assert_allclose(y.ss, x.ss, rtol=1e-9, atol=1e-9 * np.abs(x.ss).max())
+    np.testing.assert_allclose(b.total.m2, a.total.m2, rtol=1e-9,
+                               atol=1e-9 * np.abs(a.total.m2).max())
 
 
 def test_the_backend_is_stored_but_never_in_the_catalog(runner: Any) -> None:
@@ -118,23 +134,25 @@ def test_eda_histograms_and_noise_are_those_of_the_default_reader(
                   bounds_rows=bounds_rows)
 
     assert by_dask == plain
-    assert {c: r["kind"] for c, r in plain.items()} == {
-        "a": "numeric", "b": "categorical", "c": "categorical", "e": "numeric", "y": "categorical"}
+    assert plain["b"]["values"] and plain["a"]["grid"] and plain["e"]["hist"]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_stats_equal_those_of_the_default_reader(runner: Any, tmp_path: Path, fmt: str) -> None:
-    query = {"columns": ["a", "b", "c", "e", "y"], "filter": "a > 40 AND e < 4500"}
+    query = {"columns": ["a", "b", "c", "e", "y"]}
     plain_h = handle(runner, fmt, None)
     dask_h = handle(runner, fmt, {"name": "dask", "blocksize": MANY_PARTITIONS})
 
     assert_same_stats(stats(plain_h, tmp_path / "a", **query), stats(dask_h, tmp_path / "b", **query))
-    # the row sets behind the differencing check are the same bits
+    # the row sets behind the differencing check are the same bits, filtered or not
     ctx = StepContext("t", 1)
     cols = query["columns"]
     one = scan(ctx, plain_h, cols, None, ["c", "y"], 997)
     other = scan(ctx, dask_h, cols, None, ["c", "y"], 997)
     assert np.array_equal(one.rows, other.rows)
+    where = parse_filter("a > 40 AND e < 4500")
+    assert_same_stats(scan(ctx, plain_h, cols, where, ["c", "y"], 997).stats,
+                      scan(ctx, dask_h, cols, where, ["c", "y"], 997).stats)
     assert one.cond_rows.keys() == other.cond_rows.keys() == {"c", "y"}
     assert all(np.array_equal(one.cond_rows[k], other.cond_rows[k]) for k in one.cond_rows)
 

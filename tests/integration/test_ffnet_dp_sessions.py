@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 
 import pytest
@@ -44,7 +45,7 @@ def test_dp_session_reports_its_spend_and_debits_the_ledgers(client) -> None:
                   f"{report['noise_multiplier']:.3f})", end="")
             assert report["epsilon_budgeted"] == 1.0
             assert 0.9 < report["epsilon_spent"] <= 1.0 + 1e-6
-            assert report["delta"] == pytest.approx(1e-5 / 3)  # split across 3 rounds
+            assert report["delta"] == pytest.approx(1 / 2000 ** 2)  # 1e-5 / 3, capped at 1/n²
             assert "train_loss" not in train
     # the runners debited epsilon / num_rounds per fit step, 3.0 in all, and nothing for evaluate
     for i in range(2):
@@ -59,11 +60,12 @@ def test_dp_session_reports_its_spend_and_debits_the_ledgers(client) -> None:
 
 def test_dp_session_beyond_the_budget_is_refused_by_the_runner(client, federation, data_root
                                                                ) -> None:
-    # A dataset of its own, so the shared fixture's policies and ledgers stay untouched.
+    # A file of its own: the same file under another name would share train_silo0's budget.
     name = f"dp_capped_{uuid.uuid4().hex[:8]}"
+    shutil.copy(data_root / "train_silo0.parquet", data_root / f"{name}.parquet")
     with federation.processes["silo0"].http() as http:
         resp = http.post("/v1/datasets", json={"name": name,
-                                               "path": str(data_root / "train_silo0.parquet")})
+                                               "path": str(data_root / f"{name}.parquet")})
         assert resp.status_code == 201, resp.text
     try:
         client.auth("silo0").set_policy(name, epsilon_budget=2.0)

@@ -105,7 +105,8 @@ def test_federate_stats_shows_the_merged_summary_and_correlations(cells: dict[st
     found = last_json(cells["stats_var"])
     html = _html(cells["stats"])
 
-    assert found["n"] == 4000 and found["columns"] == ["x0", "x1", "y"]
+    # the cell's filter makes each silo's answer differentially private: a noisy count
+    assert abs(found["n"] - 4000) < 300 and found["columns"] == ["x0", "x1", "y"]
     assert sorted(found["peers"]) == ["silo0/train_silo0", "silo1/train_silo1"]
     assert abs(found["corr"]) < 1
     assert "Statistics" in html and "checked against a contract" in html

@@ -12,8 +12,15 @@ from helpers import DATA_CONFIG, model_config
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages import get_package
-from jupyter_fed.packages.ffnet._dp import privacy_cost
+from jupyter_fed.packages.ffnet._dp import privacy_cost as _cost
 from jupyter_fed.packages.ffnet.config import parse
+from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost, dp_sgd_epsilon
+
+FACTS = {"train": DatasetFacts(800, 1e-5), "test": DatasetFacts(400, 1e-5)}
+
+
+def privacy_cost(step: str, params: Any, facts: dict | None = None) -> dict[str, PrivacyCost]:
+    return _cost(step, params, FACTS if facts is None else facts)
 
 DP = {"epsilon": 3.0, "max_grad_norm": 1.0}
 
@@ -66,28 +73,59 @@ def test_plan_sends_num_rounds_with_every_step() -> None:
 
 # -- privacy cost (runs at the runner on untrusted params) ------------------------------------
 @pytest.mark.parametrize(("epsilon", "rounds", "per_round"), [(3.0, 3, 1.0), (4.0, 3, 4 / 3),
-                                                              (1.0, 1, 1.0), (0.5, 10, 0.05)])
+                                                              (1.0, 1, 1.0), (5.0, 10, 0.5)])
 def test_fit_costs_epsilon_over_num_rounds_on_train(epsilon: float, rounds: int,
                                                     per_round: float) -> None:
     params = _params({"epsilon": epsilon, "max_grad_norm": 1.0}, num_rounds=rounds)
 
     cost = privacy_cost("fit", params)
 
-    assert cost == {"train": pytest.approx(per_round, rel=1e-15)}
-    assert sum([cost["train"]] * rounds) == pytest.approx(epsilon, rel=1e-12)  # the session total
+    assert cost["train"].epsilon == pytest.approx(per_round, rel=1e-15)
+    assert cost["train"].delta == pytest.approx(min(1e-5 / rounds, 1e-5))
+    assert sum([cost["train"].epsilon] * rounds) == pytest.approx(epsilon, rel=1e-12)  # total
+    assert cost["test"] == PrivacyCost(0.0, evaluation=True)  # the incoming model is measured
+
+
+def test_delta_is_capped_by_the_policy_and_the_debit_covers_the_accountant() -> None:
+    """Attack #2: epsilon 1e-9 with delta 0.99 must not train with a tiny noise multiplier."""
+    from jupyter_fed.packages.ffnet._dp import plan_round
+    from jupyter_fed.privacy.accounting import dp_sgd_schedule
+
+    params = _params({"epsilon": 3.0, "max_grad_norm": 1.0, "delta": 0.99}, num_rounds=3)
+    plan = plan_round(params, 800, 1 / 800 ** 2)
+    q, steps = dp_sgd_schedule(800, 32, 1)
+
+    assert plan.delta == 1 / 800 ** 2  # 0.99 / 3 asked, the cap holds
+    spent = dp_sgd_epsilon(plan.noise_multiplier, q, steps, plan.delta)
+    assert spent <= plan.epsilon == 1.0 and spent > 0.999  # the smallest sufficient noise
+    with pytest.raises(ConfigError, match="cannot reach epsilon"):
+        plan_round(_params({"epsilon": 1e-9, "max_grad_norm": 1.0, "delta": 0.99}, num_rounds=1),
+                   800, 1e-5)
+
+
+@pytest.mark.parametrize("norm", [1e30, float("inf"), 1e4])
+def test_an_absurd_max_grad_norm_is_refused(norm: float) -> None:
+    with pytest.raises(ConfigError, match="max_grad_norm"):
+        parse(model_config(differential_privacy_params={"epsilon": 1, "max_grad_norm": norm}),
+              DATA_CONFIG)
 
 
 def test_registered_cost_is_the_same_for_every_alias() -> None:
     params = _params(num_rounds=3)
     for name in ("ffnet", "iai_ffnet"):
-        assert get_package(name).privacy_cost_of("fit", params) == {"train": 1.0}
+        assert get_package(name).privacy_cost_of("fit", params, FACTS)["train"].epsilon == 1.0
 
 
-def test_evaluate_and_non_dp_steps_cost_nothing() -> None:
-    assert privacy_cost("evaluate", _params(num_rounds=3)) == {}
-    assert privacy_cost("evaluate", _params()) == {}  # no num_rounds needed to charge nothing
-    assert privacy_cost("fit", _params(None)) == {}
-    assert privacy_cost("fit", _params(None, num_rounds=3)) == {}
+def test_evaluate_and_non_dp_steps_spend_nothing_but_count_as_evaluations() -> None:
+    free = PrivacyCost(0.0, evaluation=True)
+    assert privacy_cost("evaluate", _params(num_rounds=3)) == {"test": free}
+    assert privacy_cost("evaluate", _params()) == {"test": free}  # no num_rounds needed
+    assert privacy_cost("fit", _params(None)) == {"train": PrivacyCost(0.0, trains=True),
+                                                  "test": free}
+    # no test set: without DP the training rows are measured; under DP nothing is
+    assert privacy_cost("evaluate", _params(None), {"train": FACTS["train"]}) == {"train": free}
+    assert privacy_cost("evaluate", _params(), {"train": FACTS["train"]}) == {
+        "train": PrivacyCost(0.0, reads=False)}
 
 
 @pytest.mark.parametrize("rounds", [None, 0, -3, 2.5, True, "3", 100_001, float("nan")])
@@ -120,7 +158,9 @@ def test_costing_a_step_imports_neither_torch_nor_opacus() -> None:
             "p = {'model_config': {'model': {'params': {'input_size': 1, 'output_size': 2}},\n"
             "     'differential_privacy_params': {'epsilon': 1, 'max_grad_norm': 1}},\n"
             "     'num_rounds': 2}\n"
-            "assert get_package('ffnet').privacy_cost_of('fit', p) == {'train': 0.5}\n"
+            "from jupyter_fed.privacy.accounting import DatasetFacts\n"
+            "f = {'train': DatasetFacts(1000, 1e-6)}\n"
+            "assert get_package('ffnet').privacy_cost_of('fit', p, f)['train'].epsilon == 0.5\n"
             "print(' '.join(m for m in ('torch', 'opacus') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
@@ -162,9 +202,9 @@ def test_dp_fit_spends_at_most_its_share_and_keeps_the_state_dict_names(silo) ->
     print(f"\nDP fit: epsilon spent {report['epsilon_spent']:.4f} of {report['epsilon_budgeted']} "
           f"(delta {report['delta']:g}, noise multiplier {report['noise_multiplier']:.3f}, "
           f"{report['steps']} steps)")
-    assert report["epsilon_budgeted"] == privacy_cost("fit", params)["train"] == 1.0
+    assert report["epsilon_budgeted"] == privacy_cost("fit", params)["train"].epsilon == 1.0
     assert 0.9 < report["epsilon_spent"] <= report["epsilon_budgeted"] + 1e-6
-    assert report["delta"] == pytest.approx(1e-5 / 3)  # delta split across the 3 rounds
+    assert report["delta"] == pytest.approx(1 / 800 ** 2)  # the default cap 1/n² < 1e-5 / 3
     assert result.outputs["train"]["privacy"] == report  # what session.rounds() shows
     assert "train_loss" not in result.outputs["train"]  # a non-private statistic of the rows
     assert set(result.outputs["metrics"]) >= {"test_loss", "test_roc_auc"}
@@ -209,8 +249,8 @@ def test_dp_never_measures_the_model_on_the_training_rows(silo) -> None:
 
 
 def test_an_unreachable_epsilon_is_a_config_error(silo) -> None:
-    with pytest.raises(ConfigError, match=r"cannot reach epsilon 0\.001 per round"):
-        _fit(silo, _params({"epsilon": 0.01, "max_grad_norm": 1.0}, num_rounds=10))
+    with pytest.raises(ConfigError, match=r"cannot reach epsilon 1e-07 per round"):
+        _fit(silo, _params({"epsilon": 1e-6, "max_grad_norm": 1.0}, num_rounds=10))
 
 
 def test_dp_fit_recomputes_the_cost_from_its_params(silo) -> None:

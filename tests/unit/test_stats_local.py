@@ -45,11 +45,23 @@ def registered(path: Path) -> DatasetInfo:
 
 
 def run(path: Path, data_config: dict | None = None, model_config: dict | None = None, *,
-        cache: Path, principal: str = "alice", min_count: int = 10) -> StepResult:
+        cache: Path, principal: str = "alice", min_count: int = 10, view: str | None = None
+        ) -> StepResult:
+    """The step as a runner calls it; ``view`` reads the rows of a view of the same file."""
     info = registered(path)
-    ctx = StepContext("task", 1, policy={"data": {"min_count": min_count, "min_rows": None}},
+    handle = LoadedDataset(info, None, path)
+    if view is not None:
+        from jupyter_fed.runner.views import ViewDataset, view_rows
+
+        rows = view_rows(view, [c.name for c in info.columns])
+        info = inspect("silo", path, id_columns=["id"], rows=rows)
+        info.view = view
+        handle = ViewDataset(info, path, lambda p: pq.read_table(p))
+    grant = {"group": "file:silo", "epsilon": 1.0, "delta": 1e-6}  # one file, one group
+    ctx = StepContext("task", 1, policy={"data": {"min_count": min_count, "min_rows": None,
+                                                  "grant": grant}},
                       cache_dir=cache, principal=principal)
-    return compute(ctx, {"data": LoadedDataset(info, None, path)},
+    return compute(ctx, {"data": handle},
                    {"data_config": data_config or {}, "model_config": model_config or {},
                     "dataset": "silo"}, {})
 
@@ -86,8 +98,13 @@ def test_statistics_are_exact_and_independent_of_batch_size(data, tmp_path) -> N
         np.testing.assert_allclose(s.total.sums, x.sum(axis=0), rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(s.total.xtx, x.T @ x, rtol=1e-9, atol=1e-9)
         ones = x[x[:, 4] == 1]
-        np.testing.assert_allclose(s.cond["y"].xtx, ones.T @ ones, rtol=1e-9, atol=1e-9)
+        block = s.cond["y"]
+        assert block.n == len(ones)
+        np.testing.assert_allclose(block.mean, ones.mean(axis=0), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(block.ss, ((ones - ones.mean(axis=0)) ** 2).sum(axis=0),
+                                   rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(small.total.m2, large.total.m2, rtol=1e-12)
+    np.testing.assert_allclose(small.cond["y"].ss, large.cond["y"].ss, rtol=1e-9, atol=1e-9)
 
 
 def test_columns_by_name_or_index_and_contract_columns_are_added(data, tmp_path) -> None:
@@ -102,14 +119,27 @@ def test_columns_by_name_or_index_and_contract_columns_are_added(data, tmp_path)
         run(path, {"silo": ["id"]}, cache=tmp_path)
 
 
-def test_too_few_selected_rows_are_refused_without_saying_how_many(data, tmp_path) -> None:
+def test_a_dataset_below_the_release_minimum_is_refused_without_saying_how_many(tmp_path) -> None:
+    df = frame(11)  # 11 rows < max(k = 10, 5 attributes + 5) + 1
+    path = tmp_path / "tiny.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+
+    with pytest.raises(PermissionDenied, match="fewer rows than the 12 this runner") as info:
+        run(path, {}, cache=tmp_path, min_count=12)
+
+    assert " 11 " not in info.value.message
+
+
+def test_a_filter_makes_the_answer_private_never_exact(data, tmp_path) -> None:
     path, df = data
     threshold = np.sort(df.x0.to_numpy())[-8]  # the filter keeps 7 rows
 
-    with pytest.raises(PermissionDenied, match="fewer rows of 'silo' than the 10") as info:
-        run(path, {"filter": f"x0 >= {float(threshold)!r}"}, cache=tmp_path)
+    result = run(path, {"filter": f"x0 >= {float(threshold)!r}"}, cache=tmp_path)
+    s = stats(result)
 
-    assert " 7 " not in info.value.message
+    assert s.private == {"epsilon": 1.0, "delta": 1e-6}
+    assert s.total.n != 7 and s.cond == {}  # noisy count, no conditioned blocks
+    assert "differentially private" in result.outputs["warnings"][0]
 
 
 def test_an_identical_query_is_answered_from_the_cache(data, tmp_path) -> None:
@@ -127,18 +157,30 @@ def test_an_identical_query_is_answered_from_the_cache(data, tmp_path) -> None:
         np.testing.assert_array_equal(again.tensors[name], value)
 
 
-def test_a_query_differing_by_fewer_than_k_rows_is_refused(data, tmp_path) -> None:
+def test_a_view_differing_by_fewer_than_the_minimum_rows_is_refused(data, tmp_path) -> None:
     path, df = data
     cut = np.sort(df.x2.to_numpy())[-3]  # x2 < cut leaves out exactly 3 rows
 
     run(path, {}, cache=tmp_path)
-    with pytest.raises(PermissionDenied, match="differ from those of an earlier query by fewer"):
-        run(path, {"filter": f"x2 < {float(cut)!r}"}, cache=tmp_path, principal="mallory")
-    same_rows = run(path, {"filter": "x2 < 1000"}, cache=tmp_path)  # all rows: difference 0
-    far = run(path, {"filter": "x2 < 0"}, cache=tmp_path)
+    with pytest.raises(PermissionDenied, match="differ from those of an earlier answer"):
+        run(path, {}, cache=tmp_path, principal="mallory", view=f"x2 < {float(cut)!r}")
+    same_rows = run(path, {}, cache=tmp_path, view="x2 < 1000")  # all rows: difference 0
+    far = run(path, {}, cache=tmp_path, view="x2 < 0")
 
     assert stats(same_rows).total.n == len(df)
     assert stats(far).total.n == (df.x2 < 0).sum()
+
+
+def test_three_views_cannot_isolate_a_row(data, tmp_path) -> None:
+    """The tracker over views: all rows, x2 < t and x2 >= t' with one row in both."""
+    path, df = data
+    order = np.sort(df.x2.to_numpy())
+    t = float(order[300])
+
+    run(path, {}, cache=tmp_path)
+    run(path, {}, cache=tmp_path, view=f"x2 <= {t!r}")  # 301 rows
+    with pytest.raises(PermissionDenied, match="a combination of two"):
+        run(path, {}, cache=tmp_path, principal="bob", view=f"x2 >= {t!r}")  # 300 rows, 1 shared
 
 
 def test_a_conditioned_block_near_an_earlier_answer_is_dropped_or_refused(data, tmp_path) -> None:
@@ -148,7 +190,7 @@ def test_a_conditioned_block_near_an_earlier_answer_is_dropped_or_refused(data, 
 
     run(path, {}, cache=tmp_path)  # shares the rows where y is 1
     with pytest.raises(PermissionDenied, match="fewer than 10 rows"):
-        run(path, {"filter": f"y == 1 AND x0 > {float(cut)!r}"}, cache=tmp_path)
+        run(path, {}, cache=tmp_path, view=f"y == 1 AND x0 > {float(cut)!r}")
 
 
 def test_small_groups_are_withheld(tmp_path) -> None:
@@ -156,22 +198,21 @@ def test_small_groups_are_withheld(tmp_path) -> None:
     df["rare"] = 0
     df.loc[df.index[:4], "rare"] = 1  # 4 rows: fewer than k
     df["few"] = 0
-    df.loc[df.index[10:21], "few"] = 1  # 11 rows: >= k = 10 but < 7 attributes + 5
+    df.loc[df.index[10:21], "few"] = 1  # 11 rows: >= k = 10 but < 7 attributes + 5 = 12
     path = tmp_path / "rare.parquet"
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
 
     result = run(path, {}, cache=tmp_path)
     s = stats(result)
 
+    # one minimum for every group: max(k = 10, 7 attributes + 5) = 12
     rare, few = s.columns.index("rare"), s.columns.index("few")
-    assert np.isnan(s.total.mean[rare]) and np.isnan(s.total.m2[rare]).all()
+    for j in (rare, few):
+        assert np.isnan(s.total.mean[j]) and np.isnan(s.total.m2[j]).all()
     assert "rare" not in s.cond and "few" not in s.cond and "y" in s.cond
-    assert s.total.mean[few] == pytest.approx(11 / 400)
-    assert any("rare" in w and "withheld" in w for w in result.outputs["warnings"])
-    assert any("conditioned on few are not sent" in w for w in result.outputs["warnings"])
-    assert any("y and few" in w for w in result.outputs["warnings"])  # a cell of y × few is small
-    y = s.columns.index("y")
-    assert np.isnan(s.total.m2[y, few]) and np.isnan(s.cond["y"].mean[few])
+    assert any("rare" in w and "fewer than 12" in w for w in result.outputs["warnings"])
+    assert any("few" in w and "fewer than 12" in w for w in result.outputs["warnings"])
+    assert np.isnan(s.cond["y"].mean[few]) and np.isnan(s.cond["y"].ss[rare])
 
 
 def test_send_side_contract_blocks_or_warns(data, tmp_path) -> None:
@@ -199,8 +240,8 @@ def test_filters_on_unknown_or_id_columns_fail_by_name(data, tmp_path) -> None:
         run(path, {"filter": "id > 1"}, cache=tmp_path)
 
 
-def test_three_way_cells_inside_a_block_are_withheld() -> None:
-    from jupyter_fed.packages.stats._moments import Moments
+def test_blocks_hold_no_cross_products_so_no_three_way_cell_shows() -> None:
+    from jupyter_fed.packages.stats._moments import CondMoments, Moments
     from jupyter_fed.packages.stats._protect import protect
 
     i = np.arange(400)
@@ -209,16 +250,28 @@ def test_three_way_cells_inside_a_block_are_withheld() -> None:
     c[[0, 2, 4]] = 1.0  # ...but only 3 rows have a, b and c
     x = np.column_stack([np.random.default_rng(0).normal(size=400), a, b, c])
     cols = ["v", "a", "b", "c"]
+
+    def block(rows: np.ndarray) -> CondMoments:
+        m = Moments.of(rows)
+        return CondMoments(m.n, m.mean, m.ss)
+
     raw = Stats(cols, Moments.of(x), np.full(4, 400.0), ["a", "b", "c"],
-                {n: Moments.of(x[x[:, j] == 1]) for j, n in enumerate(cols) if j})
+                {n: block(x[x[:, j] == 1]) for j, n in enumerate(cols) if j})
 
-    kept, notes = protect(raw, k=10, block_min=10)
+    kept, notes = protect(raw, 10)
 
-    assert list(kept.cond) == ["a", "b", "c"]
-    assert notes == [f"some statistics conditioned on {n} are withheld: they would describe fewer "
-                     "than 10 rows" for n in "abc"]
+    assert list(kept.cond) == ["a", "b", "c"] and notes == []
     assert not np.isnan(kept.total.m2).any()  # every pair's four cells hold >= 10 rows
-    for block, (p, q) in {"a": ("b", "c"), "b": ("a", "c"), "c": ("a", "b")}.items():
-        m2 = kept.cond[block].m2
-        assert np.isnan(m2[cols.index(p), cols.index(q)])  # count of a∧b∧c: 3 rows
-        assert not np.isnan(kept.cond[block].mean).any()
+    for blk in kept.cond.values():  # per column only: a∧b∧c is never described
+        assert blk.mean.shape == blk.ss.shape == (4,) and not np.isnan(blk.mean).any()
+
+
+def test_statistics_whose_memory_would_exceed_the_policy_are_refused(data, tmp_path) -> None:
+    path, _ = data
+    info = registered(path)
+    ctx = StepContext("task", 1, policy={"data": {"min_count": 10, "max_statistics_mb": 1e-3}},
+                      cache_dir=tmp_path)
+
+    with pytest.raises(PermissionDenied, match=r"need about \d+ MB, more than the 0 MB"):
+        compute(ctx, {"data": LoadedDataset(info, None, path)},
+                {"data_config": {}, "model_config": {}, "dataset": "silo"}, {})

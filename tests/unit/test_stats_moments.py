@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jupyter_fed.packages.stats._moments import BitWriter, Moments, Stats, merge_all
+from jupyter_fed.packages.stats._moments import BitWriter, CondMoments, Moments, Stats, merge_all
 
 RTOL = 1e-9
 
@@ -91,14 +91,16 @@ def test_union_of_columns_leaves_missing_ones_undefined() -> None:
 
 def test_tensors_round_trip_and_check_shapes() -> None:
     x = rows(9, 300)
+    ones = Moments.of(x[x[:, -1] == 1])
     s = Stats(list("abcde"), Moments.of(x), np.full(5, 300.0), ["e"],
-              {"e": Moments.of(x[x[:, -1] == 1])})
+              {"e": CondMoments(ones.n, ones.mean, ones.ss)})
 
     arrays, meta = s.to_tensors("p/")
     back = Stats.from_tensors(arrays, meta, "p/")
 
     assert back.columns == s.columns and back.binary == ["e"] and list(back.cond) == ["e"]
-    np.testing.assert_array_equal(back.cond["e"].m2, s.cond["e"].m2)
+    np.testing.assert_array_equal(back.cond["e"].ss, s.cond["e"].ss)
+    assert arrays["p/cond_ss"].shape == (1, 5)  # one row per block: O(b·p), not O(b·p²)
     arrays["p/m2"] = arrays["p/m2"][:3]
     with pytest.raises(ValueError):
         Stats.from_tensors(arrays, meta, "p/")

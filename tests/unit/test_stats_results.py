@@ -13,9 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from jupyter_fed.contracts import ContractSyntaxError
+from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages import get_package
 from jupyter_fed.packages._analytics import Contribution
 from jupyter_fed.packages.base import StepContext
+from jupyter_fed.packages.stats._moments import Moments, Stats
 from jupyter_fed.packages.stats.local import compute
 from jupyter_fed.packages.stats.model import StatsResults
 from jupyter_fed.packages.stats.plan import StatsPlan
@@ -151,10 +153,16 @@ def test_malformed_contributions_are_left_out() -> None:
     bad = Contribution("x/y", "y", {"columns": ["a"], "binary": [], "conditioned": []},
                        {"n": np.array(3.0), "count": np.ones(1), "mean": np.ones(2), "m2": np.ones((2, 2))})
 
-    merged = plan.merge([bad])
+    good_stats = Stats(["a"], Moments.of(np.arange(30.0).reshape(-1, 1)), np.full(1, 30.0))
+    arrays, meta = good_stats.to_tensors()
+    good = Contribution("x/z", "z", {**meta}, arrays)
+
+    merged = plan.merge([bad, good])
+    with pytest.raises(SessionFailed, match=r"no contribution was left to merge \(x/y: malformed"):
+        plan.merge([bad])  # nothing left: the session fails, naming why
 
     assert merged.rejected["x/y"].startswith("malformed statistics")
-    assert StatsResults(merged.tensors, {"results": merged.results}).n == 0
+    assert StatsResults(merged.tensors, {"results": merged.results}).n == 30
 
 
 def test_a_bad_contract_fails_when_the_session_is_created() -> None:

@@ -10,7 +10,7 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from jupyter_fed.packages.stats._store import QueryStore
+from jupyter_fed.privacy.differencing import RowSets as QueryStore
 
 
 def _hold(root: str, started: object, seconds: float) -> None:

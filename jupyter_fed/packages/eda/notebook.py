@@ -8,8 +8,11 @@ from jupyter_fed.packages._display import Rich
 
 
 def show(results: Any) -> list[Any]:
-    """The describe table (noisy: DP histograms) and the pooled histograms."""
+    """One line saying what was withheld (when anything was), the describe table (noisy: DP
+    releases) and the pooled histograms."""
     table = results.describe()
-    return [Rich("EDA results (noisy: differentially private histograms)\n"
-                 f"{table.round(4).to_string()}", results._repr_html_()),
+    summary = results.summary()
+    return [*([summary] if summary else []),
+            Rich("EDA results (noisy: differentially private releases)\n"
+                 f"{table.to_string()}", results._repr_html_()),
             results.plot_hist()]

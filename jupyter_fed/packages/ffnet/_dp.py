@@ -1,22 +1,34 @@
 """Differential privacy for ffnet: what a step costs, and DP-SGD training with opacus.
 
 ``privacy_cost`` runs at the runner on untrusted params before any row is read; the runner debits
-its result from the ledger. ``fit`` then trains with exactly that epsilon as opacus' target, so the
-charge and the spend come from one computation. Opacus (and torch) are imported only when a DP
-step actually trains.
+its result from the ledger. The accounting itself lives in :mod:`jupyter_fed.privacy.accounting`:
+delta is capped by the dataset's policy (``1/n²`` by default, never above 1e-5), the noise
+multiplier is the smallest for which opacus' RDP accountant, at that delta and for the steps the
+configuration implies, stays within the round's epsilon, and that epsilon is what is debited.
+``fit`` trains with exactly the granted (epsilon, delta), and withholds the weights if the
+training's own accountant reports more. Opacus (and torch) are imported only when a DP step
+actually trains.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
 from jupyter_fed.packages.ffnet.config import DPParams, FFNetConfig
+from jupyter_fed.privacy.accounting import (
+    MAX_NOISE_MULTIPLIER,
+    DatasetFacts,
+    PrivacyCost,
+    delta_cap,
+    dp_sgd_noise_multiplier,
+    dp_sgd_schedule,
+)
 
 if TYPE_CHECKING:
     from jupyter_fed.packages.base import StepContext
@@ -33,18 +45,21 @@ def _bad(field: str, error: str, hint: str) -> ConfigError:
                        details=[{"field": field, "error": error}])
 
 
-def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
-    """``(dp params, epsilon of one fit step)``, or ``None`` when the session has no DP.
-
-    Validates everything it reads, since ``params`` come from the coordinator, not the custodian.
-    """
+def _config(params: Any) -> FFNetConfig:
     if not isinstance(params, dict):
         raise _bad("params", "must be an object", "send model_config, data_config and num_rounds")
     model_config = params.get("model_config")
     if not isinstance(model_config, dict):
         raise _bad("model_config", "must be an object", "send the session's model_config")
-    cfg = parse_config(FFNetConfig, model_config, "model_config")
-    dp = cfg.differential_privacy_params
+    return parse_config(FFNetConfig, model_config, "model_config")
+
+
+def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
+    """``(dp params, epsilon of one fit step)``, or ``None`` when the session has no DP.
+
+    Validates everything it reads, since ``params`` come from the coordinator, not the custodian.
+    """
+    dp = _config(params).differential_privacy_params
     if dp is None:
         return None
     rounds = params.get("num_rounds")
@@ -56,22 +71,82 @@ def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise _bad("model_config.differential_privacy_params.epsilon",
                    "gives no positive per-round epsilon", "use a larger epsilon or fewer rounds")
-    # delta is split like epsilon, so by basic composition the whole session is exactly
-    # (epsilon, delta)-DP as configured, not (epsilon, rounds x delta).
-    return dp.model_copy(update={"delta": dp.delta / rounds}), epsilon
+    return dp, epsilon
 
 
-def privacy_cost(step: str, params: dict[str, Any]) -> dict[str, float]:
-    """Dataset role → epsilon a step spends: ``epsilon / num_rounds`` on ``train`` per ``fit``.
+@dataclass(frozen=True)
+class RoundPlan:
+    """One DP-SGD round: what it spends and the noise that makes it so."""
 
-    Basic composition over rounds: a session of ``num_rounds`` fit steps, each
-    ``(epsilon / num_rounds, delta / num_rounds)``-DP, is ``(epsilon, delta)``-DP in total on each
-    training dataset. ``evaluate`` and sessions without DP cost nothing.
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+
+
+def plan_round(params: Any, num_rows: int, cap: float) -> RoundPlan | None:
+    """The DP-SGD round ``params`` ask for on ``num_rows`` rows with per-step delta cap ``cap``.
+
+    delta is the session's ``delta / num_rounds`` (basic composition over rounds), but never above
+    the cap; the noise multiplier is the smallest that opacus' RDP accountant proves sufficient.
     """
-    if step != "fit":
-        return {}
     found = per_round_epsilon(params)
-    return {} if found is None else {"train": found[1]}
+    if found is None:
+        return None
+    dp, epsilon = found
+    cfg = _config(params)
+    delta = min(dp.delta / params["num_rounds"], cap)
+    sample_rate, steps = dp_sgd_schedule(num_rows, cfg.batch_size, cfg.local_epochs)
+    try:
+        sigma = dp_sgd_noise_multiplier(epsilon, sample_rate, steps, delta)
+    except ValueError:
+        raise ConfigError(f"differential privacy: opacus cannot reach epsilon {epsilon:g} per "
+                          f"round with delta {delta:g} in {cfg.local_epochs} epoch(s) over "
+                          f"{num_rows} rows (it would need a noise multiplier above "
+                          f"{MAX_NOISE_MULTIPLIER:g})",
+                          "raise epsilon, or lower num_rounds or local_epochs") from None
+    return RoundPlan(epsilon, delta, sigma, sample_rate, steps)
+
+
+def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetFacts]
+                 ) -> dict[str, PrivacyCost]:
+    """Dataset role → what a step spends, and which rows it measures a model on.
+
+    ``fit``: ``epsilon / num_rounds`` on ``train`` (basic composition over rounds, delta capped
+    by the policy), and an evaluation of the incoming model on ``test`` (on ``train`` without a
+    test set, unless DP: then nothing is measured on the training rows). ``evaluate``: an
+    evaluation only.
+    """
+    if step not in ("fit", "evaluate"):
+        return {}
+    private = per_round_epsilon(params) is not None if step == "fit" else \
+        _config(params).differential_privacy_params is not None
+    out: dict[str, PrivacyCost] = {}
+    if step == "fit" and "train" in facts:
+        train = facts["train"]
+        plan = plan_round(params, train.num_rows, train.delta_cap) if private else None
+        out["train"] = PrivacyCost(plan.epsilon, plan.delta, trains=True) if plan else \
+            PrivacyCost(0.0, trains=True)
+    measured = "test" if "test" in facts else ("train" if not private else None)
+    if measured is not None and measured in facts:
+        out[measured] = (out.get(measured) or PrivacyCost(0.0)) + PrivacyCost(0.0, evaluation=True)
+    elif step == "evaluate" and "train" in facts:  # DP without a test set: nothing is measured
+        out["train"] = PrivacyCost(0.0, reads=False)
+    return out
+
+
+def granted_round(ctx: StepContext, params: dict[str, Any], num_rows: int) -> RoundPlan:
+    """The round the runner debited (``ctx.policy["train"]["grant"]``), planned on the rows the
+    step actually has; outside a runner, the default delta cap of those rows."""
+    grant = (ctx.policy.get("train") or {}).get("grant")
+    cap = float(grant["delta"]) if grant and grant.get("delta") else delta_cap(num_rows)
+    plan = plan_round(params, num_rows, cap)
+    if plan is None:  # unreachable: the caller saw differential_privacy_params
+        raise RuntimeError("differential_privacy_params vanished between parse and training")
+    if grant is not None and plan.epsilon > float(grant["epsilon"]) * (1 + 1e-9):
+        raise RuntimeError("the step would spend more epsilon than the runner debited")
+    return plan
 
 
 @dataclass
@@ -114,11 +189,11 @@ def _fresh_generator() -> Any:
 
 
 def train(ctx: StepContext, net: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],
-          x: Any, y: Any, *, batch_size: int, epochs: int, dp: DPParams, epsilon: float
+          x: Any, y: Any, *, batch_size: int, epochs: int, dp: DPParams, plan: RoundPlan
           ) -> DPReport:
     """DP-SGD on ``net`` in place: Poisson batches of expected size ``batch_size``, per-example
-    gradients clipped to ``max_grad_norm`` and Gaussian noise calibrated so that ``epochs`` epochs
-    spend at most ``(epsilon, delta)``.
+    gradients clipped to ``max_grad_norm`` and Gaussian noise of ``plan.noise_multiplier``, so that
+    ``epochs`` epochs spend at most ``(plan.epsilon, plan.delta)`` by opacus' RDP accountant.
 
     ``loss_fn`` must return one loss per example (``reduction="none"``); the mean over the batch
     is taken here, so no example's gradient depends on another's (a class-weighted "mean" would
@@ -127,34 +202,23 @@ def train(ctx: StepContext, net: Any, optimizer: Any, loss_fn: Callable[[Any, An
     import torch
     from opacus import PrivacyEngine
     from opacus.data_loader import DPDataLoader
-    from opacus.validators.errors import UnsupportedError
 
     _quiet_opacus()
-    n = len(y)
-    steps_per_epoch = max(1, -(-n // batch_size))
-    loader = DPDataLoader(torch.utils.data.TensorDataset(x, y), sample_rate=1 / steps_per_epoch,
+    loader = DPDataLoader(torch.utils.data.TensorDataset(x, y), sample_rate=plan.sample_rate,
                           generator=_fresh_generator())
-    # RDP accounting: a valid upper bound, computed in well under a second for any epsilon; the
-    # tighter PRV accountant takes seconds per step and does not terminate for large epsilons.
+    # RDP accounting: a valid upper bound, and the one the debit was computed with
     engine = PrivacyEngine(accountant="rdp")
     net.train()  # opacus insists; the incoming model was just evaluated
-    try:
-        module, dp_opt, loader = engine.make_private_with_epsilon(
-            module=net, optimizer=optimizer, data_loader=loader, target_epsilon=epsilon,
-            target_delta=dp.delta, epochs=epochs, max_grad_norm=dp.max_grad_norm,
-            poisson_sampling=False,  # the loader above already draws Poisson batches
-            noise_generator=_fresh_generator())
-    except UnsupportedError:
-        raise
-    except ValueError as exc:  # opacus: "The privacy budget is too low."
-        raise ConfigError(f"differential privacy: opacus cannot reach epsilon {epsilon:g} per "
-                          f"round with delta {dp.delta:g} in {epochs} epoch(s) over {n} rows "
-                          f"({exc})", "raise epsilon, or lower num_rounds or local_epochs"
-                          ) from None
-    total, done = epochs * len(loader), 0
+    module, dp_opt, loader = engine.make_private(
+        module=net, optimizer=optimizer, data_loader=loader, noise_multiplier=plan.noise_multiplier,
+        max_grad_norm=dp.max_grad_norm, poisson_sampling=False,  # the loader draws Poisson batches
+        noise_generator=_fresh_generator())
+    total, done = max(1, epochs * len(loader)), 0
     module.train()
     for epoch in range(epochs):
         for xb, yb in loader:
+            if done >= plan.steps:  # never more noisy steps than were accounted for
+                break
             dp_opt.zero_grad(set_to_none=True)
             # The batch mean, written so that an empty Poisson batch gives zero (not NaN)
             # gradients and still takes its pure-noise step, as the accountant assumes.
@@ -164,9 +228,9 @@ def train(ctx: StepContext, net: Any, optimizer: Any, loss_fn: Callable[[Any, An
             if done % 50 == 0:
                 ctx.progress(done / total, f"epoch {epoch + 1}/{epochs} (DP-SGD)")
     module._close()  # detach opacus' hooks; ``net`` keeps the trained weights under its own names
-    spent = float(engine.get_epsilon(dp.delta))
-    report = DPReport(spent, epsilon, dp.delta, float(dp_opt.noise_multiplier), done)
-    if not spent <= epsilon + TOLERANCE:
-        raise RuntimeError(f"DP-SGD spent epsilon {spent:.6g}, more than the {epsilon:.6g} debited; "
-                           "the weights are withheld")
+    spent = float(engine.get_epsilon(plan.delta)) if done else 0.0
+    report = DPReport(spent, plan.epsilon, plan.delta, float(plan.noise_multiplier), done)
+    if not spent <= plan.epsilon + TOLERANCE:
+        raise RuntimeError(f"DP-SGD spent epsilon {spent:.6g}, more than the {plan.epsilon:.6g} "
+                           "debited; the weights are withheld")
     return report

@@ -73,12 +73,16 @@ class DPParams(_Strict):
     """DP-SGD at every silo (opacus): Poisson sampling, per-example clipping, Gaussian noise.
 
     ``epsilon`` is the session total on each training dataset, split evenly over the rounds
-    (basic composition); ``delta`` applies to each round.
+    (basic composition); so is ``delta``, capped per round by the runner's policy.
     """
 
-    epsilon: float = Field(gt=0, allow_inf_nan=False)
-    max_grad_norm: float = Field(gt=0, allow_inf_nan=False)
-    delta: float = Field(1e-5, gt=0, lt=1)
+    epsilon: float = Field(gt=0, le=1000, allow_inf_nan=False)
+    max_grad_norm: float = Field(gt=0, le=1000, allow_inf_nan=False, description="per-example "
+                                 "gradient clipping norm; above 1000 float32 noise of "
+                                 "noise_multiplier × max_grad_norm loses the gradient")
+    delta: float = Field(1e-5, gt=0, lt=1, description="session total; each round spends "
+                         "delta / num_rounds, never more than the dataset's cap (1/n² by "
+                         "default, at most 1e-5)")
 
 
 class FFNetConfig(_Strict):

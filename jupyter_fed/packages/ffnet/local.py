@@ -67,12 +67,23 @@ def _eval_handle(datasets: dict[str, DatasetHandle], private: bool) -> DatasetHa
     return test if test is not None and test.info.name != train.info.name else None
 
 
-def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str) -> dict[str, Any]:
+def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str,
+             grant: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Loss and accuracy/AUC (or R²) of ``net`` on ``x, y``: exact for the round's evaluation,
+    noisy (``privacy.evaluation``, no diagnostics) when the runner charged this one as an extra
+    query."""
     import torch
 
     net.eval()
     with torch.no_grad():
         out = net(x)
+        if grant and grant.get("evaluation") == "noisy":
+            from jupyter_fed.privacy.evaluation import noisy_metrics
+
+            hits = (out.argmax(1) == y).numpy() if cfg.ml_task.type == "classification" else None
+            return noisy_metrics(_loss_fn(cfg, "none")(out, y).reshape(len(y), -1).mean(1).numpy(),
+                                 hits, float(grant["evaluation_epsilon"]),
+                                 float(grant["evaluation_loss_bound"]), prefix)
         loss = float(_loss_fn(cfg)(out, y))
     n = len(y)
     metrics = {f"{prefix}loss": loss, f"{prefix}num_examples": n}
@@ -125,7 +136,7 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     outputs: dict[str, Any] = {"metrics": {}}
     if handle is not None:
         xt, yt = _arrays(handle, data, cfg)
-        outputs["metrics"] = _metrics(cfg, net, xt, yt, "test_")
+        outputs["metrics"] = _metrics(cfg, net, xt, yt, "test_", _grant(ctx, datasets, handle))
         outputs["diagnostics"] = outputs["metrics"].pop("diagnostics", {})
     x, y = _arrays(datasets["train"], data, cfg)
     if private:
@@ -163,14 +174,13 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
 
 def _fit_private(ctx: StepContext, cfg: FFNetConfig, params: dict[str, Any], net: Any, x: Any,
                  y: Any, outputs: dict[str, Any]) -> StepResult:
-    """DP-SGD with exactly the epsilon the runner debited for this step (``_dp.privacy_cost``)."""
-    found = _dp.per_round_epsilon(params)
-    if found is None:  # unreachable: parse() saw differential_privacy_params in the same params
-        raise RuntimeError("differential_privacy_params vanished between parse and training")
-    dp, epsilon = found
+    """DP-SGD with exactly the (epsilon, delta) the runner debited for this step."""
+    plan = _dp.granted_round(ctx, params, len(y))
+    dp = cfg.differential_privacy_params
+    assert dp is not None
     started = time.monotonic()
     report = _dp.train(ctx, net, _optimizer(cfg, net.parameters()), _loss_fn(cfg, "none"), x, y,
-                       batch_size=cfg.batch_size, epochs=cfg.local_epochs, dp=dp, epsilon=epsilon)
+                       batch_size=cfg.batch_size, epochs=cfg.local_epochs, dp=dp, plan=plan)
     weights = _net.to_numpy(net)  # ``net`` itself, not opacus' wrapper: the original names
     if not all(np.isfinite(w).all() for w in weights.values()):
         raise ConfigError("training diverged (the weights are not finite)",
@@ -201,8 +211,31 @@ def moments(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
             parts.append((len(block), mean, ((block - mean) ** 2).sum(axis=0)))
         ctx.progress(0.5, "moments")
     n, mean, m2 = merge_moments(parts)
+    _no_differencing(ctx, handle, len(data.predictors), int(n))
     return StepResult(tensors={"mean": mean, "m2": m2}, outputs={"count": int(n)},
                       num_examples=int(n))
+
+
+def _no_differencing(ctx: StepContext, handle: DatasetHandle, attributes: int, rows: int
+                     ) -> None:
+    """Exact moments of a dataset are exact aggregates like ``stats``' : the same differencing
+    rule applies (against views of the same file, and earlier answers of any package)."""
+    from jupyter_fed.errors import PermissionDenied
+    from jupyter_fed.privacy.differencing import RowSets, file_bits
+    from jupyter_fed.privacy.suppression import release_minimum
+
+    policy = ctx.policy.get("train") or {}
+    group = str((policy.get("grant") or {}).get("group") or handle.info.name)
+    minimum = release_minimum(policy, attributes)
+    bits = file_bits(handle, np.packbits(np.ones(rows, dtype=bool)))
+    memory = RowSets(ctx.cache_dir)
+    with memory.locked(group):
+        if memory.nearest(group, bits, minimum) is not None:
+            raise PermissionDenied(
+                f"the rows of {handle.info.name!r} differ from those of an earlier exact answer "
+                f"by fewer than {minimum} rows: their feature moments would describe those rows",
+                "train without normalize, or on a dataset the custodian registered otherwise")
+        memory.remember(group, [bits])
 
 
 def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
@@ -215,7 +248,14 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
         return StepResult(outputs={"metrics": {}}, num_examples=0)
     net = _net.load_numpy(_net.build(cfg), tensors)
     x, y = _arrays(handle, data, cfg)
-    metrics = _metrics(cfg, net, x, y, "test_")
+    metrics = _metrics(cfg, net, x, y, "test_", _grant(ctx, datasets, handle))
     diagnostics = metrics.pop("diagnostics", {})
     return StepResult(outputs={"metrics": metrics, "diagnostics": diagnostics},
                       num_examples=int(metrics["test_num_examples"]))
+
+
+def _grant(ctx: StepContext, datasets: dict[str, DatasetHandle], handle: DatasetHandle
+           ) -> dict[str, Any] | None:
+    """What the runner granted for the rows ``handle`` holds (exact or noisy evaluation)."""
+    role = next((r for r, h in datasets.items() if h is handle), None)
+    return (ctx.policy.get(role) or {}).get("grant") if role else None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jupyter_fed.contracts import Contract, ContractReport, evaluate, lookup, parse_contract
-from jupyter_fed.packages.stats._moments import Moments, Stats
+from jupyter_fed.packages.stats._moments import CondMoments, Moments, Stats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,9 +26,9 @@ __all__ = ["StatsView"]
 NAN = float("nan")
 
 
-def _var(m: Moments, j: int, unbiased: bool) -> float:
+def _var(m: Moments | CondMoments, j: int, unbiased: bool) -> float:
     dof = m.n - (1 if unbiased else 0)
-    return float(m.m2[j, j] / dof) if dof > 0 else NAN
+    return float(m.ss[j] / dof) if dof > 0 else NAN
 
 
 class StatsView:
@@ -55,19 +55,27 @@ class StatsView:
     def _j(self, column: str) -> int:
         return self._s.index(column)
 
-    def _cond(self, column: str, by: str, complement: bool) -> Moments | None:
+    @property
+    def private(self) -> dict[str, float] | None:
+        """``None`` for exact statistics; what a differentially private answer cost."""
+        return self._s.private
+
+    def _cond(self, column: str, by: str, complement: bool) -> CondMoments | None:
         self._j(column)
         self._j(by)
         block = self._s.cond.get(by)
         if block is None or self._s.count[self._j(column)] != self._s.total.n:
             return None
-        return self._s.total.minus(block) if complement else block
+        return block.complement(self._s.total) if complement else block
 
-    def _stat(self, kind: str, m: Moments | None, column: str) -> float:
+    def _stat(self, kind: str, m: Moments | CondMoments | None, column: str) -> float:
         if m is None:
             return NAN
         j = self._j(column)
-        if kind == "count":
+        if kind == "count":  # a binary column is counted where it is 1 (SymetryML's convention)
+            if column in self._s.binary:
+                ones = m.n * m.mean[j] if m.n > 0 else 0.0
+                return float(np.rint(ones)) if np.isfinite(ones) else NAN
             return float(m.n)
         if kind == "mean":
             return float(m.mean[j]) if m.n > 0 else NAN
@@ -78,7 +86,15 @@ class StatsView:
 
     # univariate -----------------------------------------------------------------------------
     def count(self, column: str) -> float:
-        """Rows in which ``column`` was seen."""
+        """How many times ``column`` was seen: rows where a binary column is 1, else its rows."""
+        j = self._j(column)
+        if column in self._s.binary:
+            ones = self._s.total.n * self._s.total.mean[j]
+            return float(np.rint(ones)) if np.isfinite(ones) else NAN
+        return float(self._s.count[j])
+
+    def rows(self, column: str) -> float:
+        """Rows in which ``column`` was present, whatever its value (``ROWS`` in contracts)."""
         return float(self._s.count[self._j(column)])
 
     def mean(self, column: str) -> float:
@@ -163,13 +179,11 @@ class StatsView:
 
     def num_occurence_when_true(self, a: str, b: str) -> float:
         """Rows where both ``a`` and ``b`` are 1."""
-        return float(np.rint(self.cond_count(a, b) * self.cond_mean(a, b))) \
-            if a in self._s.binary else NAN
+        return self.cond_count(a, b) if a in self._s.binary else NAN
 
     def num_occurence_when_false(self, a: str, b: str) -> float:
         """Rows where ``a`` is 1 and ``b`` is 0."""
-        return float(np.rint(self.compl_cond_count(a, b) * self.compl_cond_mean(a, b))) \
-            if a in self._s.binary else NAN
+        return self.compl_cond_count(a, b) if a in self._s.binary else NAN
 
     # by name, for contracts -------------------------------------------------------------------
     def statistic(self, func: str, args: Sequence[str]) -> float:
@@ -215,12 +229,13 @@ class StatsView:
         return pd.DataFrame(corr, index=self.columns, columns=self.columns)
 
     def describe(self) -> pd.DataFrame:
-        """count, mean, std (n - 1), variance (n - 1) and whether binary, one row per column."""
+        """rows, count (1s of a binary column), mean, std (n - 1), variance (n - 1), binary."""
         import pandas as pd
 
         rows: dict[str, dict[str, Any]] = {
-            c: {"count": self.count(c), "mean": self.mean(c), "std": self.stddev_unbiased(c),
-                "variance": self.variance_unbiased(c), "binary": c in self._s.binary}
+            c: {"rows": self.rows(c), "count": self.count(c), "mean": self.mean(c),
+                "std": self.stddev_unbiased(c), "variance": self.variance_unbiased(c),
+                "binary": c in self._s.binary}
             for c in self.columns}
         return pd.DataFrame.from_dict(rows, orient="index")
 

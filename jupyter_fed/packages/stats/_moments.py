@@ -7,6 +7,9 @@ of a variance when a column's mean is large next to its spread (timestamps, inco
 offsets): ``Σx² - n·mean²`` cancels catastrophically. The centred form does not, and the raw sums
 are recovered exactly when wanted (:attr:`Moments.sums`, :attr:`Moments.xtx`).
 
+Conditioned blocks (:class:`CondMoments`) keep only the diagonal, so memory is ``O(p²)`` for
+the total and ``O(b·p)`` for ``b`` binary columns — quadratic in the number of columns at most.
+
 A NaN in ``mean[j]`` marks column ``j`` as withheld (suppressed at the silo, or absent there); the
 merge formulas carry NaN into exactly the entries that depend on it.
 """
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BitWriter", "Moments", "Stats", "merge_all"]
+__all__ = ["BitWriter", "CondMoments", "Moments", "Stats", "merge_all"]
 
 
 @dataclass
@@ -89,6 +92,61 @@ class Moments:
         """The raw cross-product matrix ``XᵀX``."""
         return self.m2 + self.n * np.outer(self.mean, self.mean)
 
+    @property
+    def ss(self) -> np.ndarray:
+        """Centred sum of squares of each column (the diagonal of ``m2``)."""
+        return np.diag(self.m2).copy()
+
+
+@dataclass
+class CondMoments:
+    """Count, means and centred sums of squares of the rows where one binary column is 1.
+
+    Only the diagonal: every conditional function of the reference (``COND_MEAN``,
+    ``COND_VARIANCE``, ``PCT_OF_TRUE``, …) is univariate within the block, and keeping the full
+    ``p × p`` matrix for each of ``b`` binary columns made memory grow with ``b·p²`` (600 binary
+    columns: +1.7 GB). This is ``O(b·p)``.
+    """
+
+    n: float
+    mean: np.ndarray
+    ss: np.ndarray
+
+    @classmethod
+    def empty(cls, p: int) -> CondMoments:
+        return cls(0.0, np.zeros(p), np.zeros(p))
+
+    def merge(self, other: CondMoments) -> CondMoments:
+        """Chan et al.'s pairwise update, on the diagonal."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return CondMoments(n, self.mean + delta * (other.n / n),
+                           self.ss + other.ss + delta * delta * (self.n * other.n / n))
+
+    def complement(self, total: Moments) -> CondMoments:
+        """The same statistics of ``total``'s rows that are not in this block."""
+        rest = total.n - self.n
+        if rest <= 0:
+            return CondMoments.empty(len(total.mean))
+        if self.n == 0:
+            return CondMoments(total.n, total.mean.copy(), total.ss)
+        mean = (total.n * total.mean - self.n * self.mean) / rest
+        delta = self.mean - mean
+        return CondMoments(rest, mean, total.ss - self.ss - delta * delta * (self.n * rest / total.n))
+
+    def embed(self, index: Sequence[int], p: int) -> CondMoments:
+        idx = np.asarray(index, dtype=int)
+        mean, ss = np.full(p, np.nan), np.full(p, np.nan)
+        mean[idx], ss[idx] = self.mean, self.ss
+        return CondMoments(self.n, mean, ss)
+
+    def copy(self) -> CondMoments:
+        return CondMoments(self.n, self.mean.copy(), self.ss.copy())
+
 
 @dataclass
 class Stats:
@@ -104,17 +162,21 @@ class Stats:
         Rows in which each column was seen (``n`` at one silo; after a merge, the rows of the
         silos that have the column).
     binary
-        Columns whose values are all 0 or 1.
+        Columns whose values are all 0 or 1 (by the registered schema, agreed across runners).
     cond
-        Binary column → moments of the rows where it is 1 (the rows where it is 0 follow by
-        :meth:`Moments.minus`).
+        Binary column → statistics of the rows where it is 1 (the rows where it is 0 follow by
+        :meth:`CondMoments.complement`).
+    private
+        ``None`` for exact statistics; for a differentially private answer (a row filter), what
+        it cost (``{"epsilon": …, "delta": …}``).
     """
 
     columns: list[str]
     total: Moments
     count: np.ndarray
     binary: list[str] = field(default_factory=list)
-    cond: dict[str, Moments] = field(default_factory=dict)
+    cond: dict[str, CondMoments] = field(default_factory=dict)
+    private: dict[str, float] | None = None
 
     def index(self, column: str) -> int:
         try:
@@ -130,8 +192,11 @@ class Stats:
         if names:
             arrays |= {"cond_n": np.array([self.cond[b].n for b in names]),
                        "cond_mean": np.stack([self.cond[b].mean for b in names]).reshape(-1, p),
-                       "cond_m2": np.stack([self.cond[b].m2 for b in names]).reshape(-1, p, p)}
-        meta = {"columns": self.columns, "binary": self.binary, "conditioned": names}
+                       "cond_ss": np.stack([self.cond[b].ss for b in names]).reshape(-1, p)}
+        meta: dict[str, Any] = {"columns": self.columns, "binary": self.binary,
+                                "conditioned": names}
+        if self.private is not None:
+            meta["private"] = dict(self.private)
         return {prefix + k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, meta
 
     @classmethod
@@ -148,12 +213,14 @@ class Stats:
         names = [str(b) for b in meta.get("conditioned", [])]
         cond = {}
         if names:
-            cn, cm, c2 = (arrays[prefix + k] for k in ("cond_n", "cond_mean", "cond_m2"))
+            cn, cm, c2 = (arrays[prefix + k] for k in ("cond_n", "cond_mean", "cond_ss"))
             if cn.shape != (len(names),) or cm.shape != (len(names), p) or \
-                    c2.shape != (len(names), p, p):
+                    c2.shape != (len(names), p):
                 raise ValueError("conditioned statistics have the wrong shapes")
-            cond = {b: Moments(float(cn[i]), cm[i], c2[i]) for i, b in enumerate(names)}
-        return cls(columns, total, count, [str(b) for b in meta.get("binary", [])], cond)
+            cond = {b: CondMoments(float(cn[i]), cm[i], c2[i]) for i, b in enumerate(names)}
+        private = meta.get("private")
+        return cls(columns, total, count, [str(b) for b in meta.get("binary", [])], cond,
+                   dict(private) if private else None)
 
 
 def merge_all(parts: Iterable[Stats]) -> Stats:
@@ -174,9 +241,14 @@ def merge_all(parts: Iterable[Stats]) -> Stats:
     for s, i in zip(parts, placed, strict=True):
         count[i] += s.count
     binary = [c for c in columns if all(c in s.binary for s in parts)]
-    cond = {b: reduce(Moments.merge, (s.cond[b].embed(i, p) for s, i in zip(parts, placed, strict=True)))
+    cond = {b: reduce(CondMoments.merge, (s.cond[b].embed(i, p)
+                                          for s, i in zip(parts, placed, strict=True)))
             for b in columns if all(b in s.cond for s in parts)}
-    return Stats(columns, total, count, binary, cond)
+    private = None
+    if any(s.private for s in parts):  # each silo spent its own budget; the worst is what holds
+        private = {k: max(float((s.private or {}).get(k, 0.0)) for s in parts)
+                   for k in ("epsilon", "delta")}
+    return Stats(columns, total, count, binary, cond, private)
 
 
 class BitWriter:

@@ -1,64 +1,34 @@
-"""What a runner remembers between statistics queries: earlier answers and the row sets behind them.
+"""What a runner remembers between statistics queries: earlier answers (and, through
+:class:`~jupyter_fed.privacy.differencing.RowSets`, the row sets behind them).
 
-Two protections against repeated queries live here.
+**Same question, same answer.** An identical query (same principal, dataset version, columns,
+filter, conditioning, policy and epsilon) is answered from the cache, never recomputed — so the
+noise of a differentially private answer cannot be averaged away by asking again.
 
-* **Same question, same answer.** An identical query (same principal, dataset version, columns,
-  filter, conditioning and policy) is answered from the cache, never recomputed — so if noise is
-  ever added to these statistics, asking again cannot average it away.
-* **No differencing.** Every group of rows whose statistics left the runner (the filtered rows,
-  and the rows where each conditioned binary column is 1 and 0) is remembered as a packed bitmap
-  of row indices, per dataset and across principals (so two colluding users are no better off
-  than one). A new group that differs from a remembered one by 1..k-1 rows is refused: the
-  difference of the two answers would describe those few rows.
+**No differencing** lives in :mod:`jupyter_fed.privacy.differencing`, shared with every package
+that releases exact aggregates.
 
-Files live under ``<runner home>/cache/stats``; bitmaps cost one bit per row of the dataset.
+Files live under ``<runner home>/cache/stats``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jupyter_fed.packages.stats._moments import Stats
+from jupyter_fed.privacy.differencing import RowSets, atomic_write
 
-__all__ = ["QueryStore", "distance", "popcount"]
-
-_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def popcount(bits: np.ndarray) -> int:
-    """Number of rows in a packed bitmap."""
-    return int(_POP[bits].sum())
-
-
-def distance(a: np.ndarray, b: np.ndarray) -> int:
-    """Rows in exactly one of two bitmaps (shorter bitmaps are rows appended later: absent)."""
-    if len(a) < len(b):
-        a, b = b, a
-    return popcount(a[:len(b)] ^ b) + popcount(a[len(b):])
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+__all__ = ["QueryStore"]
 
 
 class QueryStore:
-    """Answers and released row sets of one runner.
+    """Answers of one runner, and its released row sets (``rowsets``).
 
     Parameters
     ----------
@@ -75,6 +45,7 @@ class QueryStore:
                 QueryStore._fallback = Path(tempfile.mkdtemp(prefix="jupyter-fed-stats-"))
             root = QueryStore._fallback
         self.root = Path(root) / "stats"
+        self.rowsets = RowSets(root)
 
     # answers --------------------------------------------------------------------------------
     @staticmethod
@@ -96,57 +67,9 @@ class QueryStore:
         arrays, meta = stats.to_tensors()
         buf = io.BytesIO()
         np.savez(buf, allow_pickle=False, **arrays)  # type: ignore[arg-type]  # numpy stub: kwds vs allow_pickle
-        _atomic_write(self.root / "answers" / f"{key}.npz", buf.getvalue())
+        atomic_write(self.root / "answers" / f"{key}.npz", buf.getvalue())
         # the json last: an answer without its arrays is never found
-        _atomic_write(self.root / "answers" / f"{key}.json",
+        atomic_write(self.root / "answers" / f"{key}.json",
                       json.dumps({**meta, "warnings": warnings}).encode())
 
     # row sets -------------------------------------------------------------------------------
-    def _folder(self, dataset: str) -> Path:
-        return self.root / "rowsets" / hashlib.sha256(dataset.encode()).hexdigest()[:24]
-
-    @contextmanager
-    def locked(self, dataset: str) -> Iterator[None]:
-        """Check-then-remember must not interleave with another step on the same dataset, on
-        another thread or in another of the runner's worker processes (a file lock)."""
-        import fcntl
-
-        folder = self._folder(dataset)
-        with _LOCKS_GUARD:
-            lock = _LOCKS.setdefault(str(folder), threading.Lock())
-        folder.mkdir(parents=True, exist_ok=True)
-        with lock, open(folder / ".lock", "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    def _index(self, dataset: str) -> dict[str, int]:
-        path = self._folder(dataset) / "index.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    def nearest(self, dataset: str, bits: np.ndarray, k: int) -> int | None:
-        """The smallest nonzero distance (< ``k``) from ``bits`` to a remembered row set, if any."""
-        size, found = popcount(bits), None
-        for digest, other_size in self._index(dataset).items():
-            if abs(other_size - size) >= k:
-                continue  # the sizes alone put them k rows apart
-            other = np.load(self._folder(dataset) / f"{digest}.npy", allow_pickle=False)
-            d = distance(bits, other)
-            if 0 < d < k and (found is None or d < found):
-                found = d
-        return found
-
-    def remember(self, dataset: str, row_sets: list[np.ndarray]) -> None:
-        index = self._index(dataset)
-        folder = self._folder(dataset)
-        for bits in row_sets:
-            digest = hashlib.sha256(np.trim_zeros(bits, "b").tobytes()).hexdigest()[:32]
-            if digest in index:
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
-            with open(folder / f"{digest}.npy", "wb") as fh:
-                np.save(fh, bits, allow_pickle=False)
-            index[digest] = popcount(bits)
-        _atomic_write(folder / "index.json", json.dumps(index).encode())

@@ -10,7 +10,9 @@ A dataset the config does not name uses the top-level ``columns`` (default: ever
 column), ``filter`` and ``condition_on``. ``model_config`` attaches a PSR contract::
 
     {"contract": "COUNT(x0) >= 100\\nMEAN(y) > 0.2", "send_action": "block",
-     "receive_action": "allow"}
+     "receive_action": "allow", "merged_contract": "COUNT(x0) >= 150"}
+
+A row filter makes that dataset's answer differentially private (``epsilon``, ``delta``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jupyter_fed.contracts import Comparison, Contract, ContractSyntaxError, parse_contract, parse_filter
+from jupyter_fed.errors import PermissionDenied
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.privacy.accounting import PrivacyCost
 
 __all__ = ["DatasetQuery", "StatsDataConfig", "StatsModelConfig", "parse_data_config",
            "parse_model_config"]
@@ -135,11 +139,26 @@ class StatsDataConfig(_Strict):
 
 
 class StatsModelConfig(_Strict):
-    """A PSR contract and what to do when a rule fails (SymetryML's failure actions)."""
+    """PSR contracts, what to do when a rule fails, and the privacy of filtered queries.
+
+    ``contract`` rules have *peer* scope: each runner checks them on its own statistics before
+    it shares (``send_action``) and the coordinator again on each contribution it receives
+    (``receive_action``). ``merged_contract`` rules are checked once, at the coordinator, on
+    the merged statistics (pooled rules such as ``COUNT(x) >= 150``): a failed merged rule fails
+    the session, naming the rule (never a value).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    contract: str | None = Field(None, description="PSR contract text, one rule per line")
+    contract: str | None = Field(None, description="PSR contract with peer scope, one rule per "
+                                 "line: checked on each runner's own statistics")
+    merged_contract: str | None = Field(None, description="PSR contract with merged scope: "
+                                        "checked at the coordinator on the merged statistics")
+    epsilon: float = Field(1.0, gt=0, le=100, allow_inf_nan=False, description="spent on each "
+                           "dataset whose query has a row filter (answered with differential "
+                           "privacy); whole-dataset queries are exact and spend nothing")
+    delta: float = Field(1e-6, gt=0, lt=1e-2, description="of filtered queries (Gaussian "
+                         "noise); capped by the dataset's policy (1/n² by default)")
     send_action: Action = Field("block", validation_alias=AliasChoices(
         "send_action", "fed_psr_contract_snd_fail_action"), description="at a runner whose own "
         "statistics fail the contract: 'block' shares nothing, 'allow' shares with a warning")
@@ -157,6 +176,11 @@ class StatsModelConfig(_Strict):
     def parsed(self) -> Contract | None:
         return parse_contract(self.contract) if self.contract and self.contract.strip() else None
 
+    @cached_property
+    def parsed_merged(self) -> Contract | None:
+        text = self.merged_contract
+        return parse_contract(text) if text and text.strip() else None
+
 
 def parse_data_config(data: Mapping[str, Any] | None) -> StatsDataConfig:
     return parse_config(StatsDataConfig, data, "data_config")
@@ -165,9 +189,35 @@ def parse_data_config(data: Mapping[str, Any] | None) -> StatsDataConfig:
 def parse_model_config(data: Mapping[str, Any] | None) -> StatsModelConfig:
     """Validate ``model_config``; a contract that does not parse names its line and column."""
     cfg = parse_config(StatsModelConfig, data, "model_config")
-    try:
-        _ = cfg.parsed
-    except ContractSyntaxError as exc:
-        raise ContractSyntaxError(f"model_config.contract: {exc.message}", exc.hint, line=exc.line,
-                                  column=exc.column, expected=exc.expected) from None
+    for field, parsed in (("contract", "parsed"), ("merged_contract", "parsed_merged")):
+        try:
+            _ = getattr(cfg, parsed)
+        except ContractSyntaxError as exc:
+            raise ContractSyntaxError(f"model_config.{field}: {exc.message}", exc.hint,
+                                      line=exc.line, column=exc.column,
+                                      expected=exc.expected) from None
     return cfg
+
+
+def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, Any]
+                 ) -> dict[str, PrivacyCost]:
+    """Nothing for an exact whole-dataset query; (epsilon, delta) when the query has a filter.
+
+    A dataset whose policy is ``exact_only`` refuses filtered queries here, before any row is
+    read or any budget is spent.
+    """
+    if step == "kinds" and "data" in facts:
+        return {"data": PrivacyCost(0.0, reads=False)}  # the registered schema, no row
+    if step != "compute" or "data" not in facts:
+        return {}
+    data = parse_data_config(params.get("data_config"))
+    query = data.query_for(str(params.get("dataset") or ""))
+    if not query.filter:
+        return {}
+    if getattr(facts["data"], "exact_only", False):
+        raise PermissionDenied("this dataset answers only exact statistics of all its rows: "
+                               "queries with a row filter are refused",
+                               "drop the filter, or ask the custodian to register the rows you "
+                               "need as a view")
+    cfg = parse_model_config(params.get("model_config"))
+    return {"data": PrivacyCost(cfg.epsilon, min(cfg.delta, facts["data"].delta_cap))}

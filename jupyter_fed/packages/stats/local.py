@@ -1,10 +1,16 @@
-"""Runner half of stats: exact mergeable statistics of one dataset, and the rules on what leaves.
+"""Runner half of stats: exact statistics of a whole dataset, DP statistics of filtered rows.
 
-In order: resolve the query (columns, filter, conditioning); answer an identical earlier query
-from the cache; otherwise stream the rows once, refuse if too few rows are selected, withhold
-whatever describes a small group (``_protect``), refuse or trim a query whose row sets differ from
-earlier answers by fewer than ``k`` rows (``_store``); finally check the session's contract on
-exactly what would be shared, and share it, or not.
+In order: resolve the query (columns, filter, conditioning) and the binary columns (registered,
+agreed across the session's runners); answer an identical earlier query from the cache; then
+
+* **no filter** — exact statistics of every row of the registered dataset (or view): stream the
+  rows once, refuse if the dataset has fewer rows than the release minimum, withhold whatever
+  describes a small group (``_protect``), refuse or trim a query whose row sets are near earlier
+  answers' (``_store``: the same file under any name, views included);
+* **a filter** — a differentially private answer (``_private``), charged to the ledger by the
+  runner before any row was read, or refused where the policy is ``exact_only``.
+
+Finally check the session's peer contract on exactly what would be shared, and share it, or not.
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ from jupyter_fed.errors import ConfigError, PermissionDenied
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.stats._explore import StatsView
 from jupyter_fed.packages.stats._moments import Stats
+from jupyter_fed.packages.stats._private import private_stats
 from jupyter_fed.packages.stats._protect import protect
 from jupyter_fed.packages.stats._scan import Scan, scan
-from jupyter_fed.packages.stats._store import QueryStore, distance
+from jupyter_fed.packages.stats._store import QueryStore
 from jupyter_fed.packages.stats.config import parse_data_config, parse_model_config
+from jupyter_fed.privacy.differencing import distance, file_bits
+from jupyter_fed.privacy.suppression import release_minimum
 
 log = logging.getLogger("jupyter_fed.packages.stats")
 
-__all__ = ["compute"]
+__all__ = ["compute", "kinds"]
 
 
 def _columns(handle: DatasetHandle, spec: list[str | int], extra: list[str]) -> list[str]:
@@ -68,31 +77,52 @@ def _contract_columns(contract: Contract | None) -> tuple[list[str], list[str]]:
     return contract.columns(), list(dict.fromkeys(conditioning))
 
 
-def _release(store: QueryStore, dataset: str, found: Scan, stats: Stats, k: int
-             ) -> tuple[Stats, list[str]]:
-    """The differencing rule: refuse the query, or drop blocks, whose rows are near earlier ones."""
+def _release(store: QueryStore, group: str, handle: DatasetHandle, found: Scan, stats: Stats,
+             minimum: int) -> tuple[Stats, list[str]]:
+    """The differencing rule: refuse the query, or drop blocks, whose rows are near earlier ones.
+
+    Row sets are compared in the file's numbering across every dataset on the file; a set near
+    the difference, intersection or union of two remembered ones is refused too (three-query
+    trackers), so views cannot be combined to isolate a few rows.
+    """
     notes: list[str] = []
-    with store.locked(dataset):
-        if store.nearest(dataset, found.rows, k) is not None:
+    dataset = handle.info.name
+    rows, memory = file_bits(handle, found.rows), store.rowsets
+    with memory.locked(group):
+        if memory.nearest(group, rows, minimum) is not None:
             raise PermissionDenied(
-                f"the rows this query selects from {dataset!r} differ from those of an earlier "
-                f"query by fewer than {k} rows: the two answers together would describe those rows",
-                "ask about the same rows, or about rows that differ by at least "
-                f"{k} (the larger of the dataset's min_count and its attributes + 5)")
-        accepted = [found.rows]
+                f"the rows of {dataset!r} differ from those of an earlier answer (this dataset, "
+                f"another one on the same file, or a combination of two) by fewer than {minimum} "
+                "rows: the answers together would describe those rows",
+                "ask about the same rows, or ask the custodian for a view that differs by at "
+                f"least {minimum} rows")
+        accepted = [rows]
         for b in list(stats.cond):
-            ones = found.cond_rows[b]
-            groups = [ones, found.rows ^ ones]
-            near = any(store.nearest(dataset, g, k) is not None for g in groups) or any(
-                0 < distance(g, a) < k for g in groups for a in accepted)
+            ones = file_bits(handle, found.cond_rows[b])
+            groups = [ones, rows & ~ones]
+            near = any(memory.nearest(group, g, minimum) is not None for g in groups) or any(
+                0 < distance(g, a) < minimum for g in groups for a in accepted)
             if near:
                 del stats.cond[b]
                 notes.append(f"statistics conditioned on {b} are not sent: their rows differ from "
-                             f"those of another answer by fewer than {k} rows")
+                             f"those of another answer by fewer than {minimum} rows")
             else:
                 accepted += groups
-        store.remember(dataset, accepted)
+        memory.remember(group, accepted)
     return stats, notes
+
+
+def _binary(handle: DatasetHandle, columns: list[str], agreed: Any) -> list[str] | None:
+    """Binary columns: registered as binary here and, when the session agreed kinds across its
+    runners, binary at every runner (else numeric everywhere). ``None``: not recorded."""
+    info = {c.name: c for c in handle.info.columns}
+    kinds = [getattr(info[c], "kind", None) for c in columns]
+    if any(k is None for k in kinds):
+        return None  # registered before kinds were recorded: learn from the values
+    registered = [c for c, k in zip(columns, kinds, strict=True) if k == "binary"]
+    if isinstance(agreed, list):
+        return [c for c in registered if c in agreed]
+    return registered
 
 
 def compute(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
@@ -106,38 +136,49 @@ def compute(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
     contract = model_cfg.parsed
     read, conditioning = _contract_columns(contract)
     columns = _columns(handle, query.columns, read + conditioning + list(query.condition_on or []))
-    candidates = columns if query.condition_on is None else \
-        [c for c in dict.fromkeys([*query.condition_on, *conditioning]) if c in columns]
+    binary = _binary(handle, columns, params.get("binary"))
+    candidates = [c for c in (columns if query.condition_on is None else
+                              dict.fromkeys([*query.condition_on, *conditioning])) if c in columns]
     row_filter = parse_filter(query.filter) if query.filter else None
     if row_filter is not None:
         _columns(handle, filter_columns(row_filter), [])  # unknown or id columns fail here, by name
     policy = ctx.policy.get("data", {})
-    k = int(policy.get("min_count") or 10)
-    minimum = max(len(columns) + 5, int(policy.get("min_rows") or 0))
-    block_min = max(k, len(columns) + 5)
+    minimum = release_minimum(policy, len(columns))
+    _check_size(policy, handle, columns, binary if binary is not None else candidates)
+    grant = policy.get("grant") or {}
+    group = str(grant.get("group") or dataset)
     store = QueryStore(ctx.cache_dir)
-    key = store.key({"principal": ctx.principal, "dataset": dataset,
-                     "version": _version(handle),
+    key = store.key({"principal": ctx.principal, "dataset": dataset, "version": _version(handle),
                      "columns": columns, "filter": query.filter, "candidates": candidates,
-                     "k": k, "minimum": minimum})
+                     "binary": binary, "minimum": minimum, "epsilon": model_cfg.epsilon})
     answer = store.load_answer(key)
     cached = answer is not None
     if answer is not None:
         stats, warnings = answer
         warnings = [*warnings, "an identical earlier query was answered from this runner's cache"]
         log.info("stats on %s for %s answered from the cache", dataset, ctx.principal or "?")
+    elif row_filter is not None:
+        epsilon = float(grant.get("epsilon", model_cfg.epsilon))
+        delta = float(grant.get("delta", min(model_cfg.delta, 1e-6)))
+        if epsilon <= 0 or delta <= 0:
+            raise PermissionDenied("a filtered query must be charged before it runs",
+                                   "send it through a runner, which debits its epsilon")
+        stats, warnings = private_stats(ctx, handle, columns, row_filter, binary or [],
+                                        data_cfg.batch_rows, epsilon, delta, minimum)
+        store.save_answer(key, stats, warnings)
     else:
-        found = scan(ctx, handle, columns, row_filter, candidates, data_cfg.batch_rows)
-        if found.stats.total.n < minimum:
+        if handle.info.num_rows < minimum:
             raise PermissionDenied(
-                f"the query selects fewer rows of {dataset!r} than the {minimum} this runner "
-                f"shares statistics of ({len(columns)} attributes + 5"
-                f"{', or the policy min_rows' if policy.get('min_rows') else ''})",
-                "loosen the filter, or select fewer columns")
-        stats, warnings = protect(found.stats, k, block_min)
-        # The distance two released row sets must keep is max(k, attributes + 5): this also refuses
-        # an incremental update (rows appended to the file) that adds fewer rows than that.
-        stats, more = _release(store, dataset, found, stats, block_min)
+                f"dataset {dataset!r} has fewer rows than the {minimum} this runner shares exact "
+                f"statistics of (max of k, {len(columns)} attributes + 5"
+                f"{', and the policy min_rows' if policy.get('min_rows') else ''})",
+                "select fewer columns, or use a larger dataset")
+        found = scan(ctx, handle, columns, None, candidates, data_cfg.batch_rows, binary)
+        if found.stats.total.n < minimum:
+            raise PermissionDenied(f"dataset {dataset!r} has fewer rows than the {minimum} this "
+                                   "runner shares exact statistics of", "use a larger dataset")
+        stats, warnings = protect(found.stats, minimum)
+        stats, more = _release(store, group, handle, found, stats, minimum)
         warnings += more
         store.save_answer(key, stats, warnings)
     outputs: dict[str, Any] = {"dataset": dataset, "filter": query.filter, "cached": cached}
@@ -157,3 +198,35 @@ def compute(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
     return StepResult(tensors=arrays, outputs={**outputs, **meta, "blocked": False,
                                                "warnings": warnings},
                       num_examples=round(stats.total.n))
+
+
+def _check_size(policy: dict[str, Any], handle: DatasetHandle, columns: list[str],
+                binary: list[str]) -> None:
+    """Refuse before reading a query whose statistics would need more memory than allowed."""
+    p, b, n = len(columns), len(binary), max(handle.info.num_rows, 1)
+    needed = 8 * (3 * p * p + 3 * b * p) + (b + 1) * n / 8 + 4 * (32 << 20)
+    limit = float(policy.get("max_statistics_mb") or 512) * (1 << 20)
+    if needed > limit:
+        raise PermissionDenied(f"these statistics ({p} columns, {b} of them binary) need about "
+                               f"{needed / (1 << 20):.0f} MB, more than the "
+                               f"{limit / (1 << 20):.0f} MB this runner allows",
+                               "select fewer columns, or set condition_on to the binary columns "
+                               "you need")
+
+
+def kinds(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+          tensors: dict[str, np.ndarray]) -> StepResult:
+    """The ``kinds`` step: the registered kind of each column the query would read.
+
+    Reads the registered schema only (public in the catalog), never a row: the coordinator uses
+    it to agree which columns are binary at every runner before ``compute``.
+    """
+    handle = datasets["data"]
+    dataset = str(params.get("dataset") or handle.info.name)
+    data_cfg = parse_data_config(params.get("data_config"))
+    model_cfg = parse_model_config(params.get("model_config"))
+    query = data_cfg.query_for(dataset)
+    read, conditioning = _contract_columns(model_cfg.parsed)
+    columns = _columns(handle, query.columns, read + conditioning + list(query.condition_on or []))
+    info = {c.name: c for c in handle.info.columns}
+    return StepResult(outputs={"kinds": {c: getattr(info[c], "kind", None) for c in columns}})

@@ -1,9 +1,16 @@
-"""Coordinator half of stats: check each silo's statistics against the contract, merge the rest.
+"""Coordinator half of stats: agree on column kinds, check contributions, merge, check again.
+
+Before the runners compute, the session agrees which columns are binary from every runner's
+registered schema (:meth:`StatsPlan.agree`): a column binary at one runner and not at another is
+numeric everywhere, so the merge never mixes kinds (a pixel that is 0/1 at one silo and 0..16 at
+another used to turn 732 of 4,096 covariance entries NaN).
 
 Merging is exact (the pooled rows' moments, up to rounding). A contribution the runner blocked,
-one that fails the session's contract with ``receive_action="block"``, or one that is malformed
-is left out — of the merge and of the stored results, so its values are not kept anywhere — and
-the reason names the failing rule, never the value.
+one that fails the session's peer contract with ``receive_action="block"``, or one that is
+malformed is left out — of the merge and of the stored results, so its values are not kept
+anywhere — and the reason names the failing rule, never the value. The merged contract is then
+checked on the merged statistics. A session left with no contribution, or whose merged contract
+fails (with ``receive_action="block"``), fails — naming the rules.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages._analytics import AnalyticsPlan, Contribution, MergeResult
+from jupyter_fed.packages._io import Payload, SessionIO
 from jupyter_fed.packages._schema import Problem, check_columns
 from jupyter_fed.packages.stats._explore import StatsView
 from jupyter_fed.packages.stats._moments import Stats, merge_all
@@ -30,6 +39,28 @@ class StatsPlan(AnalyticsPlan):
         super().__init__(model_config, data_config, num_rounds)
         self.data = parse_data_config(data_config)  # validate now: errors name their fields
         self.config = parse_model_config(model_config)
+        self.binary: list[str] | None = None
+
+    async def prepare(self, io: SessionIO) -> None:
+        """Agree on the binary columns: binary in every runner's registered schema (the
+        ``kinds`` step reads each runner's schema, never a row), else numeric everywhere.
+
+        A column whose kind was not recorded at some runner (a dataset registered before kinds
+        were) is left to that runner's values.
+        """
+        found = await io.step("kinds", {c.client_id: Payload(self.step_params(c.datasets["data"]))
+                                        for c in io.clients}, round=0)
+        kinds: dict[str, set[str | None]] = {}
+        for answer in found:
+            for column, kind in (answer.outputs.get("kinds") or {}).items():
+                kinds.setdefault(str(column), set()).add(kind)
+        self.binary = sorted(c for c, seen in kinds.items() if seen == {"binary"})
+
+    def step_params(self, dataset: str) -> dict[str, Any]:
+        params = super().step_params(dataset)
+        if self.binary is not None:
+            params["binary"] = self.binary
+        return params
 
     def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
                        ) -> list[Problem]:
@@ -93,12 +124,27 @@ class StatsPlan(AnalyticsPlan):
                           **meta, "n": stats.total.n, "cached": bool(c.outputs.get("cached")),
                           "filter": c.outputs.get("filter"),
                           "warnings": [*c.outputs.get("warnings", []), *notes]})
+        if not kept:
+            why = "; ".join(f"{cid}: {reason}" for cid, reason in rejected.items())
+            raise SessionFailed(f"no contribution was left to merge ({why or 'none arrived'})",
+                                "check the contract's rules: rules about pooled data belong in "
+                                "merged_contract, which is checked on the merged statistics")
         merged = merge_all(s for _, s, _ in kept)
+        merged_report = None
+        if self.config.parsed_merged is not None:
+            merged_report = StatsView(merged).evaluate_contract(self.config.parsed_merged)
+            if not merged_report.passed and self.config.receive_action == "block":
+                raise SessionFailed("the merged statistics fail the merged contract: "
+                                    + "; ".join(merged_report.messages()),
+                                    "the results are withheld; revise the merged contract or "
+                                    "the datasets")
         arrays, meta = merged.to_tensors("merged/")
         tensors |= arrays
         results = {"merged": {**meta, "n": merged.total.n}, "peers": peers,
                    "contract": self.config.contract, "send_action": self.config.send_action,
-                   "receive_action": self.config.receive_action}
+                   "receive_action": self.config.receive_action,
+                   "merged_contract": self.config.merged_contract,
+                   "merged_report": merged_report.to_json() if merged_report else None}
         return MergeResult(results, tensors, rejected)
 
     def artefact_meta(self) -> dict[str, Any]:

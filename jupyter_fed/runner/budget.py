@@ -1,0 +1,79 @@
+"""Charging a step before it runs: its declared (epsilon, delta), its evaluations, the policy.
+
+The package declares what a step costs on each dataset role (``PackageSpec.privacy_cost``) from
+the request's parameters and public facts about each dataset (row count, delta cap); the runner
+checks that against the policy, decides whether each evaluation is exact or charged, and debits
+everything in one transaction. The step then receives, in ``ctx.policy[role]["grant"]``, what it
+may spend — and must keep to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from jupyter_fed.errors import PermissionDenied
+from jupyter_fed.packages.registry import PackageSpec
+from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost
+from jupyter_fed.runner.policy import Charge, DatasetPolicy, Evaluation, Ledger, budget_group
+from jupyter_fed.wire import DatasetInfo, TaskSpec
+
+__all__ = ["charge_step"]
+
+
+def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
+                handles: dict[str, tuple[DatasetInfo, Path]], policies: dict[str, DatasetPolicy],
+                principal: str, tensors: bytes | None, *, task: str | None = None
+                ) -> dict[str, dict[str, Any]]:
+    """Check and debit a step's privacy cost; returns each role's policy with its ``grant``.
+
+    Raises ``PermissionDenied`` (or ``PrivacyBudgetExceeded``) before any row is read when the
+    policy or the budget does not allow the step; nothing is debited then. ``task`` is the key a
+    retry of the same step is recognised by (the runner's per-principal task key).
+    """
+    facts = {role: DatasetFacts(info.num_rows, policies[role].delta_cap(info.num_rows),
+                                policies[role].exact_only)
+             for role, (info, _path) in handles.items()}
+    costs = package.privacy_cost_of(spec.step, spec.params, facts)
+    model = hashlib.sha256(tensors or b"").hexdigest()[:32]
+    charges, evaluations = [], []
+    for role, (info, path) in handles.items():
+        policy, cost = policies[role], costs.get(role, PrivacyCost(0.0))
+        group = info.budget_group or budget_group(path)
+        if policy.require_dp and cost.evaluation:
+            raise PermissionDenied(f"dataset {info.name!r} only allows differentially private "
+                                   f"steps; {package.name}.{spec.step} would measure a model on "
+                                   "its rows", "evaluate on a dataset that does not require DP")
+        if policy.require_dp and cost.reads and not cost.spends:
+            raise PermissionDenied(f"dataset {info.name!r} only allows differentially private "
+                                   f"steps; {package.name}.{spec.step} spends no epsilon on it",
+                                   "use a DP package or option (e.g. ffnet's "
+                                   "differential_privacy_params, or eda)")
+        if cost.delta > facts[role].delta_cap * (1 + 1e-9):
+            raise PermissionDenied(f"{package.name}.{spec.step} would spend delta {cost.delta:.3g} "
+                                   f"on dataset {info.name!r}, above its cap of "
+                                   f"{facts[role].delta_cap:.3g} per step",
+                                   "ask for a smaller delta")
+        eps_budget, dlt_budget = policy.epsilon_budget, policy.total_delta(info.num_rows)
+        if cost.spends:
+            charges.append(Charge(group, info.name, cost, eps_budget, dlt_budget))
+        if cost.evaluation:
+            evaluations.append(Evaluation(group, info.name, model, policy.evaluation_epsilon,
+                                          eps_budget, dlt_budget))
+    modes = ledger.charge(task or spec.task_id, principal, charges, evaluations, session=spec.session_id,
+                          round=spec.round, fit=any(c.trains for c in costs.values()))
+    out: dict[str, dict[str, Any]] = {}
+    for role, (info, path) in handles.items():
+        cost, policy = costs.get(role, PrivacyCost(0.0)), policies[role]
+        group = info.budget_group or budget_group(path)
+        grant: dict[str, Any] = {**cost.as_dict(), "delta_cap": facts[role].delta_cap,
+                                 "group": group}
+        if cost.evaluation:
+            mode = modes.get(group, "exact")
+            grant["evaluation"] = mode
+            if mode == "noisy":
+                grant["evaluation_epsilon"] = policy.evaluation_epsilon
+                grant["evaluation_loss_bound"] = policy.evaluation_loss_bound
+        out[role] = {**policy.model_dump(), "grant": grant}
+    return out
