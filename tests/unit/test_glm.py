@@ -148,3 +148,22 @@ def test_a_target_outside_the_family_is_refused_without_its_values(tmp_path) -> 
         run_plan("glm", {"ml_task": {"type": "gamma"}}, {"predictors": PREDICTORS, "target": "y"},
                  clients)
     assert not any(ch.isdigit() for ch in err.value.message.split("dataset")[0])
+
+
+def test_dp_sgd_spends_what_the_runner_debits(tmp_path) -> None:
+    from jupyter_fed.packages import get_package
+
+    clients, _ = federation(tmp_path, "logistic", test=True)
+    cfg = {"ml_task": {"type": "logistic"}, "differential_privacy_params": {
+        "epsilon": 4.0, "max_grad_norm": 1.0}, "optimizer": {"name": "SGD", "params": {
+            "learning_rate": 0.2}}, "batch_size": 64}
+    data = {"predictors": PREDICTORS, "target": "y"}
+    spec = get_package("glm")
+
+    io = run_plan("glm", cfg, data, clients, num_rounds=2)
+
+    params = {"model_config": cfg, "data_config": data, "num_rounds": 2}
+    assert spec.privacy_cost_of("fit", params) == {"train": 2.0}
+    assert spec.privacy_cost_of("newton", params) == spec.privacy_cost_of("moments", params) == {}
+    assert io.model().solver == "sgd" and ("moments" not in [s for _, s in io.steps])
+    assert all(set(m.per_client) == set(clients) for m in io.metrics)  # measured on test rows only
