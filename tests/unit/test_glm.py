@@ -167,3 +167,14 @@ def test_dp_sgd_spends_what_the_runner_debits(tmp_path) -> None:
     assert spec.privacy_cost_of("newton", params) == spec.privacy_cost_of("moments", params) == {}
     assert io.model().solver == "sgd" and ("moments" not in [s for _, s in io.steps])
     assert all(set(m.per_client) == set(clients) for m in io.metrics)  # measured on test rows only
+
+
+def test_a_resumed_newton_session_ends_where_an_uninterrupted_one_does(tmp_path) -> None:
+    clients, _ = federation(tmp_path, "gamma")
+    cfg, data = {"ml_task": {"type": "gamma"}}, {"predictors": PREDICTORS, "target": "y"}
+    whole = run_plan("glm", cfg, data, clients)
+
+    resumed = run_plan("glm", cfg, data, clients, checkpoint=whole.states[2])
+
+    assert resumed.steps[0] == (3, "newton")  # neither the null model nor rounds 1-2 again
+    np.testing.assert_allclose(resumed.model().coef_, whole.model().coef_, rtol=1e-12)

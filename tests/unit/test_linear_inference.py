@@ -125,3 +125,15 @@ def test_bad_configs_name_the_field() -> None:
         InferencePlan({}, {"target": "y", "chunked_predictors": []})
     with pytest.raises(ConfigError, match="appear more than once"):
         InferencePlan({}, {"target": "y", "shared_predictors": ["x"], "chunked_predictors": ["x"]})
+
+
+def test_a_resumed_logit_bundle_ends_where_an_uninterrupted_one_does(tmp_path) -> None:
+    clients, _ = federation(tmp_path, True)
+    cfg = {"target": "y", "shared_predictors": ["s0"], "chunked_predictors": CHUNKED}
+    whole = run_plan("linear_inference", {}, cfg, clients)
+
+    resumed = run_plan("linear_inference", {}, cfg, clients, checkpoint=whole.states[2])
+
+    assert resumed.steps[0][0] == 3
+    np.testing.assert_allclose(resumed.model().coef, whole.model().coef, rtol=1e-10)
+    np.testing.assert_allclose(resumed.model().std_err, whole.model().std_err, rtol=1e-10)

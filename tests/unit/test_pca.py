@@ -100,3 +100,14 @@ def test_bad_configs_name_the_field() -> None:
         PCAPlan({"strategy": {"name": "FedAvg"}}, {})
     with pytest.raises(ConfigError, match=r"more components than features|more than"):
         PCAPlan({"model": {"params": {"n_components": 3}}}, {"predictors": ["a", "b"]})
+
+
+def test_a_resumed_session_only_measures(federation) -> None:
+    clients, _ = federation
+    whole = run_plan("pca", {"model": {"params": {"n_components": 2}}}, {}, clients)
+
+    resumed = run_plan("pca", {"model": {"params": {"n_components": 2}}}, {}, clients,
+                       checkpoint=whole.states[1])
+
+    assert resumed.steps == [(2, "evaluate")]
+    np.testing.assert_allclose(resumed.model().components_, whole.model().components_)

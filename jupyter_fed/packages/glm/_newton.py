@@ -69,6 +69,7 @@ class NewtonPlan(Plan):
             io.log("info", f"resuming after Newton iteration {io.checkpoint.round}")
         for rnd in range(start, self.num_rounds + 2):
             found, coef, obj = await self._evaluate(io, rnd, coef, prev_coef, prev_obj)
+            self.n = sum(a.num_examples for a in found)  # the rows of the clients still here
             grad = sum(a.tensors["gradient"] for a in found)
             info = sum(a.tensors["hessian"] for a in found)
             per_client = {a.client_id: dict(a.outputs.get("metrics") or {}) for a in found}

@@ -45,7 +45,9 @@ def linear_partials(y: np.ndarray, z: np.ndarray, c: np.ndarray) -> Arrays:
 def linear_predictor(z: np.ndarray, c: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """``η`` of every model for every row: ``(n, m)`` = ``Z β_Z,jᵀ + c_j β_c,j``."""
     q = z.shape[1]
-    return z @ coef[:, :q].T + c * coef[:, q]
+    eta = z @ coef[:, :q].T
+    eta += c * coef[:, q]
+    return eta
 
 
 def logit_partials(y: np.ndarray, z: np.ndarray, c: np.ndarray, coef: np.ndarray) -> Arrays:
@@ -57,19 +59,32 @@ def logit_partials(y: np.ndarray, z: np.ndarray, c: np.ndarray, coef: np.ndarray
     """
     q = z.shape[1]
     eta = linear_predictor(z, c, coef)
-    mu = 0.5 * (1.0 + np.tanh(0.5 * eta))  # the logistic function, without overflow warnings
-    w = mu * (1.0 - mu)
-    r = y[:, None] - mu
+    # One exp for everything: with e = exp(-|η|), μ = 1/(1+e) or e/(1+e) by the sign of η,
+    # μ(1-μ) = e/(1+e)², and log(1+exp(η)) = max(η, 0) + log1p(e). In place: the (rows, models)
+    # arrays dominate the cost of a Newton iteration.
+    e = np.abs(eta)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    inv = 1.0 + e
+    np.reciprocal(inv, out=inv)
+    w = e * inv
+    r = np.where(eta >= 0, inv, w)  # μ
+    np.multiply(w, inv, out=w)  # μ(1 - μ)
+    np.subtract(y[:, None], r, out=r)  # y - μ
+    np.log1p(e, out=e)
+    softplus = np.maximum(eta, 0.0, out=inv)
+    softplus += e
     a, b = _pairs(q)
     packed = w.T @ (z[:, a] * z[:, b])  # (m, pairs): every ZᵀW_jZ in one product
     hzz = np.empty((coef.shape[0], q, q))
     hzz[:, a, b] = packed
     hzz[:, b, a] = packed
-    wc = w * c
-    loglik = (y @ eta) - np.logaddexp(0.0, eta).sum(axis=0)
+    loglik = y @ eta - softplus.sum(axis=0)
+    sign = np.sign(eta, out=eta)  # accuracy at the 0.5 threshold (a tie counts half)
+    correct = 0.5 * (len(y) + (2.0 * y - 1.0) @ sign)
+    wc = np.multiply(w, c, out=w)
     return {"hzz": hzz, "hzc": wc.T @ z, "hcc": np.einsum("nm,nm->m", wc, c), "gz": r.T @ z,
-            "gc": np.einsum("nm,nm->m", r, c), "loglik": loglik,
-            "correct": ((eta > 0) == (y[:, None] > 0.5)).sum(axis=0).astype(np.float64)}
+            "gc": np.einsum("nm,nm->m", r, c), "loglik": loglik, "correct": correct}
 
 
 def merge(parts: Iterable[Mapping[str, np.ndarray]]) -> Arrays:

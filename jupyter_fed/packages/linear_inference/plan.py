@@ -21,7 +21,7 @@ import numpy as np
 from jupyter_fed.packages._hfl import weighted_metrics
 from jupyter_fed.packages._io import Answer, Artefact, Payload, RoundMetrics, SessionIO, StepResults
 from jupyter_fed.packages._plan import Plan
-from jupyter_fed.packages._schema import Problem, check_columns, label_problems
+from jupyter_fed.packages._schema import Problem, check_columns
 from jupyter_fed.packages.linear_inference import _bundle
 from jupyter_fed.packages.linear_inference.config import parse
 
@@ -49,9 +49,23 @@ class InferencePlan(Plan):
                 problems += check_columns(f"data_config.{field}",
                                           value if isinstance(value, list) else [value], info,
                                           where, index_base=0)
-            if self.cfg.logistic and isinstance(self.data.target, str):
-                problems += label_problems("data_config.target", self.data.target, info, where, 2)
+            problems += self._target_kind(info, where)
         return problems
+
+    def _target_kind(self, info: Mapping[str, Any], where: str) -> list[Problem]:
+        """``LogitRegInference`` needs a 0/1 target, by the catalog's column kind (if recorded)."""
+        name = self.data.target
+        cols = list(info.get("columns") or [])
+        if isinstance(name, int):
+            name = cols[name]["name"] if 0 <= name < len(cols) else None
+        col = next((c for c in cols if c["name"] == name), None)
+        if not self.cfg.logistic or col is None or col.get("kind") is None:
+            return []
+        if col["kind"] == "numeric" or (col.get("classes") or 0) > 2:
+            return [Problem("data_config.target", f"data_config.target {name!r} of {where} is not "
+                            "a 0/1 label; LogitRegInference needs one (use LinearRegInference for "
+                            "a numeric target)")]
+        return []
 
     def step_params(self, final: bool = False) -> dict[str, Any]:
         return {"model_config": self.model_config, "data_config": self.data_config,
