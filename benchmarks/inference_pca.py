@@ -17,7 +17,7 @@ is reported apart); the federated time runs from creating the session to holding
 warm runners (each session runs twice; the first, ``cold_seconds``, also pays each runner's
 one-off start-up: worker threads, importing the step module, pyarrow's first read).
 
-Run: ``python benchmarks/inference_pca.py [--quick]``; figures also go to
+Run: ``python benchmarks/inference_pca.py [--quick] [--only li|pca|glm]``; figures also go to
 ``benchmarks/results/inference_pca.json``. Needs statsmodels (the ``test`` extra).
 """
 
@@ -259,9 +259,11 @@ def main() -> None:
         figures["pca"] = pca(args, work)
     if "glm" in only:
         figures["glm_newton"] = glm(args, work)
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "inference_pca.json").write_text(json.dumps(figures, indent=2))
+    out = Path(__file__).parent / "results" / "inference_pca.json"
+    out.parent.mkdir(exist_ok=True)
+    if args.only and out.exists():  # a partial run updates its parts of the last full one
+        figures = {**json.loads(out.read_text()), **figures}
+    out.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
 
 
