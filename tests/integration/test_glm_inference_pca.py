@@ -169,6 +169,7 @@ def test_exact_steps_are_refused_where_the_policy_requires_dp(client, federation
                     client.task_builder().hfl("train_silo1", runner="silo1")).start().wait(60)
             error = session.info()["error"]
             assert "spends no epsilon" in error and f"{package}." in error
+            assert "exact" in error.split("spends no epsilon")[1]  # why, and what to do
     finally:
         with proc.http() as admin:
             admin.put("/v1/datasets/train_silo1/policy", json=policy)

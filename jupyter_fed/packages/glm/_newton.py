@@ -27,7 +27,15 @@ from jupyter_fed.packages._plan import Plan
 from jupyter_fed.packages.glm import _family
 from jupyter_fed.packages.glm.config import GLMConfig, GLMData
 
-__all__ = ["NewtonPlan"]
+__all__ = ["NewtonPlan", "explain_dp_refusal"]
+
+
+def explain_dp_refusal(exc: SessionFailed, advice: str) -> SessionFailed:
+    """The engine's failure, with what to do when a runner refused an exact step because its
+    dataset's policy requires differential privacy (the runner's own hint is generic)."""
+    if "only allows differentially private steps" not in exc.message:
+        return exc
+    return SessionFailed(f"{exc.message} — {advice}", exc.hint)
 
 MAX_HALVINGS = 30
 ROUNDING = 1e-13
@@ -109,7 +117,12 @@ class NewtonPlan(Plan):
         return flat and bool(np.all(np.abs(coef - prev) <= self.cfg.tol * (1.0 + np.abs(coef))))
 
     async def _null_model(self, io: SessionIO) -> np.ndarray:
-        found = await io.step("moments", Payload(self._params()), round=0)
+        try:
+            found = await io.step("moments", Payload(self._params()), round=0)
+        except SessionFailed as exc:
+            raise explain_dp_refusal(exc, "glm's newton solver shares exact sums over every row; "
+                                     "on such datasets use solver: sgd with "
+                                     "differential_privacy_params") from None
         self.n = sum(int(a.outputs["count"]) for a in found)
         y_mean = sum(float(a.tensors["y_sum"][0]) for a in found) / self.n
         coef = np.zeros(self.width + 1)

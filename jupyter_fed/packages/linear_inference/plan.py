@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages._hfl import weighted_metrics
 from jupyter_fed.packages._io import Answer, Artefact, Payload, RoundMetrics, SessionIO, StepResults
 from jupyter_fed.packages._plan import Plan
@@ -90,8 +91,14 @@ class InferencePlan(Plan):
     async def _fit_step(self, io: SessionIO, rnd: int, coef: np.ndarray | None,
                         final: bool = False) -> StepResults:
         tensors = {} if coef is None else {"coef": coef}
-        found = await io.step("fit", Payload(self.step_params(final), tensors), round=rnd,
-                              expect=self._expect())
+        try:
+            found = await io.step("fit", Payload(self.step_params(final), tensors), round=rnd,
+                                  expect=self._expect())
+        except SessionFailed as exc:
+            if "only allows differentially private steps" not in exc.message:
+                raise
+            raise SessionFailed(f"{exc.message} — linear_inference shares exact sums over every "
+                                "row, which such a dataset never releases", exc.hint) from None
         for a in found:
             self.columns = self.columns or dict(a.outputs.get("columns") or {})
         return found

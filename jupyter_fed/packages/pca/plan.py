@@ -74,7 +74,13 @@ class PCAPlan(Plan):
                f"variance; reconstruction R² {federated.get('r2', float('nan')):.4f}")
 
     async def _fit(self, io: SessionIO) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        found = await io.step("moments", Payload(self.step_params()), round=1)
+        try:
+            found = await io.step("moments", Payload(self.step_params()), round=1)
+        except SessionFailed as exc:
+            if "only allows differentially private steps" not in exc.message:
+                raise
+            raise SessionFailed(f"{exc.message} — pca shares the exact moments of every row, "
+                                "which such a dataset never releases", exc.hint) from None
         columns: list[str] | None = None
         parts = []
         for a in found:
