@@ -1,0 +1,22 @@
+"""The glm, linear_inference and pca template notebooks run end to end in a real kernel, against
+the demo runners each starts itself, and reach the pooled results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from nbhelpers import ROOT, text
+
+
+@pytest.mark.parametrize("name", ["glm", "linear_inference", "pca"])
+def test_template_notebook_runs_end_to_end(run_notebook: Any, name: str) -> None:
+    nb = run_notebook(ROOT / "notebooks" / f"{name}.ipynb", timeout=180)
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    everything = "\n".join(text(c) for c in code)
+    gap = float(everything.split("difference from the pooled ")[1].split(": ")[1].split()[0])
+    assert gap < 1e-5
+    assert text(code[-1]).strip().endswith("stopped>")  # the runners were stopped
