@@ -10,6 +10,8 @@ and R², which have no small sensitivity, are not released.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from jupyter_fed.privacy.mechanisms import noisy_counts, noisy_vector
@@ -31,3 +33,14 @@ def noisy_metrics(losses: np.ndarray, correct: np.ndarray | None, epsilon: float
         hits = float(noisy_counts(np.array([int(np.sum(correct))]), eps)[0])
         out[f"{prefix}accuracy"] = float(np.clip(hits / n, 0.0, 1.0))
     return out
+
+
+def exact_evaluation(policy: Any) -> bool:
+    """Whether the runner granted this step an exact evaluation of a model on a role's rows.
+
+    ``policy`` is the role's entry of ``StepContext.policy`` (``None`` outside a runner). A step
+    granted only a noisy one and that has no noisy version of its metrics reports none instead:
+    an exact answer beyond the allowance is what a loss oracle feeds on.
+    """
+    grant = (policy or {}).get("grant") if isinstance(policy, dict) else None
+    return not (isinstance(grant, dict) and grant.get("evaluation") == "noisy")

@@ -162,9 +162,19 @@ def test_dp_sgd_spends_what_the_runner_debits(tmp_path) -> None:
 
     io = run_plan("glm", cfg, data, clients, num_rounds=2)
 
+    from jupyter_fed.privacy.accounting import DatasetFacts, delta_cap
+
     params = {"model_config": cfg, "data_config": data, "num_rounds": 2}
-    assert spec.privacy_cost_of("fit", params) == {"train": 2.0}
-    assert spec.privacy_cost_of("newton", params) == spec.privacy_cost_of("moments", params) == {}
+    facts = {"train": DatasetFacts(1000, delta_cap(1000), False),
+             "test": DatasetFacts(500, delta_cap(500), False)}
+    fit = spec.privacy_cost_of("fit", params, facts)
+    assert fit["train"].epsilon == 2.0 and 0 < fit["train"].delta <= delta_cap(1000)
+    assert fit["train"].trains and fit["test"].evaluation  # measured on the test rows
+    newton = {"model_config": {**cfg, "differential_privacy_params": None}, "data_config": data,
+              "num_rounds": 2}
+    exact = spec.privacy_cost_of("newton", newton, facts)
+    assert not exact["train"].spends and exact["train"].trains and exact["test"].evaluation
+    assert not spec.privacy_cost_of("moments", newton, facts)["train"].spends
     assert io.model().solver == "sgd" and ("moments" not in [s for _, s in io.steps])
     assert all(set(m.per_client) == set(clients) for m in io.metrics)  # measured on test rows only
 

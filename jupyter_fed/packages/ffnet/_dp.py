@@ -13,22 +13,15 @@ actually trains.
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
 from jupyter_fed.packages.ffnet.config import DPParams, FFNetConfig
-from jupyter_fed.privacy.accounting import (
-    MAX_NOISE_MULTIPLIER,
-    DatasetFacts,
-    PrivacyCost,
-    delta_cap,
-    dp_sgd_noise_multiplier,
-    dp_sgd_schedule,
-)
+from jupyter_fed.privacy import dpsgd
+from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost, delta_cap
+from jupyter_fed.privacy.dpsgd import DPReport, RoundPlan
 
 if TYPE_CHECKING:
     from jupyter_fed.packages.base import StepContext
@@ -36,8 +29,6 @@ if TYPE_CHECKING:
 MAX_ROUNDS = 100_000
 """The coordinator's own limit on ``num_rounds``."""
 
-TOLERANCE = 1e-6
-"""How far the accountant's epsilon may exceed the debited one (float noise only)."""
 
 
 def _bad(field: str, error: str, hint: str) -> ConfigError:
@@ -74,17 +65,6 @@ def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
     return dp, epsilon
 
 
-@dataclass(frozen=True)
-class RoundPlan:
-    """One DP-SGD round: what it spends and the noise that makes it so."""
-
-    epsilon: float
-    delta: float
-    noise_multiplier: float
-    sample_rate: float
-    steps: int
-
-
 def plan_round(params: Any, num_rows: int, cap: float) -> RoundPlan | None:
     """The DP-SGD round ``params`` ask for on ``num_rows`` rows with per-step delta cap ``cap``.
 
@@ -97,16 +77,7 @@ def plan_round(params: Any, num_rows: int, cap: float) -> RoundPlan | None:
     dp, epsilon = found
     cfg = _config(params)
     delta = min(dp.delta / params["num_rounds"], cap)
-    sample_rate, steps = dp_sgd_schedule(num_rows, cfg.batch_size, cfg.local_epochs)
-    try:
-        sigma = dp_sgd_noise_multiplier(epsilon, sample_rate, steps, delta)
-    except ValueError:
-        raise ConfigError(f"differential privacy: opacus cannot reach epsilon {epsilon:g} per "
-                          f"round with delta {delta:g} in {cfg.local_epochs} epoch(s) over "
-                          f"{num_rows} rows (it would need a noise multiplier above "
-                          f"{MAX_NOISE_MULTIPLIER:g})",
-                          "raise epsilon, or lower num_rounds or local_epochs") from None
-    return RoundPlan(epsilon, delta, sigma, sample_rate, steps)
+    return dpsgd.plan_round(epsilon, delta, num_rows, cfg.batch_size, cfg.local_epochs)
 
 
 def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetFacts]
@@ -149,88 +120,9 @@ def granted_round(ctx: StepContext, params: dict[str, Any], num_rows: int) -> Ro
     return plan
 
 
-@dataclass
-class DPReport:
-    epsilon_spent: float
-    epsilon_budgeted: float
-    delta: float
-    noise_multiplier: float
-    steps: int
-
-    def as_dict(self) -> dict[str, float]:
-        return {"epsilon_spent": self.epsilon_spent, "epsilon_budgeted": self.epsilon_budgeted,
-                "delta": self.delta, "noise_multiplier": self.noise_multiplier,
-                "steps": self.steps}
-
-
-def _quiet_opacus() -> None:
-    """Silence opacus warnings that do not apply here (set once; filters are process-wide, and
-    ``warnings.catch_warnings`` is not safe in the runner's worker threads)."""
-    import warnings
-
-    # Its "secure RNG" is torchcsprng; the generators here are seeded from the OS instead.
-    warnings.filterwarnings("ignore", message="Secure RNG turned off", category=UserWarning)
-    # RDP order range notes: the bound stays valid, only possibly looser.
-    warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
-    # The network's inputs need no gradient; opacus' hooks only read the module outputs' ones.
-    warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are "
-                            "computed with respect to module outputs", category=UserWarning)
-
-
-def _fresh_generator() -> Any:
-    """A generator seeded from the OS, never from the (public) config seed.
-
-    Noise or batch choices a model builder could replay would void the guarantee; torch's default
-    generator starts from a fixed seed in every new process, so it is not used either.
-    """
-    import torch
-
-    return torch.Generator().manual_seed(secrets.randbits(63))
-
-
 def train(ctx: StepContext, net: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],
           x: Any, y: Any, *, batch_size: int, epochs: int, dp: DPParams, plan: RoundPlan
           ) -> DPReport:
-    """DP-SGD on ``net`` in place: Poisson batches of expected size ``batch_size``, per-example
-    gradients clipped to ``max_grad_norm`` and Gaussian noise of ``plan.noise_multiplier``, so that
-    ``epochs`` epochs spend at most ``(plan.epsilon, plan.delta)`` by opacus' RDP accountant.
-
-    ``loss_fn`` must return one loss per example (``reduction="none"``); the mean over the batch
-    is taken here, so no example's gradient depends on another's (a class-weighted "mean" would
-    divide by the batch's total weight, which does).
-    """
-    import torch
-    from opacus import PrivacyEngine
-    from opacus.data_loader import DPDataLoader
-
-    _quiet_opacus()
-    loader = DPDataLoader(torch.utils.data.TensorDataset(x, y), sample_rate=plan.sample_rate,
-                          generator=_fresh_generator())
-    # RDP accounting: a valid upper bound, and the one the debit was computed with
-    engine = PrivacyEngine(accountant="rdp")
-    net.train()  # opacus insists; the incoming model was just evaluated
-    module, dp_opt, loader = engine.make_private(
-        module=net, optimizer=optimizer, data_loader=loader, noise_multiplier=plan.noise_multiplier,
-        max_grad_norm=dp.max_grad_norm, poisson_sampling=False,  # the loader draws Poisson batches
-        noise_generator=_fresh_generator())
-    total, done = max(1, epochs * len(loader)), 0
-    module.train()
-    for epoch in range(epochs):
-        for xb, yb in loader:
-            if done >= plan.steps:  # never more noisy steps than were accounted for
-                break
-            dp_opt.zero_grad(set_to_none=True)
-            # The batch mean, written so that an empty Poisson batch gives zero (not NaN)
-            # gradients and still takes its pure-noise step, as the accountant assumes.
-            loss_fn(module(xb), yb).sum().div(max(len(yb), 1)).backward()
-            dp_opt.step()
-            done += 1
-            if done % 50 == 0:
-                ctx.progress(done / total, f"epoch {epoch + 1}/{epochs} (DP-SGD)")
-    module._close()  # detach opacus' hooks; ``net`` keeps the trained weights under its own names
-    spent = float(engine.get_epsilon(plan.delta)) if done else 0.0
-    report = DPReport(spent, plan.epsilon, plan.delta, float(plan.noise_multiplier), done)
-    if not spent <= plan.epsilon + TOLERANCE:
-        raise RuntimeError(f"DP-SGD spent epsilon {spent:.6g}, more than the {plan.epsilon:.6g} "
-                           "debited; the weights are withheld")
-    return report
+    """DP-SGD on ``net`` in place with exactly the granted round (see ``privacy.dpsgd``)."""
+    return dpsgd.train(ctx.progress, net, optimizer, loss_fn, x, y,
+                       max_grad_norm=dp.max_grad_norm, epochs=epochs, plan=plan)

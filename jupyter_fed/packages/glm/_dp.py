@@ -1,37 +1,47 @@
-"""Differential privacy for glm's SGD solver: what a step costs, and DP-SGD with opacus.
+"""Differential privacy for glm: what each step costs at the runner, and DP-SGD via ``privacy``.
 
-As in ffnet: ``privacy_cost`` runs at the runner on untrusted params before any row is read and
-the runner debits its result; ``train`` then runs DP-SGD with exactly that epsilon as opacus'
-target (Poisson batches, per-example clipping, Gaussian noise, RDP accounting), with noise and
-batches drawn from OS-seeded generators. Newton steps release exact sums and cost nothing here —
-so a dataset whose policy requires differential privacy refuses them.
+``privacy_cost`` runs at the runner on untrusted params before any row is read and the runner
+debits its result (see :mod:`jupyter_fed.privacy.accounting`). The SGD solver's ``fit`` under
+``differential_privacy_params`` spends ``epsilon / num_rounds`` per round (delta capped by the
+dataset's policy) and trains with :mod:`jupyter_fed.privacy.dpsgd`, whose noise is the smallest
+opacus' accountant proves enough. Newton and moments steps release exact sums and cost nothing
+here — so a dataset whose policy requires differential privacy refuses them. Every step that
+measures a model on rows declares it, so the runner can hold evaluations to one per round.
 """
 
 from __future__ import annotations
 
 import math
-import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
-from jupyter_fed.packages.ffnet.config import DPParams
 from jupyter_fed.packages.glm.config import GLMConfig
+from jupyter_fed.privacy import dpsgd
+from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost, delta_cap
+from jupyter_fed.privacy.dpsgd import DPReport, RoundPlan
 
 if TYPE_CHECKING:
     from jupyter_fed.packages.base import StepContext
 
 MAX_ROUNDS = 100_000
-TOLERANCE = 1e-6
+TRAINING = ("newton", "fit")
+"""Steps that are a training round of the session (each earns one exact evaluation)."""
+MEASURING = ("newton", "fit", "evaluate")
+"""Steps that measure the received model on rows (``test``, else ``train`` without DP)."""
 
 
-def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
-    """``(dp params with delta split over rounds, epsilon of one fit step)``, or ``None``."""
+def _config(params: Any) -> GLMConfig:
     if not isinstance(params, dict) or not isinstance(params.get("model_config"), dict):
         raise ConfigError("invalid step params: model_config: must be an object", "",
                           details=[{"field": "model_config", "error": "must be an object"}])
-    dp = parse_config(GLMConfig, params["model_config"], "model_config").differential_privacy_params
+    return parse_config(GLMConfig, params["model_config"], "model_config")
+
+
+def per_round_epsilon(params: Any) -> tuple[Any, float] | None:
+    """``(dp params, epsilon of one fit step)``, or ``None`` when the session has no DP."""
+    dp = _config(params).differential_privacy_params
     if dp is None:
         return None
     rounds = params.get("num_rounds")
@@ -43,70 +53,57 @@ def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise ConfigError("model_config.differential_privacy_params.epsilon gives no positive "
                           "per-round epsilon", "use a larger epsilon or fewer rounds")
-    return dp.model_copy(update={"delta": dp.delta / rounds}), epsilon
+    return dp, epsilon
 
 
-def privacy_cost(step: str, params: dict[str, Any]) -> dict[str, float]:
-    """Dataset role → epsilon: ``epsilon / num_rounds`` on ``train`` per DP ``fit`` step (basic
-    composition over the rounds); every other step, and every step without DP, costs nothing."""
-    if step != "fit":
-        return {}
+def plan_round(params: Any, num_rows: int, cap: float) -> RoundPlan | None:
+    """The DP-SGD round of a ``fit`` step on ``num_rows`` rows with per-step delta cap ``cap``."""
     found = per_round_epsilon(params)
-    return {} if found is None else {"train": found[1]}
+    if found is None:
+        return None
+    dp, epsilon = found
+    cfg = _config(params)
+    delta = min(dp.delta / params["num_rounds"], cap)
+    return dpsgd.plan_round(epsilon, delta, num_rows, cfg.batch_size, cfg.local_epochs)
 
 
-def _generator() -> Any:
-    import torch
+def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetFacts]
+                 ) -> dict[str, PrivacyCost]:
+    """Dataset role → what ``step`` spends, and which rows it measures a model on."""
+    private = step == "fit" and per_round_epsilon(params) is not None
+    out: dict[str, PrivacyCost] = {}
+    if "train" in facts:
+        if private:
+            train = facts["train"]
+            plan = plan_round(params, train.num_rows, train.delta_cap)
+            assert plan is not None
+            out["train"] = PrivacyCost(plan.epsilon, plan.delta, trains=True)
+        else:
+            out["train"] = PrivacyCost(0.0, trains=step in TRAINING)
+    if step in MEASURING:
+        dp = _config(params).differential_privacy_params is not None
+        measured = "test" if "test" in facts else ("train" if not dp else None)
+        if measured is not None:
+            out[measured] = (out.get(measured) or PrivacyCost(0.0)) + \
+                PrivacyCost(0.0, evaluation=True)
+    return out
 
-    return torch.Generator().manual_seed(secrets.randbits(63))
+
+def granted_round(ctx: StepContext, params: dict[str, Any], num_rows: int) -> RoundPlan:
+    """The round the runner debited (``ctx.policy["train"]["grant"]``), on the rows at hand."""
+    grant = (ctx.policy.get("train") or {}).get("grant")
+    cap = float(grant["delta"]) if grant and grant.get("delta") else delta_cap(num_rows)
+    plan = plan_round(params, num_rows, cap)
+    if plan is None:  # unreachable: the caller saw differential_privacy_params
+        raise RuntimeError("differential_privacy_params vanished between parse and training")
+    if grant is not None and plan.epsilon > float(grant["epsilon"]) * (1 + 1e-9):
+        raise RuntimeError("the step would spend more epsilon than the runner debited")
+    return plan
 
 
 def train(ctx: StepContext, net: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],
-          x: Any, y: Any, *, batch_size: int, epochs: int, dp: DPParams, epsilon: float,
-          after_step: Callable[[], None]) -> dict[str, float]:
-    """DP-SGD on ``net`` in place, spending at most ``(epsilon, delta)``; returns the report.
-
-    ``loss_fn`` returns one loss per example; ``after_step`` (the penalty's proximal step) runs
-    after every noisy step and reads only the weights.
-    """
-    import warnings
-
-    import torch
-    from opacus import PrivacyEngine
-    from opacus.data_loader import DPDataLoader
-
-    warnings.filterwarnings("ignore", message="Secure RNG turned off", category=UserWarning)
-    warnings.filterwarnings("ignore", message="Optimal order is the", category=UserWarning)
-    warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-    n = len(y)
-    steps = max(1, -(-n // batch_size))
-    loader = DPDataLoader(torch.utils.data.TensorDataset(x, y), sample_rate=1 / steps,
-                          generator=_generator())
-    engine = PrivacyEngine(accountant="rdp")
-    net.train()
-    try:
-        module, dp_opt, loader = engine.make_private_with_epsilon(
-            module=net, optimizer=optimizer, data_loader=loader, target_epsilon=epsilon,
-            target_delta=dp.delta, epochs=epochs, max_grad_norm=dp.max_grad_norm,
-            poisson_sampling=False, noise_generator=_generator())
-    except ValueError as exc:
-        raise ConfigError(f"differential privacy: opacus cannot reach epsilon {epsilon:g} per "
-                          f"round with delta {dp.delta:g} in {epochs} epoch(s) over {n} rows "
-                          f"({exc})", "raise epsilon, or lower num_rounds or local_epochs") from None
-    done = 0
-    for epoch in range(epochs):
-        for xb, yb in loader:
-            dp_opt.zero_grad(set_to_none=True)
-            loss_fn(module(xb), yb).sum().div(max(len(yb), 1)).backward()
-            dp_opt.step()
-            after_step()
-            done += 1
-            if done % 50 == 0:
-                ctx.progress(done / (epochs * len(loader)), f"epoch {epoch + 1}/{epochs} (DP-SGD)")
-    module._close()
-    spent = float(engine.get_epsilon(dp.delta))
-    if not spent <= epsilon + TOLERANCE:
-        raise RuntimeError(f"DP-SGD spent epsilon {spent:.6g}, more than the {epsilon:.6g} "
-                           "debited; the weights are withheld")
-    return {"epsilon_spent": spent, "epsilon_budgeted": epsilon, "delta": dp.delta,
-            "noise_multiplier": float(dp_opt.noise_multiplier), "steps": done}
+          x: Any, y: Any, *, max_grad_norm: float, epochs: int, plan: RoundPlan,
+          after_step: Callable[[], None]) -> DPReport:
+    """DP-SGD with the granted round; ``after_step`` is the penalty's proximal step."""
+    return dpsgd.train(ctx.progress, net, optimizer, loss_fn, x, y, max_grad_norm=max_grad_norm,
+                       epochs=epochs, plan=plan, after_step=after_step)

@@ -78,9 +78,20 @@ def _eval_handle(datasets: dict[str, DatasetHandle], private: bool) -> DatasetHa
     return test if test is not None and test.info.name != train.info.name else None
 
 
-def _metrics(cfg: GLMConfig, data: GLMData, handle: DatasetHandle, coef: np.ndarray
-             ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics of ``coef`` on ``handle``'s rows, and (logistic) how many classes it predicts."""
+def _granted(ctx: StepContext, datasets: dict[str, DatasetHandle], handle: DatasetHandle) -> bool:
+    """Whether the runner allowed an exact evaluation on ``handle``'s rows in this step."""
+    from jupyter_fed.privacy.evaluation import exact_evaluation
+
+    role = next((r for r, h in datasets.items() if h is handle), None)
+    return exact_evaluation(ctx.policy.get(role) if role else None)
+
+
+def _metrics(cfg: GLMConfig, data: GLMData, handle: DatasetHandle, coef: np.ndarray,
+             allowed: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics of ``coef`` on ``handle``'s rows, and (logistic) how many classes it predicts;
+    nothing when the runner granted no exact evaluation here (glm has no noisy metrics)."""
+    if not allowed:
+        return {}, {}
     cols = _check(handle, data)
     ys, etas = [], []
     for block in handle.iter_batches(cols):
@@ -157,7 +168,8 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         outputs["metrics"] = _family.metrics(cfg.ml_task.type, y, mu, eta)
     else:
         assert evaluated is not None
-        outputs["metrics"] = _metrics(cfg, data, evaluated, coef)[0]
+        outputs["metrics"] = _metrics(cfg, data, evaluated, coef,
+                                      _granted(ctx, datasets, evaluated))[0]
     return StepResult(tensors={"gradient": grad, "hessian": hess}, outputs=outputs,
                       num_examples=int(n))
 
@@ -175,8 +187,8 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     handle = _eval_handle(datasets, private)
     outputs: dict[str, Any] = {"metrics": {}}
     if handle is not None:
-        outputs["metrics"], outputs["diagnostics"] = _metrics(cfg, data, handle,
-                                                              raw_coefficients(tensors, width))
+        outputs["metrics"], outputs["diagnostics"] = _metrics(
+            cfg, data, handle, raw_coefficients(tensors, width), _granted(ctx, datasets, handle))
     train = datasets["train"]
     _check(train, data)
     y_np = train.to_numpy([data.target], np.float64)[:, 0]
@@ -191,10 +203,11 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     per_example = lambda eta, target: _torch.half_deviance(family, link, eta, target)  # noqa: E731
     started, n = time.monotonic(), len(y)
     if private:
-        found = _dp.per_round_epsilon(params)
-        assert found is not None
-        report = _dp.train(ctx, net, opt, per_example, x, y, batch_size=cfg.batch_size,
-                           epochs=cfg.local_epochs, dp=found[0], epsilon=found[1], after_step=prox)
+        dp = cfg.differential_privacy_params
+        assert dp is not None
+        plan = _dp.granted_round(ctx, params, n)
+        report = _dp.train(ctx, net, opt, per_example, x, y, max_grad_norm=dp.max_grad_norm,
+                           epochs=cfg.local_epochs, plan=plan, after_step=prox).as_dict()
         outputs["privacy"] = report
         outputs["train"] = {"train_num_examples": n, "privacy": report}
     else:
@@ -244,6 +257,6 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
     if handle is None:
         return StepResult(outputs={"metrics": {}})
     coef = raw_coefficients(tensors, len(data.predictors))
-    metrics, diagnostics = _metrics(cfg, data, handle, coef)
+    metrics, diagnostics = _metrics(cfg, data, handle, coef, _granted(ctx, datasets, handle))
     return StepResult(outputs={"metrics": metrics, "diagnostics": diagnostics},
-                      num_examples=int(metrics["test_num_examples"]))
+                      num_examples=int(metrics.get("test_num_examples", 0)))

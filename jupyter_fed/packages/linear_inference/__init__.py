@@ -14,6 +14,7 @@ PACKAGE = register(PackageSpec(
     aliases=("iai_linear_inference",),
     steps={"fit": "jupyter_fed.packages.linear_inference.local:fit",
            "evaluate": "jupyter_fed.packages.linear_inference.local:evaluate"},
+    privacy_cost="jupyter_fed.packages.linear_inference.local:privacy_cost",
     plan="jupyter_fed.packages.linear_inference.plan:InferencePlan",
     model="jupyter_fed.packages.linear_inference.model:LinearInferenceModel",
     description="a bundle of exact logistic or linear regressions, one per chunked predictor "

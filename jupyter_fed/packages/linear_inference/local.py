@@ -109,9 +109,24 @@ def _pass(ctx: StepContext, handle: DatasetHandle, cfg: InferenceConfig, data: I
     return total, (target, shared, chunked)
 
 
-def _test_handle(datasets: dict[str, DatasetHandle]) -> DatasetHandle | None:
+def _test_handle(ctx: StepContext, datasets: dict[str, DatasetHandle]) -> DatasetHandle | None:
+    """The test rows to score the bundle on — when there are any and the runner granted this
+    step an exact evaluation of them (it allows one per training round)."""
+    from jupyter_fed.privacy.evaluation import exact_evaluation
+
     test, train = datasets.get("test"), datasets["train"]
-    return test if test is not None and test.info.name != train.info.name else None
+    if test is None or test.info.name == train.info.name:
+        return None
+    return test if exact_evaluation(ctx.policy.get("test")) else None
+
+
+def privacy_cost(step: str, params: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """Exact sums cost no epsilon; ``fit`` is a training round, ``fit``/``evaluate`` score on
+    ``test`` (never on the training rows)."""
+    from jupyter_fed.packages._costs import exact_costs
+
+    return exact_costs(step, facts, training=("fit",), measuring=("fit", "evaluate"),
+                       measures_train=False)
 
 
 def _test_metrics(handle: DatasetHandle, cfg: InferenceConfig, data: InferenceData,
@@ -162,7 +177,7 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     total, (target, shared, chunked) = _pass(ctx, handle, cfg, data, coef)
     n = int(total.pop("n"))
     outputs: dict[str, Any] = {"columns": {"target": target, "shared": shared, "chunked": chunked}}
-    test = _test_handle(datasets)
+    test = _test_handle(ctx, datasets)
     if cfg.logistic and test is not None:
         assert coef is not None
         outputs["metrics"] = _test_metrics(test, cfg, data, coef, bool(params.get("final")))
@@ -173,9 +188,10 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
              tensors: dict[str, np.ndarray]) -> StepResult:
     """Test metrics of the fitted bundle (OLS sessions whose clients brought a test set)."""
     cfg, data = parse(params.get("model_config"), params.get("data_config"))
-    test = _test_handle(datasets)
+    test = _test_handle(ctx, datasets)
     if test is None:
         return StepResult(outputs={"metrics": {}})
     coef = _coef(tensors, len(data.chunked_predictors), len(data.shared_predictors))
     metrics = _test_metrics(test, cfg, data, coef, final=True)
-    return StepResult(outputs={"metrics": metrics}, num_examples=int(metrics["test_num_examples"]))
+    return StepResult(outputs={"metrics": metrics},
+                      num_examples=int(metrics.get("test_num_examples", 0)))

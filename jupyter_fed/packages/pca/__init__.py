@@ -13,6 +13,7 @@ PACKAGE = register(PackageSpec(
     aliases=("iai_pca", "fedpca"),
     steps={"moments": "jupyter_fed.packages.pca.local:moments",
            "evaluate": "jupyter_fed.packages.pca.local:evaluate"},
+    privacy_cost="jupyter_fed.packages.pca.local:privacy_cost",
     plan="jupyter_fed.packages.pca.plan:PCAPlan",
     model="jupyter_fed.packages.pca.model:PCAModel",
     description="exact principal component analysis from merged moments (one round), with "

@@ -98,8 +98,12 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
              tensors: dict[str, np.ndarray]) -> StepResult:
     """MSE and R² (mean over features) of projecting rows on the axes and back."""
     _cfg, data = parse(params.get("model_config"), params.get("data_config"))
+    from jupyter_fed.privacy.evaluation import exact_evaluation
+
     test, train = datasets.get("test"), datasets["train"]
     handle = test if test is not None else train
+    if not exact_evaluation(ctx.policy.get("test" if test is not None else "train")):
+        return StepResult(outputs={"metrics": {}})  # beyond the session's exact evaluations
     names = predictors(handle, data)
     components, mean = tensors.get("components"), tensors.get("mean")
     if components is None or mean is None or components.ndim != 2 or \
@@ -123,3 +127,12 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
     metrics = {"test_loss": mse, "test_mse": mse, "test_r2": float(r2.mean()),
                "test_num_examples": n}
     return StepResult(outputs={"metrics": metrics}, num_examples=n)
+
+
+def privacy_cost(step: str, params: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """Exact moments cost no epsilon; ``moments`` is the session's training round, ``evaluate``
+    scores the axes on ``test`` (else ``train``)."""
+    from jupyter_fed.packages._costs import exact_costs
+
+    return exact_costs(step, facts, training=("moments",), measuring=("evaluate",),
+                       measures_train=True)
