@@ -35,6 +35,8 @@ class DatasetHandle(Protocol):
     """Read access to one registered dataset, given to ``local.py`` steps only."""
 
     info: DatasetInfo
+    path: Path | None
+    """The file (``None`` for rows held only in memory): what identifies the data's version."""
 
     @property
     def num_rows(self) -> int: ...

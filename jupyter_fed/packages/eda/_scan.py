@@ -102,17 +102,8 @@ def block_partials(block: np.ndarray, first_row: int, *, specs: list[ColumnSpec]
 
 
 def _blocks(handle: Any, columns: list[str], fn: Any) -> Iterator[tuple[int, list[Partial]]]:
-    if getattr(handle, "partitioned", False):
-        yield from handle.map_blocks(columns, fn, BATCH_ROWS)
-        return
-    stream = getattr(handle, "iter_batches", None)
-    if stream is None:  # a minimal handle (tests): everything at once
-        yield fn(handle.to_numpy(columns, np.float64), 0)
-        return
-    first = 0
-    for block in stream(columns, BATCH_ROWS):
-        yield fn(block, first)
-        first += len(block)
+    """``fn`` over every block: streamed here, or on the Dask workers (the handle decides)."""
+    return handle.map_blocks(columns, fn, BATCH_ROWS)
 
 
 def scan(ctx: Any, handle: Any, columns: list[str], specs: list[ColumnSpec], bounds_rows: int,

@@ -165,22 +165,15 @@ def scan(ctx: StepContext, handle: DatasetHandle, columns: list[str], row_filter
     fn = functools.partial(_partial, p=p, read=read, row_filter=row_filter, candidates=cand)
     rows = block_rows(batch_rows, len(read) + len(cand))
     seen, expected = 0, max(handle.info.num_rows, 1)
-    if getattr(handle, "partitioned", False):
+    if handle.partitioned:  # masks travel back from the Dask workers packed 8 rows a byte
         blocks = (_unpack(*out) for out in handle.map_blocks(read, _packed(fn), rows))
     else:
-        blocks = _stream(handle, read, rows, fn)
+        blocks = handle.map_blocks(read, fn, rows)
     for n, mask, part in blocks:
         ctx.progress(0.95 * seen / expected, "reading rows")
         seen += n
         acc.add(n, mask, part)
     return acc.result(columns, binary)
-
-
-def _stream(handle: DatasetHandle, read: list[str], rows: int, fn: Any) -> Any:
-    first = 0
-    for block in handle.iter_batches(read, rows):
-        yield fn(block, first)
-        first += len(block)
 
 
 def _packed(fn: Any) -> Any:

@@ -62,7 +62,7 @@ def _columns(handle: DatasetHandle, spec: list[str | int], extra: list[str]) -> 
 
 def _version(handle: DatasetHandle) -> list[Any]:
     """What identifies the data behind an answer: registration, and the file as it is now."""
-    path = getattr(handle, "path", None)
+    path = handle.path
     st = path.stat() if path is not None else None
     return [str(handle.info.registered_at), handle.info.num_rows,
             st.st_mtime_ns if st else None, st.st_size if st else None]
