@@ -35,6 +35,7 @@ from jupyter_fed.packages import (
     Payload,
     Plan,
     RoundMetrics,
+    SecureSum,
     StepResults,
     get_package,
 )
@@ -124,7 +125,10 @@ class SessionRun:
 
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Mapping[str, np.ndarray] | None = None,
-                   min_answers: int | None = None) -> StepResults:
+                   min_answers: int | None = None, secure: SecureSum | None = None) -> StepResults:
+        if secure is not None:
+            raise StepFailed("secure aggregation is not available in this coordinator yet",
+                             "run the session without secure_aggregation")
         active = {c["client_id"]: c for c in self._active()}
         if isinstance(payloads, Payload):
             targets = list(clients) if clients is not None else list(active)

@@ -11,6 +11,7 @@ from jupyter_fed.packages._io import (
     ClientInfo,
     Payload,
     RoundMetrics,
+    SecureSum,
     SessionIO,
     StepResults,
 )
@@ -26,5 +27,5 @@ from jupyter_fed.packages.registry import (
 )
 
 __all__ = ["Answer", "Arrays", "Artefact", "Checkpoint", "ClientInfo", "Notebook", "PackageSpec",
-           "Payload", "Plan", "RoundMetrics", "SessionIO", "StepResults", "binary_auc",
+           "Payload", "Plan", "RoundMetrics", "SecureSum", "SessionIO", "StepResults", "binary_auc",
            "describe_packages", "field_errors", "get_package", "package_names", "parse_config", "register"]

@@ -22,7 +22,7 @@ Arrays = dict[str, np.ndarray]
 """Named arrays: they travel as safetensors, never pickle."""
 
 __all__ = ["Answer", "Arrays", "Artefact", "Checkpoint", "ClientInfo", "Payload", "RoundMetrics",
-           "SessionIO", "StepResults"]
+           "SecureSum", "SessionIO", "StepResults"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,32 @@ class Answer:
     """Seconds the step took inside the runner's package code."""
 
 
+@dataclass(frozen=True)
+class SecureSum:
+    """Ask the engine to sum some of a step's answer tensors under secure aggregation.
+
+    The clients mask those tensors (fixed point, pairwise masks agreed by X25519, seeds
+    secret-shared for dropout recovery) before they leave the runner; the coordinator adds the
+    masked vectors and removes what is left of the masks, so the plan — and anything it stores or
+    logs — gets only the sum over the answering clients (:attr:`StepResults.total`), never one
+    client's values. Robust aggregation rules, which need individual updates, cannot use it.
+
+    Parameters
+    ----------
+    tensors
+        Names of the answer tensors to sum; they disappear from each ``Answer.tensors``.
+    clip
+        Values are clipped to ``[-clip, clip]`` before quantisation (the sum of n clients stays
+        within the field for ``n * clip / precision`` below its size).
+    precision
+        The quantisation step: the secure sum equals the plain sum within ``n * precision / 2``.
+    """
+
+    tensors: tuple[str, ...]
+    clip: float = 1e6
+    precision: float = 1e-6
+
+
 @dataclass
 class StepResults:
     """The answers of one step: only clients that answered in time and passed validation."""
@@ -63,6 +89,8 @@ class StepResults:
     answers: dict[str, Answer]
     dropped: list[str] = field(default_factory=list)
     """Clients dropped during this step (failed, timed out, or sent an invalid answer)."""
+    total: Arrays | None = None
+    """With ``secure=``: the sum of the secured tensors over the answering clients."""
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.answers.values())
@@ -124,7 +152,8 @@ class SessionIO(Protocol):
 
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Arrays | None = None,
-                   min_answers: int | None = None) -> StepResults:
+                   min_answers: int | None = None, secure: SecureSum | None = None
+                   ) -> StepResults:
         """Run step ``name`` of this package at some or all clients and wait for their answers.
 
         Parameters
@@ -142,6 +171,9 @@ class SessionIO(Protocol):
             values, and a positive example count no larger than the registered rows (model updates).
         min_answers
             Answers needed for the step to count (default: the session's round policy).
+        secure
+            Sum these answer tensors under secure aggregation: the result's ``total`` holds the
+            sum, and no client's values of them ever reach the coordinator.
 
         Raises ``SessionFailed`` when fewer clients than needed answer; those that failed are
         dropped from the session (and from :attr:`clients`) with the reason in the log.
