@@ -44,8 +44,10 @@ class LocalIO:
     session_id = "local"
 
     def __init__(self, package: str, clients: Mapping[str, Mapping[str, LoadedDataset]],
-                 checkpoint: Checkpoint | None = None) -> None:
+                 checkpoint: Checkpoint | None = None, cache_dir: Path | None = None,
+                 principal: str = "local-user") -> None:
         self.package = get_package(package)
+        self.cache_dir, self.principal = cache_dir, principal
         self.datasets = {cid: dict(roles) for cid, roles in clients.items()}
         self._checkpoint = checkpoint
         self.metrics: list[RoundMetrics] = []
@@ -74,8 +76,9 @@ class LocalIO:
         answers = {}
         for cid in targets:
             p = payloads if isinstance(payloads, Payload) else payloads[cid]
-            result = fn(StepContext(f"{name}.{round}.{cid}", round), self.datasets[cid],
-                        dict(p.params), dict(p.tensors))
+            ctx = StepContext(f"{name}.{round}.{cid}", round, cache_dir=self.cache_dir,
+                              principal=self.principal, session_id=self.session_id)
+            result = fn(ctx, self.datasets[cid], dict(p.params), dict(p.tensors))
             if expect is not None:
                 assert sorted(result.tensors) == sorted(expect), (sorted(result.tensors), sorted(expect))
                 for k, ref in expect.items():
@@ -117,10 +120,11 @@ class LocalIO:
 
 def run_plan(package: str, model_config: dict[str, Any], data_config: dict[str, Any],
              clients: Mapping[str, Mapping[str, LoadedDataset]], num_rounds: int = 30,
-             checkpoint: Checkpoint | None = None) -> LocalIO:
-    """Create the package's plan as the coordinator does and run it to its end."""
+             checkpoint: Checkpoint | None = None, cache_dir: Path | None = None) -> LocalIO:
+    """Create the package's plan as the coordinator does and run it to its end (``cache_dir``:
+    where steps keep state between steps, as a runner's home would)."""
     spec = get_package(package)
     plan = spec.load_plan()(model_config, data_config, num_rounds)
-    io = LocalIO(package, clients, checkpoint)
+    io = LocalIO(package, clients, checkpoint, cache_dir)
     asyncio.run(plan.run(io))
     return io

@@ -198,6 +198,38 @@ class Client:
             "eda", name, description, data_config,
             {"epsilon": epsilon, "mechanism": mechanism, "bins": bins}, num_datasets, **policy)
 
+    def create_prl_session(self, name: str, description: str = "",
+                           data_config: dict[str, Any] | None = None, **policy: Any) -> Session:
+        """A private record linkage session: which rows of each party are the same people.
+
+        Parameters
+        ----------
+        name, description
+            Shown in listings.
+        data_config
+            ``{"clients": {client_name: {"id_columns": [...], "normalise": {...}}}, "protocol":
+            "keyed_hash" | "psi"}`` (``clients`` may be left out: the other keys are then the
+            clients); see :mod:`jupyter_fed.packages.prl.config`. The client names are those the
+            tasks join with (``task_builder().prl(train, test, client_name=...)``) and that
+            later vertical sessions (EDA intersect, SplitNN) use with ``prl_session_id``.
+        policy
+            Round policy (``round_timeout``, ``heartbeat_timeout``, ``max_retries``).
+
+        Every client must join; the session then runs one round. ``metrics().as_dict()`` gives
+        ``client_metrics[client][train|test] = {n_records, n_overlapped_records,
+        frac_overlapped}``; ``results()`` adds the counts of missing and duplicate ids. Each
+        runner keeps its aligned rows; the coordinator keeps only counts and an opaque digest.
+        """
+        from jupyter_fed.packages.prl.config import parse
+
+        clients = parse(data_config).clients  # fails here, naming the field, on a bad config
+        info = self._backend.create_session(
+            name=name, description=description, package_name="prl",
+            min_num_clients=len(clients), num_rounds=1, model_config={},
+            data_config=dict(data_config or {}),
+            policy={k: v for k, v in policy.items() if v is not None})
+        return Session(self, info)
+
     def session(self, session_id: str) -> Session:
         return Session(self, self._backend.session(session_id))
 

@@ -13,14 +13,23 @@ class SessionMetrics:
     """Per-model federated metrics and per-client metrics of one session.
 
     Entry ``i`` of ``federated_metrics`` and ``client_metrics`` describes the global model after
-    round ``i`` (entry 0 is the initial model).
+    round ``i`` (entry 0 is the initial model). Sessions that train no model (record linkage)
+    describe the session as a whole: ``client_metrics`` is then ``{client: {...}}`` (for
+    ``prl``: ``{client: {train|test: {n_records, n_overlapped_records, frac_overlapped}}}``) and
+    ``federated_metrics`` is ``[]``, as in the reference SDK.
     """
 
     def __init__(self, data: dict[str, Any]) -> None:
         self._data = data
 
+    @property
+    def per_session(self) -> bool:
+        """True when the metrics describe the session, not a model per round."""
+        return isinstance(self._data.get("client_metrics"), dict)
+
     def as_dict(self) -> dict[str, Any]:
-        """``{session_id, federated_metrics, client_metrics, latest_global_model_federated_loss}``."""
+        """``{session_id, federated_metrics, client_metrics, latest_global_model_federated_loss}``
+        (per-session metrics: ``{session_id, federated_metrics, client_metrics}``)."""
         return dict(self._data)
 
     @property
@@ -55,6 +64,8 @@ class SessionMetrics:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
 
+        if self.per_session:
+            return self._plot_session(metrics, title)
         fed = self.federated
         names = metrics or sorted({k for m in fed for k in m if k != "num_examples"},
                                   key=lambda k: (k != "loss", k))
@@ -84,6 +95,25 @@ class SessionMetrics:
             # supxlabel, not text: constrained layout makes room for it below the axes' labels
             fig.supxlabel(f"the {len(clients)} clients score one shared test set: their curves "
                           "equal the federated one", fontsize=7, color="dimgray")
+        return fig
+
+    def _plot_session(self, metrics: list[str] | None, title: str | None) -> Figure:
+        """Per-session metrics: one bar per client and dataset role, one panel per metric."""
+        from matplotlib.figure import Figure
+
+        per = self._data["client_metrics"]
+        bars = [(f"{cid}\n{role}", values) for cid, roles in per.items()
+                for role, values in (roles or {}).items() if isinstance(values, dict)]
+        names = metrics or sorted({k for _, v in bars for k, x in v.items()
+                                   if isinstance(x, (int, float))}, key=lambda k: (k[:5] != "frac_", k))
+        fig = Figure(figsize=(4.2 * max(1, len(names)), 3.6), layout="constrained")
+        for ax, name in zip(fig.subplots(1, max(1, len(names)), squeeze=False)[0], names,
+                            strict=False):
+            ax.bar(range(len(bars)), [v.get(name, math.nan) for _, v in bars], color="tab:blue")
+            ax.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize=7)
+            ax.set_title(name)
+            ax.grid(alpha=0.3, axis="y")
+        fig.suptitle(title or f"session {self._data['session_id']}")
         return fig
 
     def _clients_match_federated(self, names: list[str], clients: list[str]) -> bool:

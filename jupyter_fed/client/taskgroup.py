@@ -29,6 +29,18 @@ class TaskBuilder:
                 "datasets": {"train": train_dataset_name, "test": test_dataset_name}}
 
 
+    def prl(self, train_dataset_name: str, test_dataset_name: str | None = None,
+            client_name: str | None = None, *, runner: str | None = None) -> dict[str, Any]:
+        """A record-linkage party: its training (and test) dataset, linked separately, under the
+        client name the session's ``data_config`` uses (and later vertical sessions will)."""
+        if not client_name:
+            from jupyter_fed.errors import ConfigError
+
+            raise ConfigError("prl tasks need a client_name",
+                              "use one of the client names of the session's data_config")
+        return {"runner": runner or self.runner, "client_name": client_name,
+                "datasets": {"train": train_dataset_name, "test": test_dataset_name}}
+
     def eda(self, dataset_name: str, *, runner: str | None = None,
             client_name: str | None = None) -> dict[str, Any]:
         """An analytics client (EDA, statistics): one dataset, one compute step."""

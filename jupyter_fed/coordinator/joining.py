@@ -67,8 +67,9 @@ def resolve_clients(rec: dict[str, Any], tasks: list[dict[str, Any]],
         rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
     problems: list[Any] = []
     for c in clients:
-        problems += plan.check_datasets({role: infos[(c["runner"], ds)]
-                                         for role, ds in c["datasets"].items()}, c["runner"])
+        problems += plan.check_client(c["client_id"], {role: infos[(c["runner"], ds)]
+                                                       for role, ds in c["datasets"].items()},
+                                      c["runner"])
     problems = list(dict.fromkeys(problems))
     if problems:
         raise ConfigError("; ".join(p.error for p in problems),

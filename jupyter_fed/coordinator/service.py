@@ -296,6 +296,11 @@ class Coordinator:
         """Metrics in the reference SDK's shape: one entry per model, the initial model first."""
         self.session(sid)
         rows = self.store.metrics(sid)
+        whole = next((r for r in rows if r["model_round"] is None), None)
+        if whole is not None:  # metrics of the session, not of models (e.g. record linkage)
+            return {"session_id": sid,
+                    "federated_metrics": [whole["federated"]] if whole["federated"] else [],
+                    "client_metrics": whole["clients"]}
         federated = [r["federated"] for r in rows]
         return {"session_id": sid, "federated_metrics": federated,
                 "client_metrics": [r["clients"] for r in rows],

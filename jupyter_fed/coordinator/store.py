@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS artefacts (
 """
 
 
+SESSION_METRICS = -1
+"""``model_round`` under which metrics of the session as a whole (not of a model) are stored."""
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -138,7 +142,8 @@ class CoordinatorStore(Database):
             if metrics is not None:
                 model_round, federated, per_client = metrics
                 db.execute("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?)",
-                           (sid, model_round, json.dumps(federated), json.dumps(per_client)))
+                           (sid, SESSION_METRICS if model_round is None else model_round,
+                            json.dumps(federated), json.dumps(per_client)))
             sets = {"current_round": rnd, "updated_at": utcnow()}
             if status:
                 sets["status"] = status
@@ -156,9 +161,11 @@ class CoordinatorStore(Database):
         return out
 
     def metrics(self, sid: str) -> list[dict[str, Any]]:
+        """Metrics per model, in model order; session-level metrics have ``model_round`` None."""
         with self.tx() as db:
             rows = db.execute("SELECT * FROM metrics WHERE session_id=? ORDER BY model_round", (sid,))
-            return [{"model_round": r["model_round"], "federated": json.loads(r["federated"]),
+            return [{"model_round": None if r["model_round"] == SESSION_METRICS
+                     else r["model_round"], "federated": json.loads(r["federated"]),
                      "clients": json.loads(r["clients"])} for r in rows]
 
     # logs -----------------------------------------------------------------------------------

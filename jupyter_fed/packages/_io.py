@@ -106,9 +106,16 @@ class StepResults:
 
 @dataclass
 class RoundMetrics:
-    """Metrics of one model: which model (0 = initial), the federated values, and each client's."""
+    """Metrics of one model: which model (0 = initial), the federated values, and each client's.
 
-    model_round: int
+    ``model_round=None`` commits metrics of the session as a whole rather than of a model (a
+    record linkage's overlap counts): ``metrics()`` then reports ``client_metrics`` as
+    ``per_client`` itself (``{client: {...}}``, not one entry per model) and
+    ``federated_metrics`` as ``[federated]``, or ``[]`` when it is empty — the reference SDK's
+    shape for such sessions.
+    """
+
+    model_round: int | None
     federated: dict[str, float]
     per_client: dict[str, dict[str, Any]]
 

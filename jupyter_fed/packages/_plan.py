@@ -44,6 +44,13 @@ class Plan(abc.ABC):
         """Problems with one client's datasets (role → catalog entry), before anything runs."""
         return []
 
+    def check_client(self, client: str, datasets: Mapping[str, Mapping[str, Any]], runner: str
+                     ) -> list[Problem]:
+        """Problems with one joining client (its id, its datasets by role) before anything runs;
+        by default :meth:`check_datasets`. Packages whose configuration is per client (record
+        linkage, vertical learning) check the client's own part here."""
+        return self.check_datasets(datasets, runner)
+
     def artefact_meta(self) -> dict[str, Any]:
         """What the kernel needs, beside the arrays, to rebuild the artefact (JSON)."""
         return {"model_config": self.model_config, "data_config": self.data_config}

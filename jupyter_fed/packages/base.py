@@ -19,6 +19,7 @@ from jupyter_fed.errors import FedError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from jupyter_fed.wire import DatasetInfo
 
@@ -32,7 +33,13 @@ class StepCancelled(FedError):
 
 
 class DatasetHandle(Protocol):
-    """Read access to one registered dataset, given to ``local.py`` steps only."""
+    """Read access to one registered dataset, given to ``local.py`` steps only.
+
+    Vertical sessions (EDA intersect, SplitNN, …) read only the rows a record-linkage (``prl``)
+    session linked, through :meth:`aligned`: row ``i`` of ``handle.aligned(prl_session_id)`` is
+    the ``i``-th person of the intersection, at every party, so two runners' aligned handles
+    describe the same people in the same order without either ever seeing the other's ids.
+    """
 
     info: DatasetInfo
     path: Path | None
@@ -66,6 +73,32 @@ class DatasetHandle(Protocol):
         implement."""
         ...
 
+    def map_arrow(self, columns: Sequence[str], fn: Callable[[pa.Table, int], T],
+                  batch_rows: int = 65_536) -> Iterator[T]:
+        """:meth:`map_blocks` for columns as they are — identifiers (strings, integers) included:
+        ``fn(table, first_row)`` on pyarrow tables of ``batch_rows`` rows, in row order (on the
+        Dask workers for a Dask-backed dataset). CSV identifier columns are read as text, so
+        ``00123`` keeps its zeros. For record linkage, which must read ids but never lets one
+        leave the runner."""
+        ...
+
+    def aligned(self, prl_session_id: str) -> DatasetHandle:
+        """The rows that record-linkage session ``prl_session_id`` linked, in aligned order.
+
+        Position ``i`` of the returned handle is position ``i`` of the session's intersection
+        (the same person at every party); its ``num_rows`` is the intersection's size. The
+        alignment belongs to the principal who ran the linkage and to this dataset's version:
+
+        Raises
+        ------
+        ConfigError
+            Naming the dataset, when this principal has no alignment of it from that session
+            (another user's linkage, a session that failed, a dataset the session did not link),
+            or when the dataset changed (re-registered, or its file rewritten) since it was
+            linked — rows would no longer be the people they were linked as.
+        """
+        ...
+
 
 @dataclass
 class StepContext:
@@ -82,6 +115,9 @@ class StepContext:
     earlier queries); ``None`` outside a runner."""
     principal: str = ""
     """Who asked for the step (the token's user), for state kept per principal."""
+    session_id: str = ""
+    """The session the step belongs to (as the coordinator named it), for state kept per
+    session, such as a record linkage's alignment."""
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress (0..1); doubles as the heartbeat that shows the step is alive."""

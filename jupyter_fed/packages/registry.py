@@ -31,6 +31,11 @@ class Notebook:
     per_dataset
         ``data_config`` is keyed by dataset name (EDA's ``{dataset: [columns]}``); the cell's
         flat ``data_keys`` then apply to every dataset named by ``--datasets``.
+    per_client
+        ``data_config`` is keyed by client name (``clients: {name: {...}}``, record linkage and
+        vertical packages): each entry may name its datasets by role (``train: runner/name``,
+        ``test: …``), which become that client's task (joined with that ``client_name``) instead
+        of ``--datasets``.
     input_size
         Dotted ``model_config`` path filled with the number of predictors when missing.
     predictors
@@ -49,6 +54,7 @@ class Notebook:
     data_keys: tuple[str, ...] = ("predictors", "target")
     rounds: bool = True
     per_dataset: bool = False
+    per_client: bool = False
     input_size: str | None = None
     predictors: bool = True
     model_keys: str = ""
@@ -149,7 +155,8 @@ def register(spec: PackageSpec) -> PackageSpec:
 
 
 BUILTIN = ("jupyter_fed.packages.ffnet", "jupyter_fed.packages.eda", "jupyter_fed.packages.stats",
-           "jupyter_fed.packages.glm", "jupyter_fed.packages.linear_inference", "jupyter_fed.packages.pca")
+           "jupyter_fed.packages.glm", "jupyter_fed.packages.linear_inference", "jupyter_fed.packages.pca",
+           "jupyter_fed.packages.prl")
 _loaded = False
 _load_lock = threading.RLock()  # RLock: a package module's import calls register() re-entrantly
 
@@ -203,5 +210,6 @@ def describe_packages() -> list[dict[str, Any]]:
         out.append({"name": spec.name, "aliases": list(spec.aliases),
                     "description": spec.description, "roles": list(spec.roles),
                     "rounds": nb.rounds, "data_keys": list(nb.data_keys),
-                    "per_dataset": nb.per_dataset, "example": nb.example})
+                    "per_dataset": nb.per_dataset, "per_client": nb.per_client,
+                    "example": nb.example})
     return out

@@ -160,9 +160,10 @@ class Worker:
         except (EOFError, OSError, ValueError):
             os._exit(0)  # the runner is gone (or spoke nonsense): nobody is waiting for results
 
-    def _open(self, d: dict[str, Any]) -> Any:
+    def _open(self, d: dict[str, Any], scope: Any = None) -> Any:
         """A dataset handle: a view's filtered rows, else the file through the array cache
-        (which keeps a Dask-backed dataset's backend, so its partials run on the cluster)."""
+        (which keeps a Dask-backed dataset's backend, so its partials run on the cluster).
+        ``scope`` (cache folder, principal) is where ``handle.aligned()`` finds alignments."""
         from jupyter_fed.runner.arrays import CachedDataset
         from jupyter_fed.runner.views import ViewDataset
         from jupyter_fed.wire import DatasetInfo
@@ -172,13 +173,14 @@ class Worker:
         info.backend = DatasetBackend.model_validate(d["backend"]) if d.get("backend") else None
         info.view, info.budget_group = d.get("view"), d.get("budget_group")
         if info.view:
-            return ViewDataset(info, Path(d["path"]), self.tables.get)
-        return CachedDataset(info, Path(d["path"]), self.tables, self.arrays)
+            return ViewDataset(info, Path(d["path"]), self.tables.get, scope)
+        return CachedDataset(info, Path(d["path"]), self.tables, self.arrays, scope)
 
     def run(self, header: dict[str, Any], payload: bytes) -> None:
         """Run one step and report its outcome; never raises."""
         from jupyter_fed.packages import get_package
         from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
+        from jupyter_fed.runner.aligned import AlignmentScope
         from jupyter_fed.runner.executor import step_error
         from jupyter_fed.wire import TaskSpec, TaskState, decode, encode
 
@@ -200,10 +202,12 @@ class Worker:
                 raise StepCancelled("the step was cancelled before it started", "")
             step_fn = get_package(spec.package).load_step(spec.step)
             arrays = decode(payload) if payload else {}
-            datasets = {role: self._open(d) for role, d in header["datasets"].items()}
+            scope = AlignmentScope(Path(header["cache_dir"]), header["principal"])
+            datasets = {role: self._open(d, scope) for role, d in header["datasets"].items()}
             ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
                               on_progress=progress, policy=header["policy"],
-                              cache_dir=Path(header["cache_dir"]), principal=header["principal"])
+                              cache_dir=Path(header["cache_dir"]), principal=header["principal"],
+                              session_id=spec.session_id)
             torch = sys.modules.get("torch")
             if torch is not None:  # keep silos sharing a host from oversubscribing its cores
                 torch.set_num_threads(int(self.config["torch_threads"]))

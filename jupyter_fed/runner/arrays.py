@@ -13,12 +13,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jupyter_fed.runner.data import LoadedDataset, TableCache
 from jupyter_fed.wire import DatasetInfo
+
+if TYPE_CHECKING:
+    from jupyter_fed.runner.aligned import AlignmentScope
 
 Key = tuple[Any, ...]
 
@@ -78,8 +81,8 @@ class CachedDataset(LoadedDataset):
     """
 
     def __init__(self, info: DatasetInfo, path: Path, tables: TableCache,
-                 arrays: ArrayCache) -> None:
-        super().__init__(info, tables.peek(path), path, tables.get)
+                 arrays: ArrayCache, alignments: AlignmentScope | None = None) -> None:
+        super().__init__(info, tables.peek(path), path, tables.get, alignments)
         st = path.stat()
         self._identity = (str(path), st.st_mtime_ns, st.st_size)
         self._arrays = arrays
@@ -90,3 +93,11 @@ class CachedDataset(LoadedDataset):
         block = self._arrays.get(key, lambda: super(CachedDataset, self).to_numpy(cols, dtype))
         # A block too large to keep comes back writable and is the step's own already.
         return block if block.flags.writeable else np.array(block, copy=True)
+
+    def aligned(self, prl_session_id: str) -> LoadedDataset:
+        """The linked rows (see ``DatasetHandle.aligned``), their decoded columns kept in the
+        worker's cache like the whole dataset's, so a vertical session's rounds decode once."""
+        from jupyter_fed.runner.aligned import open_aligned
+
+        return open_aligned(self, prl_session_id,
+                            lambda key, make: self._arrays.get((*self._identity, *key), make))

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
     from jupyter_fed.wire.models import DatasetBackend
 
-__all__ = ["LOCAL_THREADS", "BlockFn", "check_available", "close_clients", "map_partitions",
+__all__ = ["LOCAL_THREADS", "BlockFn", "check_available", "close_clients", "map_arrow_partitions",
+           "map_partitions",
            "partition_blocks"]
 
 T = TypeVar("T")
@@ -204,3 +205,41 @@ def partition_blocks(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[
             yield pending.popleft().result()
     finally:
         client.cancel(list(pending))
+
+
+def _apply_arrow(part: pd.DataFrame, columns: Sequence[str], fn: Callable[[Any, int], Any],
+                 first_row: int) -> Any:
+    import pyarrow as pa
+
+    return fn(pa.Table.from_pandas(part[list(columns)], preserve_index=False), first_row)
+
+
+def map_arrow_partitions(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
+                         text: Sequence[str], backend: DatasetBackend,
+                         fn: Callable[[Any, int], Any]) -> Iterator[Any]:
+    """``fn(table, first_row)`` on the workers for each partition, columns as stored (pyarrow
+    tables; CSV columns in ``text`` — identifiers — read as strings); results in row order."""
+    import dask
+    import dask.dataframe as dd
+
+    client = client_for(backend.scheduler)
+    cols = list(columns)
+    size = {} if backend.blocksize is None else {"blocksize": backend.blocksize}
+    if fmt == "parquet":
+        ddf = dd.read_parquet(str(path), columns=cols, **size)
+    else:
+        types = {c: "string" if c in text else "bool" if dtypes.get(c) == "bool" else "float64"
+                 for c in cols}
+        ddf = dd.read_csv(str(path), usecols=cols, dtype=types, keep_default_na=False,
+                          **_exact_floats(), **size)
+    tasks: list[Any] = []
+    first: Any = 0
+    for part in ddf[cols].to_delayed():
+        tasks.append(dask.delayed(_apply_arrow)(part, cols, fn, first))
+        first = dask.delayed(operator.add)(first, dask.delayed(len)(part))
+    futures = client.compute(tasks)
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        client.cancel(futures)

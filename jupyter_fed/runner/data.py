@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from jupyter_fed.errors import DatasetError, PermissionDenied
+from jupyter_fed.runner import streaming
+from jupyter_fed.runner.streaming import FORMATS
 from jupyter_fed.wire.models import NAME_RE, ColumnInfo, DatasetInfo
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+    from jupyter_fed.runner.aligned import AlignmentScope
+
 
 T = TypeVar("T")
 
@@ -240,16 +243,21 @@ class LoadedDataset:
         The file, so that :meth:`iter_batches` can stream it without materialising the table.
     loader
         Reads ``path`` into a table (the runner passes its ``TableCache.get``); default: read it.
+    alignments
+        Where the step's principal keeps record-linkage alignments (``cache_dir``, principal),
+        for :meth:`aligned`; ``None`` outside a runner's worker.
     """
 
     def __init__(self, info: DatasetInfo, table: pa.Table | None, path: Path | None = None,
-                 loader: Callable[[Path], pa.Table] | None = None) -> None:
+                 loader: Callable[[Path], pa.Table] | None = None,
+                 alignments: AlignmentScope | None = None) -> None:
         if table is None and path is None:
             raise ValueError("LoadedDataset needs a table or a path")
         self.info = info
         self._loaded = table
         self.path = path
         self._loader = loader or read_table
+        self.alignments = alignments
 
     @property
     def _table(self) -> pa.Table:
@@ -299,17 +307,17 @@ class LoadedDataset:
             from jupyter_fed.runner import dask_backend
 
             assert self.path is not None and self.info.backend is not None
-            yield from _rebatch(dask_backend.partition_blocks(
+            yield from streaming.rebatch(dask_backend.partition_blocks(
                 self.path, FORMATS[self.path.suffix.lower()], columns, self._dtypes(),
                 self.info.backend), batch_rows, len(columns))
             return
         if self._loaded is not None or self.path is None:
             table = self._table.select(columns)
             for start in range(0, table.num_rows, batch_rows):
-                yield _block(table.slice(start, batch_rows), len(columns))
+                yield streaming.block(table.slice(start, batch_rows), len(columns))
             return
-        yield from _rebatch(_stream(self.path, columns, batch_rows, self._dtypes()),
-                            batch_rows, len(columns))
+        yield from streaming.rebatch(streaming.stream(self.path, columns, batch_rows,
+                                                      self._dtypes()), batch_rows, len(columns))
 
     def map_blocks(self, columns: Sequence[str], fn: Callable[[np.ndarray, int], T],
                    batch_rows: int = 65_536) -> Iterator[T]:
@@ -343,13 +351,46 @@ class LoadedDataset:
             yield fn(block, first)
             first += len(block)
 
-    def _known(self, columns: Sequence[str]) -> list[str]:
+    def map_arrow(self, columns: Sequence[str], fn: Callable[[pa.Table, int], T],
+                  batch_rows: int = 65_536) -> Iterator[T]:
+        """``fn(table, first_row)`` over pyarrow tables of ``columns`` as they are (identifier
+        columns included, CSV identifiers as text), in row order; on the Dask workers for a
+        Dask-backed dataset. See ``DatasetHandle.map_arrow``."""
+        columns = self._columns_as_is(columns)
+        text = [c.name for c in self.info.columns if c.role == "id" and c.name in columns]
+        if self.partitioned:
+            from jupyter_fed.runner import dask_backend
+
+            assert self.path is not None and self.info.backend is not None
+            yield from dask_backend.map_arrow_partitions(
+                self.path, FORMATS[self.path.suffix.lower()], columns, self._dtypes(), text,
+                self.info.backend, fn)
+            return
+        if self._loaded is not None or self.path is None:
+            yield from streaming.map_table(self._table.select(columns), fn, batch_rows)
+            return
+        yield from streaming.map_file(self.path, FORMATS[self.path.suffix.lower()], columns,
+                                         self._dtypes(), text, fn, batch_rows)
+
+    def aligned(self, prl_session_id: str) -> LoadedDataset:
+        """The rows record-linkage session ``prl_session_id`` linked, in aligned order (see
+        ``DatasetHandle.aligned``); ``ConfigError`` naming the dataset when there is none for
+        this principal or the dataset changed since."""
+        from jupyter_fed.runner.aligned import open_aligned
+
+        return open_aligned(self, prl_session_id)
+
+    def _columns_as_is(self, columns: Sequence[str]) -> list[str]:
         columns = list(columns)
         known = {c.name for c in self.info.columns}
         missing = [c for c in columns if c not in known]
         if missing:
             raise DatasetError(f"dataset {self.info.name!r} has no column(s) {', '.join(missing)}",
                                f"its columns are {', '.join(sorted(known))}")
+        return columns
+
+    def _known(self, columns: Sequence[str]) -> list[str]:
+        columns = self._columns_as_is(columns)
         # Converting an identifier or text column to numbers fails with the offending cell in the
         # message (``could not convert string to float: 'SSN-…'``): refuse by name, before reading.
         ids = [c.name for c in self.info.columns if c.name in columns and c.role == "id"]
@@ -361,70 +402,3 @@ class LoadedDataset:
 
     def _dtypes(self) -> dict[str, str]:
         return {c.name: c.dtype for c in self.info.columns}
-
-
-def _block(batch: Any, width: int) -> np.ndarray:
-    """An arrow table or record batch as a C-contiguous float64 array (rows × columns)."""
-    out = np.empty((batch.num_rows, width), dtype=np.float64)
-    for j in range(width):
-        out[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
-    return out
-
-
-def _stream(path: Path, columns: list[str], batch_rows: int, dtypes: dict[str, str]
-            ) -> Iterator[np.ndarray]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    if FORMATS[path.suffix.lower()] == "parquet":
-        pf = pq.ParquetFile(path)
-        try:
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-                yield _block(batch.select(columns), len(columns))
-        finally:
-            pf.close()
-        return
-    # Types from the registered schema: the streaming reader would otherwise infer them from the
-    # first block and fail on a later block (an int column whose later rows hold floats).
-    types = {c: pa.bool_() if dtypes.get(c) == "bool" else pa.float64() for c in columns}
-    block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
-    try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                                convert_options=pacsv.ConvertOptions(include_columns=columns,
-                                                                     column_types=types))
-        for batch in reader:
-            yield _block(batch.select(columns), len(columns))
-    except pa.ArrowInvalid as exc:  # its text quotes the offending cell: name the column instead
-        raise _unreadable(path, exc) from None
-
-
-def _unreadable(path: Path, exc: Exception) -> DatasetError:
-    """A csv value that is not a number, by file and column — never the value itself."""
-    import re
-
-    found = re.search(r"column #(\d+)", str(exc))
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        header = fh.readline().rstrip("\r\n").split(",")
-    column = header[int(found.group(1))] if found and int(found.group(1)) < len(header) else None
-    where = f"column {column!r}" if column and NAME_RE.match(column) else "a column"
-    return DatasetError(f"{path.name}: {where} holds a value that is not a number (the file "
-                        "changed since it was registered?)", "fix the file, or register it again")
-
-
-def _rebatch(blocks: Iterator[np.ndarray], batch_rows: int, width: int) -> Iterator[np.ndarray]:
-    """Cut blocks of any size (row groups, csv blocks) into blocks of exactly ``batch_rows`` rows."""
-    pending: list[np.ndarray] = []
-    held = 0
-    for block in blocks:
-        pending.append(block)
-        held += len(block)
-        if held < batch_rows:
-            continue
-        joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
-        cut = (held // batch_rows) * batch_rows
-        for start in range(0, cut, batch_rows):
-            yield joined[start:start + batch_rows]
-        pending, held = ([joined[cut:]], held - cut) if cut < held else ([], 0)
-    if held:
-        yield np.concatenate(pending) if len(pending) > 1 else pending[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -23,9 +23,12 @@ from jupyter_fed.runner.data import LoadedDataset, TableCache
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from jupyter_fed.runner.aligned import AlignmentScope
     from jupyter_fed.wire import DatasetInfo
 
 __all__ = ["ViewDataset", "open_dataset", "view_rows"]
+
+T = TypeVar("T")
 
 
 def _expression(expr: Expr) -> Any:
@@ -62,11 +65,13 @@ def view_rows(text: str, columns: Sequence[str]) -> Callable[[pa.Table], pa.Tabl
 class ViewDataset(LoadedDataset):
     """A ``DatasetHandle`` over the rows of a file that a view's filter keeps."""
 
-    def __init__(self, info: DatasetInfo, path: Path, loader: Callable[[Path], pa.Table]) -> None:
+    def __init__(self, info: DatasetInfo, path: Path, loader: Callable[[Path], pa.Table],
+                 alignments: AlignmentScope | None = None) -> None:
         assert info.view is not None
         select = view_rows(info.view, [c.name for c in info.columns])
         self._full_loader = loader
-        super().__init__(info, None, path, lambda p: select(self._with_row_numbers(loader(p))))
+        super().__init__(info, None, path, lambda p: select(self._with_row_numbers(loader(p))),
+                         alignments)
 
     @staticmethod
     def _with_row_numbers(table: pa.Table) -> pa.Table:
@@ -86,6 +91,12 @@ class ViewDataset(LoadedDataset):
         the parent class streams the file only while no table is loaded)."""
         _ = self._table
         yield from super().iter_batches(columns, batch_rows)
+
+    def map_arrow(self, columns: Sequence[str], fn: Callable[[pa.Table, int], T],
+                  batch_rows: int = 65_536) -> Iterator[T]:
+        """The view's rows as tables, sliced from the filtered table like :meth:`iter_batches`."""
+        _ = self._table
+        yield from super().map_arrow(columns, fn, batch_rows)
 
     def file_rows(self) -> np.ndarray:
         """Row numbers, in the file, of the view's rows (for the differencing store)."""

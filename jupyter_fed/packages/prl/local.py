@@ -1,0 +1,259 @@
+"""Runner half of prl (keyed-hash protocol): keys, the group key, tokens, and the alignment.
+
+``keys``
+    A fresh X25519 key pair for this session; only the public key leaves.
+``share``
+    At the leader (the first client): a random 32-byte group key, sealed (AES-GCM) for each other
+    party under the key it shares with that party by X25519. The coordinator relays the sealed
+    keys; it never holds a private key, so it cannot open them.
+``tokens``
+    Open the group key; HMAC-SHA256 every normalised id under a key derived from it; send the
+    distinct tokens sorted (rows and their order stay here). Duplicates link once (first row);
+    missing ids never link.
+``align``
+    Receive the positions, within what this party sent, of the intersection in aligned order;
+    refuse an intersection smaller than the dataset's minimum rows; store the aligned row
+    positions with the dataset's version (see :mod:`jupyter_fed.packages.alignment`) and forget
+    the session's keys.
+
+No id, token-to-row map or key ever leaves the runner, nor appears in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.errors import ConfigError, PermissionDenied
+from jupyter_fed.packages.alignment import (
+    Alignment,
+    DatasetVersion,
+    load_alignment,
+    save_alignment,
+)
+from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
+from jupyter_fed.packages.prl._crypto import (
+    derive,
+    new_keypair,
+    open_sealed,
+    pairwise_key,
+    public_key_bytes,
+    seal,
+)
+from jupyter_fed.packages.prl._encode import Encoding, encode_dataset
+from jupyter_fed.packages.prl._state import PartyState
+from jupyter_fed.packages.prl.config import ClientIds, FuzzyConfig
+
+__all__ = ["align", "check_columns", "digest_of", "keys", "linked_roles", "privacy_cost", "share",
+           "store_alignment", "tokens"]
+
+
+def _client(params: dict[str, Any]) -> str:
+    client = params.get("client")
+    if not isinstance(client, str) or not client:
+        raise ConfigError("the step's parameters name no client", "the coordinator names it")
+    return client
+
+
+def check_columns(datasets: dict[str, DatasetHandle], ids: ClientIds) -> None:
+    """Every id and fuzzy column exists and was registered as an identifier (``--id-column``):
+    the custodian, not the caller, decides which columns identify people."""
+    for handle in datasets.values():
+        roles = {c.name: c.role for c in handle.info.columns}
+        for column in [*ids.id_columns, *ids.fuzzy_columns]:
+            if column not in roles:
+                raise ConfigError(f"dataset {handle.info.name!r} has no column {column!r}",
+                                  "list the dataset's id columns in data_config")
+            if roles[column] != "id":
+                raise PermissionDenied(f"column {column!r} of dataset {handle.info.name!r} is "
+                                       "not registered as an identifier",
+                                       "ask the custodian to register it with --id-column")
+
+
+def keys(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+         tensors: dict[str, np.ndarray]) -> StepResult:
+    """A fresh X25519 key pair for this party and session: the public half is returned."""
+    client = _client(params)
+    check_columns(datasets, ClientIds.model_validate(params.get("ids") or {}))
+    state = PartyState(ctx, client)
+    state.sweep()
+    private, public = new_keypair()
+    state.put("x25519", private)
+    return StepResult(outputs={"public_key": public.hex(),
+                               "rows": {role: h.num_rows for role, h in datasets.items()}})
+
+
+def linked_roles(datasets: dict[str, DatasetHandle], params: dict[str, Any]) -> list[str]:
+    """The dataset roles this linkage links (``train``, and ``test`` when every party has one)."""
+    wanted = params.get("roles")
+    return [r for r in sorted(datasets) if not isinstance(wanted, list) or r in wanted]
+
+
+def _aad(session: str, leader: str, peer: str) -> bytes:
+    return f"group-key|{session}|{leader}|{peer}".encode()
+
+
+def share(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+          tensors: dict[str, np.ndarray]) -> StepResult:
+    """The leader's step: a random group key, sealed for every other party."""
+    client = _client(params)
+    state = PartyState(ctx, client)
+    private = state.get("x25519", "private key")
+    group = os.urandom(32)
+    state.put("group", group)
+    sealed = {}
+    for peer, public in dict(params.get("peers") or {}).items():
+        wrap = pairwise_key(private, public_key_bytes(public), "wrap", ctx.session_id, client, peer)
+        sealed[peer] = seal(wrap, group, _aad(ctx.session_id, client, peer)).hex()
+    return StepResult(outputs={"sealed": sealed})
+
+
+def group_key(ctx: StepContext, state: PartyState, client: str, params: dict[str, Any]) -> bytes:
+    """The group key: the leader's own, or opened from what the leader sealed for this party."""
+    leader = str(params.get("leader") or "")
+    if leader == client:
+        return state.get("group", "group key")
+    try:
+        blob = bytes.fromhex(str(params.get("sealed") or ""))
+    except ValueError:
+        blob = b""
+    wrap = pairwise_key(state.get("x25519", "private key"),
+                        public_key_bytes(params.get("leader_public", "")), "wrap", ctx.session_id,
+                        leader, client)
+    return open_sealed(wrap, blob, _aad(ctx.session_id, leader, client), "the sealed group key")
+
+
+def encoding(key: bytes, ids: ClientIds, fuzzy: FuzzyConfig | None,
+             bloom_key: bytes | None = None) -> Encoding:
+    columns = (*ids.id_columns, *ids.fuzzy_columns)
+    bloom = None if fuzzy is None or bloom_key is None else \
+        (bloom_key, fuzzy.bits, fuzzy.hashes, fuzzy.ngram)
+    return Encoding(key, columns, tuple(tuple(ids.steps(c)) for c in columns),
+                    len(ids.id_columns), tuple(ids.missing_values), bloom)
+
+
+def tokens(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+           tensors: dict[str, np.ndarray]) -> StepResult:
+    """Tokens of every dataset role: sorted distinct HMACs (and Bloom filters when fuzzy)."""
+    client = _client(params)
+    ids = ClientIds.model_validate(params.get("ids") or {})
+    fuzzy = FuzzyConfig.model_validate(params["fuzzy"]) if params.get("fuzzy") else None
+    check_columns(datasets, ids)
+    state = PartyState(ctx, client)
+    group = group_key(ctx, state, client, params)
+    enc = encoding(derive(group, "tokens", ctx.session_id), ids, fuzzy,
+                   derive(group, "bloom", ctx.session_id))
+    out: dict[str, np.ndarray] = {}
+    counts: dict[str, dict[str, int]] = {}
+    roles = linked_roles(datasets, params)
+    for i, role in enumerate(roles):
+        found = encode_dataset(ctx, datasets[role], enc, f"hashing {role} ids",
+                               (i / len(roles), (i + 1) / len(roles)))
+        state.put_array(f"{role}.rows", found.rows)
+        state.put_array(f"{role}.tokens", found.tokens)
+        out[role] = found.tokens
+        if found.bloom is not None:
+            out[f"{role}_bloom"] = found.bloom
+        counts[role] = {"n_records": found.n_records, "n_missing": found.n_missing,
+                        "n_duplicates": found.n_duplicates, "n_sent": len(found.tokens)}
+    return StepResult(tensors=out, outputs={"counts": counts},
+                      num_examples=sum(c["n_sent"] for c in counts.values()))
+
+
+def digest_of(session: str, tokens: np.ndarray) -> str:
+    """The alignment's fingerprint: a hash of its tokens in aligned order (equal at every party
+    of a correct linkage, opaque to everyone)."""
+    h = hashlib.sha256(f"jupyter-fed prl alignment v1|{session}|".encode())
+    h.update(np.ascontiguousarray(tokens, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def _positions(found: np.ndarray | None, sent: int, role: str) -> np.ndarray:
+    if found is None or found.ndim != 1 or found.dtype != np.int64:
+        raise ConfigError(f"the {role} alignment is not a list of positions",
+                          "the coordinator sends int64 positions")
+    if len(found) and (int(found.min()) < 0 or int(found.max()) >= sent
+                       or len(np.unique(found)) != len(found)):
+        raise ConfigError(f"the {role} alignment names positions this party never sent, or one "
+                          "twice", "the relay is not faithful; run the linkage again")
+    return found
+
+
+def store_alignment(ctx: StepContext, datasets: dict[str, DatasetHandle],
+                    linked: dict[str, tuple[np.ndarray, str]], protocol: str) -> dict[str, Any]:
+    """Check every role's intersection against its dataset's minimum, then store them all.
+
+    ``linked``: role → (dataset rows in aligned order, digest). Nothing is stored unless every
+    role passes, so a refused linkage leaves no alignment behind.
+    """
+    from jupyter_fed.privacy import release_minimum
+
+    for role, (rows, _digest) in linked.items():
+        handle = datasets[role]
+        minimum = release_minimum(ctx.policy.get(role) or {}, handle.info.num_columns)
+        if len(rows) < minimum:
+            raise PermissionDenied(f"the intersection of dataset {handle.info.name!r} with the "
+                                   f"other parties has fewer than the {minimum} rows its runner "
+                                   "requires behind any result: no alignment is stored",
+                                   "link datasets that share more people")
+    out = {}
+    for role, (rows, digest) in linked.items():
+        handle = datasets[role]
+        version = DatasetVersion.of(handle.info.registered_at, handle.path, handle.num_rows)
+        save_alignment(ctx.cache_dir, ctx.principal,  # type: ignore[arg-type]
+                       Alignment(ctx.session_id, handle.info.name, role, rows, version, digest,
+                                 protocol))
+        out[role] = {"n_records": handle.num_rows, "n_overlapped_records": len(rows),
+                     "digest": digest}
+    return out
+
+
+def _already(ctx: StepContext, datasets: dict[str, DatasetHandle],
+             tensors: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """What an earlier run of this step stored, when it is retried after it finished."""
+    out = {}
+    for role, handle in datasets.items():
+        if role not in tensors:
+            continue
+        found = load_alignment(ctx.cache_dir, ctx.principal, ctx.session_id,  # type: ignore[arg-type]
+                               handle.info.name)
+        if found is None or found.size != len(tensors[role]):
+            return None
+        out[role] = {"n_records": handle.num_rows, "n_overlapped_records": found.size,
+                     "digest": found.digest}
+    return out
+
+
+def align(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+          tensors: dict[str, np.ndarray]) -> StepResult:
+    """Map the coordinator's positions to rows, check the minimum, store, forget the keys."""
+    client = _client(params)
+    state = PartyState(ctx, client)
+    if not state.folder.exists():
+        done = _already(ctx, datasets, tensors)
+        if done is not None:
+            return StepResult(outputs={"linked": done})
+    linked = {}
+    for role in linked_roles(datasets, params):
+        if role not in tensors:
+            raise ConfigError(f"the coordinator sent no {role} alignment", "run the linkage again")
+        rows = state.get_array(f"{role}.rows", "rows of the sent tokens")
+        sent = state.get_array(f"{role}.tokens", "sent tokens")
+        pos = _positions(tensors[role], len(rows), role)
+        linked[role] = (rows[pos], digest_of(ctx.session_id, sent[pos]))
+    out = store_alignment(ctx, datasets, linked, str(params.get("protocol") or "keyed_hash"))
+    state.clear()
+    return StepResult(outputs={"linked": out},
+                      num_examples=sum(v["n_overlapped_records"] for v in out.values()))
+
+
+def privacy_cost(step: str, params: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """Linkage spends no epsilon: what leaves is opaque tokens and, at the end, the size of the
+    intersection (held to the dataset's minimum rows). A dataset that requires differential
+    privacy therefore refuses it, like any exact release."""
+    from jupyter_fed.privacy.accounting import PrivacyCost
+
+    return {role: PrivacyCost(0.0) for role in facts}
