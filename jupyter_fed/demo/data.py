@@ -44,3 +44,42 @@ def write_silos(folder: Path, rows: int = 20_000, clients: int = 2, test_rows: i
     pq.write_table(pa.table(_rows(rng, test_rows or max(1000, rows // 5), shift=0.0)), path)
     out["test"] = path
     return out
+
+
+def write_vertical(folder: Path, rows: int = 2_000, parties: int = 2, overlap: float = 0.9,
+                   test_rows: int | None = None, seed: int = 11) -> dict[str, dict[str, Path]]:
+    """Vertically split silos: the same people in different hands, with different columns.
+
+    Each party ``p`` gets ``party{p}_train.parquet`` (``rows`` rows) and ``party{p}_test.parquet``
+    with a ``patient_id`` column (``P0000042``; register it with ``--id-column``) and its share
+    of the features ``x0…x14`` (contiguous blocks); the last party also holds the target ``y``.
+    A share ``overlap`` of every party's rows are people all parties hold; the rest are its own.
+    Rows are shuffled per party, so linkage — not row order — says who is who.
+
+    Returns party name → {"train": path, "test": path}.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    blocks = np.array_split(np.arange(len(FEATURES)), parties)
+    out: dict[str, dict[str, Path]] = {f"party{p}": {} for p in range(parties)}
+    start = 0
+    for role, n in (("train", rows), ("test", test_rows or max(200, rows // 5))):
+        common = round(overlap * n)
+        people = common + parties * (n - common)
+        data = _rows(rng, people, shift=0.0)
+        ids = np.array([f"P{start + i:07d}" for i in range(people)])
+        start += people
+        for p in range(parties):
+            own = np.r_[np.arange(common), common + p * (n - common) + np.arange(n - common)]
+            own = rng.permutation(own)
+            cols = {"patient_id": ids[own]}
+            cols.update({FEATURES[j]: data[FEATURES[j]][own] for j in blocks[p]})
+            if p == parties - 1:
+                cols[TARGET] = data[TARGET][own]
+            path = folder / f"party{p}_{role}.parquet"
+            pq.write_table(pa.table(cols), path)
+            out[f"party{p}"][role] = path
+    return out

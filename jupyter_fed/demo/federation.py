@@ -12,15 +12,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from jupyter_fed.errors import RunnerUnavailable
 
 
-def prepare_runner(home: Path, name: str, datasets: dict[str, Path], data_root: Path,
-                   **settings: Any) -> str:
-    """``runner init`` + ``runner register`` for each dataset; returns the admin token."""
+def prepare_runner(home: Path, name: str, datasets: Mapping[str, Path | Mapping[str, Any]],
+                   data_root: Path, **settings: Any) -> str:
+    """``runner init`` + ``runner register`` for each dataset; returns the admin token.
+
+    A dataset is its file, or the fields of its registration (``{"path": …, "id_columns": […],
+    …}``)."""
     from jupyter_fed.runner.process import init_runner
     from jupyter_fed.runner.registry import register_dataset
     from jupyter_fed.runner.store import RunnerStore
@@ -29,9 +33,11 @@ def prepare_runner(home: Path, name: str, datasets: dict[str, Path], data_root: 
     runner_settings, token = init_runner(home, name, [data_root], **settings)
     store = RunnerStore(runner_settings.db_path)
     try:
-        for ds_name, path in datasets.items():
-            register_dataset(runner_settings, store, DatasetRegistration(
-                name=ds_name, path=str(path), description=f"{ds_name} of {name}", tags=["demo"]))
+        for ds_name, entry in datasets.items():
+            fields = dict(entry) if isinstance(entry, Mapping) else {"path": entry}
+            fields = {"description": f"{ds_name} of {name}", "tags": ["demo"], **fields,
+                      "path": str(fields["path"])}
+            register_dataset(runner_settings, store, DatasetRegistration(name=ds_name, **fields))
     finally:
         store.close()
     return token
@@ -129,7 +135,8 @@ class LocalFederation:
     root
         Folder for the runners' homes.
     silos
-        Runner name → {dataset name → file}. Files must lie under ``data_root``.
+        Runner name → {dataset name → file, or its registration's fields (``{"path": …,
+        "id_columns": […]}``)}. Files must lie under ``data_root``.
     data_root
         The data root every runner is allowed to read.
     env
@@ -138,7 +145,8 @@ class LocalFederation:
         Serve plain HTTP (loopback only) instead of TLS with a pinned certificate.
     """
 
-    def __init__(self, root: Path, silos: dict[str, dict[str, Path]], data_root: Path,
+    def __init__(self, root: Path, silos: Mapping[str, Mapping[str, Path | Mapping[str, Any]]],
+                 data_root: Path,
                  env: dict[str, dict[str, str]] | None = None, insecure_http: bool = False,
                  **settings: Any) -> None:
         self.root, self.silos, self.data_root = root, silos, data_root

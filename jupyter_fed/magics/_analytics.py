@@ -73,6 +73,8 @@ class AnalyticsSpec:
     data_config: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
     description: str = ""
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    """Per-client packages (``Notebook.per_client``): one task per client of ``data_config``."""
 
     @classmethod
     def from_cell(cls, package: str, body: str, *, datasets: str | None = None,
@@ -98,7 +100,7 @@ class AnalyticsSpec:
         nb = _notebook(package)
         flat = {k: data.pop(k) for k in nb.data_keys if k in data}
         allowed = model_keys(package)
-        unknown = sorted(set(data) - set(allowed)) if allowed else []
+        unknown = sorted(set(data) - set(allowed)) if allowed or nb.per_client else []
         if unknown:
             keys = [*allowed, *nb.data_keys, "data_config", *SESSION_KEYS]
             raise CellConfigError(f"unknown key {unknown[0]!r} for %%federate {package}",
@@ -111,7 +113,37 @@ class AnalyticsSpec:
         spec = cls(package, refs, {**model, **data}, {}, name or session.get("name"),
                    str(session.get("description", "")))
         spec.data_config = spec._data_config(flat, section or {}, nb)
+        if nb.per_client:
+            if refs:
+                raise CellConfigError(f"%%federate {package} names each client's datasets in the "
+                                      "body, not with --datasets",
+                                      "write clients: {name: {train: runner/dataset, ...}}")
+            spec._client_tasks()
         return spec
+
+    def _client_tasks(self) -> None:
+        """Move each client's datasets (``train: runner/name``, …) from ``data_config.clients``
+        into one task per client, joined under the client's name."""
+        from jupyter_fed.client.taskgroup import TaskBuilder
+        from jupyter_fed.packages import get_package
+
+        roles = get_package(self.package).roles
+        clients = self.data_config.get("clients")
+        if not isinstance(clients, dict) or not clients:
+            raise CellConfigError(f"%%federate {self.package} needs a clients: section",
+                                  "write clients: {name: {train: runner/dataset, ...}, ...}")
+        for cid, entry in clients.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get(roles[0]), str):
+                raise CellConfigError(f"clients.{cid} names no {roles[0]} dataset",
+                                      f"write {cid}: {{{roles[0]}: runner/dataset, ...}}")
+            refs = {role: entry.pop(role) for role in roles if isinstance(entry.get(role), str)}
+            runner = split_ref(refs[roles[0]])[0]
+            task = TaskBuilder().hfl(split_ref(refs[roles[0]])[1], runner=runner,
+                                     client_name=str(cid))
+            task["datasets"] = {role: split_ref(ref)[1] for role, ref in refs.items()}
+            self.tasks.append(task)
+            self.datasets += [ref if split_ref(ref)[0] or runner is None else f"{runner}/{ref}"
+                              for ref in refs.values()]
 
     def _data_config(self, flat: dict[str, Any], section: dict[str, Any], nb: Notebook
                      ) -> dict[str, Any]:
@@ -128,7 +160,7 @@ class AnalyticsSpec:
         return {split_ref(ref)[1]: section.get(split_ref(ref)[1], columns) for ref in self.datasets}
 
     def check(self) -> None:
-        if not self.datasets:
+        if not self.datasets and not self.tasks:
             raise CellConfigError("no datasets given", "add --datasets a,b (names from "
                                                        "%fed datasets)")
 
@@ -142,13 +174,13 @@ class AnalyticsSpec:
             session = client.create_analytics_session(
                 self.package, self.name or f"{self.package} on {', '.join(self.datasets)}",
                 self.description, data_config=self.data_config, model_config=self.model_config,
-                num_datasets=len(self.datasets))
+                num_datasets=len(self.tasks) or len(self.datasets))
         if session.notice:  # e.g. the epsilon each EDA column gets, before anything runs
             print(session.notice)
         if on_created is not None:
             on_created(session)
-        join_or_cancel(session, [TaskBuilder().eda(name, runner=runner)
-                                 for runner, name in map(split_ref, self.datasets)])
+        join_or_cancel(session, self.tasks or [TaskBuilder().eda(name, runner=runner)
+                                               for runner, name in map(split_ref, self.datasets)])
         return session
 
 
