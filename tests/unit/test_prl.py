@@ -277,3 +277,91 @@ def test_an_intersection_below_the_minimum_rows_is_refused_and_not_stored(tmp_pa
 def test_bad_configs_name_the_field(data: dict, field: str) -> None:
     with pytest.raises(FedError, match=field):
         parse(data)
+
+
+@pytest.mark.parametrize("protocol", ["keyed_hash", "psi"])
+def test_nothing_the_coordinator_handles_holds_an_id_or_a_secret(tmp_path: Path, monkeypatch,
+                                                                 protocol: str) -> None:
+    """Every payload, answer, log line and the artefact pass through a recording relay; the
+    parties' private keys, group key, PSI scalars and derived keys are captured where they are
+    made; none of them, nor any raw id, appears in what the relay saw."""
+    if protocol == "psi":
+        pytest.importorskip("private_set_intersection")
+    import asyncio
+    import json
+
+    import plan_harness
+
+    import jupyter_fed.packages.prl._crypto as crypto
+    from jupyter_fed.packages import get_package
+    from jupyter_fed.packages.prl import _state
+
+    secrets: list[bytes] = []
+    real_put, real_derive = _state.PartyState.put, crypto.derive
+    monkeypatch.setattr(_state.PartyState, "put", lambda self, name, data: (
+        secrets.append(data) if name in ("x25519", "group", "psi-key") else None,
+        real_put(self, name, data))[1])
+
+    def derive(*args):
+        key = real_derive(*args)
+        secrets.append(key)
+        return key
+
+    for module in ("local", "_psi"):
+        monkeypatch.setattr(f"jupyter_fed.packages.prl.{module}.derive", derive)
+    seen: list[bytes] = []
+
+    class Relay(plan_harness.LocalIO):
+        async def step(self, name, payloads, **kw):
+            for p in (payloads.values() if isinstance(payloads, dict) else [payloads]):
+                seen.append(json.dumps(p.params).encode())
+                seen.extend(t.tobytes() for t in p.tensors.values())
+            found = await super().step(name, payloads, **kw)
+            for a in found:
+                seen.append(json.dumps(a.outputs).encode())
+                seen.extend(t.tobytes() for t in a.tensors.values())
+            return found
+
+    cache = tmp_path / "cache"
+    clients = parties(tmp_path, cache)
+    plan = get_package("prl").load_plan()({}, {**CONFIG, "protocol": protocol}, 1)
+    io = Relay("prl", clients, cache_dir=cache)
+    asyncio.run(plan.run(io))
+    seen += [m.encode() for m in io.logs] + [json.dumps(io.artefact.meta).encode()]
+    seen += [json.dumps(io.metrics[0].per_client).encode()]
+
+    assert len(secrets) >= 4
+    everything = b"\n".join(seen)
+    assert not [s for s in secrets if s in everything or s.hex().encode() in everything]
+    ids = {v.strip().lower() for h in ("a", "b") for r in ("train", "test")
+           for v in clients[h][r].to_pandas().iloc[:, 0] if v.strip()}
+    assert not [i for i in ids if i.encode() in everything.lower()]
+
+
+def _ids_seen(handle: LoadedDataset) -> list[str]:
+    return [v for part in handle.map_arrow(["pid"], _column_values, batch_rows=7) for v in part]
+
+
+def _column_values(table: pa.Table, first: int) -> list[str]:
+    return table.column("pid").to_pylist()
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+@pytest.mark.parametrize("backend", [None, "dask"])
+def test_map_arrow_reads_ids_as_stored_in_row_order(tmp_path: Path, backend: str | None) -> None:
+    """CSV ids keep their leading zeros (read as text), with either backend and any blocking."""
+    if backend:
+        pytest.importorskip("distributed")
+    from jupyter_fed.wire.models import DatasetBackend
+
+    ids = [f"{i:05d}" for i in range(0, 3000, 7)]
+    frame = pd.DataFrame({"pid": ids, "v": np.arange(len(ids), dtype=float)})
+    for suffix in ("csv", "parquet"):
+        path = tmp_path / f"d.{suffix}"
+        frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path, index=False)
+        info = inspect("d", path, ["pid"])
+        if backend:
+            info.backend = DatasetBackend(name="dask", blocksize=4096)
+        handle = LoadedDataset(info, None, path)
+
+        assert _ids_seen(handle) == ids
