@@ -64,8 +64,18 @@ class PRLPlan(Plan):
         return problems
 
     # the session -----------------------------------------------------------------------------
+    async def _step(self, io: SessionIO, name: str, payloads: Mapping[str, Payload]
+                    ) -> StepResults:
+        """One step at the clients ``payloads`` names, all of which must answer; the seconds
+        each spent in it are kept for the round's bookkeeping (``session.rounds()``)."""
+        found = await io.step(name, payloads, round=1, min_answers=len(payloads))
+        for a in found:
+            self.step_seconds.setdefault(a.client_id, {})[name] = round(a.elapsed, 3)
+        return found
+
     async def run(self, io: SessionIO) -> None:
         started = time.perf_counter()
+        self.step_seconds: dict[str, dict[str, float]] = {}
         clients = [c.client_id for c in io.clients]
         if sorted(clients) != sorted(self.data.clients):
             raise SessionFailed(f"the session links {', '.join(sorted(self.data.clients))} but "
@@ -104,7 +114,8 @@ class PRLPlan(Plan):
                          dtype=np.int64)
         await io.commit(1, metrics=RoundMetrics(None, {}, per_client),
                         artefact=Artefact({"n_overlapped_records": sizes}, meta),
-                        info={"duration": time.perf_counter() - started, "clients": clients},
+                        info={"duration": time.perf_counter() - started, "clients": clients,
+                              "step_seconds": self.step_seconds},
                         done=True)
         io.log("info", "linked " + ", ".join(f"{int(k):,} {r} records" for r, k in
                                              zip(roles, sizes, strict=True))
@@ -117,8 +128,7 @@ class PRLPlan(Plan):
     async def _keys(self, io: SessionIO, step: str, clients: list[str], roles: list[str]
                     ) -> tuple[dict[str, str], dict[str, int]]:
         """Every party's public key, and its training rows (public: the catalog shows them)."""
-        found = await io.step(step, {c: Payload(self._base(c, roles)) for c in clients}, round=1,
-                              min_answers=len(clients))
+        found = await self._step(io, step, {c: Payload(self._base(c, roles)) for c in clients})
         keys = {a.client_id: str(a.outputs.get("public_key", "")) for a in found}
         for cid, key in keys.items():
             if len(key) != 64 or any(ch not in "0123456789abcdef" for ch in key):
@@ -130,19 +140,17 @@ class PRLPlan(Plan):
     async def _keyed(self, io: SessionIO, clients: list[str], roles: list[str]
                      ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Group key by the leader, tokens from everyone, intersection here, alignments back."""
-        n = len(clients)
         public, _ = await self._keys(io, "keys", clients, roles)
         leader = clients[0]
-        shared = await io.step("share", {leader: Payload({
-            **self._base(leader, roles), "peers": {c: public[c] for c in clients if c != leader}})},
-            round=1, min_answers=1)
+        shared = await self._step(io, "share", {leader: Payload({
+            **self._base(leader, roles), "peers": {c: public[c] for c in clients if c != leader}})})
         sealed = dict(shared.answers[leader].outputs.get("sealed") or {})
         if sorted(sealed) != sorted(c for c in clients if c != leader):
             raise SessionFailed(f"client {leader} did not seal the group key for every party", "")
         fuzzy = self.data.fuzzy.model_dump() if self.data.fuzzy is not None else None
-        found = await io.step("tokens", {c: Payload({
+        found = await self._step(io, "tokens", {c: Payload({
             **self._base(c, roles), "leader": leader, "leader_public": public[leader],
-            "sealed": sealed.get(c), "fuzzy": fuzzy}) for c in clients}, round=1, min_answers=n)
+            "sealed": sealed.get(c), "fuzzy": fuzzy}) for c in clients})
         counts = {a.client_id: a.outputs.get("counts") for a in found}
         positions: dict[str, dict[str, np.ndarray]] = {c: {} for c in clients}
         for role in roles:
@@ -158,9 +166,9 @@ class PRLPlan(Plan):
             for c, pos in zip(clients, linked, strict=True):
                 positions[c][role] = pos
         del found, sent  # the tokens are not kept beyond this point
-        done = await io.step("align", {c: Payload({**self._base(c, roles),
-                                                   "protocol": "keyed_hash"}, positions[c])
-                                       for c in clients}, round=1, min_answers=n)
+        done = await self._step(io, "align", {c: Payload({**self._base(c, roles),
+                                                          "protocol": "keyed_hash"}, positions[c])
+                                              for c in clients})
         return counts, {a.client_id: dict(a.outputs.get("linked") or {}) for a in done}
 
     def _bloom(self, found: StepResults, client: str, role: str, rows: int) -> np.ndarray:
@@ -183,23 +191,22 @@ class PRLPlan(Plan):
             return {**self._base(me, roles), "peer": peer, "peer_public": public[peer], **threads,
                     **extra}
 
-        prepared = await io.step("psi_prepare", {
+        prepared = await self._step(io, "psi_prepare", {
             server: Payload(params(server, client, side="server")),
-            client: Payload(params(client, server, side="client"))}, round=1, min_answers=2)
+            client: Payload(params(client, server, side="client"))})
         counts = {a.client_id: a.outputs.get("counts") for a in prepared}
         ask = prepared.answers[client].tensors
-        served = await io.step("psi_serve", {server: Payload(params(server, client), {
-            k: v for k, v in ask.items() if k.endswith(("_request", "_mac"))})},
-            round=1, min_answers=1)
+        served = await self._step(io, "psi_serve", {server: Payload(params(server, client), {
+            k: v for k, v in ask.items() if k.endswith(("_request", "_mac"))})})
         setup = prepared.answers[server].tensors
         answer = served.answers[server].tensors
-        found = await io.step("psi_intersect", {client: Payload(params(client, server), {
+        found = await self._step(io, "psi_intersect", {client: Payload(params(client, server), {
             **{f"{r}_setup": setup[f"{r}_setup"] for r in roles if f"{r}_setup" in setup},
             **{f"{r}_response": answer[f"{r}_response"] for r in roles
-               if f"{r}_response" in answer}})}, round=1, min_answers=1)
+               if f"{r}_response" in answer}})})
         sealed = found.answers[client].tensors
-        done = await io.step("psi_align", {server: Payload(params(server, client), {
-            k: v for k, v in sealed.items() if k.endswith("_sealed")})}, round=1, min_answers=1)
+        done = await self._step(io, "psi_align", {server: Payload(params(server, client), {
+            k: v for k, v in sealed.items() if k.endswith("_sealed")})})
         linked = {client: dict(found.answers[client].outputs.get("linked") or {}),
                   server: dict(done.answers[server].outputs.get("linked") or {})}
         return counts, linked

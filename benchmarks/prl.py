@@ -1,0 +1,148 @@
+"""Private record linkage at scale: keyed hashing of a million ids per party, and PSI vs direct.
+
+Measures, with two real runner processes on loopback (runner start excluded):
+
+- ``keyed_hash``: two parties of ``--rows`` ids each (``--overlap`` of them shared; ids such as
+  ``ID-000123456``, normalised with trim + casefold), their train sets linked; the session's wall
+  time from ``start()`` to completed, and the seconds each party spent inside its steps. Target:
+  under 10 s per party for 1,000,000 ids. Once with the datasets read by pyarrow in the runner,
+  once with the same files registered with ``backend: dask``.
+- ``psi``: two parties of ``--psi-client-rows`` and ``--psi-server-rows`` ids; the session's wall
+  time, against openmined-psi called directly in one process on the same ids (server set-up,
+  client request, server response, client intersection: what a program linking two sets with
+  the library would run). Target: not slower than the direct calls.
+
+Run: ``python benchmarks/prl.py [--rows 1000000] [--psi-client-rows 100000]
+[--psi-server-rows 100000] [--skip-psi]``. Figures also go to ``benchmarks/results/prl.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def write_ids(folder: Path, rows: int, overlap: float, seed: int) -> tuple[Path, Path]:
+    """Two parquet files of ``rows`` ids each, ``overlap`` of them shared, shuffled."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    common = round(overlap * rows)
+    pool = rng.permutation(common + 2 * (rows - common)) + 10_000_000
+    a = np.r_[pool[:common], pool[common:rows]]
+    b = np.r_[pool[:common], pool[rows:rows + rows - common]]
+    paths = []
+    for name, ids, style in (("a", a, "ID-{:09d}"), ("b", b, " id-{:09d} ")):
+        ids = rng.permutation(ids)
+        path = folder / f"{name}_{rows}.parquet"
+        pq.write_table(pa.table({"pid": [style.format(int(i)) for i in ids],
+                                 "x": rng.normal(size=rows)}), path)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def link(client: Any, datasets: dict[str, str], protocol: str = "keyed_hash") -> dict[str, Any]:
+    from jupyter_fed import SessionTaskGroup
+
+    data = {"clients": {c: {"id_columns": ["pid"], "normalise": ["trim", "casefold"]}
+                        for c in datasets}, "protocol": protocol}
+    started = time.perf_counter()
+    session = client.create_prl_session("bench", data_config=data).start()
+    group = SessionTaskGroup(session)
+    for c, ds in datasets.items():
+        group.add_task(client.task_builder().prl(ds, client_name=c))
+    group.start().wait(3600)
+    wall = time.perf_counter() - started
+    info = session.rounds()[-1]["info"]
+    per = session.metrics().as_dict()["client_metrics"]
+    return {"wall_seconds": round(wall, 2),
+            "party_step_seconds": {c: round(sum(v.values()), 2)
+                                   for c, v in info["step_seconds"].items()},
+            "steps": info["step_seconds"],
+            "linked": {c: m["train"]["n_overlapped_records"] for c, m in per.items()}}
+
+
+def psi_direct(client_ids: list[bytes], server_ids: list[bytes]) -> float:
+    """openmined-psi in one process, one thread: the baseline the psi protocol is held to."""
+    import private_set_intersection.python as psi
+
+    started = time.perf_counter()
+    server = psi.server.CreateWithNewKey(True)
+    setup = server.CreateSetupMessage(0.0, len(client_ids), server_ids, psi.DataStructure.RAW)
+    query = psi.client.CreateWithNewKey(True)
+    request = query.CreateRequest(client_ids)
+    response = server.ProcessRequest(request)
+    found = query.GetIntersection(setup, response)
+    assert len(found) > 0
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--overlap", type=float, default=0.9)
+    parser.add_argument("--psi-client-rows", type=int, default=100_000)
+    parser.add_argument("--psi-server-rows", type=int, default=100_000)
+    parser.add_argument("--skip-psi", action="store_true")
+    parser.add_argument("--skip-dask", action="store_true")
+    args = parser.parse_args()
+
+    import jupyter_fed
+    from jupyter_fed.demo.federation import LocalFederation
+
+    work = Path(tempfile.mkdtemp(prefix="prl-bench-"))
+    data = work / "data"
+    data.mkdir()
+    t = time.perf_counter()
+    a, b = write_ids(data, args.rows, args.overlap, 1)
+    silos: dict[str, dict[str, Any]] = {
+        "ra": {"a": {"path": a, "id_columns": ["pid"]}},
+        "rb": {"b": {"path": b, "id_columns": ["pid"]}}}
+    if not args.skip_dask:
+        silos["ra"]["a_dask"] = {"path": a, "id_columns": ["pid"], "backend": {"name": "dask"}}
+        silos["rb"]["b_dask"] = {"path": b, "id_columns": ["pid"], "backend": {"name": "dask"}}
+    if not args.skip_psi:
+        pc, ps = write_ids(data, args.psi_client_rows, args.overlap, 2)[0], \
+            write_ids(data, args.psi_server_rows, args.overlap, 2)[1]
+        silos["ra"]["a_psi"] = {"path": pc, "id_columns": ["pid"]}
+        silos["rb"]["b_psi"] = {"path": ps, "id_columns": ["pid"]}
+    print(f"wrote the ids in {time.perf_counter() - t:.1f} s")
+    figures: dict[str, Any] = {"rows": args.rows, "overlap": args.overlap}
+    with LocalFederation(work / "runners", silos, data) as fed:
+        client = jupyter_fed.connect(embedded=True, state_dir=work / "coord", runners=fed.runners)
+        link(client, {"a": "ra/a", "b": "rb/b"})  # warm: imports and the runners' file cache
+        figures["keyed_hash"] = link(client, {"a": "ra/a", "b": "rb/b"})
+        print("keyed_hash", figures["keyed_hash"])
+        if not args.skip_dask:
+            link(client, {"a": "ra/a_dask", "b": "rb/b_dask"})
+            figures["keyed_hash_dask"] = link(client, {"a": "ra/a_dask", "b": "rb/b_dask"})
+            print("keyed_hash, dask backend", figures["keyed_hash_dask"])
+        if not args.skip_psi:
+            figures["psi"] = link(client, {"a": "ra/a_psi", "b": "rb/b_psi"}, "psi")
+            print("psi", figures["psi"])
+        client.close()
+    if not args.skip_psi:
+        import pyarrow.parquet as pq
+
+        norm = lambda p: [s.strip().casefold().encode()  # noqa: E731
+                          for s in pq.read_table(p).column("pid").to_pylist()]
+        direct = psi_direct(norm(pc), norm(ps))
+        figures["psi_direct_seconds"] = round(direct, 2)
+        figures["psi_sizes"] = {"client": args.psi_client_rows, "server": args.psi_server_rows}
+        print(f"openmined-psi directly: {direct:.1f} s; the psi session: "
+              f"{figures['psi']['wall_seconds']:.1f} s")
+    out = Path(__file__).parent / "results" / "prl.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
