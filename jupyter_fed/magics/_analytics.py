@@ -3,7 +3,9 @@
 An analytics session is one step per dataset and one merge; nothing trains. The cell's body holds
 the package's options (flat), the line names the datasets, and when the session completes the cell
 shows what came back: for EDA the describe table and the pooled histograms, for stats the merged
-describe table, the correlation matrix and each peer's notes.
+describe table, the correlation matrix and each peer's notes. Packages configured per client
+(``Notebook.per_client``: record linkage) take their datasets from the body's ``clients:``
+section instead of the line, one task per client under its name.
 """
 
 from __future__ import annotations

@@ -80,6 +80,8 @@ class FederateMagics(Magics):
         (and the other EDA options) and ``columns: [...]`` for every dataset or a per-dataset
         ``data_config: {dataset: [columns]}``; stats takes ``contract`` (one rule a line),
         ``send_action``, ``receive_action``, ``columns``, ``filter`` and ``condition_on``.
+        ``prl`` (record linkage) names no ``--datasets``: its body's ``clients:`` section gives
+        each client (by the name later vertical sessions use) its datasets and id columns.
 
         Examples
         --------
@@ -101,6 +103,12 @@ class FederateMagics(Magics):
               COUNT(x0) >= 100
             columns: [x0, x1, y]
             filter: x0 > -3
+
+            %%federate prl -o linked
+            protocol: keyed_hash
+            clients:
+              hospital-a: {train: hospital-a/patients, id_columns: [patient_id]}
+              hospital-b: {train: hospital-b/patients, id_columns: [pid], normalise: [trim]}
         """
         args = parse_argstring(self.federate, line)
         var = args.out

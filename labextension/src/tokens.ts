@@ -217,12 +217,17 @@ export interface ISession {
  */
 export type MetricValues = Record<string, number | null>;
 
-/** `GET /sessions/{id}/metrics`: entry 0 is the initial model. */
+/**
+ * `GET /sessions/{id}/metrics`: entry 0 is the initial model. Sessions that train no model
+ * (record linkage) describe the session as a whole: `client_metrics` is then
+ * `{client: {train|test: {n_records, n_overlapped_records, frac_overlapped}}}` and
+ * `federated_metrics` is empty.
+ */
 export interface ISessionMetrics {
   session_id: string;
   federated_metrics: MetricValues[];
-  client_metrics: Record<string, MetricValues>[];
-  latest_global_model_federated_loss: number | null;
+  client_metrics: Record<string, MetricValues>[] | Record<string, Record<string, MetricValues>>;
+  latest_global_model_federated_loss?: number | null;
 }
 
 /** One line of `GET /sessions/{id}/logs`. */

@@ -100,7 +100,7 @@ def link(client, parties: tuple[str, ...], protocol: str = "keyed_hash",
 
 def _all_ids() -> set[str]:
     out = set()
-    for party, ((tlo, thi), (slo, shi)) in SPANS.items():
+    for (tlo, thi), (slo, shi) in SPANS.values():
         for prefix, lo, hi in (("P", tlo, thi), ("T", slo, shi)):
             out |= {f"{prefix}{i:04d}" for i in range(lo, hi)}
     return out

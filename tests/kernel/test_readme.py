@@ -21,11 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from nbclient import NotebookClient
 from nbhelpers import ROOT, text
 
-from jupyter_fed.demo.data import write_silos
+from jupyter_fed.demo.data import write_silos, write_vertical
 
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 PORTS = ("8765", "8766")
@@ -55,10 +57,16 @@ def home(tmp_path: Path) -> Iterator[Path]:
     """A custodian's machine: each hospital's exports, and nothing else, in a fresh $HOME."""
     data = tmp_path / "generated"
     write_silos(data, rows=1500, clients=2, test_rows=600)
+    linked = write_vertical(data / "vertical", rows=1500, parties=2, overlap=0.9, test_rows=600)
     for i, site in enumerate("ab"):
         (tmp_path / "exports" / site).mkdir(parents=True)
         shutil.copy(data / f"train_silo{i}.parquet", tmp_path / "exports" / site / "train.parquet")
         shutil.copy(data / "test.parquet", tmp_path / "exports" / site / "test.parquet")
+        for role, name in (("train", "patients"), ("test", "patients-test")):
+            table = pq.read_table(linked[f"party{i}"][role])
+            if site == "b":  # hospital-b writes its ids in lower case
+                table = table.set_column(0, "patient_id", pc.utf8_lower(table.column(0)))
+            pq.write_table(table, tmp_path / "exports" / site / f"{name}.parquet")
     yield tmp_path
 
 
@@ -103,6 +111,9 @@ def test_every_readme_block_runs(home: Path, kernel_name: str) -> None:
     outputs = "\n".join(text(c) for c in nb.cells)
     assert "hospital-a" in outputs and "hospital-b" in outputs
     assert "session" in outputs and "completed 5 round(s)" in outputs
+    # 90% of 1,500 patients (and of 600 test patients) in common, linked by both cells
+    assert "linked 1,350 train, 540 test records across 2 parties" in outputs
+    assert "1350" in outputs
 
 
 def _serve(line: str, env: dict[str, str], home: Path, port: str) -> subprocess.Popen[bytes]:

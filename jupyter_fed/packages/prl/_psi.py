@@ -44,8 +44,8 @@ from jupyter_fed.packages.prl._encode import encode_dataset
 from jupyter_fed.packages.prl._state import PartyState
 from jupyter_fed.packages.prl.config import ClientIds
 from jupyter_fed.packages.prl.local import (
-    _client,
     check_columns,
+    client_of,
     digest_of,
     encoding,
     keys,
@@ -105,7 +105,7 @@ def prepare(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
             tensors: dict[str, np.ndarray]) -> StepResult:
     """Tokens under the pairwise key, then the server's set-up or the client's request."""
     psi = _psi()
-    client, side = _client(params), params.get("side")
+    client, side = client_of(params), params.get("side")
     if side not in ("server", "client"):
         raise ConfigError("psi_prepare needs side 'server' or 'client'", "")
     ids = ClientIds.model_validate(params.get("ids") or {})
@@ -158,7 +158,7 @@ def serve(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
           tensors: dict[str, np.ndarray]) -> StepResult:
     """The server blinds the client's request once more (once per session and role)."""
     psi = _psi()
-    client = _client(params)
+    client = client_of(params)
     state = PartyState(ctx, client)
     k = _pair(ctx, state, client, params)
     scalar = state.get("psi-key", "PSI key")
@@ -202,7 +202,7 @@ def intersect(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict
               tensors: dict[str, np.ndarray]) -> StepResult:
     """The client: its part of the intersection, stored; the tokens sealed for the server."""
     psi = _psi()
-    client = _client(params)
+    client = client_of(params)
     state = PartyState(ctx, client)
     k = _pair(ctx, state, client, params)
     scalar = state.get("psi-key", "PSI key")
@@ -246,7 +246,7 @@ def intersect(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict
 def psi_align(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
               tensors: dict[str, np.ndarray]) -> StepResult:
     """The server: its rows of the intersection, in the client's (token) order, stored."""
-    client = _client(params)
+    client = client_of(params)
     state = PartyState(ctx, client)
     k = _pair(ctx, state, client, params)
     linked = {}

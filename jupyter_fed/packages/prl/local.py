@@ -47,11 +47,11 @@ from jupyter_fed.packages.prl._encode import Encoding, encode_dataset
 from jupyter_fed.packages.prl._state import PartyState
 from jupyter_fed.packages.prl.config import ClientIds, FuzzyConfig
 
-__all__ = ["align", "check_columns", "digest_of", "keys", "linked_roles", "privacy_cost", "share",
-           "store_alignment", "tokens"]
+__all__ = ["align", "check_columns", "client_of", "digest_of", "keys", "linked_roles",
+           "privacy_cost", "share", "store_alignment", "tokens"]
 
 
-def _client(params: dict[str, Any]) -> str:
+def client_of(params: dict[str, Any]) -> str:
     client = params.get("client")
     if not isinstance(client, str) or not client:
         raise ConfigError("the step's parameters name no client", "the coordinator names it")
@@ -76,7 +76,7 @@ def check_columns(datasets: dict[str, DatasetHandle], ids: ClientIds) -> None:
 def keys(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """A fresh X25519 key pair for this party and session: the public half is returned."""
-    client = _client(params)
+    client = client_of(params)
     check_columns(datasets, ClientIds.model_validate(params.get("ids") or {}))
     state = PartyState(ctx, client)
     state.sweep()
@@ -99,7 +99,7 @@ def _aad(session: str, leader: str, peer: str) -> bytes:
 def share(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
           tensors: dict[str, np.ndarray]) -> StepResult:
     """The leader's step: a random group key, sealed for every other party."""
-    client = _client(params)
+    client = client_of(params)
     state = PartyState(ctx, client)
     private = state.get("x25519", "private key")
     group = os.urandom(32)
@@ -138,7 +138,7 @@ def encoding(key: bytes, ids: ClientIds, fuzzy: FuzzyConfig | None,
 def tokens(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
            tensors: dict[str, np.ndarray]) -> StepResult:
     """Tokens of every dataset role: sorted distinct HMACs (and Bloom filters when fuzzy)."""
-    client = _client(params)
+    client = client_of(params)
     ids = ClientIds.model_validate(params.get("ids") or {})
     fuzzy = FuzzyConfig.model_validate(params["fuzzy"]) if params.get("fuzzy") else None
     check_columns(datasets, ids)
@@ -230,7 +230,7 @@ def _already(ctx: StepContext, datasets: dict[str, DatasetHandle],
 def align(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
           tensors: dict[str, np.ndarray]) -> StepResult:
     """Map the coordinator's positions to rows, check the minimum, store, forget the keys."""
-    client = _client(params)
+    client = client_of(params)
     state = PartyState(ctx, client)
     if not state.folder.exists():
         done = _already(ctx, datasets, tensors)
