@@ -85,6 +85,7 @@ class PRLPlan(Plan):
         roles = ["train"] + (["test"] if all("test" in c.datasets for c in io.clients) else [])
         if len(roles) == 1 and any("test" in c.datasets for c in io.clients):
             io.log("info", "test datasets are not linked: not every client brought one")
+        self._compare_normalisations(io)
         if self.data.fuzzy is not None:
             io.warn("fuzzy", "fuzzy linkage reveals more than exact linkage: the coordinator sees "
                     "how similar the names of every pair of records in a block are, and keyed "
@@ -120,6 +121,20 @@ class PRLPlan(Plan):
         io.log("info", "linked " + ", ".join(f"{int(k):,} {r} records" for r, k in
                                              zip(roles, sizes, strict=True))
                + f" across {len(clients)} parties ({self.data.protocol})")
+
+    def _compare_normalisations(self, io: SessionIO) -> None:
+        """Warn when parties normalise corresponding id columns differently: ``P01`` and ``p01``
+        then never link, which is rarely what was meant."""
+        parties = list(self.data.clients.items())
+        width = len(parties[0][1].id_columns) + len(parties[0][1].fuzzy_columns)
+        for i in range(width):
+            steps = {cid: ids.steps([*ids.id_columns, *ids.fuzzy_columns][i])
+                     for cid, ids in parties}
+            if len({tuple(v) for v in steps.values()}) > 1:
+                shown = "; ".join(f"{cid}: {', '.join(v) or 'none'}" for cid, v in steps.items())
+                io.warn("normalise", f"the parties normalise id column {i + 1} differently "
+                        f"({shown}): ids link only if equal after each party's own steps")
+                return
 
     def _base(self, cid: str, roles: list[str]) -> dict[str, Any]:
         return {"client": cid, "roles": roles,
