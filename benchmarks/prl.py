@@ -13,7 +13,8 @@ Measures, with two real runner processes on loopback (runner start excluded):
   the library would run). Target: not slower than the direct calls.
 
 Run: ``python benchmarks/prl.py [--rows 1000000] [--psi-client-rows 100000]
-[--psi-server-rows 100000] [--skip-psi]``. Figures also go to ``benchmarks/results/prl.json``.
+[--psi-server-rows 100000] [--skip-psi] [--skip-dask] [--out prl.json]``. Figures also go to
+``benchmarks/results/prl.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--psi-server-rows", type=int, default=100_000)
     parser.add_argument("--skip-psi", action="store_true")
     parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--out", default="prl.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
 
     import jupyter_fed
@@ -138,7 +140,7 @@ def main() -> None:
         figures["psi_sizes"] = {"client": args.psi_client_rows, "server": args.psi_server_rows}
         print(f"openmined-psi directly: {direct:.1f} s; the psi session: "
               f"{figures['psi']['wall_seconds']:.1f} s")
-    out = Path(__file__).parent / "results" / "prl.json"
+    out = Path(__file__).parent / "results" / args.out
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))

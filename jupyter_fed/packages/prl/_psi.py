@@ -120,6 +120,8 @@ def prepare(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
         psi.client.CreateWithNewKey(True)
     scalar = obj.GetPrivateKeyBytes()
     state.put("psi-key", scalar)
+    for marker in state.folder.glob("*.served"):  # a new key answers one new request
+        marker.unlink()
     roles = linked_roles(datasets, params)
     for i, role in enumerate(roles):
         found = encode_dataset(ctx, datasets[role], enc, f"hashing {role} ids",
