@@ -99,19 +99,15 @@ def encode_block(table: pa.Table, first_row: int, enc: Encoding) -> dict[str, An
     out["tokens"] = hmac_tokens(enc.key, _messages(exact, keep)) if exact else \
         np.tile(hmac_tokens(enc.key, [b""]), (len(rows), 1))
     if enc.bloom is not None:
+        import pyarrow as pa
+
         from jupyter_fed.packages.prl._bloom import bloom_filters
 
         out["full"] = hmac_tokens(enc.key, _messages(parts, keep))
-        fuzzy = [p.filter(keep_array(keep)).to_pylist() for p in parts[enc.exact:]]
+        fuzzy = [p.filter(pa.array(keep)).to_pylist() for p in parts[enc.exact:]]
         key, bits, hashes, ngram = enc.bloom
         out["bloom"] = bloom_filters(list(zip(*fuzzy, strict=True)), key, bits, hashes, ngram)
     return out
-
-
-def keep_array(keep: np.ndarray) -> Any:
-    import pyarrow as pa
-
-    return pa.array(keep)
 
 
 def _halves(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +126,13 @@ def first_of_each(tokens: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return order[new]
 
 
+def _concat(blocks: list[dict[str, Any]], key: str, width: int = 0) -> np.ndarray:
+    """One array of every block's ``key`` (``width``: bytes per row of uint8 rows; 0: int64)."""
+    if blocks:
+        return np.concatenate([b[key] for b in blocks])
+    return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
+
+
 def encode_dataset(ctx: StepContext, handle: DatasetHandle, enc: Encoding, what: str,
                    share: tuple[float, float] = (0.0, 1.0)) -> Encoded:
     """Read the id columns block by block and encode them; progress within ``share``."""
@@ -140,15 +143,13 @@ def encode_dataset(ctx: StepContext, handle: DatasetHandle, enc: Encoding, what:
         blocks.append(block)
         done += len(block["rows"]) + block["missing"]
         ctx.progress(share[0] + (share[1] - share[0]) * min(done / total, 1.0), what)
-    cat = lambda k, width=None: (np.concatenate([b[k] for b in blocks]) if blocks else  # noqa: E731
-                                 np.zeros((0, width) if width else 0, np.uint8 if width else np.int64))
-    tokens, rows = cat("tokens", TOKEN_BYTES), cat("rows")
+    tokens, rows = _concat(blocks, "tokens", TOKEN_BYTES), _concat(blocks, "rows")
     n_missing = sum(b["missing"] for b in blocks)
     if enc.bloom is None:
         keep = first_of_each(tokens, rows)
         return Encoded(tokens[keep], rows[keep], handle.num_rows, n_missing, len(rows) - len(keep))
-    full = cat("full", TOKEN_BYTES)
-    bloom = cat("bloom", enc.bloom[1] // 8)
+    full = _concat(blocks, "full", TOKEN_BYTES)
+    bloom = _concat(blocks, "bloom", enc.bloom[1] // 8)
     keep = first_of_each(full, rows)
     bhi, blo = _halves(tokens[keep])
     fhi, flo = _halves(full[keep])
