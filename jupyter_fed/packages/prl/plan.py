@@ -113,14 +113,14 @@ class PRLPlan(Plan):
                 "fuzzy": self.data.fuzzy is not None}
         sizes = np.array([per_client[clients[0]][r]["n_overlapped_records"] for r in roles],
                          dtype=np.int64)
+        io.log("info", "linked " + ", ".join(f"{int(k):,} {r} records" for r, k in
+                                             zip(roles, sizes, strict=True))
+               + f" across {len(clients)} parties ({self.data.protocol})")
         await io.commit(1, metrics=RoundMetrics(None, {}, per_client),
                         artefact=Artefact({"n_overlapped_records": sizes}, meta),
                         info={"duration": time.perf_counter() - started, "clients": clients,
                               "step_seconds": self.step_seconds},
                         done=True)
-        io.log("info", "linked " + ", ".join(f"{int(k):,} {r} records" for r, k in
-                                             zip(roles, sizes, strict=True))
-               + f" across {len(clients)} parties ({self.data.protocol})")
 
     def _compare_normalisations(self, io: SessionIO) -> None:
         """Warn when parties normalise corresponding id columns differently: ``P01`` and ``p01``
