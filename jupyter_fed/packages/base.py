@@ -86,8 +86,12 @@ class DatasetHandle(Protocol):
         """The rows that record-linkage session ``prl_session_id`` linked, in aligned order.
 
         Position ``i`` of the returned handle is position ``i`` of the session's intersection
-        (the same person at every party); its ``num_rows`` is the intersection's size. The
-        alignment belongs to the principal who ran the linkage and to this dataset's version:
+        (the same person at every party); its ``num_rows`` is the intersection's size. Its
+        ``alignment`` attribute (:class:`~jupyter_fed.packages.alignment.Alignment`) holds the
+        row positions and the alignment's ``digest``, which a step may return so that its plan
+        can check that every party holds the linkage the coordinator recorded
+        (``PRLResult.digests``). The alignment belongs to the principal who ran the linkage and
+        to this dataset's version:
 
         Raises
         ------
