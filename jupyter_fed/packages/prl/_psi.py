@@ -72,7 +72,8 @@ def _threads(params: dict[str, Any]) -> int:
     given = params.get("threads")
     if isinstance(given, int) and 1 <= given <= 16:
         return given
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cores or 1))
 
 
 def _chunks(items: Sequence[T], n: int) -> list[Sequence[T]]:
