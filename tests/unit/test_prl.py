@@ -254,17 +254,21 @@ def test_aligned_is_refused_without_alignment_or_after_the_file_changed(tmp_path
         train.aligned("local")
 
 
-def test_an_intersection_below_the_minimum_rows_is_refused_and_not_stored(tmp_path: Path) -> None:
+def test_an_intersection_below_one_partys_minimum_is_stored_by_no_party(tmp_path: Path) -> None:
+    """11 people in common: enough for a (2 columns: minimum 10), not for b (8 columns: 13)."""
     cache = tmp_path / "cache"
     a = pd.DataFrame({"id": [str(i) for i in range(100)], "v": 1.0})
-    b = pd.DataFrame({"id": [str(i) for i in range(95, 200)], "w": 1.0})
+    b = pd.DataFrame({"id": [str(i) for i in range(89, 200)],
+                      **{f"w{j}": 1.0 for j in range(7)}})
     clients = {"a": {"train": handle(tmp_path, "sa", a, ["id"], cache)},
                "b": {"train": handle(tmp_path, "sb", b, ["id"], cache)}}
 
-    with pytest.raises(PermissionDenied, match="fewer than the 10 rows"):
+    with pytest.raises(PermissionDenied, match="'sb' with the other parties has fewer than the "
+                                               "13 rows"):
         run_plan("prl", {}, {"a": {"id_columns": ["id"]}, "b": {"id_columns": ["id"]}}, clients,
                  cache_dir=cache)
     assert load_alignment(cache, PRINCIPAL, "local", "sa") is None
+    assert load_alignment(cache, PRINCIPAL, "local", "sb") is None
 
 
 @pytest.mark.parametrize(("data", "field"), [

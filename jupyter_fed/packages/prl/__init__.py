@@ -20,7 +20,7 @@ PACKAGE = register(PackageSpec(
     name="prl",
     aliases=("iai_prl", "private_record_linkage"),
     steps={"keys": f"{_LOCAL}:keys", "share": f"{_LOCAL}:share", "tokens": f"{_LOCAL}:tokens",
-           "align": f"{_LOCAL}:align", "psi_keys": f"{_PSI}:keys",
+           "align": f"{_LOCAL}:align", "commit": f"{_LOCAL}:commit", "psi_keys": f"{_PSI}:keys",
            "psi_prepare": f"{_PSI}:prepare", "psi_serve": f"{_PSI}:serve",
            "psi_intersect": f"{_PSI}:intersect", "psi_align": f"{_PSI}:psi_align"},
     privacy_cost=f"{_LOCAL}:privacy_cost",

@@ -14,10 +14,11 @@ only elliptic-curve-blinded messages and ciphertext:
    session: a second, different one is refused) and returns the response.
 4. ``psi_intersect`` — the client learns which of its tokens the server holds (and nothing about
    the others), orders the intersection by token, checks its size against its dataset's minimum
-   rows, stores its alignment, and seals the intersection's tokens (AES-GCM under K) for the
+   rows, stages its alignment, and seals the intersection's tokens (AES-GCM under K) for the
    server.
 5. ``psi_align`` — the server opens them, finds each among its own tokens (every one must be
-   there), checks the minimum, and stores its alignment in the same order.
+   there), checks the minimum, and stages its alignment in the same order.
+6. ``commit`` (shared with the keyed-hash protocol) — both store their alignments.
 
 Neither party learns anything about the other's ids outside the intersection; the server learns
 the intersection only through step 4, which holds only ids it has. The elliptic-curve work runs on
@@ -50,7 +51,8 @@ from jupyter_fed.packages.prl.local import (
     encoding,
     keys,
     linked_roles,
-    store_alignment,
+    remember_version,
+    stage_alignment,
 )
 
 __all__ = ["intersect", "keys", "prepare", "psi_align", "serve"]
@@ -129,6 +131,7 @@ def prepare(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
                                (i / len(roles), (i + 0.3) / len(roles)))
         state.put_array(f"{role}.rows", found.rows)
         state.put_array(f"{role}.tokens", found.tokens)
+        remember_version(state, role, datasets[role])
         items = [bytes(t) for t in found.tokens]
         ctx.progress((i + 0.3) / len(roles), f"blinding {role} ids")
         if side == "server":
@@ -241,8 +244,7 @@ def intersect(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict
         sealed[f"{role}_sealed"] = np.frombuffer(
             seal(derive(k, "psi-result", ctx.session_id), common.tobytes(),
                  _sealed_aad(ctx.session_id, role)), np.uint8)
-    out = store_alignment(ctx, datasets, linked, "psi")
-    state.clear()
+    out = stage_alignment(ctx, state, datasets, linked)
     return StepResult(tensors=sealed, outputs={"linked": out})
 
 
@@ -272,6 +274,5 @@ def psi_align(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict
                                    "the other party deviated from the protocol")
         rows = state.get_array(f"{role}.rows", "rows of the sent tokens")
         linked[role] = (rows[pos.astype(np.int64)], digest_of(ctx.session_id, common))
-    out = store_alignment(ctx, datasets, linked, "psi")
-    state.clear()
+    out = stage_alignment(ctx, state, datasets, linked)
     return StepResult(outputs={"linked": out})

@@ -12,9 +12,12 @@
     missing ids never link.
 ``align``
     Receive the positions, within what this party sent, of the intersection in aligned order;
-    refuse an intersection smaller than the dataset's minimum rows; store the aligned row
-    positions with the dataset's version (see :mod:`jupyter_fed.packages.alignment`) and forget
-    the session's keys.
+    refuse an intersection smaller than the dataset's minimum rows; stage the aligned rows.
+``commit``
+    Once every party staged the same alignment (the coordinator compares their digests): store
+    the aligned row positions with the dataset's version as it was when the ids were read (see
+    :mod:`jupyter_fed.packages.alignment`), and forget the session's keys. A linkage refused
+    anywhere thus leaves no alignment anywhere.
 
 No id, token-to-row map or key ever leaves the runner, nor appears in an error.
 """
@@ -22,7 +25,9 @@ No id, token-to-row map or key ever leaves the runner, nor appears in an error.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -47,8 +52,8 @@ from jupyter_fed.packages.prl._encode import Encoding, encode_dataset
 from jupyter_fed.packages.prl._state import PartyState
 from jupyter_fed.packages.prl.config import ClientIds, FuzzyConfig
 
-__all__ = ["align", "check_columns", "client_of", "digest_of", "keys", "linked_roles",
-           "privacy_cost", "share", "store_alignment", "tokens"]
+__all__ = ["align", "check_columns", "client_of", "commit", "digest_of", "keys", "linked_roles",
+           "privacy_cost", "remember_version", "share", "stage_alignment", "tokens"]
 
 
 def client_of(params: dict[str, Any]) -> str:
@@ -154,6 +159,7 @@ def tokens(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
                                (i / len(roles), (i + 1) / len(roles)))
         state.put_array(f"{role}.rows", found.rows)
         state.put_array(f"{role}.tokens", found.tokens)
+        remember_version(state, role, datasets[role])
         out[role] = found.tokens
         if found.bloom is not None:
             out[f"{role}_bloom"] = found.bloom
@@ -182,12 +188,19 @@ def _positions(found: np.ndarray | None, sent: int, role: str) -> np.ndarray:
     return found
 
 
-def store_alignment(ctx: StepContext, datasets: dict[str, DatasetHandle],
-                    linked: dict[str, tuple[np.ndarray, str]], protocol: str) -> dict[str, Any]:
-    """Check every role's intersection against its dataset's minimum, then store them all.
+def remember_version(state: PartyState, role: str, handle: DatasetHandle) -> None:
+    """The dataset's version as its ids are read: what its alignment will be valid for."""
+    version = DatasetVersion.of(handle.info.registered_at, handle.path, handle.num_rows)
+    state.put(f"{role}.version", json.dumps(asdict(version)).encode())
 
-    ``linked``: role → (dataset rows in aligned order, digest). Nothing is stored unless every
-    role passes, so a refused linkage leaves no alignment behind.
+
+def stage_alignment(ctx: StepContext, state: PartyState, datasets: dict[str, DatasetHandle],
+                    linked: dict[str, tuple[np.ndarray, str]]) -> dict[str, Any]:
+    """Check every role's intersection against its dataset's minimum rows, and keep the aligned
+    rows aside until :func:`commit` (when every party has staged the same alignment).
+
+    ``linked``: role → (dataset rows in aligned order, digest). A refusal here, at any party,
+    fails the session before any party stores an alignment.
     """
     from jupyter_fed.privacy import release_minimum
 
@@ -201,41 +214,46 @@ def store_alignment(ctx: StepContext, datasets: dict[str, DatasetHandle],
                                    "link datasets that share more people")
     out = {}
     for role, (rows, digest) in linked.items():
-        handle = datasets[role]
-        version = DatasetVersion.of(handle.info.registered_at, handle.path, handle.num_rows)
-        save_alignment(ctx.cache_dir, ctx.principal,  # type: ignore[arg-type]
-                       Alignment(ctx.session_id, handle.info.name, role, rows, version, digest,
-                                 protocol))
-        out[role] = {"n_records": handle.num_rows, "n_overlapped_records": len(rows),
+        state.put_array(f"{role}.aligned", np.asarray(rows, dtype=np.int64))
+        state.put(f"{role}.digest", digest.encode())
+        out[role] = {"n_records": datasets[role].num_rows, "n_overlapped_records": len(rows),
                      "digest": digest}
     return out
 
 
-def _already(ctx: StepContext, datasets: dict[str, DatasetHandle],
-             tensors: dict[str, np.ndarray]) -> dict[str, Any] | None:
-    """What an earlier run of this step stored, when it is retried after it finished."""
-    out = {}
-    for role, handle in datasets.items():
-        if role not in tensors:
-            continue
-        found = load_alignment(ctx.cache_dir, ctx.principal, ctx.session_id,  # type: ignore[arg-type]
-                               handle.info.name)
-        if found is None or found.size != len(tensors[role]):
-            return None
-        out[role] = {"n_records": handle.num_rows, "n_overlapped_records": found.size,
-                     "digest": found.digest}
-    return out
+def commit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+           tensors: dict[str, np.ndarray]) -> StepResult:
+    """Store the staged alignments (0600, per principal) and forget the linkage's keys."""
+    client = client_of(params)
+    state = PartyState(ctx, client)
+    roles = linked_roles(datasets, params)
+    if not state.folder.exists() and all(
+            load_alignment(ctx.cache_dir, ctx.principal, ctx.session_id,  # type: ignore[arg-type]
+                           datasets[r].info.name) is not None for r in roles):
+        return StepResult()  # a retry of a commit that finished
+    staged = {}
+    for role in roles:
+        handle = datasets[role]
+        version = DatasetVersion(**json.loads(state.get(f"{role}.version", "dataset version")))
+        now = DatasetVersion.of(handle.info.registered_at, handle.path, handle.num_rows)
+        if version.changes(now):
+            raise ConfigError(f"dataset {handle.info.name!r} changed while it was being linked",
+                              "run the linkage again")
+        staged[role] = Alignment(ctx.session_id, handle.info.name, role,
+                                 state.get_array(f"{role}.aligned", "staged alignment"), version,
+                                 state.get(f"{role}.digest", "staged digest").decode(),
+                                 str(params.get("protocol") or "keyed_hash"))
+    for alignment in staged.values():
+        save_alignment(ctx.cache_dir, ctx.principal, alignment)  # type: ignore[arg-type]
+    state.clear()
+    return StepResult(num_examples=sum(a.size for a in staged.values()))
 
 
 def align(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
           tensors: dict[str, np.ndarray]) -> StepResult:
-    """Map the coordinator's positions to rows, check the minimum, store, forget the keys."""
+    """Map the coordinator's positions to rows and stage them (after the minimum-rows check)."""
     client = client_of(params)
     state = PartyState(ctx, client)
-    if not state.folder.exists():
-        done = _already(ctx, datasets, tensors)
-        if done is not None:
-            return StepResult(outputs={"linked": done})
     linked = {}
     for role in linked_roles(datasets, params):
         if role not in tensors:
@@ -244,8 +262,7 @@ def align(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         sent = state.get_array(f"{role}.tokens", "sent tokens")
         pos = _positions(tensors[role], len(rows), role)
         linked[role] = (rows[pos], digest_of(ctx.session_id, sent[pos]))
-    out = store_alignment(ctx, datasets, linked, str(params.get("protocol") or "keyed_hash"))
-    state.clear()
+    out = stage_alignment(ctx, state, datasets, linked)
     return StepResult(outputs={"linked": out},
                       num_examples=sum(v["n_overlapped_records"] for v in out.values()))
 

@@ -7,8 +7,9 @@ dataset role the number of records and of linked records, the alignment's digest
 keyed tokens: opaque) and the counts of missing and duplicate ids. The positions it sends are
 forgotten with the step.
 
-A linkage either completes at every party or fails; a party whose intersection is smaller than
-its dataset's minimum rows refuses it (and stores nothing), which fails the session.
+A linkage either completes at every party or fails: parties first stage their alignments (one
+whose intersection is smaller than its dataset's minimum rows refuses), the coordinator checks
+that every party staged the same one (equal digests), and only then do they store it.
 """
 
 from __future__ import annotations
@@ -105,8 +106,12 @@ class PRLPlan(Plan):
         for role in roles:
             sizes = {per_client[cid][role]["n_overlapped_records"] for cid in clients}
             if len(digests[role]) != 1 or len(sizes) != 1:
-                raise SessionFailed(f"the parties stored different {role} alignments",
-                                    "run the linkage again; the runners' versions may differ")
+                raise SessionFailed(f"the parties staged different {role} alignments; none "
+                                    "is stored", "run the linkage again; the runners' versions "
+                                    "may differ")
+        await self._step(io, "commit", {c: Payload({**self._base(c, roles),
+                                                    "protocol": self.data.protocol})
+                                        for c in clients})
         meta = {**self.artefact_meta(), "protocol": self.data.protocol, "roles": roles,
                 "clients": clients, "client_metrics": per_client, "counts": counts,
                 "digests": {role: next(iter(digests[role])) for role in roles},
