@@ -177,12 +177,19 @@ def digest_of(session: str, tokens: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _repeats(positions: np.ndarray, size: int) -> bool:
+    """Whether a position (all within ``0..size-1``) occurs twice: O(n), unlike sorting."""
+    seen = np.zeros(size, dtype=bool)
+    seen[positions] = True
+    return int(seen.sum()) != len(positions)
+
+
 def _positions(found: np.ndarray | None, sent: int, role: str) -> np.ndarray:
     if found is None or found.ndim != 1 or found.dtype != np.int64:
         raise ConfigError(f"the {role} alignment is not a list of positions",
                           "the coordinator sends int64 positions")
     if len(found) and (int(found.min()) < 0 or int(found.max()) >= sent
-                       or len(np.unique(found)) != len(found)):
+                       or _repeats(found, sent)):
         raise ConfigError(f"the {role} alignment names positions this party never sent, or one "
                           "twice", "the relay is not faithful; run the linkage again")
     return found
