@@ -369,3 +369,18 @@ def test_map_arrow_reads_ids_as_stored_in_row_order(tmp_path: Path, backend: str
         handle = LoadedDataset(info, None, path)
 
         assert _ids_seen(handle) == ids
+
+
+def test_joining_clients_are_checked_against_their_own_config() -> None:
+    from jupyter_fed.packages.prl.plan import PRLPlan
+
+    plan = PRLPlan({}, {"a": {"id_columns": ["pid"]}, "b": {"id_columns": ["pid"]}})
+    ok = {"name": "d", "columns": [{"name": "pid", "role": "id"}]}
+    feature = {"name": "e", "columns": [{"name": "pid", "role": "feature"}]}
+
+    assert plan.check_client("a", {"train": ok}, "r") == []
+    assert "not one of the clients" in plan.check_client("z", {"train": ok}, "r")[0].error
+    assert "not registered as an id column" in plan.check_client("a", {"train": feature}, "r")[0].error
+    assert "as both train and test" in plan.check_client("a", {"train": ok, "test": ok}, "r")[0].error
+    with pytest.raises(ConfigError, match="takes no model_config"):
+        PRLPlan({"epochs": 3}, {"a": {"id_columns": ["pid"]}, "b": {"id_columns": ["pid"]}})

@@ -51,6 +51,11 @@ class PRLPlan(Plan):
                             f"data_config names ({', '.join(self.data.clients)}); join with "
                             "client_name set to one of them")]
         problems = []
+        names = [info["name"] for info in datasets.values()]
+        if len(set(names)) < len(names):
+            problems.append(Problem("datasets", f"client {client!r} brings {names[0]!r} as both "
+                                    "train and test: a linkage keeps one alignment per dataset, "
+                                    "so link distinct train and test datasets"))
         for info in datasets.values():
             roles = {c["name"]: c.get("role") for c in info.get("columns") or []}
             where = f"{runner}/{info['name']}"
