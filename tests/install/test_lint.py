@@ -59,3 +59,17 @@ def test_no_module_imports_another_subpackages_private_modules() -> None:
                             found.add(f"{here} imports {'.'.join(parts[:i + 1])}")
                         break
     assert not found, "\n".join(sorted(found))
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest's default import mode keys test modules by basename: two ``test_x.py`` in different
+    folders stop the whole run at collection, which only the full README command notices."""
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if path.name in {"__init__.py", "conftest.py"}:
+            continue
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(ROOT)} and {path.relative_to(ROOT)}")
+        seen.setdefault(path.name, path)
+    assert not clashes, clashes
