@@ -75,11 +75,20 @@ class SecureSum:
         within the field for ``n * clip / precision`` below its size).
     precision
         The quantisation step: the secure sum equals the plain sum within ``n * precision / 2``.
+    scale_by_examples
+        Each client multiplies the tensors by its example count before masking and adds the
+        count itself to the sum (``total["num_examples"]``): FedAvg's numerator and denominator,
+        with no change to the package's step. ``clip`` then bounds the scaled values.
+
+    The field is ``Z / 2^64``: ``n * clip / precision`` must stay below ``2^63`` (the engine
+    refuses a step where it does not). Values beyond ``clip`` are clipped; the engine warns with
+    the total number clipped (itself summed securely, so no client's count is seen).
     """
 
     tensors: tuple[str, ...]
     clip: float = 1e6
     precision: float = 1e-6
+    scale_by_examples: bool = False
 
 
 @dataclass
