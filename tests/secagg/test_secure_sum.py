@@ -122,6 +122,9 @@ def test_a_runner_killed_mid_round_is_unmasked_around(all_up: LocalFederation, s
     try:
         result = session.model()
         assert [d.split("/")[0] for d in result.meta["dropped"]] == ["silo2"]
+        logs = [r["message"] for r in session.logs()]
+        print("\n".join(logs))
+        assert any("masks of 1 dropped client(s) removed" in m for m in logs)
         check_total(result, silo_root, 4)
     finally:
         client.close()

@@ -1,0 +1,69 @@
+"""Secure aggregation's arithmetic and cryptography, without runners (privacy/secagg.py)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from jupyter_fed.privacy import secagg as sa
+
+
+def test_pairwise_masks_cancel_and_self_masks_come_off() -> None:
+    rng = np.random.default_rng(0)
+    values = [rng.normal(0, 50, 1000) for _ in range(4)]
+    keys = [sa.new_keypair() for _ in values]
+    seeds = [os.urandom(16) for _ in values]
+    masked = []
+    for i, x in enumerate(values):
+        q, _ = sa.quantise(x, 1e4, 1e-6)
+        pairs = [(sa.agree(keys[i][0], keys[j][1], "mask", "r"), 1 if i < j else -1)
+                 for j in range(len(values)) if j != i]
+        masked.append(sa.add_masks(q, sa.self_mask_key(seeds[i], "r"), pairs))
+    total = np.sum(masked, axis=0, dtype=np.uint64)
+    for seed in seeds:
+        total -= sa.expand(sa.self_mask_key(seed, "r"), len(total))
+    got = sa.dequantise(total, 1e-6)
+    assert np.max(np.abs(got - np.sum(values, axis=0))) <= 4 * 1e-6 / 2 + 1e-9
+    assert not np.allclose(sa.dequantise(masked[0], 1e-6), values[0])  # one vector shows nothing
+
+
+def test_quantisation_clips_and_counts() -> None:
+    q, clipped = sa.quantise(np.array([-5.0, 0.25, 7.0]), 2.0, 0.5)
+    assert clipped == 2
+    assert list(sa.dequantise(q, 0.5)) == [-2.0, 0.0, 2.0]  # 0.25/0.5 rounds half to even
+    with pytest.raises(ValueError):
+        sa.quantise(np.array([np.nan]), 1.0, 0.1)
+    assert sa.fits(10, 1e6, 1e-6) and not sa.fits(10, 1e13, 1e-6)
+
+
+def test_shamir_needs_the_threshold_and_rebuilds_keys() -> None:
+    secret = os.urandom(32)
+    shares = sa.split(secret, 3, 5)
+    assert sa.combine({i + 1: shares[i] for i in (0, 2, 4)}, 3) == secret
+    assert sa.combine({i + 1: shares[i] for i in range(5)}, 3) == secret
+    assert sa.combine({i + 1: shares[i] for i in (0, 1)}, 2) != secret  # two of a 3-sharing
+    with pytest.raises(sa.SecAggError):
+        sa.combine({1: shares[0], 2: shares[1]}, 3)
+
+
+def test_threshold_is_a_strict_majority() -> None:
+    assert [sa.threshold(n) for n in (2, 3, 4, 5, 10)] == [2, 2, 3, 3, 6]
+    for n in range(2, 50):
+        assert 2 * sa.threshold(n) > n  # two disjoint groups can never both reach it
+
+
+def test_sealed_shares_are_bound_to_their_pair_and_round() -> None:
+    (a_sk, a_pk), (b_sk, b_pk), (c_sk, c_pk) = (sa.new_keypair() for _ in range(3))
+    key = sa.agree(a_sk, b_pk, "share", "round-1")
+    blob = sa.seal(key, b"share", b"round-1|a|b")
+    assert sa.open_sealed(sa.agree(b_sk, a_pk, "share", "round-1"), blob, b"round-1|a|b") == b"share"
+    for wrong_key, aad in ((sa.agree(c_sk, a_pk, "share", "round-1"), b"round-1|a|b"),
+                           (sa.agree(b_sk, a_pk, "share", "round-2"), b"round-1|a|b"),
+                           (key, b"round-1|a|c")):
+        with pytest.raises(sa.SecAggError):
+            sa.open_sealed(wrong_key, blob, aad)
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(sa.SecAggError):
+        sa.open_sealed(key, tampered, b"round-1|a|b")
