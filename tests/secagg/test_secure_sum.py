@@ -146,7 +146,7 @@ def test_beyond_the_threshold_the_step_starts_again_without_the_dropped(
 
 def test_beyond_the_threshold_with_too_few_left_fails_cleanly(all_up: LocalFederation,
                                                                tmp_path: Path) -> None:
-    with pytest.raises(SessionFailed, match="secure sum needs at least 2 clients|required"):
+    with pytest.raises(SessionFailed, match=r"secure sum needs at least 2 clients|required"):
         run_session(all_up, tmp_path / "coord", 3, {"fail": ["silo1", "silo2"]})
     client = jupyter_fed.connect(embedded=True, state_dir=tmp_path / "coord",
                                  runners=all_up.runners)

@@ -55,7 +55,7 @@ def test_threshold_is_a_strict_majority() -> None:
 
 
 def test_sealed_shares_are_bound_to_their_pair_and_round() -> None:
-    (a_sk, a_pk), (b_sk, b_pk), (c_sk, c_pk) = (sa.new_keypair() for _ in range(3))
+    (a_sk, a_pk), (b_sk, b_pk), (c_sk, _c_pk) = (sa.new_keypair() for _ in range(3))
     key = sa.agree(a_sk, b_pk, "share", "round-1")
     blob = sa.seal(key, b"share", b"round-1|a|b")
     assert sa.open_sealed(sa.agree(b_sk, a_pk, "share", "round-1"), blob, b"round-1|a|b") == b"share"
