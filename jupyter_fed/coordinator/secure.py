@@ -4,7 +4,7 @@
 :mod:`jupyter_fed.wire.secagg`): key agreement, sealed shares relayed from every client to every
 other, the package's step (masked by the runner before its result leaves), and the unmask
 exchange. The coordinator relays public keys and sealed shares it cannot open, adds the masked
-vectors in ``Z / 2^64``, and removes what is left of the masks from the shares the survivors
+vectors in ``Z / 2^64`` (two elements a value), and removes what is left of the masks from the shares the survivors
 reveal: the self masks of the clients whose vectors are in the sum, and the pairwise masks those
 share with clients that dropped out after sharing. It learns the sum, the set of survivors and
 the timing — never a client's values, which exist here only masked and only in memory.
@@ -67,7 +67,7 @@ class SecureStep:
         if not sa.fits(max(len(payloads), 1), secure.clip, secure.precision):
             raise StepFailed(f"step {name}: a secure sum of {len(payloads)} clients with clip "
                              f"{secure.clip:g} and precision {secure.precision:g} would overflow "
-                             "the 64-bit ring", "lower clip or raise precision")
+                             "the 95-bit fixed point", "lower clip or raise precision")
 
     async def run(self) -> StepResults:
         targets = list(self.payloads)
@@ -163,8 +163,9 @@ class SecureStep:
         results = await run.dispatch(self.name, self.round, chosen, params,
                                      lambda c: self.payloads[c].tensors, self.liveness)
         found: dict[str, ClientAnswer] = {}
-        shapes: dict[str, tuple[int, ...]] = {k: np.shape(v) for k, v in (self.expect or {}).items()
-                                              if k in s.tensors}
+        shapes: dict[str, tuple[int, ...]] = {k: (*np.shape(v), 2) for k, v in
+                                              (self.expect or {}).items() if k in s.tensors}
+        shapes.update(dict.fromkeys((msg.EXAMPLES, msg.CLIPPED), (2,)))
         for client, res in zip(chosen, results, strict=True):
             cid = client["client_id"]
             if not isinstance(res, ClientAnswer):
@@ -188,7 +189,8 @@ class SecureStep:
         return found
 
     def _check_masked(self, res: ClientAnswer, shapes: dict[str, tuple[int, ...]]) -> None:
-        """Masked tensors: ``uint64``, the shapes every client sends alike (or ``expect``'s)."""
+        """Masked tensors: ``uint64`` pairs, the shapes every client sends alike (or
+        ``expect``'s, with the last axis of two limbs)."""
         cid = res.client["client_id"]
         for name in self._layout():
             value = res.tensors.get(name)
@@ -239,15 +241,15 @@ class SecureStep:
             part = total[start:start + size]
             start += size
             if name == msg.CLIPPED:
-                clipped = int(part.view(np.int64)[0])
+                clipped = sa.count_of(part)
                 if clipped:
                     self.run_.warn("secure_clipped", f"secure sum of {self.name}: {clipped} "
                                    f"value(s) were clipped to ±{self.secure.clip:g} before "
                                    "masking; the sum is off by their excess")
             elif name == msg.EXAMPLES:
-                out[EXAMPLES_TOTAL] = part.view(np.int64).astype(np.float64)
+                out[EXAMPLES_TOTAL] = np.array([float(sa.count_of(part))])
             else:
-                out[name] = sa.dequantise(part, self.secure.precision).reshape(shape)
+                out[name] = sa.dequantise(part, self.secure.precision).reshape(shape[:-1])
         self.run_.log("info", f"round {self.round}: secure sum of {self.name} over "
                       f"{len(survivors)} client(s)" + (f", masks of {len(dropped)} dropped "
                                                         "client(s) removed" if dropped else ""))

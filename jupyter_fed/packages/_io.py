@@ -72,7 +72,7 @@ class SecureSum:
         Names of the answer tensors to sum; they disappear from each ``Answer.tensors``.
     clip
         Values are clipped to ``[-clip, clip]`` before quantisation (the sum of n clients stays
-        within the field for ``n * clip / precision`` below its size).
+        within the field for ``n * clip / precision`` below its size, ``2^95``).
     precision
         The quantisation step: the secure sum equals the plain sum within ``n * precision / 2``.
     scale_by_examples
@@ -80,9 +80,11 @@ class SecureSum:
         count itself to the sum (``total["num_examples"]``): FedAvg's numerator and denominator,
         with no change to the package's step. ``clip`` then bounds the scaled values.
 
-    The field is ``Z / 2^64``: ``n * clip / precision`` must stay below ``2^63`` (the engine
-    refuses a step where it does not). Values beyond ``clip`` are clipped; the engine warns with
-    the total number clipped (itself summed securely, so no client's count is seen).
+    Values are a 95-bit fixed point (two elements of ``Z / 2^64`` each): ``n * clip /
+    precision`` must stay below ``2^95`` (the engine refuses a step where it does not), which
+    leaves room for ``clip=1e15`` with ``precision=1e-10`` and a thousand clients. Values beyond
+    ``clip`` are clipped; the engine warns with the total number clipped (itself summed
+    securely, so no client's count is seen).
     """
 
     tensors: tuple[str, ...]

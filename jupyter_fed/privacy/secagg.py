@@ -13,7 +13,8 @@ agreed by X25519 and HKDF (``cryptography``), through the coordinator, which nev
 Nothing here is a hand-made primitive: X25519, HKDF-SHA256, AES-GCM and the ChaCha20 stream that
 expands a 32-byte key into a mask are ``cryptography``'s; the secret sharing is pycryptodome's.
 What this module adds is the arithmetic of the ring ``Z / 2^64`` (numpy's ``uint64`` wraps
-around) and the fixed-point encoding that brings floats into it.
+around) and the fixed-point encoding that brings floats into it: each value as two ring
+elements, a 95-bit fixed point (:func:`quantise`).
 
 Used by the runner (``runner/secagg.py``: keys, shares, masking) and by the coordinator
 (``coordinator/secure.py``: removing the masks); neither holds the other's secrets.
@@ -36,9 +37,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from jupyter_fed.errors import PermissionDenied
 
-__all__ = ["BLOCK", "MAX_CLIENTS", "RING", "SecAggError", "add_masks", "agree", "b64", "combine",
-           "dequantise", "expand", "fits", "new_keypair", "open_sealed", "quantise", "seal",
-           "self_mask_key", "split", "threshold", "unb64"]
+__all__ = ["BLOCK", "LIMB", "MAX_CLIENTS", "RING", "SecAggError", "add_masks", "agree", "b64",
+           "combine", "count_of", "counter", "dequantise", "expand", "fits", "new_keypair",
+           "open_sealed", "public_of", "quantise", "seal", "self_mask_key", "split", "threshold",
+           "unb64"]
 
 RING = 2**64
 """Masked vectors live in ``Z / 2^64``: numpy's ``uint64`` arithmetic wraps, which is the ring."""
@@ -188,22 +190,53 @@ def add_masks(vector: np.ndarray, self_key: bytes, pairwise: Sequence[tuple[byte
     return out
 
 
+LIMB = 2**32
+"""Each value is two ring elements: ``hi`` (signed, wraps) and ``lo`` in ``[0, 2^32)``. The
+``lo`` limbs of up to 2^32 clients add up without wrapping, so the sum is exact over 95 bits —
+a range no single 64-bit word gives together with a fine precision (sums of squares of a
+million rows beside means to 1e-9)."""
+
+
 def fits(clients: int, clip: float, precision: float) -> bool:
-    """Whether the sum of ``clients`` vectors clipped to ``clip`` cannot wrap around the ring."""
-    return clients * (clip / precision + 1.0) < 2.0**63
+    """Whether the sum of ``clients`` values clipped to ``clip`` stays inside the 95-bit range."""
+    return clients < LIMB and clients * (clip / precision / LIMB + 1.0) < 2.0**63
 
 
 def quantise(values: np.ndarray, clip: float, precision: float) -> tuple[np.ndarray, int]:
-    """Fixed point: ``round(clip(x) / precision)`` in two's complement; also how many values
-    were clipped. Rounding to nearest keeps each value within ``precision / 2``."""
+    """Fixed point with step ``precision``: ``(hi, lo)`` pairs (``uint64``, shape ``(m, 2)``)
+    with ``x ≈ (hi * 2^32 + lo) * precision``; also how many values were clipped.
+
+    Each value is kept within ``precision / 2`` (or float64's own rounding, when larger).
+    """
     x = np.asarray(values, dtype=np.float64).ravel()
     if not np.isfinite(x).all():
         raise ValueError("values to sum securely must be finite")
     clipped = int(np.count_nonzero(np.abs(x) > clip))
-    q = np.rint(np.clip(x, -clip, clip) / precision).astype(np.int64)
-    return q.view(np.uint64), clipped
+    x = np.clip(x, -clip, clip)
+    step = precision * LIMB
+    hi = np.floor(x / step)
+    lo = np.rint((x - hi * step) / precision)
+    carry = np.floor(lo / LIMB)  # float rounding may leave lo a step outside [0, 2^32)
+    hi, lo = hi + carry, lo - carry * LIMB
+    out = np.empty((len(x), 2), dtype=np.uint64)
+    out[:, 0] = hi.astype(np.int64).view(np.uint64)
+    out[:, 1] = lo.astype(np.uint64)
+    return out, clipped
+
+
+def counter(value: int) -> np.ndarray:
+    """An exact non-negative count as one ``(hi, lo)`` pair."""
+    return np.array([[value // LIMB, value % LIMB]], dtype=np.uint64)
 
 
 def dequantise(total: np.ndarray, precision: float) -> np.ndarray:
-    """The float sum from a ring element (read as a signed 64-bit integer)."""
-    return np.asarray(total, dtype=np.uint64).view(np.int64).astype(np.float64) * precision
+    """The float sums from summed ``(hi, lo)`` pairs (shape ``(m, 2)``)."""
+    pairs = np.asarray(total, dtype=np.uint64).reshape(-1, 2)
+    hi = pairs[:, 0].view(np.int64).astype(np.float64)
+    return hi * (precision * LIMB) + pairs[:, 1].astype(np.float64) * precision
+
+
+def count_of(total: np.ndarray) -> int:
+    """The summed count of :func:`counter` pairs."""
+    hi, lo = (int(v) for v in np.asarray(total, dtype=np.uint64).reshape(2))
+    return (hi - RING if hi >= RING // 2 else hi) * LIMB + lo

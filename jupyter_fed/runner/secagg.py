@@ -245,36 +245,38 @@ class Masking:
         return cls(files, p, self_key, pairwise)
 
     def apply(self, result: StepResult) -> StepResult:
-        """``result`` with the named tensors masked (``uint64``, same names and shapes) and the
-        ``secagg:*`` counters added; the clear values never leave this function."""
+        """``result`` with the named tensors masked (``uint64``, same names, shape + ``(2,)``:
+        each value is a two-limb fixed point) and the ``secagg:*`` counters added; the clear
+        values never leave this function."""
         p = self.params
         missing = [t for t in p.tensors if t not in result.tensors]
         if missing:
             raise ConfigError(f"the step returned no tensor(s) {', '.join(missing)} to sum "
                               "securely", "this is a bug in the package's plan or step")
-        scale = float(result.num_examples) if p.scale_by_examples else 1.0
+        examples = int(result.num_examples)
+        if examples < 0:
+            raise ConfigError("the step reported a negative example count", "")
+        scale = float(examples) if p.scale_by_examples else 1.0
         parts, clipped = [], 0
         for name in p.tensors:
             try:
                 q, c = sa.quantise(np.asarray(result.tensors[name]) * scale, p.clip, p.precision)
             except ValueError:
                 raise ConfigError(f"tensor {name!r} to sum securely holds NaN or Inf", "") from None
-            parts.append(q)
+            parts.append(q.ravel())
             clipped += c
-        counters = ([int(result.num_examples)] if p.scale_by_examples else []) + [clipped]
-        vector = np.concatenate([*parts, np.array(counters, dtype=np.uint64)])
+        counters = ([sa.counter(examples)] if p.scale_by_examples else []) + [sa.counter(clipped)]
+        vector = np.concatenate([*parts, *(c.ravel() for c in counters)])
         masked = sa.add_masks(vector, self.self_key, self.pairwise)
         out = {k: v for k, v in result.tensors.items() if k not in p.tensors}
         start = 0
-        for name in p.tensors:
-            shape = np.shape(result.tensors[name])
-            size = int(np.prod(shape))
-            out[name] = masked[start:start + size].reshape(shape)
-            start += size
-        if p.scale_by_examples:
-            out[msg.EXAMPLES] = masked[start:start + 1]
-            start += 1
-        out[msg.CLIPPED] = masked[start:start + 1]
+        for name, part in zip(p.tensors, parts, strict=True):
+            out[name] = masked[start:start + len(part)].reshape(
+                (*np.shape(result.tensors[name]), 2))
+            start += len(part)
+        for name in ([msg.EXAMPLES] if p.scale_by_examples else []) + [msg.CLIPPED]:
+            out[name] = masked[start:start + 2]
+            start += 2
         with self.files.locked(p) as st:
             st["status"] = "masked"
         return StepResult(tensors=out, outputs=result.outputs, num_examples=result.num_examples)

@@ -20,7 +20,7 @@ def test_pairwise_masks_cancel_and_self_masks_come_off() -> None:
         q, _ = sa.quantise(x, 1e4, 1e-6)
         pairs = [(sa.agree(keys[i][0], keys[j][1], "mask", "r"), 1 if i < j else -1)
                  for j in range(len(values)) if j != i]
-        masked.append(sa.add_masks(q, sa.self_mask_key(seeds[i], "r"), pairs))
+        masked.append(sa.add_masks(q.ravel(), sa.self_mask_key(seeds[i], "r"), pairs))
     total = np.sum(masked, axis=0, dtype=np.uint64)
     for seed in seeds:
         total -= sa.expand(sa.self_mask_key(seed, "r"), len(total))
@@ -35,7 +35,23 @@ def test_quantisation_clips_and_counts() -> None:
     assert list(sa.dequantise(q, 0.5)) == [-2.0, 0.0, 2.0]  # 0.25/0.5 rounds half to even
     with pytest.raises(ValueError):
         sa.quantise(np.array([np.nan]), 1.0, 0.1)
-    assert sa.fits(10, 1e6, 1e-6) and not sa.fits(10, 1e13, 1e-6)
+    assert sa.fits(1000, 1e15, 1e-10) and not sa.fits(1000, 1e20, 1e-10)
+    assert sa.count_of(sa.counter(3 * 2**32 + 5) + sa.counter(7)) == 3 * 2**32 + 12
+
+
+def test_the_fixed_point_spans_95_bits() -> None:
+    """Sums of squares near 1e14 and values near 1e-9 in one vector, 1,000 clients."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(-1e14, 1e14, 50), rng.uniform(-1e-9, 1e-9, 50),
+                        [-1e14, 1e14, 0.0, -3e-10]])
+    total = np.zeros((len(x), 2), dtype=np.uint64)
+    for _ in range(1000):
+        q, clipped = sa.quantise(x, 1e15, 1e-10)
+        total += q
+        assert clipped == 0
+    got = sa.dequantise(total, 1e-10)
+    exact = 1000 * x
+    assert np.all(np.abs(got - exact) <= 1000 * 1e-10 / 2 + np.abs(exact) * 2**-52)
 
 
 def test_shamir_needs_the_threshold_and_rebuilds_keys() -> None:
