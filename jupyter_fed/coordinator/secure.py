@@ -4,10 +4,11 @@
 :mod:`jupyter_fed.wire.secagg`): key agreement, sealed shares relayed from every client to every
 other, the package's step (masked by the runner before its result leaves), and the unmask
 exchange. The coordinator relays public keys and sealed shares it cannot open, adds the masked
-vectors in ``Z / 2^64`` (two elements a value), and removes what is left of the masks from the shares the survivors
-reveal: the self masks of the clients whose vectors are in the sum, and the pairwise masks those
-share with clients that dropped out after sharing. It learns the sum, the set of survivors and
-the timing — never a client's values, which exist here only masked and only in memory.
+vectors in ``Z / 2^64`` (two elements a value), and removes what is left of the masks from the
+shares the survivors reveal: the self masks of the clients whose vectors are in the sum, and the
+pairwise masks those share with clients that dropped out after sharing. It learns the sum, the
+set of survivors and the timing — never a client's values, which exist here only masked and only
+in memory.
 
 Every exchange goes through the engine's own dispatch, so retries, timeouts, liveness, task ids
 and provenance are those of any step, and a client that fails any of them is dropped from the
