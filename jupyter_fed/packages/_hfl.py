@@ -31,6 +31,8 @@ from jupyter_fed.packages._secure import (
     CLIP,
     PRECISION,
     SUMS,
+    as_float64,
+    cast_back,
     fedavg_sum,
     mean_from_total,
     moments_from_sums,
@@ -186,13 +188,14 @@ class HFLPlan(Plan):
         started = time.perf_counter()
         found = await io.step(self.fit_step, Payload(self.step_params(), weights), round=rnd,
                               expect=weights, secure=fedavg_sum(weights) if self.secure else None)
-        if found.total is not None:  # secure: one update, the mean, is all the plan may see
-            mean, examples = mean_from_total(found.total, weights)
-            updates = [ClientUpdate("secure-sum", mean, examples)]
-        else:
-            updates = [ClientUpdate(a.client_id, a.tensors, a.num_examples) for a in found]
         per_client = {a.client_id: a.outputs.get("metrics", {}) for a in found}
-        new_weights = self.aggregate(weights, updates)
+        if found.total is not None:  # secure: one update, the mean, is all the plan may see
+            mean, examples = mean_from_total(found.total, weights, len(found))
+            new_weights = cast_back(self.aggregate(
+                as_float64(weights), [ClientUpdate("secure-sum", mean, examples)]), weights)
+        else:
+            new_weights = self.aggregate(weights, [ClientUpdate(a.client_id, a.tensors,
+                                                                a.num_examples) for a in found])
         federated = self.federated_metrics(per_client)
         self._history.append(federated)
         train = {a.client_id: a.outputs.get("train", {}) for a in found}

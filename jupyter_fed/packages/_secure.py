@@ -22,8 +22,8 @@ import numpy as np
 from jupyter_fed.errors import UpdateRejected
 from jupyter_fed.packages._io import SecureSum
 
-__all__ = ["CLIP", "PRECISION", "SUMS", "as_sums", "fedavg_sum", "mean_from_total",
-           "moments_from_sums", "secure_conflict"]
+__all__ = ["CLIP", "PRECISION", "SUMS", "as_float64", "as_sums", "cast_back", "fedavg_sum",
+           "mean_from_total", "moments_from_sums", "secure_conflict"]
 
 CLIP, PRECISION = 1e15, 1e-10
 """The fixed point of training packages' secure sums: values (weights × examples, sums of
@@ -67,20 +67,44 @@ def fedavg_sum(weights: Mapping[str, np.ndarray]) -> SecureSum:
     return SecureSum(tuple(weights), clip=CLIP, precision=PRECISION, scale_by_examples=True)
 
 
-def mean_from_total(total: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray]
-                    ) -> tuple[dict[str, np.ndarray], int]:
-    """The example-weighted mean of the clients' weights (cast like ``weights``) and the total
-    example count, from :func:`fedavg_sum`'s total."""
+def mean_from_total(total: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
+                    clients: int) -> tuple[dict[str, np.ndarray], int]:
+    """The example-weighted mean of ``clients``' weights, in float64, and the total example
+    count, from :func:`fedavg_sum`'s total.
+
+    Kept in float64 for the strategy (see :func:`cast_back`), and a parameter no client moved
+    stays exactly where it was: the sum carries a quantisation error of up to ``clients *
+    PRECISION / 2``, and a server optimiser that divides by running moments (FedAdam, FedYogi)
+    would blow a residue of 1e-13 up into a full step — on a frozen buffer or a dead unit whose
+    update is exactly zero on the plain path. Any real change of a float32 weight is ~1e-8 or
+    more, far above that floor.
+    """
     examples = float(total["num_examples"][0])
     if examples <= 0:
         raise UpdateRejected("the secure sum holds no example", "check the clients' datasets")
     out = {}
     for key, ref in weights.items():
-        value = np.asarray(total[key], dtype=np.float64) / examples
+        g = np.asarray(ref, dtype=np.float64)
+        mean = np.asarray(total[key], dtype=np.float64) / examples
+        floor = clients * (PRECISION / examples + 8 * np.finfo(np.float64).eps * np.abs(g))
+        out[key] = np.where(np.abs(mean - g) <= floor, g, mean)
+    return out, round(examples)
+
+
+def as_float64(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+
+
+def cast_back(values: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
+              ) -> dict[str, np.ndarray]:
+    """``values`` in the dtypes of ``reference`` (integer parameters rounded)."""
+    out = {}
+    for key, ref in reference.items():
+        value = np.asarray(values[key])
         if np.issubdtype(ref.dtype, np.integer) or np.issubdtype(ref.dtype, np.bool_):
             value = np.rint(value)
         out[key] = value.astype(ref.dtype)
-    return out, round(examples)
+    return out
 
 
 def as_sums(n: int, mean: np.ndarray, m2: np.ndarray, **extra: np.ndarray) -> dict[str, np.ndarray]:

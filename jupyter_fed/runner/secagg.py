@@ -260,7 +260,9 @@ class Masking:
         parts, clipped = [], 0
         for name in p.tensors:
             try:
-                q, c = sa.quantise(np.asarray(result.tensors[name]) * scale, p.clip, p.precision)
+                # float64 first: float32 weights × examples in float32 would lose 1e-7 of each
+                q, c = sa.quantise(np.asarray(result.tensors[name], np.float64) * scale, p.clip,
+                                   p.precision)
             except ValueError:
                 raise ConfigError(f"tensor {name!r} to sum securely holds NaN or Inf", "") from None
             parts.append(q.ravel())
