@@ -1,7 +1,8 @@
 """Secure aggregation's cost: a secure FedAvg round against a plain one, and what each sends.
 
 Ten runner processes on loopback (one worker each), an ffnet of ~100,000 parameters (15 inputs,
-hidden layers 310 and 310, 2 outputs), 2,000 rows per silo, the same seed for both sessions.
+hidden layers 310 and 310, 2 outputs), 2,000 rows per silo, the same seed for both sessions,
+after one warm-up session of each kind.
 The plain session and the secure one (``secure_aggregation: true``) run alternately, each for
 ``--rounds`` rounds; a round's time is the coordinator's wall time from sending the fit step to
 committing the new model (for the secure one: keys, shares, the masked fit step, unmask and the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -39,7 +41,9 @@ def model_config(secure: bool) -> dict[str, Any]:
             "batch_size": 256, "seed": 5, "secure_aggregation": secure}
 
 
-def run(fed: Any, state: Path, clients: int, rounds: int, secure: bool) -> list[dict[str, Any]]:
+def run(fed: Any, state: Path, clients: int, rounds: int, secure: bool
+        ) -> tuple[list[dict[str, Any]], list[dict[str, float]]]:
+    """One session; each round's info, and each secure fit step's seconds per exchange."""
     import jupyter_fed
     from jupyter_fed import SessionTaskGroup
 
@@ -53,7 +57,11 @@ def run(fed: Any, state: Path, clients: int, rounds: int, secure: bool) -> list[
         for i in range(clients):
             group.add_task(tb.hfl("train", "test", runner=f"silo{i}"))
         group.start().wait(1800, 0.1)
-        return [r["info"] for r in session.rounds() if "train" in r["info"]]
+        phases = [dict((name, float(sec)) for name, sec in re.findall(r"([a-z ]+) ([\d.]+) s",
+                                                                      m.split("(", 1)[1]))
+                  for m in (r["message"] for r in session.logs())
+                  if "secure sum of fit" in m and "(" in m]
+        return [r["info"] for r in session.rounds() if "train" in r["info"]], phases
     finally:
         client.close()
 
@@ -122,13 +130,18 @@ def main() -> None:
              for i in range(args.clients)}
     started = time.perf_counter()
     runs: dict[str, list[list[dict[str, Any]]]] = {"plain": [], "secure": []}
+    phases: list[dict[str, float]] = []
     with LocalFederation(work / "runners", silos, work / "data", max_workers=1,
                          warm_workers=1) as fed:
         up = time.perf_counter() - started
+        for kind in ("plain", "secure"):  # warm-up: every worker imports and initialises torch
+            run(fed, work / f"warm-{kind}", args.clients, 2, kind == "secure")
         for r in range(args.repeats):
             for kind in ("plain", "secure") if r % 2 == 0 else ("secure", "plain"):
-                runs[kind].append(run(fed, work / f"{kind}{r}", args.clients, args.rounds,
-                                      kind == "secure"))
+                infos, found = run(fed, work / f"{kind}{r}", args.clients, args.rounds,
+                                   kind == "secure")
+                runs[kind].append(infos)
+                phases += found[1:]
     steady = {k: [i["duration"] for rs in v for i in rs[1:]] for k, v in runs.items()}
     local = {k: [i["local_seconds"] for rs in v for i in rs[1:]] for k, v in runs.items()}
     plain, secure = statistics.median(steady["plain"]), statistics.median(steady["secure"])
@@ -144,6 +157,9 @@ def main() -> None:
         "secure_rounds_seconds": [round(x, 3) for x in steady["secure"]],
         "first_round_seconds": {k: [round(rs[0]["duration"], 3) for rs in v]
                                 for k, v in runs.items()},
+        "secure_round_seconds_by_exchange_median": {
+            name: round(statistics.median(p.get(name, 0.0) for p in phases), 3)
+            for name in dict.fromkeys(k for p in phases for k in p)},
         "communication_per_client_and_round": sizes(args.clients),
     }
     for key, value in figures.items():

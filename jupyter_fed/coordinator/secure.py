@@ -20,6 +20,7 @@ than the round policy requires.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,22 @@ class _BelowThreshold(Exception):
     def __init__(self, alive: list[str], why: str) -> None:
         super().__init__(why)
         self.alive, self.why = alive, why
+
+
+class _Clock:
+    """Seconds spent in each exchange of one attempt, for the session log."""
+
+    def __init__(self) -> None:
+        self.laps: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append((name, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.3f} s" for name, seconds in self.laps)
 
 
 class SecureStep:
@@ -92,11 +109,13 @@ class SecureStep:
     # the four exchanges -----------------------------------------------------------------------
     async def _attempt(self, targets: list[str]) -> StepResults:
         run = self.run_
+        clock = _Clock()
         seq = run.next_seq(self.round, "#" + self.name)
         rid = f"{run.sid}.a{run.attempt}.r{self.round}.{self.name}.x{seq}"
         base = {"id": rid}
         keys = await self._exchange(msg.KEYS, targets, lambda c: {**base, "client": c},
                                     msg.KeysAnswer)
+        clock.lap("keys")
         u1 = [c for c in targets if c in keys]
         self._enough(u1, 2, "public keys")
         t = sa.threshold(len(u1))
@@ -104,15 +123,18 @@ class SecureStep:
         sent = await self._exchange(msg.SHARES, u1, lambda c: {**base, "client": c,
                                                                "threshold": t, "roster": roster},
                                     msg.SharesAnswer)
+        clock.lap("shares")
         u2 = [c for c in u1 if c in sent and set(sent[c].ciphertexts) == set(u1)]
         self._drop_unanswered(u1, u2, "sent malformed shares")
         self._enough(u2, t, "shares")
         masked = await self._masked_step(base, u2, sent)
+        clock.lap(self.name)
         u3 = [c for c in u2 if c in masked]
         self._enough(u3, t, "masked vectors")
         revealed = await self._exchange(msg.UNMASK, u3, lambda c: {**base, "client": c,
                                                                    "survivors": u3},
                                         msg.UnmaskAnswer)
+        clock.lap("unmask")
         good = {c: a for c, a in revealed.items()
                 if a.index == u1.index(c) + 1 and set(a.self_shares) == set(u3)
                 and set(a.key_shares) == set(u2) - set(u3)}
@@ -121,6 +143,10 @@ class SecureStep:
             raise _BelowThreshold(list(good), f"{len(good)} client(s) revealed shares, "
                                   f"{t} needed")
         total = self._unmask(rid, masked, u3, [c for c in u2 if c not in u3], good, roster, t)
+        clock.lap("removing the masks")
+        self.run_.log("info", f"round {self.round}: secure sum of {self.name} over {len(u3)} "
+                      f"client(s)" + (f", masks of {len(u2) - len(u3)} dropped client(s) removed"
+                                      if len(u3) < len(u2) else "") + f" ({clock})")
         answers = {c: Answer(c, masked[c].outputs, {k: v for k, v in masked[c].tensors.items()
                                                     if k not in self.secure.tensors
                                                     and not k.startswith(msg.MASKED_PREFIX)},
@@ -251,9 +277,6 @@ class SecureStep:
                 out[EXAMPLES_TOTAL] = np.array([float(sa.count_of(part))])
             else:
                 out[name] = sa.dequantise(part, self.secure.precision).reshape(shape[:-1])
-        self.run_.log("info", f"round {self.round}: secure sum of {self.name} over "
-                      f"{len(survivors)} client(s)" + (f", masks of {len(dropped)} dropped "
-                                                        "client(s) removed" if dropped else ""))
         return out
 
     # bookkeeping ------------------------------------------------------------------------------

@@ -66,10 +66,14 @@ class SecureSum:
     logs — gets only the sum over the answering clients (:attr:`StepResults.total`), never one
     client's values. Robust aggregation rules, which need individual updates, cannot use it.
 
+    Tensors the step returns but does not name here travel as usual, in the clear, and the
+    answers' JSON outputs too: name every tensor that describes a client's data.
+
     Parameters
     ----------
     tensors
-        Names of the answer tensors to sum; they disappear from each ``Answer.tensors``.
+        Names of the answer tensors to sum (any shapes, the same at every client); they
+        disappear from each ``Answer.tensors``.
     clip
         Values are clipped to ``[-clip, clip]`` before quantisation (the sum of n clients stays
         within the field for ``n * clip / precision`` below its size, ``2^95``).
