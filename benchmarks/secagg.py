@@ -57,7 +57,7 @@ def run(fed: Any, state: Path, clients: int, rounds: int, secure: bool
         for i in range(clients):
             group.add_task(tb.hfl("train", "test", runner=f"silo{i}"))
         group.start().wait(1800, 0.1)
-        phases = [dict((name, float(sec)) for name, sec in re.findall(r"([a-z ]+) ([\d.]+) s",
+        phases = [dict((name.strip(), float(sec)) for name, sec in re.findall(r"([a-z ]+) ([\d.]+) s",
                                                                       m.split("(", 1)[1]))
                   for m in (r["message"] for r in session.logs())
                   if "secure sum of fit" in m and "(" in m]

@@ -6,7 +6,8 @@ The engine owns what is the same for every package: the round policy (a step nee
 to answer before its deadline; clients that fail are dropped, and a step that keeps too few fails
 the session while the stored state stays at the last committed round), exactly-once task ids and
 provenance, validation of model updates, atomic checkpoints and resume, events, and the session's
-one artefact.
+one artefact. A step a plan marks ``secure=SecureSum(...)`` runs as secure aggregation's four
+exchanges (``secure.py``) over the same dispatch, so the plan gets only the sum of those tensors.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class SessionRun:
         self._reasons: dict[str, str] = {}
         self._used: dict[tuple[int, str], int] = {}
         self._checkpoint = self._last_checkpoint()
+        self.secure_prefetch: dict[frozenset[str], asyncio.Future[Any]] = {}
+        """Secure aggregation's keys and shares started ahead for the next secure step."""
 
     # SessionIO ------------------------------------------------------------------------------
     @property
@@ -265,7 +268,11 @@ class SessionRun:
     async def run(self) -> None:
         self.ctx.store.set_status(self.sid, SessionStatus.running.value)
         self.ctx.emit({"type": "status", "session_id": self.sid, "status": "running"})
-        await self.plan.run(self)
+        try:
+            await self.plan.run(self)
+        finally:
+            for task in self.secure_prefetch.values():  # a setup nobody will read
+                task.cancel()
         if self.ctx.store.session(self.sid)["status"] != SessionStatus.completed.value:
             self.ctx.store.set_status(self.sid, SessionStatus.completed.value)
             self._finish()

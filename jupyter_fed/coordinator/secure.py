@@ -20,8 +20,10 @@ than the round policy requires.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -66,6 +68,18 @@ class _Clock:
         return ", ".join(f"{name} {seconds:.3f} s" for name, seconds in self.laps)
 
 
+@dataclass
+class _Setup:
+    """What the keys and shares exchanges agreed: the round id, the roster (everyone who sent
+    keys, in mask order), the threshold, the sealed shares, and who sent them."""
+
+    rid: str
+    roster: list[dict[str, str]]
+    threshold: int
+    sent: dict[str, msg.SharesAnswer]
+    u2: list[str]
+
+
 class SecureStep:
     """One secure step of a session (made and run by :meth:`SessionRun.step`)."""
 
@@ -107,30 +121,70 @@ class SecureStep:
                             "check the runners named in the session log")
 
     # the four exchanges -----------------------------------------------------------------------
-    async def _attempt(self, targets: list[str]) -> StepResults:
+    async def _setup(self, targets: list[str], clock: _Clock, quiet: bool = False
+                     ) -> _Setup | None:
+        """Keys and shares among ``targets``. ``quiet`` (a prefetch): a client that fails is
+        not dropped, and the setup is given up (``None``) unless every target completed it."""
         run = self.run_
-        clock = _Clock()
-        seq = run.next_seq(self.round, "#" + self.name)
-        rid = f"{run.sid}.a{run.attempt}.r{self.round}.{self.name}.x{seq}"
+        rid = f"{run.sid}.a{run.attempt}.r{self.round}.x{run.next_seq(self.round, '#secagg')}"
         base = {"id": rid}
+        live = run.liveness() if quiet else self.liveness  # a prefetch outlives this step
         keys = await self._exchange(msg.KEYS, targets, lambda c: {**base, "client": c},
-                                    msg.KeysAnswer)
+                                    msg.KeysAnswer, quiet, live)
         clock.lap("keys")
         u1 = [c for c in targets if c in keys]
+        if quiet and len(u1) < len(targets):
+            return None
         self._enough(u1, 2, "public keys")
         t = sa.threshold(len(u1))
         roster = [{"client": c, **keys[c].model_dump()} for c in u1]
         sent = await self._exchange(msg.SHARES, u1, lambda c: {**base, "client": c,
                                                                "threshold": t, "roster": roster},
-                                    msg.SharesAnswer)
+                                    msg.SharesAnswer, quiet, live)
         clock.lap("shares")
         u2 = [c for c in u1 if c in sent and set(sent[c].ciphertexts) == set(u1)]
+        if quiet:
+            return _Setup(rid, roster, t, sent, u2) if len(u2) == len(targets) else None
         self._drop_unanswered(u1, u2, "sent malformed shares")
         self._enough(u2, t, "shares")
+        return _Setup(rid, roster, t, sent, u2)
+
+    async def _prefetched(self, targets: list[str]) -> _Setup | None:
+        """The setup a previous secure step started for these very clients, if it completed."""
+        task = self.run_.secure_prefetch.pop(frozenset(targets), None)
+        if task is None:
+            return None
+        try:
+            return await task
+        except Exception:  # a prefetch that failed is simply not used
+            return None
+
+    def _prefetch(self, clients: list[str]) -> None:
+        """Start the keys and shares of the next secure step among ``clients`` now, beside this
+        step's unmask exchange: plans call secure steps again and again with the same clients
+        (rounds, tree levels), and a setup read by nobody expires at the runners (TTL)."""
+        for stale in self.run_.secure_prefetch.values():
+            stale.cancel()
+        self.run_.secure_prefetch.clear()
+        self.run_.secure_prefetch[frozenset(clients)] = asyncio.ensure_future(
+            self._setup(clients, _Clock(), quiet=True))
+
+    async def _attempt(self, targets: list[str]) -> StepResults:
+        clock = _Clock()
+        setup = await self._prefetched(targets)
+        if setup is not None:
+            clock.lap("keys and shares prefetched")
+        else:
+            setup = await self._setup(targets, clock)
+            assert setup is not None
+        rid, roster, t, sent, u2 = setup.rid, setup.roster, setup.threshold, setup.sent, setup.u2
+        u1 = [m["client"] for m in roster]
+        base = {"id": rid}
         masked = await self._masked_step(base, u2, sent)
         clock.lap(self.name)
         u3 = [c for c in u2 if c in masked]
         self._enough(u3, t, "masked vectors")
+        self._prefetch(u3)
         revealed = await self._exchange(msg.UNMASK, u3, lambda c: {**base, "client": c,
                                                                    "survivors": u3},
                                         msg.UnmaskAnswer)
@@ -155,12 +209,14 @@ class SecureStep:
         return StepResults(answers, list(dict.fromkeys(self.dropped)), total)
 
     async def _exchange(self, step: str, clients: list[str], params: Any,
-                        model: type[BaseModel]) -> dict[str, Any]:
-        """Run a built-in step; answers parsed with ``model``, failing clients dropped."""
+                        model: type[BaseModel], quiet: bool = False,
+                        liveness: Liveness | None = None) -> dict[str, Any]:
+        """Run a built-in step; answers parsed with ``model``, failing clients dropped (unless
+        ``quiet``: then they are only left out)."""
         run = self.run_
         chosen = [self._client(c) for c in clients]
-        results = await run.dispatch(step, self.round, chosen,
-                                     lambda c: {msg.PARAM: params(c)}, lambda c: {}, self.liveness)
+        results = await run.dispatch(step, self.round, chosen, lambda c: {msg.PARAM: params(c)},
+                                     lambda c: {}, liveness or self.liveness)
         out: dict[str, Any] = {}
         for client, res in zip(chosen, results, strict=True):
             cid = client["client_id"]
@@ -171,8 +227,9 @@ class SecureStep:
                     continue
                 except ValidationError:
                     res = UpdateRejected(f"client {cid} answered {step} with a malformed message")
-            run.fail(client, res, self.round)
-            self.dropped.append(cid)
+            if not quiet:
+                run.fail(client, res, self.round)
+                self.dropped.append(cid)
         return out
 
     async def _masked_step(self, base: dict[str, str], u2: list[str],

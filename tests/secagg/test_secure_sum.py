@@ -31,11 +31,11 @@ PRECISION = 1e-6
 
 
 def run_session(fed: LocalFederation, state: Path, k: int, model_config: dict[str, Any],
-                during: Any = None, **policy: Any) -> tuple[Any, Any]:
+                during: Any = None, rounds: int = 1, **policy: Any) -> tuple[Any, Any]:
     """A ``secsum`` session over silo0..silo{k-1}; returns (session, client)."""
     client = jupyter_fed.connect(embedded=True, state_dir=state, runners=fed.runners)
     session = client.create_fl_session(
-        name="secsum", package_name="secsum", num_rounds=1, min_num_clients=2,
+        name="secsum", package_name="secsum", num_rounds=rounds, min_num_clients=2,
         model_config={"precision": PRECISION, **model_config}, data_config={}, **policy).start()
     tb = client.task_builder()
     group = SessionTaskGroup(session)
@@ -78,6 +78,23 @@ def test_secure_sum_equals_plain_sum(all_up: LocalFederation, silo_root: Path, t
         result = session.model()
         assert result.meta["dropped"] == []
         check_total(result, silo_root, k)
+    finally:
+        client.close()
+
+
+def test_later_rounds_use_the_keys_and_shares_prefetched(all_up: LocalFederation,
+                                                         silo_root: Path, tmp_path: Path) -> None:
+    """Round r's setup runs beside round r-1's unmask exchange; a dropout in round 1 (silo1)
+    leaves a prefetch for the four others, which round 2 uses."""
+    session, client = run_session(all_up, tmp_path / "coord", 5, {"fail": ["silo1"]}, rounds=3)
+    try:
+        result = session.model()
+        assert result.meta["round"] == 3
+        check_total(result, silo_root, 4)
+        logs = [r["message"] for r in session.logs() if "secure sum of" in r["message"]]
+        assert len(logs) == 3
+        assert "prefetched" not in logs[0] and "masks of 1 dropped" in logs[0]
+        assert all("keys and shares prefetched" in m for m in logs[1:])
     finally:
         client.close()
 
