@@ -173,20 +173,25 @@ def expand(key: bytes, length: int) -> np.ndarray:
     Each key is used for one mask of one round (it is derived per round and purpose), so the
     all-zero nonce never repeats under one key.
     """
+    return _stream(key, bytes(8 * length))
+
+
+def _stream(key: bytes, zeros: bytes) -> np.ndarray:
     encryptor = Cipher(algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor()
-    return np.frombuffer(encryptor.update(bytes(8 * length)), dtype="<u8").astype(np.uint64)
+    return np.frombuffer(encryptor.update(zeros), dtype="<u8")  # read-only, no copy
 
 
 def add_masks(vector: np.ndarray, self_key: bytes, pairwise: Sequence[tuple[bytes, int]]
               ) -> np.ndarray:
     """``vector + PRG(self) + Σ sign · PRG(pair)`` in ``Z / 2^64`` (``sign`` is +1 or -1)."""
     out = vector.astype(np.uint64, copy=True)
-    out += expand(self_key, len(out))
+    zeros = bytes(8 * len(out))  # one buffer for every stream: masks are megabytes each
+    out += _stream(self_key, zeros)
     for key, sign in pairwise:
         if sign > 0:
-            out += expand(key, len(out))
+            out += _stream(key, zeros)
         else:
-            out -= expand(key, len(out))
+            out -= _stream(key, zeros)
     return out
 
 
