@@ -4,7 +4,7 @@
 :mod:`jupyter_fed.wire.secagg`): key agreement, sealed shares relayed from every client to every
 other, the package's step (masked by the runner before its result leaves), and the unmask
 exchange. The coordinator relays public keys and sealed shares it cannot open, adds the masked
-vectors in ``Z / 2^64`` (two elements a value), and removes what is left of the masks from the
+vectors in ``Z / 2^64`` (one or two elements a value), and removes what is left of the masks from the
 shares the survivors reveal: the self masks of the clients whose vectors are in the sum, and the
 pairwise masks those share with clients that dropped out after sharing. It learns the sum, the
 set of survivors and the timing — never a client's values, which exist here only masked and only
@@ -96,6 +96,7 @@ class SecureStep:
             raise StepFailed(f"step {name}: SecureSum needs distinct tensor names (and none "
                              f"called {EXAMPLES_TOTAL!r} with scale_by_examples)",
                              "this is a bug in the package's plan")
+        self.limbs = sa.limbs_for(max(len(payloads), 1), secure.clip, secure.precision)
         if not sa.fits(max(len(payloads), 1), secure.clip, secure.precision):
             raise StepFailed(f"step {name}: a secure sum of {len(payloads)} clients with clip "
                              f"{secure.clip:g} and precision {secure.precision:g} would overflow "
@@ -240,16 +241,16 @@ class SecureStep:
             secagg = {**base, "client": c, "shared": u2, "tensors": list(s.tensors),
                       "ciphertexts": {sender: sent[sender].ciphertexts[c] for sender in u2},
                       "clip": s.clip, "precision": s.precision,
-                      "scale_by_examples": s.scale_by_examples}
+                      "scale_by_examples": s.scale_by_examples, "limbs": self.limbs}
             return {**self.payloads[c].params, msg.PARAM: secagg}
 
         chosen = [self._client(c) for c in u2]
         results = await run.dispatch(self.name, self.round, chosen, params,
                                      lambda c: self.payloads[c].tensors, self.liveness)
         found: dict[str, ClientAnswer] = {}
-        shapes: dict[str, tuple[int, ...]] = {k: (*np.shape(v), 2) for k, v in
+        shapes: dict[str, tuple[int, ...]] = {k: (*np.shape(v), self.limbs) for k, v in
                                               (self.expect or {}).items() if k in s.tensors}
-        shapes.update(dict.fromkeys((msg.EXAMPLES, msg.CLIPPED), (2,)))
+        shapes.update(dict.fromkeys((msg.EXAMPLES, msg.CLIPPED), (self.limbs,)))
         for client, res in zip(chosen, results, strict=True):
             cid = client["client_id"]
             if not isinstance(res, ClientAnswer):
@@ -273,8 +274,8 @@ class SecureStep:
         return found
 
     def _check_masked(self, res: ClientAnswer, shapes: dict[str, tuple[int, ...]]) -> None:
-        """Masked tensors: ``uint64`` pairs, the shapes every client sends alike (or
-        ``expect``'s, with the last axis of two limbs)."""
+        """Masked tensors: ``uint64``, the shapes every client sends alike (or ``expect``'s, with
+        a last axis of ``limbs`` words)."""
         cid = res.client["client_id"]
         for name in self._layout():
             value = res.tensors.get(name)
@@ -325,15 +326,16 @@ class SecureStep:
             part = total[start:start + size]
             start += size
             if name == msg.CLIPPED:
-                clipped = sa.count_of(part)
+                clipped = sa.count_of(part, self.limbs)
                 if clipped:
                     self.run_.warn("secure_clipped", f"secure sum of {self.name}: {clipped} "
                                    f"value(s) were clipped to ±{self.secure.clip:g} before "
                                    "masking; the sum is off by their excess")
             elif name == msg.EXAMPLES:
-                out[EXAMPLES_TOTAL] = np.array([float(sa.count_of(part))])
+                out[EXAMPLES_TOTAL] = np.array([float(sa.count_of(part, self.limbs))])
             else:
-                out[name] = sa.dequantise(part, self.secure.precision).reshape(shape[:-1])
+                out[name] = sa.dequantise(part, self.secure.precision, self.limbs
+                                          ).reshape(shape[:-1])
         return out
 
     # bookkeeping ------------------------------------------------------------------------------

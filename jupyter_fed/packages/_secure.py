@@ -26,8 +26,12 @@ __all__ = ["CLIP", "PRECISION", "SUMS", "as_float64", "as_sums", "cast_back", "f
            "mean_from_total", "moments_from_sums", "secure_conflict"]
 
 CLIP, PRECISION = 1e15, 1e-10
-"""The fixed point of training packages' secure sums: values (weights × examples, sums of
-squares) up to 1e15 kept to 1e-10, for up to ~4,000 clients (the 95-bit range)."""
+"""The fixed point of exact sums (moments, Newton's gradients and Hessians, deviances): values
+up to 1e15 kept to 1e-10, for up to ~4,000 clients (the 95-bit, two-word form)."""
+FEDAVG_CLIP, FEDAVG_PRECISION = 1e9, 1e-8
+"""The fixed point of FedAvg's weights × examples: up to 1e9 (a million rows times weights of
+1,000) kept to 1e-8, so the mean is exact to ``1e-8 / examples`` — far below float32's
+resolution — and the sum of up to 46 clients fits one 64-bit word (half the bytes of two)."""
 SUMS = "sums"
 """The step parameter that asks a moments step for raw sums instead of centred moments."""
 ROBUST = {"median": "Median", "trimmedmean": "TrimmedMean", "krum": "Krum",
@@ -64,7 +68,8 @@ def secure_conflict(strategy: Mapping[str, Any]) -> str | None:
 
 def fedavg_sum(weights: Mapping[str, np.ndarray]) -> SecureSum:
     """The secure sum of FedAvg: every parameter × the client's examples, and the examples."""
-    return SecureSum(tuple(weights), clip=CLIP, precision=PRECISION, scale_by_examples=True)
+    return SecureSum(tuple(weights), clip=FEDAVG_CLIP, precision=FEDAVG_PRECISION,
+                     scale_by_examples=True)
 
 
 def mean_from_total(total: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
@@ -74,10 +79,10 @@ def mean_from_total(total: Mapping[str, np.ndarray], weights: Mapping[str, np.nd
 
     Kept in float64 for the strategy (see :func:`cast_back`), and a parameter no client moved
     stays exactly where it was: the sum carries a quantisation error of up to ``clients *
-    PRECISION / 2``, and a server optimiser that divides by running moments (FedAdam, FedYogi)
+    FEDAVG_PRECISION / 2``, and a server optimiser that divides by running moments (FedAdam, FedYogi)
     would blow a residue of 1e-13 up into a full step — on a frozen buffer or a dead unit whose
-    update is exactly zero on the plain path. Any real change of a float32 weight is ~1e-8 or
-    more, far above that floor.
+    update is exactly zero on the plain path. Any real change of a float32 weight moves the mean
+    by at least a float32 step times the client's share of the examples, far above that floor.
     """
     examples = float(total["num_examples"][0])
     if examples <= 0:
@@ -86,7 +91,7 @@ def mean_from_total(total: Mapping[str, np.ndarray], weights: Mapping[str, np.nd
     for key, ref in weights.items():
         g = np.asarray(ref, dtype=np.float64)
         mean = np.asarray(total[key], dtype=np.float64) / examples
-        floor = clients * (PRECISION / examples + 8 * np.finfo(np.float64).eps * np.abs(g))
+        floor = clients * (FEDAVG_PRECISION / examples + 8 * np.finfo(np.float64).eps * np.abs(g))
         out[key] = np.where(np.abs(mean - g) <= floor, g, mean)
     return out, round(examples)
 

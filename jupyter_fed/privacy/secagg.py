@@ -13,8 +13,8 @@ agreed by X25519 and HKDF (``cryptography``), through the coordinator, which nev
 Nothing here is a hand-made primitive: X25519, HKDF-SHA256, AES-GCM and the ChaCha20 stream that
 expands a 32-byte key into a mask are ``cryptography``'s; the secret sharing is pycryptodome's.
 What this module adds is the arithmetic of the ring ``Z / 2^64`` (numpy's ``uint64`` wraps
-around) and the fixed-point encoding that brings floats into it: each value as two ring
-elements, a 95-bit fixed point (:func:`quantise`).
+around) and the fixed-point encoding that brings floats into it: each value as one ring element,
+or two for a 95-bit fixed point when the range needs it (:func:`quantise`).
 
 Used by the runner (``runner/secagg.py``: keys, shares, masking) and by the coordinator
 (``coordinator/secure.py``: removing the masks); neither holds the other's secrets.
@@ -38,7 +38,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from jupyter_fed.errors import PermissionDenied
 
 __all__ = ["BLOCK", "LIMB", "MAX_CLIENTS", "RING", "SecAggError", "add_masks", "agree", "b64",
-           "combine", "count_of", "counter", "dequantise", "expand", "fits", "new_keypair",
+           "combine", "count_of", "counter", "dequantise", "expand", "fits", "limbs_for",
+           "new_keypair",
            "open_sealed", "public_of", "quantise", "seal", "self_mask_key", "split", "threshold",
            "unb64"]
 
@@ -196,10 +197,16 @@ def add_masks(vector: np.ndarray, self_key: bytes, pairwise: Sequence[tuple[byte
 
 
 LIMB = 2**32
-"""Each value is two ring elements: ``hi`` (signed, wraps) and ``lo`` in ``[0, 2^32)``. The
-``lo`` limbs of up to 2^32 clients add up without wrapping, so the sum is exact over 95 bits —
-a range no single 64-bit word gives together with a fine precision (sums of squares of a
-million rows beside means to 1e-9)."""
+"""With two limbs a value is ``hi`` (signed, wraps) and ``lo`` in ``[0, 2^32)``: the ``lo`` limbs
+of up to 2^32 clients add up without wrapping, so the sum is exact over 95 bits — a range one
+64-bit word cannot give together with a fine precision (sums of squares of a million rows beside
+means to 1e-9). A sum that fits in 63 bits travels as one limb, half the bytes."""
+
+
+def limbs_for(clients: int, clip: float, precision: float) -> int:
+    """1 when the sum of ``clients`` values clipped to ``clip`` fits one signed 64-bit word,
+    2 when it needs the 95-bit two-limb form."""
+    return 1 if clients * (clip / precision + 1.0) < 2.0**62 else 2
 
 
 def fits(clients: int, clip: float, precision: float) -> bool:
@@ -207,41 +214,49 @@ def fits(clients: int, clip: float, precision: float) -> bool:
     return clients < LIMB and clients * (clip / precision / LIMB + 1.0) < 2.0**63
 
 
-def quantise(values: np.ndarray, clip: float, precision: float) -> tuple[np.ndarray, int]:
-    """Fixed point with step ``precision``: ``(hi, lo)`` pairs (``uint64``, shape ``(m, 2)``)
-    with ``x ≈ (hi * 2^32 + lo) * precision``; also how many values were clipped.
-
-    Each value is kept within ``precision / 2`` (or float64's own rounding, when larger).
-    """
+def quantise(values: np.ndarray, clip: float, precision: float, limbs: int = 2
+             ) -> tuple[np.ndarray, int]:
+    """Fixed point with step ``precision``, as ``uint64`` of shape ``(m, limbs)`` — one word
+    ``x / precision``, or ``(hi, lo)`` with ``x ≈ (hi * 2^32 + lo) * precision`` — and how many
+    values were clipped. Each value is kept within ``precision / 2`` (or float64's own rounding,
+    when larger)."""
     x = np.asarray(values, dtype=np.float64).ravel()
     if not np.isfinite(x).all():
         raise ValueError("values to sum securely must be finite")
     clipped = int(np.count_nonzero(np.abs(x) > clip))
     x = np.clip(x, -clip, clip)
+    out = np.empty((len(x), limbs), dtype=np.uint64)
+    if limbs == 1:
+        out[:, 0] = np.rint(x / precision).astype(np.int64).view(np.uint64)
+        return out, clipped
     step = precision * LIMB
     hi = np.floor(x / step)
     lo = np.rint((x - hi * step) / precision)
     carry = np.floor(lo / LIMB)  # float rounding may leave lo a step outside [0, 2^32)
     hi, lo = hi + carry, lo - carry * LIMB
-    out = np.empty((len(x), 2), dtype=np.uint64)
     out[:, 0] = hi.astype(np.int64).view(np.uint64)
     out[:, 1] = lo.astype(np.uint64)
     return out, clipped
 
 
-def counter(value: int) -> np.ndarray:
-    """An exact non-negative count as one ``(hi, lo)`` pair."""
+def counter(value: int, limbs: int = 2) -> np.ndarray:
+    """An exact non-negative count in the form of :func:`quantise` with precision 1."""
+    if limbs == 1:
+        return np.array([[value]], dtype=np.uint64)
     return np.array([[value // LIMB, value % LIMB]], dtype=np.uint64)
 
 
-def dequantise(total: np.ndarray, precision: float) -> np.ndarray:
-    """The float sums from summed ``(hi, lo)`` pairs (shape ``(m, 2)``)."""
-    pairs = np.asarray(total, dtype=np.uint64).reshape(-1, 2)
-    hi = pairs[:, 0].view(np.int64).astype(np.float64)
-    return hi * (precision * LIMB) + pairs[:, 1].astype(np.float64) * precision
+def dequantise(total: np.ndarray, precision: float, limbs: int = 2) -> np.ndarray:
+    """The float sums from summed :func:`quantise` words (shape ``(m, limbs)``)."""
+    words = np.asarray(total, dtype=np.uint64).reshape(-1, limbs)
+    if limbs == 1:
+        return words[:, 0].view(np.int64).astype(np.float64) * precision
+    hi = words[:, 0].view(np.int64).astype(np.float64)
+    return hi * (precision * LIMB) + words[:, 1].astype(np.float64) * precision
 
 
-def count_of(total: np.ndarray) -> int:
-    """The summed count of :func:`counter` pairs."""
-    hi, lo = (int(v) for v in np.asarray(total, dtype=np.uint64).reshape(2))
-    return (hi - RING if hi >= RING // 2 else hi) * LIMB + lo
+def count_of(total: np.ndarray, limbs: int = 2) -> int:
+    """The summed count of :func:`counter` words."""
+    words = [int(v) for v in np.asarray(total, dtype=np.uint64).reshape(limbs)]
+    hi = words[0] - RING if words[0] >= RING // 2 else words[0]
+    return hi if limbs == 1 else hi * LIMB + words[1]

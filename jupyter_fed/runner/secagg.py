@@ -245,9 +245,9 @@ class Masking:
         return cls(files, p, self_key, pairwise)
 
     def apply(self, result: StepResult) -> StepResult:
-        """``result`` with the named tensors masked (``uint64``, same names, shape + ``(2,)``:
-        each value is a two-limb fixed point) and the ``secagg:*`` counters added; the clear
-        values never leave this function."""
+        """``result`` with the named tensors masked (``uint64``, same names, shape + ``(limbs,)``:
+        each value a fixed point of one or two words) and the ``secagg:*`` counters added; the
+        clear values never leave this function."""
         p = self.params
         missing = [t for t in p.tensors if t not in result.tensors]
         if missing:
@@ -262,23 +262,24 @@ class Masking:
             try:
                 # float64 first: float32 weights × examples in float32 would lose 1e-7 of each
                 q, c = sa.quantise(np.asarray(result.tensors[name], np.float64) * scale, p.clip,
-                                   p.precision)
+                                   p.precision, p.limbs)
             except ValueError:
                 raise ConfigError(f"tensor {name!r} to sum securely holds NaN or Inf", "") from None
             parts.append(q.ravel())
             clipped += c
-        counters = ([sa.counter(examples)] if p.scale_by_examples else []) + [sa.counter(clipped)]
+        counters = ([sa.counter(examples, p.limbs)] if p.scale_by_examples else []) + \
+            [sa.counter(clipped, p.limbs)]
         vector = np.concatenate([*parts, *(c.ravel() for c in counters)])
         masked = sa.add_masks(vector, self.self_key, self.pairwise)
         out = {k: v for k, v in result.tensors.items() if k not in p.tensors}
         start = 0
         for name, part in zip(p.tensors, parts, strict=True):
             out[name] = masked[start:start + len(part)].reshape(
-                (*np.shape(result.tensors[name]), 2))
+                (*np.shape(result.tensors[name]), p.limbs))
             start += len(part)
         for name in ([msg.EXAMPLES] if p.scale_by_examples else []) + [msg.CLIPPED]:
-            out[name] = masked[start:start + 2]
-            start += 2
+            out[name] = masked[start:start + p.limbs]
+            start += p.limbs
         with self.files.locked(p) as st:
             st["status"] = "masked"
         return StepResult(tensors=out, outputs=result.outputs, num_examples=result.num_examples)

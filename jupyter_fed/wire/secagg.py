@@ -11,7 +11,8 @@ policies and audit as any step); the three built-in steps need no package code:
    returns one sealed share per peer, for the coordinator to relay.
 3. the package's own step, with :class:`MaskParams` under ``params["_secagg"]``: the runner
    opens the shares addressed to it, runs the step, then masks the named tensors before they
-   leave (``uint64`` arrays under the same names, plus ``secagg:*`` counters).
+   leave (``uint64`` arrays under the same names with a last axis of ``limbs`` words, plus
+   ``secagg:*`` counters).
 4. ``secagg.unmask`` (:class:`UnmaskParams` → :class:`UnmaskAnswer`): given who sent a masked
    vector, each survivor reveals its shares of the survivors' seeds and of the dropped clients'
    masking keys — never both kinds for one peer.
@@ -101,6 +102,8 @@ class MaskParams(KeysParams):
     clip: float = Field(gt=0, allow_inf_nan=False)
     precision: float = Field(gt=0, allow_inf_nan=False)
     scale_by_examples: bool = False
+    limbs: int = Field(2, ge=1, le=2, description="64-bit words a value: 1 when the sum fits "
+                       "in 63 bits, else 2 (a 95-bit fixed point)")
 
     @model_validator(mode="after")
     def _consistent(self) -> MaskParams:

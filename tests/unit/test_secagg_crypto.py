@@ -37,6 +37,10 @@ def test_quantisation_clips_and_counts() -> None:
         sa.quantise(np.array([np.nan]), 1.0, 0.1)
     assert sa.fits(1000, 1e15, 1e-10) and not sa.fits(1000, 1e20, 1e-10)
     assert sa.count_of(sa.counter(3 * 2**32 + 5) + sa.counter(7)) == 3 * 2**32 + 12
+    assert sa.count_of(sa.counter(5, 1) + sa.counter(7, 1), 1) == 12
+    one, _ = sa.quantise(np.array([-1.25, 3.5]), 10.0, 0.25, limbs=1)
+    assert one.shape == (2, 1) and list(sa.dequantise(one + one, 0.25, 1)) == [-2.5, 7.0]
+    assert sa.limbs_for(46, 1e9, 1e-8) == 1 and sa.limbs_for(47, 1e9, 1e-8) == 2
 
 
 def test_the_fixed_point_spans_95_bits() -> None:
