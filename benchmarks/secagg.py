@@ -1,17 +1,19 @@
 """Secure aggregation's cost: a secure FedAvg round against a plain one, and what each sends.
 
 Ten runner processes on loopback (one worker each), an ffnet of ~100,000 parameters (15 inputs,
-hidden layers 310 and 310, 2 outputs), 2,000 rows per silo, the same seed for both sessions,
-after one warm-up session of each kind.
-The plain session and the secure one (``secure_aggregation: true``) run alternately, each for
-``--rounds`` rounds; a round's time is the coordinator's wall time from sending the fit step to
-committing the new model (for the secure one: keys, shares, the masked fit step, unmask and the
-removal of the masks). Round 1 carries one-off start-up (torch in each worker) and is left out
-of the steady-state ratio (target: secure ≤ 1.5 × plain).
+hidden layers 310 and 310, 2 outputs), ``--rows`` rows per silo, the same seed for both
+sessions, after one warm-up session of each kind. The plain session and the secure one
+(``secure_aggregation: true``) run alternately, each for ``--rounds`` rounds; a round's time is
+the coordinator's wall time from sending the fit step to committing the new model (for the
+secure one: waiting for the keys and shares prefetched during the previous round, the masked fit
+step, unmask, and the removal of the masks; the session log names each). Round 1 carries the
+first, unprefetched set-up and is left out of the steady-state ratio (target: secure ≤ 1.5 ×
+plain).
 
 Communication per client and round is named from the real messages: the model sent down, the
-update sent up (float32 weights; masked: two 64-bit limbs a value), and each secure-aggregation
-exchange (public keys, sealed shares, the shares relayed to a client, the reveal).
+update sent up (float32 weights; masked: one 64-bit word a value, two beyond 46 clients), and
+each secure-aggregation exchange (public keys, sealed shares, the shares relayed to a client,
+the reveal).
 
 Run: ``python benchmarks/secagg.py [--clients 10 --rounds 4 --rows 2000 --repeats 2]``; a JSON
 copy goes to ``benchmarks/results/secagg.json``. On a machine with fewer cores than runners the
@@ -70,8 +72,10 @@ def sizes(clients: int) -> dict[str, int]:
     """Bytes of each message of one round, per client, built with the real code paths."""
     import numpy as np
 
+    from jupyter_fed.packages._secure import FEDAVG_CLIP, FEDAVG_PRECISION
     from jupyter_fed.packages.ffnet import _net
     from jupyter_fed.packages.ffnet.config import parse
+    from jupyter_fed.privacy.secagg import limbs_for
     from jupyter_fed.runner.secagg import Masking, RoundFiles, keys, shares, unmask
     from jupyter_fed.wire import encode
     from jupyter_fed.wire import secagg as msg
@@ -89,8 +93,9 @@ def sizes(clients: int) -> dict[str, int]:
                 for c in names}
         mask = {"id": "r", "client": names[0], "shared": names,
                 "ciphertexts": {s: sent[s]["ciphertexts"][names[0]] for s in names},
-                "tensors": list(weights), "clip": 1e15, "precision": 1e-10,
-                "scale_by_examples": True}
+                "tensors": list(weights), "clip": FEDAVG_CLIP, "precision": FEDAVG_PRECISION,
+                "scale_by_examples": True,
+                "limbs": limbs_for(clients, FEDAVG_CLIP, FEDAVG_PRECISION)}
         from jupyter_fed.packages.base import StepResult
 
         masked = {}
