@@ -11,15 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jf_secsum  # noqa: F401  - registers secsum in this (coordinator) process too
-import numpy as np
-import pyarrow.parquet as pq
 import pytest
+from secagg_support import NAMES
 
 from jupyter_fed.demo.data import write_silos
 from jupyter_fed.demo.federation import LocalFederation
 
 HERE = Path(__file__).parent
-NAMES = tuple(f"silo{i}" for i in range(10))
 
 
 @pytest.fixture(scope="session")
@@ -27,11 +25,6 @@ def silo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("secagg-data")
     write_silos(root, rows=400, clients=len(NAMES), test_rows=400, seed=11)
     return root
-
-
-def silo_rows(root: Path, i: int, columns: list[str]) -> np.ndarray:
-    table = pq.read_table(root / f"train_silo{i}.parquet", columns=columns)
-    return np.column_stack([table.column(c).to_numpy().astype(np.float64) for c in columns])
 
 
 @pytest.fixture(scope="session")

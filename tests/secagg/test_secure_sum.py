@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import NAMES, silo_rows
 from jf_secsum import COLUMNS, silo_arrays
+from secagg_support import NAMES, silo_rows
 
 import jupyter_fed
 from jupyter_fed import SessionTaskGroup

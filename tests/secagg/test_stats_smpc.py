@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import NAMES
+from secagg_support import NAMES
 
 import jupyter_fed
 from jupyter_fed import SessionTaskGroup
