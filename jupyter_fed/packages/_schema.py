@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Problem", "check_columns", "columns_text", "label_problems"]
+__all__ = ["Problem", "check_columns", "columns_text", "label_problems", "supervised_problems"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,14 @@ def label_problems(field: str, column: str, info: Mapping[str, Any], where: str,
                         f"{field} {column!r} of {where} has {classes} classes but "
                         f"model_config.model.params.output_size is {output_size}")]
     return []
+
+
+def supervised_problems(info: Mapping[str, Any], runner: str, predictors: Sequence[str],
+                        target: str) -> list[Problem]:
+    """Predictors and target of a supervised package against one dataset's catalog entry."""
+    where = f"{runner}/{info['name']}"
+    return [*check_columns("data_config.predictors", predictors, info, where),
+            *check_columns("data_config.target", [target], info, where)]
 
 
 def dataset_label(runner: str, dataset: str) -> str:

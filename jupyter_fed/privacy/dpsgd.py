@@ -22,7 +22,11 @@ from jupyter_fed.privacy.accounting import (
     dp_sgd_schedule,
 )
 
-__all__ = ["TOLERANCE", "DPReport", "RoundPlan", "plan_round", "train"]
+__all__ = ["MAX_ROUNDS", "TOLERANCE", "DPReport", "RoundPlan", "granted_plan", "per_round",
+           "plan_round", "train"]
+
+MAX_ROUNDS = 100_000
+"""The coordinator's own limit on ``num_rounds``."""
 
 TOLERANCE = 1e-6
 """How far the accountant's epsilon may exceed the debited one (float noise only)."""
@@ -37,6 +41,46 @@ class RoundPlan:
     noise_multiplier: float
     sample_rate: float
     steps: int
+
+
+def per_round(epsilon: float, num_rounds: Any) -> float:
+    """A session's epsilon split evenly over its rounds (basic composition), validated: the
+    rounds come from the coordinator, not the custodian."""
+    import math
+
+    if isinstance(num_rounds, bool) or not isinstance(num_rounds, int) or \
+            not 1 <= num_rounds <= MAX_ROUNDS:
+        raise ConfigError(f"invalid step params: num_rounds: must be an integer from 1 to "
+                          f"{MAX_ROUNDS} when differential_privacy_params is set (got "
+                          f"{num_rounds!r})", "the coordinator sends the session's num_rounds "
+                          "with every step", details=[{"field": "num_rounds",
+                                                       "error": "out of range"}])
+    out = epsilon / num_rounds
+    if not (math.isfinite(out) and out > 0):
+        raise ConfigError("invalid step params: model_config.differential_privacy_params.epsilon: "
+                          "gives no positive per-round epsilon",
+                          "use a larger epsilon or fewer rounds",
+                          details=[{"field": "model_config.differential_privacy_params.epsilon",
+                                    "error": "no positive per-round epsilon"}])
+    return out
+
+
+def granted_plan(grant: Any, num_rows: int, plan: Callable[[float], RoundPlan | None]
+                 ) -> RoundPlan:
+    """The round the runner debited (a role's ``grant``), planned on the rows the step has.
+
+    ``plan(cap)`` plans a round under per-step delta cap ``cap``; outside a runner (no grant) the
+    default cap of those rows applies. Never plans more epsilon than was debited.
+    """
+    from jupyter_fed.privacy.accounting import delta_cap
+
+    cap = float(grant["delta"]) if grant and grant.get("delta") else delta_cap(num_rows)
+    found = plan(cap)
+    if found is None:  # unreachable: the caller saw differential_privacy_params
+        raise RuntimeError("differential_privacy_params vanished between parse and training")
+    if grant is not None and found.epsilon > float(grant["epsilon"]) * (1 + 1e-9):
+        raise RuntimeError("the step would spend more epsilon than the runner debited")
+    return found
 
 
 def plan_round(epsilon: float, delta: float, num_rows: int, batch_size: int, epochs: int

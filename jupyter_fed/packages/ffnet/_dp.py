@@ -12,7 +12,6 @@ actually trains.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +19,12 @@ from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
 from jupyter_fed.packages.ffnet.config import DPParams, FFNetConfig
 from jupyter_fed.privacy import dpsgd
-from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost, delta_cap
+from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost
 from jupyter_fed.privacy.dpsgd import DPReport, RoundPlan
 
 if TYPE_CHECKING:
     from jupyter_fed.packages.base import StepContext
 
-MAX_ROUNDS = 100_000
-"""The coordinator's own limit on ``num_rounds``."""
 
 
 
@@ -53,15 +50,7 @@ def per_round_epsilon(params: Any) -> tuple[DPParams, float] | None:
     dp = _config(params).differential_privacy_params
     if dp is None:
         return None
-    rounds = params.get("num_rounds")
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= MAX_ROUNDS:
-        raise _bad("num_rounds", f"must be an integer from 1 to {MAX_ROUNDS} when "
-                   f"differential_privacy_params is set (got {rounds!r})",
-                   "the coordinator sends the session's num_rounds with every step")
-    epsilon = dp.epsilon / rounds
-    if not (math.isfinite(epsilon) and epsilon > 0):
-        raise _bad("model_config.differential_privacy_params.epsilon",
-                   "gives no positive per-round epsilon", "use a larger epsilon or fewer rounds")
+    epsilon = dpsgd.per_round(dp.epsilon, params.get("num_rounds"))
     return dp, epsilon
 
 
@@ -108,16 +97,9 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetF
 
 
 def granted_round(ctx: StepContext, params: dict[str, Any], num_rows: int) -> RoundPlan:
-    """The round the runner debited (``ctx.policy["train"]["grant"]``), planned on the rows the
-    step actually has; outside a runner, the default delta cap of those rows."""
-    grant = (ctx.policy.get("train") or {}).get("grant")
-    cap = float(grant["delta"]) if grant and grant.get("delta") else delta_cap(num_rows)
-    plan = plan_round(params, num_rows, cap)
-    if plan is None:  # unreachable: the caller saw differential_privacy_params
-        raise RuntimeError("differential_privacy_params vanished between parse and training")
-    if grant is not None and plan.epsilon > float(grant["epsilon"]) * (1 + 1e-9):
-        raise RuntimeError("the step would spend more epsilon than the runner debited")
-    return plan
+    """The round the runner debited (``ctx.policy["train"]["grant"]``), on the rows at hand."""
+    return dpsgd.granted_plan((ctx.policy.get("train") or {}).get("grant"), num_rows,
+                              lambda cap: plan_round(params, num_rows, cap))
 
 
 def train(ctx: StepContext, net: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],

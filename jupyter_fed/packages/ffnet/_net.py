@@ -24,7 +24,7 @@ def build(cfg: FFNetConfig) -> torch.nn.Module:
 
     import torch
 
-    from jupyter_fed.packages.ffnet._layers import Standardize
+    from jupyter_fed.packages._layers import Standardize
 
     p = cfg.model.params
     act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,

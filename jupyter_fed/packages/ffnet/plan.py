@@ -9,7 +9,7 @@ import numpy as np
 
 from jupyter_fed.errors import UpdateRejected
 from jupyter_fed.packages._hfl import HFLPlan
-from jupyter_fed.packages._schema import Problem, check_columns, label_problems
+from jupyter_fed.packages._schema import Problem, label_problems, supervised_problems
 from jupyter_fed.packages.ffnet import _net
 from jupyter_fed.packages.ffnet.config import parse
 from jupyter_fed.strategies import Weights, make_strategy
@@ -32,8 +32,7 @@ class FFNetPlan(HFLPlan):
         problems: list[Problem] = []
         for info in datasets.values():
             where = f"{runner}/{info['name']}"
-            problems += check_columns("data_config.predictors", self.data.predictors, info, where)
-            problems += check_columns("data_config.target", [self.data.target], info, where)
+            problems += supervised_problems(info, runner, self.data.predictors, self.data.target)
             if self.cfg.ml_task.type == "classification":
                 problems += label_problems("data_config.target", self.data.target, info, where,
                                            self.cfg.model.params.output_size)

@@ -11,7 +11,6 @@ measures a model on rows declares it, so the runner can hold evaluations to one 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +18,12 @@ from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
 from jupyter_fed.packages.glm.config import GLMConfig
 from jupyter_fed.privacy import dpsgd
-from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost, delta_cap
+from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost
 from jupyter_fed.privacy.dpsgd import DPReport, RoundPlan
 
 if TYPE_CHECKING:
     from jupyter_fed.packages.base import StepContext
 
-MAX_ROUNDS = 100_000
 TRAINING = ("newton", "fit")
 """Steps that are a training round of the session (each earns one exact evaluation)."""
 MEASURING = ("newton", "fit", "evaluate")
@@ -44,15 +42,7 @@ def per_round_epsilon(params: Any) -> tuple[Any, float] | None:
     dp = _config(params).differential_privacy_params
     if dp is None:
         return None
-    rounds = params.get("num_rounds")
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= MAX_ROUNDS:
-        raise ConfigError(f"invalid step params: num_rounds must be an integer from 1 to "
-                          f"{MAX_ROUNDS} under differential privacy (got {rounds!r})", "",
-                          details=[{"field": "num_rounds", "error": "out of range"}])
-    epsilon = dp.epsilon / rounds
-    if not (math.isfinite(epsilon) and epsilon > 0):
-        raise ConfigError("model_config.differential_privacy_params.epsilon gives no positive "
-                          "per-round epsilon", "use a larger epsilon or fewer rounds")
+    epsilon = dpsgd.per_round(dp.epsilon, params.get("num_rounds"))
     return dp, epsilon
 
 
@@ -91,14 +81,8 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetF
 
 def granted_round(ctx: StepContext, params: dict[str, Any], num_rows: int) -> RoundPlan:
     """The round the runner debited (``ctx.policy["train"]["grant"]``), on the rows at hand."""
-    grant = (ctx.policy.get("train") or {}).get("grant")
-    cap = float(grant["delta"]) if grant and grant.get("delta") else delta_cap(num_rows)
-    plan = plan_round(params, num_rows, cap)
-    if plan is None:  # unreachable: the caller saw differential_privacy_params
-        raise RuntimeError("differential_privacy_params vanished between parse and training")
-    if grant is not None and plan.epsilon > float(grant["epsilon"]) * (1 + 1e-9):
-        raise RuntimeError("the step would spend more epsilon than the runner debited")
-    return plan
+    return dpsgd.granted_plan((ctx.policy.get("train") or {}).get("grant"), num_rows,
+                              lambda cap: plan_round(params, num_rows, cap))
 
 
 def train(ctx: StepContext, net: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any],

@@ -14,21 +14,10 @@ from typing import Any
 
 import torch
 
+from jupyter_fed.packages._layers import Standardize
 from jupyter_fed.packages.glm._weights import BIAS, MEAN, SCALE, WEIGHT
 
 __all__ = ["GLMModule", "build", "half_deviance", "inverse_link", "proximal"]
-
-
-class Standardize(torch.nn.Module):
-    """``(x - mean) / scale`` with fixed buffers (the exact federated moments)."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(width))
-        self.register_buffer("scale", torch.ones(width))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.scale
 
 
 def build(width: int, standardize: bool) -> torch.nn.Module:

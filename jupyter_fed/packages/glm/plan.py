@@ -11,7 +11,7 @@ from jupyter_fed.errors import UpdateRejected
 from jupyter_fed.packages._hfl import HFLPlan
 from jupyter_fed.packages._io import SessionIO
 from jupyter_fed.packages._plan import Plan
-from jupyter_fed.packages._schema import Problem, check_columns
+from jupyter_fed.packages._schema import Problem, supervised_problems
 from jupyter_fed.packages.glm._newton import NewtonPlan
 from jupyter_fed.packages.glm._weights import MEAN, SCALE, initial_sgd_weights
 from jupyter_fed.packages.glm.config import GLMConfig, GLMData, parse
@@ -88,8 +88,7 @@ class GLMPlan(Plan):
         problems: list[Problem] = []
         for info in datasets.values():
             where = f"{runner}/{info['name']}"
-            problems += check_columns("data_config.predictors", self.data.predictors, info, where)
-            problems += check_columns("data_config.target", [self.data.target], info, where)
+            problems += supervised_problems(info, runner, self.data.predictors, self.data.target)
             problems += self._target_kind(info, where)
         return problems
 

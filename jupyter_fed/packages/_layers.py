@@ -1,4 +1,4 @@
-"""Torch modules of the ffnet architecture beyond torch's own (imported only where torch is)."""
+"""Torch modules the packages' networks share (imported only where torch is)."""
 
 from __future__ import annotations
 
