@@ -271,8 +271,12 @@ class SessionRun:
         try:
             await self.plan.run(self)
         finally:
-            for task in self.secure_prefetch.values():  # a setup nobody will read
+            pending = list(self.secure_prefetch.values())  # set-ups nobody will read
+            self.secure_prefetch.clear()
+            for task in pending:
                 task.cancel()
+            if pending:  # let them free the runners' worker slots before the session ends
+                await asyncio.wait(pending, timeout=5.0)
         if self.ctx.store.session(self.sid)["status"] != SessionStatus.completed.value:
             self.ctx.store.set_status(self.sid, SessionStatus.completed.value)
             self._finish()
