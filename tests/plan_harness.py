@@ -25,6 +25,7 @@ from jupyter_fed.packages._io import (
     ClientInfo,
     Payload,
     RoundMetrics,
+    SecureSum,
     StepResults,
 )
 from jupyter_fed.packages.base import StepContext
@@ -69,7 +70,7 @@ class LocalIO:
 
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Mapping[str, np.ndarray] | None = None,
-                   min_answers: int | None = None) -> StepResults:
+                   min_answers: int | None = None, secure: SecureSum | None = None) -> StepResults:
         fn = self.package.load_step(name)
         targets = list(clients or (payloads.keys() if isinstance(payloads, Mapping) else self.datasets))
         self.steps.append((round, name))
@@ -88,7 +89,18 @@ class LocalIO:
                 assert result.num_examples > 0
             answers[cid] = Answer(cid, dict(result.outputs), dict(result.tensors),
                                   int(result.num_examples), 0.0)
-        return StepResults(answers)
+        if secure is None:
+            return StepResults(answers)
+        # The plain sum the engine's secure sum equals (within its precision): the plan's maths.
+        total: dict[str, np.ndarray] = {}
+        for a in answers.values():
+            scale = float(a.num_examples) if secure.scale_by_examples else 1.0
+            for k in secure.tensors:
+                total[k] = total.get(k, 0) + np.asarray(a.tensors.pop(k), np.float64) * scale
+            if secure.scale_by_examples:
+                total["num_examples"] = total.get("num_examples", 0) + np.array([a.num_examples],
+                                                                                 np.float64)
+        return StepResults(answers, total=total)
 
     async def commit(self, round: int, *, state: Mapping[str, np.ndarray] | None = None,
                      meta: Mapping[str, Any] | None = None, metrics: RoundMetrics | None = None,

@@ -6,7 +6,8 @@ The engine owns what is the same for every package: the round policy (a step nee
 to answer before its deadline; clients that fail are dropped, and a step that keeps too few fails
 the session while the stored state stays at the last committed round), exactly-once task ids and
 provenance, validation of model updates, atomic checkpoints and resume, events, and the session's
-one artefact.
+one artefact. A step a plan marks ``secure=SecureSum(...)`` runs as secure aggregation's four
+exchanges (``secure.py``) over the same dispatch, so the plan gets only the sum of those tensors.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class SessionRun:
         self._reasons: dict[str, str] = {}
         self._used: dict[tuple[int, str], int] = {}
         self._checkpoint = self._last_checkpoint()
+        self.secure_prefetch: dict[frozenset[str], asyncio.Future[Any]] = {}
+        """Secure aggregation's keys and shares started ahead for the next secure step."""
 
     # SessionIO ------------------------------------------------------------------------------
     @property
@@ -126,9 +129,6 @@ class SessionRun:
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Mapping[str, np.ndarray] | None = None,
                    min_answers: int | None = None, secure: SecureSum | None = None) -> StepResults:
-        if secure is not None:
-            raise StepFailed("secure aggregation is not available in this coordinator yet",
-                             "run the session without secure_aggregation")
         active = {c["client_id"]: c for c in self._active()}
         if isinstance(payloads, Payload):
             targets = list(clients) if clients is not None else list(active)
@@ -140,48 +140,79 @@ class SessionRun:
         if unknown:
             raise StepFailed(f"step {name} addressed client(s) not in the session: "
                              f"{', '.join(unknown)}", "this is a bug in the package's plan")
-        seq = self._used.get((round, name), 0)
-        self._used[(round, name)] = seq + 1
-        encoded: dict[int, bytes] = {}  # one encoding per distinct payload (often one for all)
-        for p in per_client.values():
-            if id(p) not in encoded:
-                encoded[id(p)] = encode(p.tensors)
-        liveness = Liveness(time.monotonic() + self.policy.round_timeout,
-                            self.policy.heartbeat_timeout, self.policy.max_retries)
+        liveness = self.liveness()
         chosen = [active[cid] for cid in targets]
-        results = await asyncio.gather(
-            *(self._one(c, round, name, seq, per_client[c["client_id"]].params,
-                        encoded[id(per_client[c["client_id"]])], liveness) for c in chosen),
-            return_exceptions=True)
+        required = min_answers if min_answers is not None else self.policy.required(len(chosen))
+        if secure is not None:
+            from jupyter_fed.coordinator.secure import SecureStep
+
+            return await SecureStep(self, name, {cid: per_client[cid] for cid in targets}, round,
+                                    secure, expect, required, liveness).run()
+        results = await self.dispatch(name, round, chosen, lambda c: per_client[c].params,
+                                      lambda c: per_client[c].tensors, liveness)
         answers: dict[str, Answer] = {}
         dropped: list[str] = []
         for client, res in zip(chosen, results, strict=True):
             cid = client["client_id"]
-            if isinstance(res, asyncio.CancelledError):
-                raise res
             if not isinstance(res, ClientAnswer):
-                err = res if isinstance(res, FedError) else StepFailed(f"{type(res).__name__}: {res}")
-                if not isinstance(res, FedError):
-                    log.error("client %s failed", cid, exc_info=res)
-                if not self.policy.accept_failures:
-                    raise SessionFailed(f"round {round}: client {cid} failed: {err.message}",
-                                        "accept_failures is off")
-                self._reject(client, err)
+                self.fail(client, res, round)
                 dropped.append(cid)
                 continue
             answer = Answer(cid, res.outputs, res.tensors, int(res.outputs.get("num_examples", 0)),
                             res.elapsed)
             if expect is not None:
                 try:
-                    await self._validate(answer, expect, client)
+                    await self.validate(answer, expect, client)
                 except UpdateRejected as exc:
-                    self._reject(client, exc)
+                    self.reject(client, exc)
                     dropped.append(cid)
                     continue
             answers[cid] = answer
-        required = min_answers if min_answers is not None else self.policy.required(len(chosen))
-        self._check_enough(len(answers), required, round)
+        self.check_enough(len(answers), required, round)
         return StepResults(answers, dropped)
+
+    # what SecureStep shares with step() --------------------------------------------------------
+    def liveness(self) -> Liveness:
+        """The deadline and retry budget of one step (all exchanges of a secure one share it)."""
+        return Liveness(time.monotonic() + self.policy.round_timeout,
+                        self.policy.heartbeat_timeout, self.policy.max_retries)
+
+    def next_seq(self, round: int, name: str) -> int:
+        """How many times step ``name`` ran in ``round`` before: part of its task ids."""
+        seq = self._used.get((round, name), 0)
+        self._used[(round, name)] = seq + 1
+        return seq
+
+    async def dispatch(self, name: str, round: int, chosen: Sequence[dict[str, Any]],
+                       params: Callable[[str], dict[str, Any]],
+                       tensors: Callable[[str], Mapping[str, np.ndarray]], liveness: Liveness,
+                       ) -> list[ClientAnswer | BaseException]:
+        """Run step ``name`` at ``chosen`` clients at once: each answer, or what went wrong."""
+        seq = self.next_seq(round, name)
+        arrays = {c["client_id"]: tensors(c["client_id"]) for c in chosen}
+        encoded: dict[int, bytes] = {}  # one encoding per distinct payload (often one for all)
+        for a in arrays.values():
+            if id(a) not in encoded:
+                encoded[id(a)] = encode(dict(a))
+        results = await asyncio.gather(
+            *(self._one(c, round, name, seq, params(c["client_id"]),
+                        encoded[id(arrays[c["client_id"]])], liveness) for c in chosen),
+            return_exceptions=True)
+        for res in results:
+            if isinstance(res, asyncio.CancelledError):
+                raise res
+        return list(results)
+
+    def fail(self, client: dict[str, Any], res: BaseException, round: int) -> None:
+        """A client's step failed: drop it (or fail the session when failures are not accepted)."""
+        cid = client["client_id"]
+        err = res if isinstance(res, FedError) else StepFailed(f"{type(res).__name__}: {res}")
+        if not isinstance(res, FedError):
+            log.error("client %s failed", cid, exc_info=res)
+        if not self.policy.accept_failures:
+            raise SessionFailed(f"round {round}: client {cid} failed: {err.message}",
+                                "accept_failures is off")
+        self.reject(client, err)
 
     async def commit(self, round: int, *, state: Mapping[str, np.ndarray] | None = None,
                      meta: Mapping[str, Any] | None = None, metrics: RoundMetrics | None = None,
@@ -237,7 +268,15 @@ class SessionRun:
     async def run(self) -> None:
         self.ctx.store.set_status(self.sid, SessionStatus.running.value)
         self.ctx.emit({"type": "status", "session_id": self.sid, "status": "running"})
-        await self.plan.run(self)
+        try:
+            await self.plan.run(self)
+        finally:
+            pending = list(self.secure_prefetch.values())  # set-ups nobody will read
+            self.secure_prefetch.clear()
+            for task in pending:
+                task.cancel()
+            if pending:  # let them free the runners' worker slots before the session ends
+                await asyncio.wait(pending, timeout=5.0)
         if self.ctx.store.session(self.sid)["status"] != SessionStatus.completed.value:
             self.ctx.store.set_status(self.sid, SessionStatus.completed.value)
             self._finish()
@@ -257,14 +296,14 @@ class SessionRun:
     def _active(self) -> list[dict[str, Any]]:
         return [c for c in self.ctx.store.clients(self.sid) if c["status"] in ACTIVE]
 
-    def _check_enough(self, answered: int, required: int, rnd: int) -> None:
+    def check_enough(self, answered: int, required: int, rnd: int) -> None:
         if answered < required:
             why = "; ".join(f"{cid}: {msg}" for cid, msg in self._reasons.items())
             raise SessionFailed(f"round {rnd} failed: {answered} client(s) answered, "
                                 f"{required} required" + (f" ({why})" if why else ""),
                                 "check the runners named in the session log")
 
-    async def _validate(self, answer: Answer, reference: Mapping[str, np.ndarray],
+    async def validate(self, answer: Answer, reference: Mapping[str, np.ndarray],
                         client: dict[str, Any]) -> None:
         from jupyter_fed.strategies import ClientUpdate
         from jupyter_fed.strategies.validation import validate_update
@@ -276,7 +315,7 @@ class SessionRun:
         validate_update(ClientUpdate(answer.client_id, answer.tensors, answer.num_examples),
                         dict(reference), max_rows)
 
-    def _reject(self, client: dict[str, Any], exc: FedError) -> None:
+    def reject(self, client: dict[str, Any], exc: FedError) -> None:
         self._reasons[client["client_id"]] = exc.message
         self.ctx.store.set_client(self.sid, client["client_id"], "dropped", exc.message)
         self.log("warning", f"client {client['client_id']} dropped: {exc.message}",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_fed.packages._io import Artefact, Payload, SessionIO
+from jupyter_fed.packages._io import Artefact, Payload, SecureSum, SessionIO
 from jupyter_fed.packages._plan import Plan
 
 
@@ -64,18 +64,30 @@ class AnalyticsPlan(Plan):
     def merge(self, contributions: list[Contribution]) -> MergeResult:
         """The session's results from every contribution (leave out, with a reason, what fails)."""
 
+    def secure_sum(self) -> SecureSum | None:
+        """The compute step's tensors to sum securely (then :meth:`merge_total` merges their
+        total and no contribution's values reach the plan), or ``None``."""
+        return None
+
+    def merge_total(self, total: dict[str, np.ndarray], contributions: list[Contribution]
+                    ) -> MergeResult:
+        """The session's results from the secure total (contributions carry outputs only)."""
+        raise NotImplementedError("a plan that asks for a secure sum merges its total")
+
     async def run(self, io: SessionIO) -> None:
         started = time.perf_counter()
         await self.prepare(io)
         clients = {c.client_id: c for c in io.clients}
         found = await io.step(self.step, {cid: Payload(self.step_params(c.datasets["data"]))
-                                          for cid, c in clients.items()}, round=1)
+                                          for cid, c in clients.items()}, round=1,
+                              secure=self.secure_sum())
         contributions = [Contribution(a.client_id, clients[a.client_id].datasets["data"],
                                       a.outputs, a.tensors) for a in found]
         for a in found:
             for note in a.outputs.get("warnings", []):
                 io.log("warning", f"{a.client_id}: {note}", a.client_id)
-        merged = self.merge(contributions)
+        merged = self.merge(contributions) if found.total is None else \
+            self.merge_total(dict(found.total), contributions)
         for cid, reason in merged.rejected.items():
             io.log("warning", f"contribution of {cid} left out: {reason}", cid)
         info = {"duration": time.perf_counter() - started, "local_seconds": found.slowest,

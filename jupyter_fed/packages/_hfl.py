@@ -18,8 +18,25 @@ import numpy as np
 
 from jupyter_fed.errors import SessionFailed, UpdateRejected
 from jupyter_fed.packages._health import learning_warnings
-from jupyter_fed.packages._io import Artefact, Checkpoint, Payload, RoundMetrics, SessionIO
+from jupyter_fed.packages._io import (
+    Artefact,
+    Checkpoint,
+    Payload,
+    RoundMetrics,
+    SecureSum,
+    SessionIO,
+)
 from jupyter_fed.packages._plan import Plan
+from jupyter_fed.packages._secure import (
+    CLIP,
+    PRECISION,
+    SUMS,
+    as_float64,
+    cast_back,
+    fedavg_sum,
+    mean_from_total,
+    moments_from_sums,
+)
 from jupyter_fed.strategies import ClientUpdate, Strategy, Weights
 
 
@@ -61,19 +78,27 @@ class HFLPlan(Plan):
     save_best
         ``(metric, "min" | "max")`` to hand back the best model by a federated metric, else the
         last one.
+    secure
+        Secure aggregation: each round's updates (weights × examples) and the prepare step's
+        moments reach the plan only as sums over the clients (``SessionIO.step(secure=...)``);
+        the strategy then steps on the mean as on one update. Robust rules are refused by the
+        package's config before a plan is made.
     """
 
     fit_step = "fit"
     eval_step = "evaluate"
     prepare_step: str | None = None
     """A step every client runs once before round 1 (e.g. feature moments), or ``None``."""
+    prepare_sums: tuple[str, ...] = ("count", "sum", "sumsq")
+    """Under secure aggregation: the tensors the prepare step returns as sums (``_secure``)."""
 
     def __init__(self, model_config: Mapping[str, Any], data_config: Mapping[str, Any],
                  num_rounds: int, *, strategy: Strategy,
-                 save_best: tuple[str, str] | None = None) -> None:
+                 save_best: tuple[str, str] | None = None, secure: bool = False) -> None:
         super().__init__(model_config, data_config, num_rounds)
         self.strategy = strategy
         self.save_best = save_best
+        self.secure = secure
         self._history: list[dict[str, float]] = []
 
     # hooks ------------------------------------------------------------------------------------
@@ -89,6 +114,14 @@ class HFLPlan(Plan):
                                                                dict[str, np.ndarray]]]) -> Weights:
         """The initial weights after the prepare step: ``answers`` are (client, outputs, arrays)."""
         return weights
+
+    def prepared_total(self, weights: Weights, total: Mapping[str, np.ndarray]) -> Weights:
+        """The initial weights from the secure sum of the prepare step's raw sums: the pooled
+        moments, handed to :meth:`prepared` as if one client had sent them."""
+        n, mean, m2 = moments_from_sums(total, int(np.shape(total["sum"])[0]))
+        extra = {k: np.asarray(v) for k, v in total.items() if k not in ("count", "sum", "sumsq")}
+        return self.prepared(weights, [("secure-sum", {"count": n}, {"mean": mean, "m2": m2,
+                                                                      **extra})])
 
     def aggregate(self, global_weights: Weights, updates: Sequence[ClientUpdate]) -> Weights:
         return self.strategy.aggregate(global_weights, updates)
@@ -122,10 +155,14 @@ class HFLPlan(Plan):
     async def _start(self, io: SessionIO) -> Weights:
         weights = self.initial_weights()
         if self.prepare_step is not None:
-            found = await io.step(self.prepare_step, Payload(self.step_params()), round=0)
+            secure = SecureSum(self.prepare_sums, clip=CLIP, precision=PRECISION) \
+                if self.secure else None
+            params = {**self.step_params(), SUMS: True} if self.secure else self.step_params()
+            found = await io.step(self.prepare_step, Payload(params), round=0, secure=secure)
             try:
-                weights = self.prepared(weights, [(a.client_id, a.outputs, a.tensors)
-                                                  for a in found])
+                weights = self.prepared_total(weights, found.total) if found.total is not None \
+                    else self.prepared(weights, [(a.client_id, a.outputs, a.tensors)
+                                                 for a in found])
             except UpdateRejected as exc:
                 raise SessionFailed(f"preparing round 1 failed: {exc.message}", exc.hint) from None
             io.log("info", f"{self.prepare_step} of {len(found)} client(s) merged before round 1")
@@ -150,21 +187,27 @@ class HFLPlan(Plan):
     async def _fit_round(self, io: SessionIO, rnd: int, weights: Weights) -> Weights:
         started = time.perf_counter()
         found = await io.step(self.fit_step, Payload(self.step_params(), weights), round=rnd,
-                              expect=weights)
-        updates = [ClientUpdate(a.client_id, a.tensors, a.num_examples) for a in found]
+                              expect=weights, secure=fedavg_sum(weights) if self.secure else None)
         per_client = {a.client_id: a.outputs.get("metrics", {}) for a in found}
-        new_weights = self.aggregate(weights, updates)
+        if found.total is not None:  # secure: one update, the mean, is all the plan may see
+            mean, examples = mean_from_total(found.total, weights, len(found))
+            new_weights = cast_back(self.aggregate(
+                as_float64(weights), [ClientUpdate("secure-sum", mean, examples)]), weights)
+        else:
+            new_weights = self.aggregate(weights, [ClientUpdate(a.client_id, a.tensors,
+                                                                a.num_examples) for a in found])
         federated = self.federated_metrics(per_client)
         self._history.append(federated)
         train = {a.client_id: a.outputs.get("train", {}) for a in found}
         info = {"duration": time.perf_counter() - started, "local_seconds": found.slowest,
-                "clients": [u.client_id for u in updates], "dropped": found.dropped,
-                "num_examples": {u.client_id: u.num_examples for u in updates}, "train": train}
+                "clients": [a.client_id for a in found], "dropped": found.dropped,
+                "num_examples": {a.client_id: a.num_examples for a in found}, "train": train,
+                "secure_aggregation": self.secure}
         self._check_learning(io, rnd, train, {})
         await io.commit(rnd, state=self._state(new_weights), meta={"history": self._history},
                         metrics=RoundMetrics(rnd - 1, federated, per_client),
                         artefact=self._artefact(new_weights, rnd), info=info)
-        io.log("info", f"round {rnd}/{self.num_rounds} done with {len(updates)} client(s); "
+        io.log("info", f"round {rnd}/{self.num_rounds} done with {len(found)} client(s); "
                f"model {rnd - 1} loss {federated.get('loss', float('nan')):.4f}")
         return new_weights
 

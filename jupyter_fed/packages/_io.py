@@ -66,20 +66,35 @@ class SecureSum:
     logs — gets only the sum over the answering clients (:attr:`StepResults.total`), never one
     client's values. Robust aggregation rules, which need individual updates, cannot use it.
 
+    Tensors the step returns but does not name here travel as usual, in the clear, and the
+    answers' JSON outputs too: name every tensor that describes a client's data.
+
     Parameters
     ----------
     tensors
-        Names of the answer tensors to sum; they disappear from each ``Answer.tensors``.
+        Names of the answer tensors to sum (any shapes, the same at every client); they
+        disappear from each ``Answer.tensors``.
     clip
         Values are clipped to ``[-clip, clip]`` before quantisation (the sum of n clients stays
-        within the field for ``n * clip / precision`` below its size).
+        within the field for ``n * clip / precision`` below its size, ``2^95``).
     precision
         The quantisation step: the secure sum equals the plain sum within ``n * precision / 2``.
+    scale_by_examples
+        Each client multiplies the tensors by its example count before masking and adds the
+        count itself to the sum (``total["num_examples"]``): FedAvg's numerator and denominator,
+        with no change to the package's step. ``clip`` then bounds the scaled values.
+
+    Values are a 95-bit fixed point (two elements of ``Z / 2^64`` each): ``n * clip /
+    precision`` must stay below ``2^95`` (the engine refuses a step where it does not), which
+    leaves room for ``clip=1e15`` with ``precision=1e-10`` and a thousand clients. Values beyond
+    ``clip`` are clipped; the engine warns with the total number clipped (itself summed
+    securely, so no client's count is seen).
     """
 
     tensors: tuple[str, ...]
     clip: float = 1e6
     precision: float = 1e-6
+    scale_by_examples: bool = False
 
 
 @dataclass

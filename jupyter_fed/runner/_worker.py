@@ -180,9 +180,11 @@ class Worker:
         """Run one step and report its outcome; never raises."""
         from jupyter_fed.packages import get_package
         from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
+        from jupyter_fed.runner import secagg
         from jupyter_fed.runner.aligned import AlignmentScope
         from jupyter_fed.runner.executor import step_error
         from jupyter_fed.wire import TaskSpec, TaskState, decode, encode
+        from jupyter_fed.wire import secagg as secagg_msg
 
         job, spec = header["job"], TaskSpec.model_validate(header["spec"])
         cancel = self._cancels.setdefault(job, threading.Event())
@@ -200,18 +202,28 @@ class Worker:
         try:
             if cancel.is_set():
                 raise StepCancelled("the step was cancelled before it started", "")
-            step_fn = get_package(spec.package).load_step(spec.step)
-            arrays = decode(payload) if payload else {}
-            scope = AlignmentScope(Path(header["cache_dir"]), header["principal"])
-            datasets = {role: self._open(d, scope) for role, d in header["datasets"].items()}
-            ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
-                              on_progress=progress, policy=header["policy"],
-                              cache_dir=Path(header["cache_dir"]), principal=header["principal"],
-                              session_id=spec.session_id)
-            torch = sys.modules.get("torch")
-            if torch is not None:  # keep silos sharing a host from oversubscribing its cores
-                torch.set_num_threads(int(self.config["torch_threads"]))
-            result: StepResult = step_fn(ctx, datasets, spec.params, arrays)
+            params = dict(spec.params)
+            if spec.step in secagg_msg.BUILTIN_STEPS:  # secure aggregation's own steps: no rows
+                result: StepResult = secagg.run_builtin(spec.step, params, header)
+            else:
+                # Asked to mask: check the request and open the peers' shares before any row
+                # is read; the result is masked below, before it is written anywhere.
+                masking = secagg.Masking.begin(secagg.files_for(header), params.pop(
+                    secagg_msg.PARAM)) if secagg_msg.PARAM in params else None
+                step_fn = get_package(spec.package).load_step(spec.step)
+                arrays = decode(payload) if payload else {}
+                scope = AlignmentScope(Path(header["cache_dir"]), header["principal"])
+                datasets = {role: self._open(d, scope) for role, d in header["datasets"].items()}
+                ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
+                                  on_progress=progress, policy=header["policy"],
+                                  cache_dir=Path(header["cache_dir"]),
+                                  principal=header["principal"], session_id=spec.session_id)
+                torch = sys.modules.get("torch")
+                if torch is not None:  # keep silos sharing a host from oversubscribing its cores
+                    torch.set_num_threads(int(self.config["torch_threads"]))
+                result = step_fn(ctx, datasets, params, arrays)
+                if masking is not None:
+                    result = masking.apply(result)
             outputs = dict(result.outputs)
             outputs["num_examples"] = int(result.num_examples)
             json.dumps(outputs)  # a step may return only JSON-able outputs

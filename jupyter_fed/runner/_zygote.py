@@ -17,7 +17,8 @@ import pyarrow
 import pyarrow.parquet  # noqa: F401
 
 import jupyter_fed.runner._worker
-import jupyter_fed.runner.arrays  # noqa: F401
+import jupyter_fed.runner.arrays
+import jupyter_fed.runner.secagg  # noqa: F401
 from jupyter_fed.packages import get_package, package_names
 
 

@@ -35,8 +35,13 @@ from jupyter_fed.wire import DatasetInfo, DatasetRegistration, Health, TaskSpec,
 from jupyter_fed.wire.hello import NONCE_RE
 from jupyter_fed.wire.hello import sign as sign_hello
 from jupyter_fed.wire.models import Hello
+from jupyter_fed.wire.secagg import BUILTIN_STEPS
 
 log = logging.getLogger("jupyter_fed.runner")
+
+BUILTIN_WAIT = 5.0
+"""Seconds ``POST /v1/tasks`` waits for a built-in secure-aggregation step to finish before it
+answers (with the task still running after that, the caller polls as for any step)."""
 
 ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/health"): None,
@@ -206,7 +211,12 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         payload = await tensors.read() if tensors is not None else None
         # Hashing and checking a large model takes a while: off the loop, which serves others.
         digest = await asyncio.to_thread(check_payload, task, payload)
-        return executor.submit(task, payload, principal, digest=digest)
+        status = executor.submit(task, payload, principal, digest=digest)
+        if task.step in BUILTIN_STEPS and not status.state.terminal:
+            # Secure aggregation's own steps take milliseconds in a worker: answer with their
+            # outcome, which saves the coordinator a poll in each of its three extra exchanges.
+            status = await executor.wait(executor.resolve(task.task_id, principal), BUILTIN_WAIT)
+        return status
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskStatus)
     async def task_status(task_id: str, wait: Annotated[float, Query(ge=0, le=60)] = 0,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_fed.errors import (
+    ConfigError,
     ConflictError,
     FedError,
     NotFoundError,
@@ -40,6 +41,7 @@ from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore, now
 from jupyter_fed.runner.workers import Job, MiB, StepLimits, WorkerPool
 from jupyter_fed.wire import DatasetInfo, ErrorBody, TaskSpec, TaskState, TaskStatus, encode
+from jupyter_fed.wire import secagg as secagg_msg
 
 log = logging.getLogger("jupyter_fed.runner")
 
@@ -150,8 +152,14 @@ class Executor:
             return self.status(key)
         self.queue.check_room(principal.name)
         package = get_package(spec.package)
-        if spec.step not in package.steps:  # refused here, not in the worker (and no import here)
+        builtin = spec.step in secagg_msg.BUILTIN_STEPS
+        if not builtin and spec.step not in package.steps:  # refused here, not in the worker
             package.load_step(spec.step)
+        # Secure aggregation's messages are checked before anything is queued; the package's
+        # own hooks below see its params without them.
+        params = secagg_params(spec)
+        spec_seen = spec.model_copy(update={"params": params}) if params is not spec.params \
+            else spec
         handles = {role: self._dataset(name) for role, name in spec.datasets.items()}
         policies = {role: DatasetPolicy.model_validate(self.store.get_policy(name) or {})
                     for role, name in spec.datasets.items()}
@@ -166,9 +174,8 @@ class Executor:
                     f"dataset {info.name!r} has {info.num_rows} rows, fewer than the "
                     f"{minimum} this runner requires for any contribution", "use a larger dataset")
         limits = self._limits(policies.values())
-        needed = package.resource_estimate_of(spec.step, spec.params,
-                                              {role: info.num_rows for role, (info, _) in
-                                               handles.items()})
+        needed = 0 if builtin else package.resource_estimate_of(
+            spec.step, params, {role: info.num_rows for role, (info, _) in handles.items()})
         if needed > limits.memory_bytes:
             raise StepLimitExceeded(
                 f"{package.name}.{spec.step} would need about {needed / MiB:,.0f} MiB of memory, "
@@ -178,8 +185,11 @@ class Executor:
         # Privacy budget: (epsilon, delta) and evaluations, debited before any row is read,
         # refused as a whole if anything would overdraw; each role's policy carries its grant.
         # The ledger is keyed by the principal's own task key: another user's id buys nothing.
-        ctx_policy = charge_step(self.ledger, spec, package, handles, policies, principal.name,
-                                 tensors, task=key)
+        if builtin:  # reads no row and releases nothing about one: nothing to charge
+            ctx_policy = {role: policies[role].model_dump() for role in handles}
+        else:
+            ctx_policy = charge_step(self.ledger, spec_seen, package, handles, policies,
+                                     principal.name, tensors, task=key)
         status = TaskStatus(task_id=spec.task_id, state=TaskState.queued, submitted_at=now())
         self.store.put_task(key, digest, principal.name, spec.model_dump(mode="json"),
                             status.model_dump(mode="json"))
@@ -189,6 +199,8 @@ class Executor:
                   "datasets": {role: _dataset_header(info, path)
                                for role, (info, path) in handles.items()},
                   "cache_dir": str(self.settings.home / "cache"),
+                  "secagg_dir": str(self.settings.home / "secagg"),
+                  "secagg_ttl": self.settings.secagg_ttl,
                   "result_path": str(self._result_path(key))}
         self.queue.push(Job(key, principal.name, header, tensors or b"", limits,
                             tuple(sorted({str(path) for _, path in handles.values()}))))
@@ -325,6 +337,27 @@ class Executor:
             else:
                 self.pool.cancel(key)
         return self.status(key)
+
+
+def secagg_params(spec: TaskSpec) -> dict[str, Any]:
+    """``spec.params`` without secure aggregation's part, after checking that part's shape
+    (``ConfigError`` naming the field); the same dict when there is none."""
+    from pydantic import ValidationError
+
+    from jupyter_fed.packages import field_errors
+
+    raw = spec.params.get(secagg_msg.PARAM)
+    if raw is None and spec.step not in secagg_msg.BUILTIN_STEPS:
+        return spec.params
+    model = {secagg_msg.KEYS: secagg_msg.KeysParams, secagg_msg.SHARES: secagg_msg.SharesParams,
+             secagg_msg.UNMASK: secagg_msg.UnmaskParams}.get(spec.step, secagg_msg.MaskParams)
+    try:
+        model.model_validate(raw)
+    except ValidationError as exc:
+        details = field_errors(exc, f"params.{secagg_msg.PARAM}")
+        raise ConfigError("invalid secure-aggregation request: " + "; ".join(
+            f"{d['field']}: {d['error']}" for d in details), "", details=details) from None
+    return {k: v for k, v in spec.params.items() if k != secagg_msg.PARAM}
 
 
 def check_payload(spec: TaskSpec, tensors: bytes | None) -> str:

@@ -60,6 +60,9 @@ class RunnerSettings(BaseModel):
                                           "waiting; more are refused with 429")
     array_cache_mb: int = Field(512, ge=0, description="decoded dataset columns each worker keeps "
                                 "between rounds, in MiB")
+    secagg_ttl: float = Field(6 * 3600.0, gt=0, description="seconds a secure-aggregation "
+                              "round's keys and shares are kept at most (they are deleted "
+                              "after its unmask step anyway)")
     cancel_grace: float = Field(10.0, gt=0, description="seconds a cancelled step has to stop by "
                                 "itself before its worker is stopped")
     public_url: str = Field("https://127.0.0.1:8765", description="the address model builders use; "

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._secure import secure_conflict
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "selu", "silu")
 
@@ -105,6 +106,10 @@ class FFNetConfig(_Strict):
                                    "(computed exactly across silos before round 1 and stored in "
                                    "the model, so it takes raw features); default: on, except "
                                    "with differential_privacy_params (exact moments are not DP)")
+    secure_aggregation: bool = Field(False, description="the coordinator gets only the sum of "
+                                     "the clients' updates (and moments), masked by the runners "
+                                     "(SecAgg); robust strategies and clip_norm need individual "
+                                     "updates and are refused with it")
 
     @property
     def standardize(self) -> bool:
@@ -123,6 +128,9 @@ class FFNetConfig(_Strict):
             # DP-SGD accounting does not cover.
             raise ValueError("balance_train_datasets cannot be combined with "
                              "differential_privacy_params; use ml_task.params.loss_weights")
+        conflict = self.secure_aggregation and secure_conflict(self.strategy.model_dump())
+        if conflict:
+            raise ValueError(conflict)
         return self
 
 

@@ -199,6 +199,7 @@ def moments(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
     An exact aggregate of a whole registered dataset (above the runner's minimum rows), which the
     coordinator merges into the standardisation every client then applies (``normalize``).
     """
+    from jupyter_fed.packages._secure import SUMS, as_sums
     from jupyter_fed.packages.ffnet._net import merge_moments
 
     _cfg, data = parse(params.get("model_config"), params.get("data_config"))
@@ -212,8 +213,9 @@ def moments(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
         ctx.progress(0.5, "moments")
     n, mean, m2 = merge_moments(parts)
     _no_differencing(ctx, handle, len(data.predictors), int(n))
-    return StepResult(tensors={"mean": mean, "m2": m2}, outputs={"count": int(n)},
-                      num_examples=int(n))
+    # Under secure aggregation the coordinator adds raw sums up (Chan's merge is not a sum).
+    tensors = as_sums(int(n), mean, m2) if params.get(SUMS) else {"mean": mean, "m2": m2}
+    return StepResult(tensors=tensors, outputs={"count": int(n)}, num_examples=int(n))
 
 
 def _no_differencing(ctx: StepContext, handle: DatasetHandle, attributes: int, rows: int

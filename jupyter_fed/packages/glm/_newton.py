@@ -22,8 +22,16 @@ import numpy as np
 
 from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages._hfl import weighted_metrics
-from jupyter_fed.packages._io import Artefact, Payload, RoundMetrics, SessionIO, StepResults
+from jupyter_fed.packages._io import (
+    Artefact,
+    Payload,
+    RoundMetrics,
+    SecureSum,
+    SessionIO,
+    StepResults,
+)
 from jupyter_fed.packages._plan import Plan
+from jupyter_fed.packages._secure import CLIP, PRECISION, SUMS
 from jupyter_fed.packages.glm import _family
 from jupyter_fed.packages.glm.config import GLMConfig, GLMData
 
@@ -56,7 +64,24 @@ class NewtonPlan(Plan):
         return {**self.meta, "solver": "newton"}
 
     def _params(self) -> dict[str, Any]:
-        return {"model_config": self.model_config, "data_config": self.data_config}
+        params = {"model_config": self.model_config, "data_config": self.data_config}
+        return {**params, SUMS: True} if self.cfg.secure_aggregation else params
+
+    def _secure(self, *names: str) -> SecureSum | None:
+        """Under secure aggregation: the sums the plan may see of a step's tensors."""
+        return SecureSum(names, clip=CLIP, precision=PRECISION) \
+            if self.cfg.secure_aggregation else None
+
+    @staticmethod
+    def _sums(found: StepResults) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Gradient, information, deviance and Pearson χ² summed over the clients (by the
+        secure sum, or here)."""
+        if found.total is not None:
+            t = found.total
+            return t["gradient"], t["hessian"], float(t["deviance"][0]), float(t["pearson"][0])
+        return (sum(a.tensors["gradient"] for a in found), sum(a.tensors["hessian"] for a in found),
+                sum(float(a.outputs["deviance"]) for a in found),
+                sum(float(a.outputs.get("pearson") or 0.0) for a in found))
 
     def _objective(self, deviance: float, coef: np.ndarray) -> float:
         """The penalised deviance: ``D(β) + n·λ·‖w‖²`` (twice the minimised objective × n)."""
@@ -78,8 +103,7 @@ class NewtonPlan(Plan):
         for rnd in range(start, self.num_rounds + 2):
             found, coef, obj = await self._evaluate(io, rnd, coef, prev_coef, prev_obj)
             self.n = sum(a.num_examples for a in found)  # the rows of the clients still here
-            grad = sum(a.tensors["gradient"] for a in found)
-            info = sum(a.tensors["hessian"] for a in found)
+            grad, info, _, _ = self._sums(found)
             per_client = {a.client_id: dict(a.outputs.get("metrics") or {}) for a in found}
             federated = weighted_metrics(per_client)
             converged = self._converged(obj, prev_obj, coef, prev_coef)
@@ -118,13 +142,16 @@ class NewtonPlan(Plan):
 
     async def _null_model(self, io: SessionIO) -> np.ndarray:
         try:
-            found = await io.step("moments", Payload(self._params()), round=0)
+            found = await io.step("moments", Payload(self._params()), round=0,
+                                  secure=self._secure("count", "sum", "sumsq", "y_sum"))
         except SessionFailed as exc:
             raise explain_dp_refusal(exc, "glm's newton solver shares exact sums over every row; "
                                      "on such datasets use solver: sgd with "
                                      "differential_privacy_params") from None
         self.n = sum(int(a.outputs["count"]) for a in found)
-        y_mean = sum(float(a.tensors["y_sum"][0]) for a in found) / self.n
+        y_sum = float(found.total["y_sum"][0]) if found.total is not None else \
+            sum(float(a.tensors["y_sum"][0]) for a in found)
+        y_mean = y_sum / self.n
         coef = np.zeros(self.width + 1)
         with np.errstate(all="ignore"):
             start = _family.link(self.cfg.ml_task.link, y_mean)
@@ -144,10 +171,10 @@ class NewtonPlan(Plan):
         expect = {"gradient": np.zeros(self.width + 1), "hessian": np.zeros((self.width + 1,) * 2)}
         for halving in range(MAX_HALVINGS + 1):
             found = await io.step("newton", Payload(self._params(), {"coef": coef}), round=rnd,
-                                  expect=expect)
+                                  expect=expect, secure=self._secure("gradient", "hessian",
+                                                                     "deviance", "pearson"))
             valid = all(a.outputs.get("valid") for a in found)
-            obj = self._objective(sum(float(a.outputs["deviance"]) for a in found), coef) \
-                if valid else math.inf
+            obj = self._objective(self._sums(found)[2], coef) if valid else math.inf
             descent = prev_obj is None or obj <= prev_obj + 1e-9 * abs(prev_obj) + self.cfg.tol
             if descent and math.isfinite(obj):
                 return found, coef, obj
@@ -166,7 +193,7 @@ class NewtonPlan(Plan):
         p = self.width + 1
         dispersion = 1.0
         if self.cfg.ml_task.type not in ("logistic", "poisson"):
-            dispersion = sum(float(a.outputs["pearson"]) for a in found) / max(self.n - p, 1)
+            dispersion = self._sums(found)[3] / max(self.n - p, 1)
         std_err = np.full(p, np.nan)
         if self.cfg.l2 == 0:
             try:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._secure import secure_conflict
 from jupyter_fed.packages.ffnet.config import DPParams, Optimizer, SaveBestModel, StrategySection
 
 __all__ = ["ALLOWED_LINKS", "DEFAULT_LINK", "GLMConfig", "GLMData", "parse"]
@@ -92,6 +93,10 @@ class GLMConfig(_Strict):
     differential_privacy_params: DPParams | None = None
     normalize: bool | None = Field(None, description="SGD only: standardise predictors with their "
                                    "exact federated moments (default: on, except under DP)")
+    secure_aggregation: bool = Field(False, description="the coordinator gets only sums over the "
+                                     "clients (SGD updates, Newton's gradients and Hessians, "
+                                     "moments, deviances), masked by the runners (SecAgg); "
+                                     "robust strategies and clip_norm are refused with it")
 
     @field_validator("solver", mode="before")
     @classmethod
@@ -106,6 +111,9 @@ class GLMConfig(_Strict):
         if self.solver == "newton" and self.l1 > 0:
             raise ValueError("solver 'newton' has no L1 penalty (ml_task.params.l1_ratio > 0); "
                              "use solver 'sgd'")
+        conflict = self.secure_aggregation and secure_conflict(self.strategy.model_dump())
+        if conflict:
+            raise ValueError(conflict)
         return self
 
     @property

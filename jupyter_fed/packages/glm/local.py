@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._secure import SUMS, as_sums
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.glm import _family
 from jupyter_fed.packages.glm._weights import raw_coefficients
@@ -127,8 +128,10 @@ def moments(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
         total = count + k
         delta = mu - mean
         mean, m2, count = mean + delta * (k / total), m2 + s + delta ** 2 * (count * k / total), total
-    return StepResult(tensors={"mean": mean, "m2": m2, "y_sum": np.array([y_sum])},
-                      outputs={"count": int(n)}, num_examples=int(n))
+    tensors = {"mean": mean, "m2": m2, "y_sum": np.array([y_sum])}
+    if params.get(SUMS):  # secure aggregation adds raw sums up (Chan's merge is not a sum)
+        tensors = as_sums(n, mean, m2, y_sum=tensors["y_sum"])
+    return StepResult(tensors=tensors, outputs={"count": int(n)}, num_examples=int(n))
 
 
 def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
@@ -170,8 +173,12 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         assert evaluated is not None
         outputs["metrics"] = _metrics(cfg, data, evaluated, coef,
                                       _granted(ctx, datasets, evaluated))[0]
-    return StepResult(tensors={"gradient": grad, "hessian": hess}, outputs=outputs,
-                      num_examples=int(n))
+    tensors = {"gradient": grad, "hessian": hess}
+    if params.get(SUMS):  # secure aggregation: the deviances are summed with the rest
+        tensors |= {"deviance": np.array([dev if valid else 0.0]),
+                    "pearson": np.array([pearson if valid else 0.0])}
+        outputs.update(deviance=None, pearson=None)
+    return StepResult(tensors=tensors, outputs=outputs, num_examples=int(n))
 
 
 def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],

@@ -23,12 +23,15 @@ __all__ = ["GLMPlan"]
 class SGDPlan(HFLPlan):
     """FedAvg rounds of the GLM as a one-layer network (the reference's behaviour)."""
 
+    prepare_sums = ("count", "sum", "sumsq", "y_sum")
+
     def __init__(self, cfg: GLMConfig, data: GLMData, model_config: Mapping[str, Any],
                  data_config: Mapping[str, Any], num_rounds: int, meta: dict[str, Any]) -> None:
         best = cfg.save_best_model
         super().__init__(model_config, data_config, num_rounds,
                          strategy=make_strategy(cfg.strategy.model_dump()),
-                         save_best=(best.metric, best.mode) if best else None)
+                         save_best=(best.metric, best.mode) if best else None,
+                         secure=cfg.secure_aggregation)
         self.cfg, self.data, self.meta = cfg, data, meta
 
     @property

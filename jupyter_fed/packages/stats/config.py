@@ -165,6 +165,24 @@ class StatsModelConfig(_Strict):
     receive_action: Action = Field("block", validation_alias=AliasChoices(
         "receive_action", "fed_psr_contract_rcv_fail_action"), description="at the coordinator, for "
         "a contribution that fails: 'block' leaves it out of the results, 'allow' keeps it")
+    smpc: bool = Field(False, validation_alias=AliasChoices("smpc", "fed_use_smpc"),
+                       description="merge the peers' statistics by secure aggregation: the "
+                       "coordinator and the builder see only the merged statistics (no peer(), "
+                       "no receive-side contract check; peer contracts still run at each runner)")
+    smpc_clip: float = Field(1e15, gt=0, allow_inf_nan=False, description="smpc: largest sum "
+                             "(of squares) a silo may send; larger values are clipped, with a "
+                             "warning")
+    smpc_precision: float = Field(1e-10, gt=0, allow_inf_nan=False, description="smpc: the "
+                                  "quantisation step of the secure sums")
+
+    @model_validator(mode="after")
+    def _smpc_range(self) -> StatsModelConfig:
+        from jupyter_fed.privacy.secagg import MAX_CLIENTS, fits
+
+        if self.smpc and not fits(MAX_CLIENTS, self.smpc_clip, self.smpc_precision):
+            raise ValueError("smpc_clip / smpc_precision is too large for the secure sum's "
+                             "95-bit fixed point; lower smpc_clip or raise smpc_precision")
+        return self
 
     @field_validator("send_action", "receive_action", mode="before")
     @classmethod

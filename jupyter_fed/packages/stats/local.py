@@ -28,6 +28,7 @@ from jupyter_fed.packages.stats._moments import Stats
 from jupyter_fed.packages.stats._private import private_stats
 from jupyter_fed.packages.stats._protect import protect
 from jupyter_fed.packages.stats._scan import Scan, scan
+from jupyter_fed.packages.stats._smpc import to_sums
 from jupyter_fed.packages.stats._store import QueryStore
 from jupyter_fed.packages.stats.config import parse_data_config, parse_model_config
 from jupyter_fed.privacy.differencing import distance, file_bits
@@ -188,16 +189,33 @@ def compute(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
         if not report.passed and model_cfg.send_action == "block":
             failed = "; ".join(report.messages())
             ctx.progress(1.0, "blocked by the contract")
-            return StepResult(outputs={**outputs, "blocked": True, "warnings": [
+            # Under smpc a blocked silo still takes part in the secure sum, adding zeros.
+            zeros = _smpc_sums(None, params) if params.get("smpc") else {}
+            return StepResult(tensors=zeros, outputs={**outputs, "blocked": True, "warnings": [
                 *warnings, f"statistics not shared, the contract failed: {failed}"]})
         if not report.passed:
             warnings.append("statistics shared although the contract failed: "
                             + "; ".join(report.messages()))
     arrays, meta = stats.to_tensors()
+    if params.get("smpc"):  # sums in the session's layout, masked by the runner before leaving
+        arrays = _smpc_sums(stats, params)
+        meta.pop("columns")
     ctx.progress(1.0, "done")
     return StepResult(tensors=arrays, outputs={**outputs, **meta, "blocked": False,
                                                "warnings": warnings},
                       num_examples=round(stats.total.n))
+
+
+def _smpc_sums(stats: Stats | None, params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``stats`` as the sums an smpc session adds up, in the layout the coordinator fixed."""
+    layout = params["smpc"]
+    try:
+        return to_sums(stats, [str(c) for c in layout["columns"]],
+                       [str(c) for c in layout["conditioned"]])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("the smpc layout does not match this dataset's statistics",
+                          "every dataset of an smpc session must contribute the same columns"
+                          ) from None
 
 
 def _check_size(policy: dict[str, Any], handle: DatasetHandle, columns: list[str],

@@ -3,7 +3,9 @@
 ``session.results()`` returns a :class:`StatsResults`. Every SymetryML exploration function is a
 method (``mean``, ``lincorr``, ``cond_mean``, ``pct_of_true``, …) on the merged statistics, and
 the same methods exist per peer (``results.peer("silo0/train_silo0").mean("x0")``): peer
-exploration compares silos without seeing a row of either.
+exploration compares silos without seeing a row of either. A session run with ``smpc: true``
+merged the peers' statistics by secure aggregation: only the merged statistics exist, and
+``peer()`` says so.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class StatsResults(StatsView):
         self.meta = meta
         self.rejected: dict[str, str] = dict(meta.get("rejected") or {})
         self.contract: str | None = results.get("contract")
+        self.smpc: bool = bool(results.get("smpc"))
+        """Merged by secure aggregation: no peer's statistics were ever seen."""
+        self.contributors: list[str] = [c["client_id"] for c in results.get("contributors", [])]
         self._peers = {p["client_id"]: PeerStats(Stats.from_tensors(arrays, p, p["prefix"]), p)
                        for p in results.get("peers", [])}
 
@@ -85,6 +90,11 @@ class StatsResults(StatsView):
             No such peer, an ambiguous name, or a peer whose contribution was left out (the
             message gives the reason).
         """
+        if self.smpc:
+            raise KeyError(f"no peer statistics in an smpc session: the peers' statistics were "
+                           f"merged by secure aggregation, so the coordinator only ever saw their "
+                           f"sum (contributors: {', '.join(self.contributors) or 'none'}); "
+                           "explore the merged statistics, or run without smpc")
         if name in self._peers:
             return self._peers[name]
         matches = [cid for cid, p in self._peers.items()
@@ -100,13 +110,17 @@ class StatsResults(StatsView):
         raise KeyError(f"{name!r} {what}; peers: {', '.join(self._peers) or 'none'}")
 
     def __repr__(self) -> str:
+        if self.smpc:
+            return (f"<StatsResults {self.n} rows from {len(self.contributors)} peer(s) merged "
+                    f"securely (smpc), {len(self.columns)} columns, {len(self.rejected)} left out>")
         return (f"<StatsResults {self.n} rows from {len(self._peers)} peer(s), "
                 f"{len(self.columns)} columns, {len(self.rejected)} left out>")
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        head = (f"<b>Statistics</b>: {self.n} rows from {len(self._peers)} peer(s), "
-                f"{len(self.columns)} columns")
+        head = (f"<b>Statistics</b>: {self.n} rows from "
+                f"{len(self.contributors if self.smpc else self._peers)} peer(s), "
+                f"{len(self.columns)} columns" + (", merged securely (smpc)" if self.smpc else ""))
         if self.contract:
             head += ", checked against a contract"
         parts = [f"<div>{head}</div>"]

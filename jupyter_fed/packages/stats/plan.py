@@ -22,10 +22,11 @@ import numpy as np
 
 from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages._analytics import AnalyticsPlan, Contribution, MergeResult
-from jupyter_fed.packages._io import Payload, SessionIO
+from jupyter_fed.packages._io import Payload, SecureSum, SessionIO
 from jupyter_fed.packages._schema import Problem, check_columns
 from jupyter_fed.packages.stats._explore import StatsView
 from jupyter_fed.packages.stats._moments import Stats, merge_all
+from jupyter_fed.packages.stats._smpc import NAMES, from_sums
 from jupyter_fed.packages.stats.config import parse_data_config, parse_model_config
 
 __all__ = ["StatsPlan"]
@@ -40,6 +41,8 @@ class StatsPlan(AnalyticsPlan):
         self.data = parse_data_config(data_config)  # validate now: errors name their fields
         self.config = parse_model_config(model_config)
         self.binary: list[str] | None = None
+        self.layout: dict[str, list[str]] | None = None
+        """Under smpc: the columns and conditioned blocks every runner sends, in order."""
 
     async def prepare(self, io: SessionIO) -> None:
         """Agree on the binary columns: binary in every runner's registered schema (the
@@ -55,12 +58,56 @@ class StatsPlan(AnalyticsPlan):
             for column, kind in (answer.outputs.get("kinds") or {}).items():
                 kinds.setdefault(str(column), set()).add(kind)
         self.binary = sorted(c for c, seen in kinds.items() if seen == {"binary"})
+        if self.config.smpc:
+            self.layout = self._layout({a.client_id: list(a.outputs.get("kinds") or {})
+                                        for a in found})
+
+    def _layout(self, columns: dict[str, list[str]]) -> dict[str, list[str]]:
+        """One layout for every runner's sums: a secure sum adds vectors position by position."""
+        first = next(iter(columns.values()), [])
+        differ = {cid: cols for cid, cols in columns.items() if sorted(cols) != sorted(first)}
+        if differ:
+            raise SessionFailed("smpc needs every dataset to contribute the same columns: "
+                                + "; ".join(f"{cid} has {', '.join(cols)}"
+                                            for cid, cols in columns.items()),
+                                "name the columns in data_config.columns")
+        return {"columns": first, "conditioned": [c for c in first if c in (self.binary or [])]}
 
     def step_params(self, dataset: str) -> dict[str, Any]:
         params = super().step_params(dataset)
         if self.binary is not None:
             params["binary"] = self.binary
+        if self.layout is not None:
+            params["smpc"] = self.layout
         return params
+
+    def secure_sum(self) -> SecureSum | None:
+        """Under smpc: every tensor of the answer (see ``_smpc``), summed securely."""
+        if not self.config.smpc:
+            return None
+        return SecureSum(NAMES, clip=self.config.smpc_clip, precision=self.config.smpc_precision)
+
+    def merge_total(self, total: dict[str, np.ndarray], contributions: list[Contribution]
+                    ) -> MergeResult:
+        """The merged statistics from the secure sum: no peer's statistics exist here."""
+        assert self.layout is not None
+        rejected = {c.client_id: self._check(c)[1] for c in contributions if c.outputs.get("blocked")}
+        shared = [c for c in contributions if not c.outputs.get("blocked")]
+        binary = [b for b in self.layout["columns"]
+                  if shared and all(b in (c.outputs.get("binary") or []) for c in shared)]
+        merged = from_sums(total, self.layout["columns"], self.layout["conditioned"], binary)
+        if not shared or merged.total.n <= 0:
+            why = "; ".join(f"{cid}: {reason}" for cid, reason in rejected.items())
+            raise SessionFailed(f"no contribution was left to merge ({why or 'none arrived'})",
+                                "check the contract's rules")
+        private = [c.outputs["private"] for c in shared if c.outputs.get("private")]
+        if private:
+            merged.private = {k: max(float(p.get(k, 0.0)) for p in private)
+                              for k in ("epsilon", "delta")}
+        contributors = [{"client_id": c.client_id, "dataset": c.dataset,
+                         "cached": bool(c.outputs.get("cached")), "filter": c.outputs.get("filter"),
+                         "warnings": list(c.outputs.get("warnings", []))} for c in shared]
+        return self._results(merged, {}, [], rejected, smpc=True, contributors=contributors)
 
     def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str
                        ) -> list[Problem]:
@@ -129,7 +176,11 @@ class StatsPlan(AnalyticsPlan):
             raise SessionFailed(f"no contribution was left to merge ({why or 'none arrived'})",
                                 "check the contract's rules: rules about pooled data belong in "
                                 "merged_contract, which is checked on the merged statistics")
-        merged = merge_all(s for _, s, _ in kept)
+        return self._results(merge_all(s for _, s, _ in kept), tensors, peers, rejected)
+
+    def _results(self, merged: Stats, tensors: dict[str, np.ndarray], peers: list[dict[str, Any]],
+                 rejected: dict[str, str], **extra: Any) -> MergeResult:
+        """Check the merged contract and describe the session's results."""
         merged_report = None
         if self.config.parsed_merged is not None:
             merged_report = StatsView(merged).evaluate_contract(self.config.parsed_merged)
@@ -144,7 +195,7 @@ class StatsPlan(AnalyticsPlan):
                    "contract": self.config.contract, "send_action": self.config.send_action,
                    "receive_action": self.config.receive_action,
                    "merged_contract": self.config.merged_contract,
-                   "merged_report": merged_report.to_json() if merged_report else None}
+                   "merged_report": merged_report.to_json() if merged_report else None, **extra}
         return MergeResult(results, tensors, rejected)
 
     def artefact_meta(self) -> dict[str, Any]:
