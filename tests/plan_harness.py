@@ -25,6 +25,7 @@ from jupyter_fed.packages._io import (
     ClientInfo,
     Payload,
     RoundMetrics,
+    SecureSum,
     StepResults,
 )
 from jupyter_fed.packages.base import StepContext
@@ -55,6 +56,7 @@ class LocalIO:
         self.logs: list[str] = []
         self.warnings: dict[str, str] = {}
         self.done = False
+        self.secure_steps = 0
 
     @property
     def clients(self) -> list[ClientInfo]:
@@ -67,7 +69,8 @@ class LocalIO:
 
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Mapping[str, np.ndarray] | None = None,
-                   min_answers: int | None = None) -> StepResults:
+                   min_answers: int | None = None, secure: SecureSum | None = None
+                   ) -> StepResults:
         fn = self.package.load_step(name)
         targets = list(clients or (payloads.keys() if isinstance(payloads, Mapping) else self.datasets))
         self.steps.append((round, name))
@@ -85,7 +88,13 @@ class LocalIO:
                 assert result.num_examples > 0
             answers[cid] = Answer(cid, dict(result.outputs), dict(result.tensors),
                                   int(result.num_examples), 0.0)
-        return StepResults(answers)
+        if secure is None:
+            return StepResults(answers)
+        # What the engine's secure sum hands the plan: the sum over clients, and no client's own
+        # values of those tensors (quantisation left out: the plans' maths is checked here).
+        total = {name: sum(a.tensors.pop(name) for a in answers.values()) for name in secure.tensors}
+        self.secure_steps += 1
+        return StepResults(answers, total=total)
 
     async def commit(self, round: int, *, state: Mapping[str, np.ndarray] | None = None,
                      meta: Mapping[str, Any] | None = None, metrics: RoundMetrics | None = None,

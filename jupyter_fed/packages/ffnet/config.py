@@ -7,6 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._options import SaveBestModel
+
+__all__ = ["DPParams", "FFNetConfig", "FFNetData", "Optimizer", "SaveBestModel", "StrategySection",
+           "parse"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "selu", "silu")
 
@@ -62,11 +66,6 @@ class Optimizer(_Strict):
 class StrategySection(_Strict):
     name: str = "FedAvg"
     params: dict[str, Any] = Field(default_factory=dict)
-
-
-class SaveBestModel(_Strict):
-    metric: str = "loss"
-    mode: Literal["min", "max"] = "min"
 
 
 class DPParams(_Strict):
