@@ -5,9 +5,12 @@ the gradients, the sum of the hessians and the number of its rows there. One ``n
 predictor and channel over ``node · bins + code`` fills all open nodes at once, so a level costs a
 few passes over the rows whatever the number of nodes.
 
-A node holding fewer of this silo's rows than the policy's minimum (but some) is withheld: its
-histogram is left at zero and its position reported, and the coordinator does not split it — an
-exact aggregate of a handful of rows would describe those rows.
+The coordinator asks for one child of each split node — the smaller — and derives its sibling as
+the parent's histogram minus it (scikit-learn's subtraction trick: half the rows and half the
+bytes per level). So a child is withheld when either it or its sibling holds fewer of this silo's
+rows than the policy's minimum (but some): its histogram is left at zero, its position reported,
+and the coordinator splits neither — an exact aggregate of a handful of rows, sent or derived,
+would describe those rows.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def histograms(codes: np.ndarray, grad: np.ndarray, hess: np.ndarray | None,
     tree_feature, tree_bin
         The trees grown so far (K × slots).
     open_nodes
-        K × slots mask of the nodes asked for (all at depth ``level``).
+        K × slots mask of the nodes asked for (all at depth ``level``; at most one per sibling
+        pair).
     bins
         Bins per predictor in the result (the widest predictor's).
     minimum
@@ -58,8 +62,10 @@ def histograms(codes: np.ndarray, grad: np.ndarray, hess: np.ndarray | None,
         lookup = np.full(tree_feature.shape[1], -1, np.intp)
         lookup[slots_k] = np.arange(len(slots_k))
         pos = lookup[node]
-        counts = np.bincount(pos[pos >= 0], minlength=len(slots_k))
-        small = (counts > 0) & (counts < minimum)
+        here = np.bincount(node, minlength=tree_feature.shape[1])
+        few = (here > 0) & (here < minimum)
+        sibling = np.where(slots_k % 2 == 1, slots_k + 1, slots_k - 1) if level else slots_k
+        small = few[slots_k] | few[sibling]
         withheld += [start + int(i) for i in np.flatnonzero(small)]
         keep = pos >= 0
         if small.any():
@@ -75,7 +81,8 @@ def histograms(codes: np.ndarray, grad: np.ndarray, hess: np.ndarray | None,
         base = pos_k * bins
         block = out[start:start + len(slots_k)]
         for j in range(n_feat):
-            idx = base + codes_k[j]
+            idx = codes_k[j].astype(np.intp)  # same-type in-place add: no mixed-dtype loop
+            idx += base
             c = np.bincount(idx, minlength=size).reshape(len(slots_k), bins)
             block[:, j, :, 0] = np.bincount(idx, g, size).reshape(len(slots_k), bins)
             block[:, j, :, 1] = c if h is None else np.bincount(idx, h, size).reshape(

@@ -66,18 +66,26 @@ def _signed(values: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     return sign, keys
 
 
-def _order(sign: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """A sort key that puts buckets in value order (negative store reversed, zero, positive)."""
-    return np.where(sign < 0, -keys.astype(np.float64) - 2**40, np.where(
-        sign > 0, keys.astype(np.float64) + 2**40, 0.0))
+SPAN = 2**41
+"""Keys stay far below this (about ±360,000 buckets cover every float at α = 0.001)."""
+
+
+def _code(sign: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """One int64 per bucket that sorts in value order: negative store reversed, zero, positive."""
+    s = sign.astype(np.int64)
+    return np.where(s < 0, -SPAN - keys, np.where(s > 0, SPAN + keys, 0))
+
+
+def _uncode(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sign = np.sign(code).astype(np.int8)
+    return sign, np.where(sign < 0, -code - SPAN, np.where(sign > 0, code - SPAN, 0))
 
 
 def _buckets(sign: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (sign, key) buckets in value order, with their counts."""
-    pairs = np.stack([sign.astype(np.int64), keys])
-    uniq, counts = np.unique(pairs, axis=1, return_counts=True)
-    order = np.argsort(_order(uniq[0], uniq[1]), kind="stable")
-    return uniq[0][order].astype(np.int8), uniq[1][order], counts[order].astype(np.float64)
+    uniq, counts = np.unique(_code(sign, keys), return_counts=True)
+    s, k = _uncode(uniq)
+    return s, k, counts.astype(np.float64)
 
 
 def representatives(sign: np.ndarray, keys: np.ndarray, alpha: float) -> np.ndarray:
@@ -115,11 +123,9 @@ def coarsen(sign: np.ndarray, keys: np.ndarray, counts: np.ndarray, k: int, alph
 
 def _merge_sorted(sign: np.ndarray, keys: np.ndarray, counts: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pairs = np.stack([sign.astype(np.int64), keys])
-    uniq, inverse = np.unique(pairs, axis=1, return_inverse=True)
-    total = np.bincount(inverse.ravel(), weights=counts)
-    order = np.argsort(_order(uniq[0], uniq[1]), kind="stable")
-    return uniq[0][order].astype(np.int8), uniq[1][order], total[order]
+    uniq, inverse = np.unique(_code(sign, keys), return_inverse=True)
+    s, k = _uncode(uniq)
+    return s, k, np.bincount(inverse.ravel(), weights=counts, minlength=len(uniq))
 
 
 def column_sketch(values: np.ndarray, alpha: float, k: int
