@@ -53,7 +53,7 @@ class Bench:
     def run(self, model_config: dict, data_config: dict, tasks: list[tuple[str, str | None]],
             num_rounds: int, twice: bool = True) -> tuple[Any, float, Any]:
         if twice:
-            _, self.cold, (session, client) = self._once(model_config, data_config, tasks,
+            _, self.cold, (_, client) = self._once(model_config, data_config, tasks,
                                                          num_rounds)
             client.close()
         return self._once(model_config, data_config, tasks, num_rounds)
@@ -186,7 +186,7 @@ def generated(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for i in range(2):
                 bench.register(i, f"{task}{i}", frames[i])
                 bench.register(i, f"{task}_test{i}", tests[i])
-            model, fed_s, (session, client) = bench.run(
+            model, fed_s, (_, client) = bench.run(
                 {"ml_task": {"type": task}, "model": {"params": {**params, "max_iter": 50}}},
                 {"predictors": cols, "target": "y"},
                 [(f"{task}{i}", f"{task}_test{i}") for i in range(2)], 50, twice=False)

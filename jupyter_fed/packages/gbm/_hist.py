@@ -49,7 +49,7 @@ def histograms(codes: np.ndarray, grad: np.ndarray, hess: np.ndarray | None,
         Histograms (open nodes × predictors × bins × [gradient, hessian, count]), float64, in
         the order of ``numpy.nonzero(open_nodes)``; and the positions withheld.
     """
-    n_feat, n = codes.shape
+    n_feat = codes.shape[0]
     positions = [np.flatnonzero(row) for row in open_nodes.astype(bool)]
     total = sum(len(p) for p in positions)
     out = np.zeros((total, n_feat, bins, 3))

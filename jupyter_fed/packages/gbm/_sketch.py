@@ -14,10 +14,11 @@ Small buckets are coarsened before they leave. A DDSketch is an exact whole-data
 a very fine grid (0.1 % wide buckets by default): a bucket holding one row at the top of a
 column — the largest salary — gives that row's value to 0.1 %. So, walking the buckets in value
 order, consecutive buckets are pooled into groups of at least ``k`` rows (the policy's
-``min_count``), and each group is released as one bucket at the count-weighted mean of its
-buckets: every released point summarises at least ``k`` rows, like any other exact aggregate.
-Counts, and so the quantiles, move by less than one group; with ``k`` well below
-``rows / max_bins`` the edges barely change.
+``min_count``), and each group is released as one bucket — the one holding the group's middle
+row — with the group's count: every released bucket stands for at least ``k`` rows, and a
+group's position is a median, which no single row moves far (a mean would give away an
+extreme's value divided by ``k``). Counts, and so the quantiles, move by less than one group;
+with ``k`` well below ``rows / max_bins`` the edges barely change.
 
 Counting is vectorised in numpy (the library adds values one by one); the unit tests check the
 keys and quantiles against the library's own ``DDSketch``.
@@ -32,7 +33,7 @@ import numpy as np
 __all__ = ["bin_columns", "coarsen", "column_sketch", "edges_from_sketches", "mapping"]
 
 
-def mapping(alpha: float):  # noqa: ANN201 - ddsketch ships no usable type for it
+def mapping(alpha: float):
     """DDSketch's logarithmic key mapping for relative accuracy ``alpha``."""
     from ddsketch.mapping import LogarithmicMapping
 
@@ -93,11 +94,11 @@ def representatives(sign: np.ndarray, keys: np.ndarray, alpha: float) -> np.ndar
     return np.where(sign == 0, 0.0, sign * values_of(np.where(sign == 0, 0, keys), alpha))
 
 
-def coarsen(sign: np.ndarray, keys: np.ndarray, counts: np.ndarray, k: int, alpha: float
+def coarsen(sign: np.ndarray, keys: np.ndarray, counts: np.ndarray, k: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pool consecutive buckets (in value order) into groups of at least ``k`` rows; each group
-    becomes one bucket at its count-weighted mean. A last group short of ``k`` joins the one
-    before it. Returns the released (sign, key, count) in value order."""
+    is released as one bucket, its median bucket, holding the group's count. A last group short
+    of ``k`` joins the one before it. Returns the released (sign, key, count) in value order."""
     if k <= 1 or len(counts) == 0 or counts.min() >= k:
         return sign, keys, counts
     cum = np.cumsum(counts)
@@ -113,12 +114,13 @@ def coarsen(sign: np.ndarray, keys: np.ndarray, counts: np.ndarray, k: int, alph
         ends = [len(cum) - 1]
     elif ends[-1] != len(cum) - 1:
         ends[-1] = len(cum) - 1  # the short tail joins the last full group
-    group = np.searchsorted(np.asarray(ends), np.arange(len(cum)), side="left")
-    reps = representatives(sign, keys, alpha)
-    weight = np.bincount(group, weights=counts)
-    means = np.bincount(group, weights=counts * reps) / weight
-    new_sign, new_keys = _signed(means, alpha)
-    return _merge_sorted(new_sign, new_keys, weight)
+    stop = np.asarray(ends)
+    before = np.concatenate([[0.0], cum[stop[:-1]]])
+    size = cum[stop] - before
+    # the bucket holding each group's middle row: a rank statistic of >= k rows, which no single
+    # row (an extreme in particular) can move far
+    median = np.searchsorted(cum, before + size / 2.0, side="left")
+    return sign[median], keys[median], size
 
 
 def _merge_sorted(sign: np.ndarray, keys: np.ndarray, counts: np.ndarray
@@ -133,7 +135,7 @@ def column_sketch(values: np.ndarray, alpha: float, k: int
     """One predictor's sketch as it may leave the runner: (sign, key, count), coarsened to ``k``."""
     values = np.asarray(values, np.float64)
     sign, keys = _signed(values, alpha)
-    return coarsen(*_buckets(sign, keys), k, alpha)
+    return coarsen(*_buckets(sign, keys), k)
 
 
 def quantile_positions(counts: np.ndarray, quantiles: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ class _Federated(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "ensemble_")
 
-    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> Any:  # noqa: N803
+    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         """Not available: this model was trained by a federated session (start a new one)."""
         raise NotImplementedError("a federated gbm model is trained by a session across runners; "
                                   "start another session to retrain it")
@@ -53,7 +53,7 @@ class _Federated(BaseEstimator):
         """Total split gain of each predictor over all trees, normalised to sum to 1."""
         return self.ensemble_.feature_importances()
 
-    def _rows(self, X: Any) -> np.ndarray:  # noqa: N803
+    def _rows(self, X: Any) -> np.ndarray:
         if hasattr(X, "columns"):
             names = [str(c) for c in X.columns]
             wanted = [str(c) for c in self.feature_names_in_]
@@ -69,7 +69,7 @@ class _Federated(BaseEstimator):
                              f"{self.n_features_in_}")
         return x
 
-    def _raw_predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def _raw_predict(self, X: Any) -> np.ndarray:
         return self.ensemble_.raw(self._rows(X))
 
 
@@ -80,20 +80,20 @@ class FederatedHistGradientBoostingClassifier(ClassifierMixin, _Federated):
         self.classes_ = np.arange(n_classes)
         self.n_classes_ = n_classes
 
-    def decision_function(self, X: Any) -> np.ndarray:  # noqa: N803
+    def decision_function(self, X: Any) -> np.ndarray:
         """Raw scores: one column (binary) or one per class."""
         raw = self._raw_predict(X)
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: Any) -> np.ndarray:
         return _loss.probabilities(self._raw_predict(X), self.n_classes_)
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 class FederatedHistGradientBoostingRegressor(RegressorMixin, _Federated):
     """A federated ``HistGradientBoostingRegressor`` (squared error)."""
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         return self._raw_predict(X)[:, 0]
