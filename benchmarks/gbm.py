@@ -117,7 +117,14 @@ def communication(session: Any) -> dict[str, float]:
     if not rounds:
         return {}
     info = [r["info"] for r in rounds]
+    exchanges = sum(i["exchanges"] for i in info)
+    runner = sum(i["local_seconds"] for i in info)
     return {"exchanges_per_iteration": float(np.mean([i["exchanges"] for i in info])),
+            # inside the runners' step code (the slower runner of each exchange), and the rest:
+            # HTTP, task bookkeeping, worker hand-off and result transfer, and the plan's maths
+            "runner_ms_per_exchange": round(1000 * runner / exchanges, 2),
+            "other_ms_per_exchange": round(1000 * (sum(i["duration"] for i in info) - runner)
+                                           / exchanges, 2),
             "mb_to_each_runner_per_iteration": round(float(np.mean(
                 [i["bytes_to_each_runner"] for i in info])) / 1e6, 3),
             "mb_from_all_runners_per_iteration": round(float(np.mean(

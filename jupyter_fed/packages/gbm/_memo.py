@@ -113,6 +113,21 @@ def cached(key: Any, make: Callable[[], np.ndarray], memo: Memo = MEMO) -> np.nd
     return found
 
 
+def cached_pair(key: Any, make: Callable[[], tuple[np.ndarray, np.ndarray | None]],
+                memo: Memo = MEMO) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`cached` for a pair of arrays (the second may be ``None``)."""
+    if key is None:
+        return make()
+    found = memo.get(key)
+    if found is None:
+        found = make()
+        for a in found:
+            if a is not None:
+                a.flags.writeable = False
+        memo.put(key, found, sum(a.nbytes for a in found if a is not None))
+    return found
+
+
 def raw_predictions(key: Any, ens: Ensemble, codes: np.ndarray, memo: Memo = MEMO
                     ) -> np.ndarray:
     """Raw predictions (rows × K) of ``ens`` on the rows ``codes`` encodes, from the longest

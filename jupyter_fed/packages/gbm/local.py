@@ -201,10 +201,14 @@ def grow(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
     handle = datasets["train"]
     codes, y, key = _binned(handle, data, cfg, ens, n_classes)
     raw = _memo.raw_predictions(key, ens, codes)
+    # the same gradients serve every level of the iteration: remember them with the model
+    grad, hess = _memo.cached_pair(None if key is None else (key, _memo.prefix_digests(ens)[-1],
+                                                             "gradients"),
+                                   lambda: _loss.gradients(raw, y, cfg.classification, n_classes))
     if cfg.balance_train_datasets:
         rows = balanced_index(y, round_seed(cfg.draw_seed, ctx.round))
-        codes, raw, y = codes[:, rows], raw[rows], y[rows]
-    grad, hess = _loss.gradients(raw, y, cfg.classification, n_classes)
+        codes, y, grad = codes[:, rows], y[rows], grad[rows]
+        hess = None if hess is None else hess[rows]
     ctx.progress(0.5, f"histograms of level {level}")
     hist, withheld = histograms(codes, grad, hess, feature.astype(np.int32),
                                 bins.astype(np.uint8), open_nodes, level, width,
