@@ -14,7 +14,13 @@ test rows (the training rows when there are none): that is the round's one evalu
 
 Sketches and histograms are exact aggregates of the whole registered dataset (or of its balanced
 undersample): the runner's minimum rows apply, and a dataset whose policy requires differential
-privacy refuses them. Metrics are exact only when the runner granted the exact evaluation of the
+privacy refuses them. What they may reveal: a sketch, nothing finer than a group of ``k`` rows
+(pooled buckets, each at its median); a node's histogram, for each predictor and bin, the sum of
+the gradients and hessians and the count of the node's rows there. Nodes are held to the
+release minimum, but the bins inside a node are not pooled (pooling them would not survive the
+coordinator subtracting one node's histogram from its parent's): a bin may hold a few rows, and
+their gradients are their labels' residuals. Secure aggregation leaves the coordinator only the
+sum over the runners; a custodian who cannot accept even that marks the dataset ``require_dp``. Metrics are exact only when the runner granted the exact evaluation of the
 round; otherwise they are differentially private (loss and accuracy, see
 ``privacy.evaluation``). No row or cell value leaves, nor appears in an error.
 """
