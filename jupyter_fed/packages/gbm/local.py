@@ -198,7 +198,8 @@ def grow(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         raise ConfigError("step input: the trees being grown are missing", "") from None
     if feature.shape != open_nodes.shape or bins.shape != open_nodes.shape or \
             open_nodes.shape != ens.arrays["feature"].shape[1:] or \
-            not 1 <= width <= 256 or (feature >= len(data.predictors)).any():
+            not int(ens.n_edges.max(initial=0)) + 1 <= width <= 256 or \
+            (feature >= len(data.predictors)).any():
         raise ConfigError("step input: the trees being grown do not match the model", "")
     outputs: dict[str, Any] = {}
     if level == 0:
