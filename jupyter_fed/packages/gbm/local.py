@@ -20,9 +20,11 @@ the gradients and hessians and the count of the node's rows there. Nodes are hel
 release minimum, but the bins inside a node are not pooled (pooling them would not survive the
 coordinator subtracting one node's histogram from its parent's): a bin may hold a few rows, and
 their gradients are their labels' residuals. Secure aggregation leaves the coordinator only the
-sum over the runners; a custodian who cannot accept even that marks the dataset ``require_dp``. Metrics are exact only when the runner granted the exact evaluation of the
-round; otherwise they are differentially private (loss and accuracy, see
-``privacy.evaluation``). No row or cell value leaves, nor appears in an error.
+sum over the runners; a custodian who cannot accept even that marks the dataset ``require_dp``.
+
+Metrics are exact only when the runner granted the exact evaluation of the round; otherwise they
+are differentially private (loss and accuracy, see ``privacy.evaluation``). No row or cell value
+leaves, nor appears in an error.
 """
 
 from __future__ import annotations
