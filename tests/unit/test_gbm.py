@@ -240,3 +240,32 @@ def test_one_class_is_refused_with_a_clear_message(tmp_path) -> None:
     frames = [frame(300, 30).assign(y=0), frame(300, 31).assign(y=0)]
     with pytest.raises(SessionFailed, match="at least two classes"):
         run_plan("gbm", {}, DATA, federation(tmp_path, frames), 3)
+
+
+def test_a_client_dropped_below_the_root_restarts_the_iterations_trees(tmp_path) -> None:
+    import asyncio
+
+    from plan_harness import LocalIO
+
+    from jupyter_fed.packages import get_package
+
+    class Dropping(LocalIO):
+        """Loses client r1 in the second exchange of round 2 (a runner gone mid-iteration)."""
+
+        async def step(self, name, payloads, *, round, **kw):  # type: ignore[override]
+            found = await super().step(name, payloads, round=round, **kw)
+            if (round, name) == (2, "grow") and self.steps.count((2, "grow")) == 2:
+                found.answers.pop("r1/train1")
+                found.dropped.append("r1/train1")
+                del self.datasets["r1/train1"]
+            return found
+
+    clients = federation(tmp_path, [frame(800, 32), frame(800, 33)])
+    config = {"model": {"params": {"max_depth": 3, "max_iter": 3}}}
+    io = Dropping("gbm", clients)
+    asyncio.run(get_package("gbm").load_plan()(config, DATA, 3).run(io))
+
+    assert io.done and io.model().n_iter_ == 3
+    assert io.steps.count((2, "grow")) == 2 + 3  # root, the lost level, then the trees again
+    assert any("dropped while the trees grew" in line for line in io.logs)
+    assert set(io.metrics[-1].per_client) == {"r0/train0"}

@@ -132,34 +132,41 @@ class GBMPlan(Plan):
         return Artefact(ens.tensors(), {**self.artefact_meta(), "round": rnd,
                                         "n_iter": ens.n_iter})
 
-    async def _iteration(self, io: SessionIO, rnd: int, ens: Ensemble) -> Ensemble | None:
-        """Grow iteration ``rnd``'s trees; ``None`` when early stopping ended the session."""
-        started = time.perf_counter()
+    def _grower(self, ens: Ensemble) -> Grower:
         p = self.cfg.params
-        grower = Grower(ens.n_trees_per_iteration, p.max_depth, ens.n_edges + 1,
-                        min_samples_leaf=p.min_samples_leaf, l2=p.l2_regularization,
-                        learning_rate=p.learning_rate,
-                        constant_hessian=not self.cfg.classification)
+        return Grower(ens.n_trees_per_iteration, p.max_depth, ens.n_edges + 1,
+                      min_samples_leaf=p.min_samples_leaf, l2=p.l2_regularization,
+                      learning_rate=p.learning_rate, constant_hessian=not self.cfg.classification)
+
+    async def _iteration(self, io: SessionIO, rnd: int, ens: Ensemble) -> Ensemble | None:
+        """Grow iteration ``rnd``'s trees; ``None`` when early stopping ended the session.
+
+        A client dropped below the root is a hole in the histograms the next levels subtract
+        from: the iteration's trees are grown again, from the root, by the clients left.
+        """
+        started = time.perf_counter()
         base = ens.tensors(runner=True)
         sent = sum(v.nbytes for v in base.values())
-        per_client: dict[str, dict[str, Any]] = {}
+        per_client: dict[str, dict[str, Any]] | None = None
         federated: dict[str, float] = {}
         received, exchanges, withheld, slowest, dropped = 0, 0, 0, 0.0, []
+        grower = self._grower(ens)
         while grower.open.any():
             level, nodes = grower.level, len(grower.open_nodes())
             expect = {"hist": np.zeros((nodes, len(self.data.predictors), grower.bins, 3))}
             found = await io.step("grow", Payload(self._params(level=level, bins=grower.bins),
                                                   {**base, **grower.tensors()}),
                                   round=rnd, expect=expect, secure=self._secure())
-            hist = found.total["hist"] if found.total is not None and "hist" in found.total \
-                else sum(a.tensors["hist"] for a in found)
-            skip = {int(i) for a in found for i in a.outputs.get("withheld", [])
-                    if isinstance(i, int) and 0 <= i < nodes}
-            exchanges, withheld = exchanges + 1, withheld + len(skip)
+            exchanges, slowest = exchanges + 1, slowest + found.slowest
             received += expect["hist"].nbytes * len(found)
             sent += sum(v.nbytes for v in grower.tensors().values())
-            slowest, dropped = slowest + found.slowest, dropped + found.dropped
-            if level == 0:
+            dropped += found.dropped
+            if found.dropped and level > 0:
+                io.log("warning", f"iteration {rnd}: {', '.join(found.dropped)} dropped while "
+                       "the trees grew; growing them again from the root without")
+                grower = self._grower(ens)
+                continue
+            if per_client is None:  # the round's one evaluation: model rnd-1
                 per_client = {a.client_id: dict(a.outputs.get("metrics") or {}) for a in found}
                 federated = weighted_metrics(per_client)
                 self.history.append(federated)
@@ -167,8 +174,14 @@ class GBMPlan(Plan):
                 if self._should_stop():
                     await self._stop_early(io, rnd, ens, per_client)
                     return None
+            hist = found.total["hist"] if found.total is not None and "hist" in found.total \
+                else sum(a.tensors["hist"] for a in found)
+            skip = {int(i) for a in found for i in a.outputs.get("withheld", [])
+                    if isinstance(i, int) and 0 <= i < nodes}
+            withheld += len(skip)
             grower.split(hist, skip)
         ens = ens.appended(grower.finish(ens.edges))
+        per_client = per_client or {}
         info = {"duration": time.perf_counter() - started, "local_seconds": slowest,
                 "clients": list(per_client), "dropped": dropped, "exchanges": exchanges,
                 "withheld_nodes": withheld, "bytes_to_each_runner": sent,
