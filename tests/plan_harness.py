@@ -92,7 +92,8 @@ class LocalIO:
             return StepResults(answers)
         # What the engine's secure sum hands the plan: the sum over clients, and no client's own
         # values of those tensors (quantisation left out: the plans' maths is checked here).
-        total = {name: sum(a.tensors.pop(name) for a in answers.values()) for name in secure.tensors}
+        total = {name: sum(np.asarray(a.tensors.pop(name), np.float64) for a in answers.values())
+                 for name in secure.tensors}
         self.secure_steps += 1
         return StepResults(answers, total=total)
 

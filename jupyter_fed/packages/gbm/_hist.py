@@ -46,8 +46,10 @@ def histograms(codes: np.ndarray, grad: np.ndarray, hess: np.ndarray | None,
     Returns
     -------
     (numpy.ndarray, list[int])
-        Histograms (open nodes × predictors × bins × [gradient, hessian, count]), float64, in
-        the order of ``numpy.nonzero(open_nodes)``; and the positions withheld.
+        Histograms (open nodes × predictors × bins × [gradient, hessian, count]) in the order
+        of ``numpy.nonzero(open_nodes)``, summed in float64 and sent as float32 (half the bytes;
+        scikit-learn's own gradients are float32, and counts stay exact below 2**24 per bin);
+        and the positions withheld.
     """
     n_feat = codes.shape[0]
     positions = [np.flatnonzero(row) for row in open_nodes.astype(bool)]
@@ -89,4 +91,4 @@ def histograms(codes: np.ndarray, grad: np.ndarray, hess: np.ndarray | None,
                 len(slots_k), bins)
             block[:, j, :, 2] = c
         start += len(slots_k)
-    return out, withheld
+    return out.astype(np.float32), withheld

@@ -153,7 +153,8 @@ class GBMPlan(Plan):
         grower = self._grower(ens)
         while grower.open.any():
             level, nodes = grower.level, len(grower.open_nodes())
-            expect = {"hist": np.zeros((nodes, len(self.data.predictors), grower.bins, 3))}
+            expect = {"hist": np.zeros((nodes, len(self.data.predictors), grower.bins, 3),
+                                       np.float32)}
             found = await io.step("grow", Payload(self._params(level=level, bins=grower.bins),
                                                   {**base, **grower.tensors()}),
                                   round=rnd, expect=expect, secure=self._secure())
@@ -175,7 +176,7 @@ class GBMPlan(Plan):
                     await self._stop_early(io, rnd, ens, per_client)
                     return None
             hist = found.total["hist"] if found.total is not None and "hist" in found.total \
-                else sum(a.tensors["hist"] for a in found)
+                else sum(a.tensors["hist"].astype(np.float64) for a in found)
             skip = {int(i) for a in found for i in a.outputs.get("withheld", [])
                     if isinstance(i, int) and 0 <= i < nodes}
             withheld += len(skip)
