@@ -1,6 +1,6 @@
 """gbm's parts: the sketches against the ddsketch library and what of them leaves a runner, the
 histograms' small-group rule, evaluation grants, the worker memo, the scikit-learn estimator,
-the privacy declarations, and the shared session options."""
+and the privacy declarations."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from plan_harness import dataset, run_plan
 
 from jupyter_fed.packages import get_package
-from jupyter_fed.packages._options import balanced_index, best_index, round_seed
 from jupyter_fed.packages.base import StepContext
 from jupyter_fed.packages.gbm import _memo, _sketch, local
 from jupyter_fed.packages.gbm._grow import Grower
@@ -238,21 +237,3 @@ def test_config_errors_name_the_field() -> None:
         plan({"ml_task": {"type": "regression"}, "balance_train_datasets": True}, DATA, 3)
     with pytest.raises(ConfigError, match="max_bins"):
         plan({"model": {"params": {"max_bins": 300}}}, DATA, 3)
-
-
-def test_balanced_index_is_balanced_and_seeded() -> None:
-    y = np.array([0] * 90 + [1] * 10 + [2] * 30)
-
-    rows = balanced_index(y, round_seed(3, 1))
-
-    assert np.bincount(y[rows]).tolist() == [10, 10, 10] and np.all(np.diff(rows) > 0)
-    np.testing.assert_array_equal(rows, balanced_index(y, round_seed(3, 1)))
-    assert not np.array_equal(rows, balanced_index(y, round_seed(3, 2)))
-
-
-def test_best_index_picks_the_best_finite_metric_or_the_last() -> None:
-    history = [{"loss": 0.7}, {"loss": 0.5}, {"loss": float("nan")}, {"loss": 0.6}]
-    assert best_index(history, ("loss", "min")) == 1
-    assert best_index(history, ("loss", "max")) == 0
-    assert best_index(history, None) == 3
-    assert best_index(history, ("roc_auc", "max")) == 3

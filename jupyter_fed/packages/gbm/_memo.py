@@ -12,7 +12,8 @@ last) remembers, by content:
   size), the columns and a digest of the edges;
 - raw predictions after ``t`` trees, by that data key and a digest chained over the baseline and
   the first ``t`` trees; a step starts from the longest prefix of its trees it finds and applies
-  only the rest (usually one tree).
+  only the rest (usually one tree);
+- the gradients and hessians at those predictions, which every level of an iteration uses.
 
 A miss costs time, not correctness; a changed file, other edges or other trees are other keys.
 Memory is bounded (least recently used first out).
