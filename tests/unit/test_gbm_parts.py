@@ -237,3 +237,11 @@ def test_config_errors_name_the_field() -> None:
         plan({"ml_task": {"type": "regression"}, "balance_train_datasets": True}, DATA, 3)
     with pytest.raises(ConfigError, match="max_bins"):
         plan({"model": {"params": {"max_bins": 300}}}, DATA, 3)
+
+
+def test_the_memo_keeps_only_the_latest_models_per_dataset(tmp_path) -> None:
+    _memo.MEMO.clear()
+    run_plan("gbm", {"model": {"params": {"max_depth": 2, "max_iter": 12}}}, DATA,
+             clients(tmp_path), 12)
+    # per client: train and test codes and targets, two raw predictions each, one gradient pair
+    assert len(_memo.MEMO._items) <= 2 * (2 + 2 + 2 + 2 + 1)

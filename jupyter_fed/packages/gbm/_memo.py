@@ -16,7 +16,10 @@ last) remembers, by content:
 - the gradients and hessians at those predictions, which every level of an iteration uses.
 
 A miss costs time, not correctness; a changed file, other edges or other trees are other keys.
-Memory is bounded (least recently used first out).
+Only the latest two models' predictions (and the latest gradients) are kept per dataset — a
+session only ever extends its last model — and the whole memo stays within :data:`BUDGET`, far
+below the growth after which a worker hands its memory back after every step (a full garbage
+collection each time: a memo that kept every prefix made each exchange ten times slower).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from jupyter_fed.packages.gbm._trees import Ensemble
 
 __all__ = ["MEMO", "Memo", "data_key", "prefix_digests"]
 
-BUDGET = 256 * 2**20
+BUDGET = 96 * 2**20
 
 
 class Memo:
@@ -43,6 +46,7 @@ class Memo:
     def __init__(self, budget: int = BUDGET) -> None:
         self.budget = budget
         self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._latest: dict[Any, list[Any]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -65,9 +69,24 @@ class Memo:
             while self._bytes > self.budget:
                 self._bytes -= self._items.popitem(last=False)[1][1]
 
+    def put_latest(self, group: Any, key: Any, value: Any, nbytes: int, keep: int) -> None:
+        """:meth:`put`, dropping all but the ``keep`` latest keys stored for ``group``."""
+        self.put(key, value, nbytes)
+        with self._lock:
+            recent = self._latest.setdefault(group, [])
+            if key in recent:
+                recent.remove(key)
+            recent.append(key)
+            for old in recent[:-keep]:
+                found = self._items.pop(old, None)
+                if found is not None:
+                    self._bytes -= found[1]
+            del recent[:-keep]
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._latest.clear()
             self._bytes = 0
 
 
@@ -116,7 +135,8 @@ def cached(key: Any, make: Callable[[], np.ndarray], memo: Memo = MEMO) -> np.nd
 
 def cached_pair(key: Any, make: Callable[[], tuple[np.ndarray, np.ndarray | None]],
                 memo: Memo = MEMO) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`cached` for a pair of arrays (the second may be ``None``)."""
+    """:func:`cached` for a pair of arrays (the second may be ``None``); only the latest pair per
+    ``key[0]`` (the data key) is kept."""
     if key is None:
         return make()
     found = memo.get(key)
@@ -125,7 +145,8 @@ def cached_pair(key: Any, make: Callable[[], tuple[np.ndarray, np.ndarray | None
         for a in found:
             if a is not None:
                 a.flags.writeable = False
-        memo.put(key, found, sum(a.nbytes for a in found if a is not None))
+        memo.put_latest((key[0], "pair"), key, found, sum(a.nbytes for a in found
+                                                          if a is not None), keep=1)
     return found
 
 
@@ -145,5 +166,5 @@ def raw_predictions(key: Any, ens: Ensemble, codes: np.ndarray, memo: Memo = MEM
     raw = ens.raw_binned(codes, start, first) if first < ens.n_iter or start is None else start
     if first != ens.n_iter or start is None:
         raw.flags.writeable = False
-        memo.put((key, digests[-1]), raw, raw.nbytes)
+        memo.put_latest((key, "raw"), (key, digests[-1]), raw, raw.nbytes, keep=2)
     return raw
