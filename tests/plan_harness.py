@@ -58,6 +58,7 @@ class LocalIO:
         self.logs: list[str] = []
         self.warnings: dict[str, str] = {}
         self.done = False
+        self.secure_steps = 0
 
     @property
     def clients(self) -> list[ClientInfo]:
@@ -100,6 +101,7 @@ class LocalIO:
             if secure.scale_by_examples:
                 total["num_examples"] = total.get("num_examples", 0) + np.array([a.num_examples],
                                                                                  np.float64)
+        self.secure_steps += 1
         return StepResults(answers, total=total)
 
     async def commit(self, round: int, *, state: Mapping[str, np.ndarray] | None = None,

@@ -26,6 +26,7 @@ from jupyter_fed.packages._io import (
     SecureSum,
     SessionIO,
 )
+from jupyter_fed.packages._options import best_index
 from jupyter_fed.packages._plan import Plan
 from jupyter_fed.packages._secure import (
     CLIP,
@@ -131,12 +132,7 @@ class HFLPlan(Plan):
 
     def best_round(self, federated: Sequence[Mapping[str, float]]) -> int:
         """Index of the model to hand back: the best by ``save_best_model``, else the last."""
-        if not self.save_best or not federated:
-            return len(federated) - 1
-        metric, mode = self.save_best
-        values = [m.get(metric, float("nan")) for m in federated]
-        scored = [(v if mode == "min" else -v, i) for i, v in enumerate(values) if np.isfinite(v)]
-        return min(scored)[1] if scored else len(federated) - 1
+        return best_index(federated, self.save_best)
 
     # the flow ---------------------------------------------------------------------------------
     async def run(self, io: SessionIO) -> None:

@@ -1,5 +1,5 @@
-"""The glm, linear_inference and pca template notebooks run end to end in a real kernel, against
-the demo runners each starts itself, and reach the pooled results."""
+"""The glm, linear_inference, pca and gbm template notebooks run end to end in a real kernel,
+against the demo runners each starts itself, and reach the pooled results."""
 
 from __future__ import annotations
 
@@ -20,3 +20,15 @@ def test_template_notebook_runs_end_to_end(run_notebook: Any, name: str) -> None
     gap = float(everything.split("difference from the pooled ")[1].split(": ")[1].split()[0])
     assert gap < 1e-5
     assert text(code[-1]).strip().endswith("stopped>")  # the runners were stopped
+
+
+def test_gbm_notebook_trains_with_federate_and_reaches_the_pooled_auc(run_notebook: Any) -> None:
+    nb = run_notebook(ROOT / "notebooks" / "gbm.ipynb", timeout=180)
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not [o for c in code for o in c.outputs if o["output_type"] == "error"]
+    everything = "\n".join(text(c) for c in code)
+    gap = float(everything.split("AUC difference from the pooled fit: ")[1].split()[0])
+    assert gap < 0.01
+    assert "trees; test AUC" in everything
+    assert text(code[-1]).strip().endswith("stopped>")

@@ -7,7 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._options import SaveBestModel
 from jupyter_fed.packages._secure import secure_conflict
+
+__all__ = ["DPParams", "FFNetConfig", "FFNetData", "Optimizer", "SaveBestModel", "StrategySection",
+           "parse"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "selu", "silu")
 
@@ -63,11 +67,6 @@ class Optimizer(_Strict):
 class StrategySection(_Strict):
     name: str = "FedAvg"
     params: dict[str, Any] = Field(default_factory=dict)
-
-
-class SaveBestModel(_Strict):
-    metric: str = "loss"
-    mode: Literal["min", "max"] = "min"
 
 
 class DPParams(_Strict):

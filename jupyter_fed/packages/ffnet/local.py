@@ -17,6 +17,7 @@ import numpy as np
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._metrics import r2, roc_auc
+from jupyter_fed.packages._options import balanced_index, round_seed
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.ffnet import _dp, _net
 from jupyter_fed.packages.ffnet.config import FFNetConfig, FFNetData, parse
@@ -112,18 +113,6 @@ def _optimizer(cfg: FFNetConfig, params: Any) -> Any:
                           f"use parameters that torch.optim.{cfg.optimizer.name} accepts") from None
 
 
-def _balanced_index(y: Any, gen: Any) -> Any:
-    """Undersample every class to the size of the rarest (``balance_train_datasets``)."""
-    import torch
-
-    labels = y.numpy()
-    classes, counts = np.unique(labels, return_counts=True)
-    keep = [torch.from_numpy(np.flatnonzero(labels == c))[torch.randperm(int((labels == c).sum()),
-                                                                           generator=gen)[:counts.min()]]
-            for c in classes]
-    return torch.cat(keep)
-
-
 def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
         tensors: dict[str, np.ndarray]) -> StepResult:
     """Evaluate the received global model on ``test`` (else ``train``), then train it on ``train``."""
@@ -141,9 +130,10 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     x, y = _arrays(datasets["train"], data, cfg)
     if private:
         return _fit_private(ctx, cfg, params, net, x, y, outputs)
-    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + ctx.round)
-    index = _balanced_index(y, gen) if cfg.balance_train_datasets and \
-        cfg.ml_task.type == "classification" else torch.arange(len(y))
+    gen = torch.Generator().manual_seed(round_seed(cfg.seed, ctx.round))
+    index = torch.from_numpy(balanced_index(y.numpy(), round_seed(cfg.seed, ctx.round))) \
+        if cfg.balance_train_datasets and cfg.ml_task.type == "classification" \
+        else torch.arange(len(y))
     loss_fn, opt = _loss_fn(cfg), _optimizer(cfg, net.parameters())
     n, bs = len(index), cfg.batch_size
     batches_per_epoch = max(1, -(-n // bs))

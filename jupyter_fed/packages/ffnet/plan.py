@@ -24,7 +24,7 @@ class FFNetPlan(HFLPlan):
         best = self.cfg.save_best_model
         super().__init__(model_config, data_config, num_rounds,
                          strategy=make_strategy(self.cfg.strategy.model_dump()),
-                         save_best=(best.metric, best.mode) if best else None,
+                         save_best=best.rule if best else None,
                          secure=self.cfg.secure_aggregation)
 
     def check_datasets(self, datasets: Mapping[str, Mapping[str, Any]], runner: str

@@ -88,6 +88,9 @@ class GLMConfig(_Strict):
     optimizer: Optimizer = Field(default_factory=Optimizer)
     local_epochs: int = Field(1, ge=1, le=1000)
     batch_size: int = Field(64, ge=1)
+    balance_train_datasets: bool = Field(False, description="SGD, logistic family: undersample "
+                                         "each silo's training rows to its rarest class, drawn "
+                                         "afresh every round from seed")
     seed: int = 0
     save_best_model: SaveBestModel | None = None
     differential_privacy_params: DPParams | None = None
@@ -114,6 +117,17 @@ class GLMConfig(_Strict):
         conflict = self.secure_aggregation and secure_conflict(self.strategy.model_dump())
         if conflict:
             raise ValueError(conflict)
+        if self.balance_train_datasets:
+            if self.solver == "newton":
+                raise ValueError("balance_train_datasets undersamples each round's rows, which "
+                                 "the exact newton solver does not do; use solver 'sgd'")
+            if self.ml_task.type != "logistic":
+                raise ValueError("balance_train_datasets balances classes: it needs ml_task.type "
+                                 "'logistic'")
+            if self.differential_privacy_params is not None:
+                # rows chosen by their labels: a data-dependent selection DP-SGD does not cover
+                raise ValueError("balance_train_datasets cannot be combined with "
+                                 "differential_privacy_params")
         return self
 
     @property
@@ -128,7 +142,8 @@ class GLMConfig(_Strict):
     def resolved_solver(self) -> str:
         if self.solver is not None:
             return self.solver
-        return "sgd" if self.differential_privacy_params is not None or self.l1 > 0 else "newton"
+        return "sgd" if self.differential_privacy_params is not None or self.l1 > 0 or \
+            self.balance_train_datasets else "newton"
 
     @property
     def standardize(self) -> bool:

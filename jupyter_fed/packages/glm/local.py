@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._options import balanced_index, round_seed
 from jupyter_fed.packages._secure import SUMS, as_sums
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.glm import _family
@@ -218,12 +219,15 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
         outputs["privacy"] = report
         outputs["train"] = {"train_num_examples": n, "privacy": report}
     else:
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + ctx.round)
+        gen = torch.Generator().manual_seed(round_seed(cfg.seed, ctx.round))
+        rows = torch.from_numpy(balanced_index(y_np, round_seed(cfg.seed, ctx.round))) \
+            if cfg.balance_train_datasets else torch.arange(n)
+        n = len(rows)
         net.train()
         total = 0.0
         for _epoch in range(cfg.local_epochs):
             total = 0.0
-            order = torch.randperm(n, generator=gen)
+            order = rows[torch.randperm(n, generator=gen)]
             for b in range(0, n, cfg.batch_size):
                 idx = order[b:b + cfg.batch_size]
                 opt.zero_grad(set_to_none=True)

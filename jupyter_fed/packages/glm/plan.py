@@ -30,7 +30,7 @@ class SGDPlan(HFLPlan):
         best = cfg.save_best_model
         super().__init__(model_config, data_config, num_rounds,
                          strategy=make_strategy(cfg.strategy.model_dump()),
-                         save_best=(best.metric, best.mode) if best else None,
+                         save_best=best.rule if best else None,
                          secure=cfg.secure_aggregation)
         self.cfg, self.data, self.meta = cfg, data, meta
 

@@ -1,0 +1,170 @@
+"""A worker's memo of binned rows and raw predictions: speed only, never state.
+
+Runners keep no state between steps: every ``grow`` step receives the bin edges and every tree
+so far, and its answer is a function of those and the dataset alone. Recomputing from them is
+what a step does on a cold worker. But with ``T`` trees and ``max_depth`` exchanges per tree a
+session would redo ``O(T² · max_depth)`` tree evaluations over every row — for 100 trees on
+100,000 rows, minutes of work to produce answers the worker computed a moment ago. So a worker
+process (workers are reused, and the runner sends a dataset's steps to the worker that read it
+last) remembers, by content:
+
+- the bin codes of a dataset's predictors, by the file's identity (path, modification time,
+  size), the columns and a digest of the edges;
+- raw predictions after ``t`` trees, by that data key and a digest chained over the baseline and
+  the first ``t`` trees; a step starts from the longest prefix of its trees it finds and applies
+  only the rest (usually one tree);
+- the gradients and hessians at those predictions, which every level of an iteration uses.
+
+A miss costs time, not correctness; a changed file, other edges or other trees are other keys.
+Only the latest two models' predictions (and the latest gradients) are kept per dataset — a
+session only ever extends its last model — and the whole memo stays within :data:`BUDGET`, far
+below the growth after which a worker hands its memory back after every step (a full garbage
+collection each time: a memo that kept every prefix made each exchange ten times slower).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.packages.base import DatasetHandle
+from jupyter_fed.packages.gbm._trees import Ensemble
+
+__all__ = ["MEMO", "Memo", "data_key", "prefix_digests"]
+
+BUDGET = 96 * 2**20
+
+
+class Memo:
+    """Arrays by key within ``budget`` bytes."""
+
+    def __init__(self, budget: int = BUDGET) -> None:
+        self.budget = budget
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._latest: dict[Any, list[Any]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Any, value: Any, nbytes: int) -> None:
+        if nbytes > self.budget:
+            return
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._items.pop(key)[1]
+            self._items[key] = (value, nbytes)
+            self._bytes += nbytes
+            while self._bytes > self.budget:
+                self._bytes -= self._items.popitem(last=False)[1][1]
+
+    def put_latest(self, group: Any, key: Any, value: Any, nbytes: int, keep: int) -> None:
+        """:meth:`put`, dropping all but the ``keep`` latest keys stored for ``group``."""
+        self.put(key, value, nbytes)
+        with self._lock:
+            recent = self._latest.setdefault(group, [])
+            if key in recent:
+                recent.remove(key)
+            recent.append(key)
+            for old in recent[:-keep]:
+                found = self._items.pop(old, None)
+                if found is not None:
+                    self._bytes -= found[1]
+            del recent[:-keep]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._latest.clear()
+            self._bytes = 0
+
+
+MEMO = Memo()
+
+
+def data_key(handle: DatasetHandle, columns: Sequence[str]) -> tuple[Any, ...] | None:
+    """The identity of ``columns`` of a dataset's file; ``None`` for rows with no file."""
+    if handle.path is None:
+        return None
+    try:
+        st = handle.path.stat()
+    except OSError:
+        return None
+    return (str(handle.path), st.st_mtime_ns, st.st_size, tuple(columns))
+
+
+def digest(*parts: np.ndarray | bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else
+                 p if isinstance(p, bytes) else np.ascontiguousarray(p).tobytes())
+    return h.hexdigest()
+
+
+def prefix_digests(ens: Ensemble) -> list[str]:
+    """Digest of the baseline and edges, then of each longer prefix of the trees."""
+    out = [digest(ens.baseline, ens.edges, ens.n_edges)]
+    feature, bins, value = (ens.arrays[k] for k in ("feature", "bin", "value"))
+    for t in range(ens.n_iter):
+        out.append(digest(out[-1], feature[t], bins[t], value[t]))
+    return out
+
+
+def cached(key: Any, make: Callable[[], np.ndarray], memo: Memo = MEMO) -> np.ndarray:
+    """``make()`` once per key (read-only when kept); no caching when ``key`` is ``None``."""
+    if key is None:
+        return make()
+    found = memo.get(key)
+    if found is None:
+        found = make()
+        found.flags.writeable = False
+        memo.put(key, found, found.nbytes)
+    return found
+
+
+def cached_pair(key: Any, make: Callable[[], tuple[np.ndarray, np.ndarray | None]],
+                memo: Memo = MEMO) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`cached` for a pair of arrays (the second may be ``None``); only the latest pair per
+    ``key[0]`` (the data key) is kept."""
+    if key is None:
+        return make()
+    found = memo.get(key)
+    if found is None:
+        found = make()
+        for a in found:
+            if a is not None:
+                a.flags.writeable = False
+        memo.put_latest((key[0], "pair"), key, found, sum(a.nbytes for a in found
+                                                          if a is not None), keep=1)
+    return found
+
+
+def raw_predictions(key: Any, ens: Ensemble, codes: np.ndarray, memo: Memo = MEMO
+                    ) -> np.ndarray:
+    """Raw predictions (rows × K) of ``ens`` on the rows ``codes`` encodes, from the longest
+    remembered prefix of its trees."""
+    if key is None:
+        return ens.raw_binned(codes)
+    digests = prefix_digests(ens)
+    start, first = None, 0
+    for t in range(len(digests) - 1, -1, -1):
+        found = memo.get((key, digests[t]))
+        if found is not None:
+            start, first = found, t
+            break
+    raw = ens.raw_binned(codes, start, first) if first < ens.n_iter or start is None else start
+    if first != ens.n_iter or start is None:
+        raw.flags.writeable = False
+        memo.put_latest((key, "raw"), (key, digests[-1]), raw, raw.nbytes, keep=2)
+    return raw
