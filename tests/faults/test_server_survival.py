@@ -91,8 +91,8 @@ def server(tmp_path: Path):
 def test_a_session_outlives_its_kernel_and_a_server_crash(server, healthy, faults,
                                                           tmp_path: Path) -> None:
     pytest.importorskip("ipykernel")
-    for name in ("silo0", "silo1"):
-        faults.set(name, "sleep:0.8")
+    for name in ("silo0", "silo1"):  # slow enough that two kernel starts fit in the session
+        faults.set(name, "sleep:2")
     runners = json.dumps([r for r in healthy.runners if r["name"] != "silo2"])
     start = _kernel([
         "%load_ext jupyter_fed",
@@ -119,6 +119,7 @@ def test_a_session_outlives_its_kernel_and_a_server_crash(server, healthy, fault
     while session.info()["current_round"] < 2:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    assert session.info()["status"] == "running", "the session ended before the crash"
     client.close()
 
     server.kill()  # mid-session, no cleanup

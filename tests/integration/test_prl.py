@@ -221,9 +221,10 @@ def test_another_user_and_a_changed_file_get_no_aligned_rows(fed_client, prl_fed
 
 
 def test_federate_prl_cell_links_and_shows_the_overlap(fed_client, capsys) -> None:
-    from IPython.core.interactiveshell import InteractiveShell
+    # The process-wide test shell other tests share: a second singleton class would clash.
+    from IPython.testing.globalipapp import get_ipython
 
-    shell = InteractiveShell.instance()
+    shell = get_ipython()
     shell.user_ns["fed_client"] = fed_client
     shell.run_line_magic("load_ext", "jupyter_fed")
     shell.run_line_magic("fed", "use fed_client")
@@ -240,3 +241,7 @@ def test_federate_prl_cell_links_and_shows_the_overlap(fed_client, capsys) -> No
     assert session.metrics().as_dict()["client_metrics"]["a"]["train"][
         "n_overlapped_records"] == 700
     assert "linked 700 train, 100 test records across 2 parties" in out
+    shell.run_line_magic("unload_ext", "jupyter_fed")
+    from jupyter_fed.magics._client import reset_client
+
+    reset_client()
