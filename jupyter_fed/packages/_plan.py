@@ -60,6 +60,12 @@ class Plan(abc.ABC):
         return [Problem("options", f"client {client!r}: this package takes no task options "
                         f"({', '.join(sorted(options))})")]
 
+    def references(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Earlier sessions this one builds on: config field → (session id, the packages it must
+        be of). The coordinator refuses the session, naming the field, unless each is a
+        completed session of one of those packages (a vertical session's ``prl_session_id``)."""
+        return {}
+
     def artefact_meta(self) -> dict[str, Any]:
         """What the kernel needs, beside the arrays, to rebuild the artefact (JSON)."""
         return {"model_config": self.model_config, "data_config": self.data_config}
