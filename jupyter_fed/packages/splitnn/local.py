@@ -247,7 +247,7 @@ def metrics(cfg: SplitNNConfig, out: Any, y: Any) -> dict[str, Any]:
     """Loss and accuracy / ROC AUC (or R²) of outputs ``out`` against ``y``, ``test_`` prefixed."""
     import torch
 
-    found = {"test_loss": float(_loss_fn(cfg)(out, y)), "test_num_examples": int(len(y))}
+    found = {"test_loss": float(_loss_fn(cfg)(out, y)), "test_num_examples": len(y)}
     if cfg.ml_task.type == "classification":
         prob = torch.softmax(out, dim=1).numpy().astype(np.float64)
         found["test_accuracy"] = float((prob.argmax(1) == y.numpy()).mean())
