@@ -170,19 +170,108 @@ def train(client, prl_id: str, rounds: int = 4, batch_size: int = 64, **extra):
     return session
 
 
-def test_splitnn_trains_like_the_central_network_and_predicts_in_aligned_order(
-        vclient, vfed, linked, recorder, tmp_path) -> None:
+def joined(vfed: LocalFederation, role: str) -> pd.DataFrame:
+    a = pd.read_parquet(vfed.data_root / f"ra_{role}.parquet")
+    b = pd.read_parquet(vfed.data_root / f"rb_{role}.parquet")
+    a["patient_id"] = a["patient_id"].str.lower()
+    return a.merge(b, on="patient_id")
+
+
+def test_splitnn_reaches_the_central_auc_and_predicts_in_aligned_order(
+        vclient, vfed, linked, tmp_path) -> None:
+    from jupyter_fed.packages.splitnn.baseline import train_central
+
     started = time.perf_counter()
     session = train(vclient, linked.id)
     seconds = time.perf_counter() - started
+    model, data = configs()
+    tr, te = joined(vfed, "train"), joined(vfed, "test")
+    central = train_central(model, data, {"a": tr[A_COLS].to_numpy(), "b": tr[B_COLS].to_numpy()},
+                            tr["y"].to_numpy(), {"a": te[A_COLS].to_numpy(),
+                                                 "b": te[B_COLS].to_numpy()},
+                            te["y"].to_numpy(), epochs=4, batch_size=64)
 
-    metrics = session.metrics().as_dict()
-    assert len(metrics["federated_metrics"]) == 5  # models 0..4
-    final = metrics["federated_metrics"][-1]
-    assert set(final) >= {"loss", "roc_auc", "accuracy"}
-    model = session.model()
-    assert model.head_released and model.label_client == "b"
-    print(f"splitnn: {seconds:.1f} s, final {final}")
-    assert final["roc_auc"] > 0.75
-    assert seconds < 60
+    final = session.metrics().as_dict()["federated_metrics"][-1]
+    print(f"splitnn {final['roc_auc']:.4f} in {seconds:.1f} s vs central "
+          f"{central['roc_auc']:.4f} in {central['seconds']:.1f} s")
+    assert final["roc_auc"] >= central["roc_auc"] - TOLERANCE
 
+    out = vfed.data_root / "predictions" / f"{session.id}.csv"
+    predict = vclient.create_vfl_session("predict", prl_session_id=linked.id, vfl_mode="predict",
+                                         training_session_id=session.id).start()
+    tb = vclient.task_builder()
+    (SessionTaskGroup(predict)
+     .add_task(tb.vfl_predict("ra/ra_test", 256, client_name="a"))
+     .add_task(tb.vfl_predict("rb/rb_test", 256, client_name="b", storage_path=str(out),
+                              raw_output=True))
+     .start().wait(120))
+
+    result = predict.prediction_result()
+    assert result == {str(out): str(out)} and result.readable
+    frame = result.as_frame()
+    assert list(frame.columns) == ["patient_id", "probability_0", "probability_1"]
+    assert len(frame) == len(te) == linked.results().n_overlapped["test"]
+    # aligned order = the order the label party's aligned rows have: its own ids, each once
+    assert frame["patient_id"].is_unique and set(frame["patient_id"]) == set(te["patient_id"])
+    labels = te.set_index("patient_id").loc[frame["patient_id"], "y"].to_numpy()
+    from jupyter_fed.packages import binary_auc
+
+    assert abs(binary_auc(labels, frame["probability_1"].to_numpy()) - final["roc_auc"]) < 1e-6
+
+
+def test_the_passive_party_is_never_sent_labels(vclient, vfed, linked, recorder) -> None:
+    with recorder.lock:
+        recorder.sent.clear()
+    session = train(vclient, linked.id, rounds=2)
+    assert session.status() == "completed"
+
+    sent = [t for t in recorder.tensors() if t]  # the first exchange carries no array
+    assert sent, "the passive party received gradients"
+    assert {name for t in sent for name in t} == {"grad"}  # nothing else, and never 'y'
+    assert all(t["grad"].ndim == 2 and t["grad"].shape[1] == 8 for t in sent)
+    y = joined(vfed, "train")["y"].to_numpy()
+    with recorder.lock:
+        raw = bytes(recorder.sent)
+    specs = [s for s in re.findall(rb'"params":\{.*?\}\}?,"', raw)]
+    assert specs and not any(b'"y":[' in s or b'"labels"' in s for s in specs)
+    # no array the passive party got is the label column (in any order of its rows)
+    for t in sent:
+        g = t["grad"]
+        if len(g) == len(y):
+            assert not any(np.array_equal(np.sort(g[:, j]), np.sort(y.astype(g.dtype)))
+                           for j in range(g.shape[1]))
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda m, d: d["b"].update(label_client=False, target=None), "data_config.clients"),
+    (lambda m, d: d["a"].update(label_client=True, target="x9"), "data_config.clients"),
+    (lambda m, d: d["a"].update(target="x9"), "data_config.clients.a"),
+    (lambda m, d: m.update(model={**m["model"], "feature_models": {
+        "a": m["model"]["feature_models"]["a"]}}), "model_config.model.feature_models"),
+])
+def test_bad_configs_name_the_field(vclient, linked, change, field) -> None:
+    model, data = configs()
+    change(model, data)
+
+    with pytest.raises(ConfigError) as err:
+        vclient.create_vfl_session("bad", prl_session_id=linked.id, data_config=data,
+                                   model_config=model)
+
+    assert any(d["field"].startswith(field) for d in err.value.details), err.value.details
+
+
+def test_unknown_prl_session_and_changed_dataset_are_refused(vclient, vfed, linked) -> None:
+    model, data = configs()
+    with pytest.raises(ConfigError) as err:
+        vclient.create_vfl_session("bad", prl_session_id="0123456789", data_config=data,
+                                   model_config=model)
+    assert err.value.details[0]["field"] == "model_config.prl_session_id"
+
+    path = vfed.data_root / "ra_test.parquet"
+    frame = pd.read_parquet(path)
+    frame.iloc[::-1].to_parquet(path, index=False)  # the same rows, another order
+    try:
+        with pytest.raises(FedError, match="'ra_test' changed since record-linkage session"):
+            train(vclient, linked.id, rounds=1)
+    finally:
+        frame.to_parquet(path, index=False)

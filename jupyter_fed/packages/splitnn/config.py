@@ -198,16 +198,6 @@ class SplitNNData(_Strict):
             return {"clients": data}
         return data
 
-    @model_validator(mode="after")
-    def _one_label(self) -> SplitNNData:
-        labels = [c for c, d in self.clients.items() if d.label_client]
-        if not labels:
-            raise ValueError("no client has label_client: true (exactly one holds the target)")
-        if len(labels) > 1:
-            raise ValueError(f"{', '.join(labels)} all say label_client: true; exactly one "
-                             "client holds the target")
-        return self
-
     @property
     def label(self) -> str:
         return next(c for c, d in self.clients.items() if d.label_client)
@@ -239,6 +229,15 @@ def parse(model_config: dict[str, Any] | None, data_config: dict[str, Any] | Non
     data = parse_config(SplitNNData, data_config, "data_config")
     assert cfg.model is not None
     details = []
+    labels = [c for c, d in data.clients.items() if d.label_client]
+    if not labels:
+        details += [{"field": f"data_config.clients.{c}.label_client",
+                     "error": "no client is the label client (exactly one holds the target)"}
+                    for c in data.clients]
+    if len(labels) > 1:
+        details += [{"field": f"data_config.clients.{c}.label_client",
+                     "error": f"{', '.join(labels)} all say label_client: true; exactly one "
+                              "client holds the target"} for c in labels]
     nets, clients = set(cfg.model.feature_models), set(data.clients)
     for c in sorted(clients - nets):
         details.append({"field": f"model_config.model.feature_models.{c}",
