@@ -274,3 +274,33 @@ def test_unknown_prl_session_and_changed_dataset_are_refused(vclient, vfed, link
             train(vclient, linked.id, rounds=1)
     finally:
         frame.to_parquet(path, index=False)
+
+
+def test_federate_splitnn_cell_trains_from_a_yaml_body(vclient, linked, capsys) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns["vclient"] = vclient
+    shell.run_line_magic("load_ext", "jupyter_fed")
+    shell.run_line_magic("fed", "use vclient")
+
+    shell.run_cell_magic("federate", "splitnn -o vfl", (
+        f"prl_session_id: {linked.id}\n"
+        "rounds: 2\n"
+        "exchange_batches: 16\n"
+        "optimizer: {name: Adam, params: {learning_rate: 0.01}}\n"
+        "clients:\n"
+        f"  a: {{train: ra/ra_train, test: ra_test, predictors: [{', '.join(A_COLS)}], "
+        "batch_size: 64}\n"
+        f"  b: {{train: rb/rb_train, test: rb_test, predictors: [{', '.join(B_COLS)}], "
+        "label_client: true, target: y, batch_size: 64}\n"
+        "model:\n"
+        "  feature_models:\n"
+        "    a: {params: {input_size: 8, output_size: 4}}\n"
+        "    b: {params: {input_size: 7, output_size: 4}}\n"
+        "  label_model: {params: {hidden_layer_sizes: [8], output_size: 2}}\n"))
+
+    session = shell.user_ns["vfl"]
+    assert session.status() == "completed"
+    assert len(session.metrics().as_dict()["federated_metrics"]) == 3
+    assert "label party b" in capsys.readouterr().out
