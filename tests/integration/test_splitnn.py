@@ -307,3 +307,21 @@ def test_federate_splitnn_cell_trains_from_a_yaml_body(vclient, linked, capsys) 
     assert session.status() == "completed"
     assert len(session.metrics().as_dict()["federated_metrics"]) == 3
     assert "label party b" in capsys.readouterr().out
+
+
+def test_differential_privacy_noises_the_exchanges_charges_the_ledger_and_keeps_the_head(
+        vclient, vfed, linked) -> None:
+    session = train(vclient, linked.id, rounds=2,
+                    differential_privacy_params={"epsilon": 8.0, "delta": 1e-6,
+                                                 "embedding_clip": 1.0, "gradient_clip": 0.05})
+
+    assert session.status() == "completed"
+    model = session.model()
+    assert not model.head_released  # trained on exact labels: it stays at the label party
+    for runner, dataset in (("ra", "ra_train"), ("rb", "rb_train")):
+        with vfed.processes[runner].http() as admin:
+            spent = admin.get("/v1/budget").json()
+        rows = [r for r in (spent if isinstance(spent, list) else spent.get("budget", []))
+                if dataset in str(r)]
+        assert rows and sum(float(r.get("spent", r.get("epsilon", 0))) for r in rows) \
+            == pytest.approx(8.0)

@@ -26,7 +26,7 @@ import numpy as np
 
 from jupyter_fed.privacy.accounting import PrivacyCost
 
-__all__ = ["noise_multiplier", "privacy_cost", "privatize", "releases"]
+__all__ = ["noise_multiplier", "privacy_cost", "privatize", "releases", "session_sigma"]
 
 
 def releases(mode: str, role: str, num_rounds: int) -> int:
@@ -89,15 +89,12 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, Any]
     return out
 
 
-def granted_sigma(ctx_policy: Mapping[str, Any], role: str, mode: str, num_rounds: int
-                  ) -> float:
-    """The noise multiplier matching what the runner debited on ``role`` for this release."""
+def session_sigma(dp: Any, ctx_policy: Mapping[str, Any], role: str, mode: str,
+                  num_rounds: int) -> float:
+    """The noise multiplier of every release on ``role``: the session's epsilon, and the delta
+    that :func:`privacy_cost` charges (``delta / k`` capped by the policy, ``k`` times) — the same
+    for the exchange that is charged and for the later exchanges of its epoch (other rows)."""
     grant = (ctx_policy.get(role) or {}).get("grant") or {}
     k = releases(mode, role, num_rounds)
-    epsilon, delta = float(grant.get("epsilon", 0.0)) * k, float(grant.get("delta", 0.0)) * k
-    if epsilon <= 0 or delta <= 0:
-        from jupyter_fed.errors import PermissionDenied
-
-        raise PermissionDenied("the runner granted no privacy budget for this release",
-                               "check the dataset's epsilon budget")
-    return noise_multiplier(epsilon, delta, k)
+    cap = float(grant.get("delta_cap", dp.delta))
+    return noise_multiplier(float(dp.epsilon), min(float(dp.delta) / k, cap) * k, k)

@@ -118,7 +118,8 @@ class Party:
         dp = self.cfg.differential_privacy_params
         if dp is None:
             return values.astype(np.float32)
-        sigma = _dp.granted_sigma(self.ctx.policy, role, self.cfg.vfl_mode, self.num_rounds)
+        sigma = _dp.session_sigma(dp, self.ctx.policy, role, self.cfg.vfl_mode,
+                                 self.num_rounds)
         return _dp.privatize(values, float(getattr(dp, clip)), sigma, self.rng)
 
 
