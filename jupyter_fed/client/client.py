@@ -138,17 +138,20 @@ class Client:
     def create_analytics_session(self, package_name: str, name: str, description: str = "",
                                  data_config: dict[str, Any] | None = None,
                                  model_config: dict[str, Any] | None = None,
-                                 num_datasets: int | None = None, **policy: Any) -> Session:
+                                 num_datasets: int | None = None, num_rounds: int = 1,
+                                 **policy: Any) -> Session:
         """A one-step analytics session (``eda``, ``stats``): each dataset computes, one merge.
 
         ``data_config`` maps dataset names to their columns (names, indices, or ``[]`` for all);
         ``num_datasets`` (clients to wait for) defaults to the number of datasets it names.
+        ``num_rounds`` serves per-client packages that take one (a vertical session's epochs).
         """
         data_config = dict(data_config or {})
         n = num_datasets if num_datasets is not None else max(1, len(data_config.get("datasets",
                                                                                      data_config)))
         info = self._backend.create_session(name=name, description=description,
-                                  package_name=package_name, min_num_clients=n, num_rounds=1,
+                                  package_name=package_name, min_num_clients=n,
+                                  num_rounds=num_rounds,
                                   model_config=model_config or {}, data_config=data_config,
                                   policy={k: v for k, v in policy.items() if v is not None})
         session = Session(self, info)
@@ -228,6 +231,62 @@ class Client:
             min_num_clients=len(clients), num_rounds=1, model_config={},
             data_config=dict(data_config or {}),
             policy={k: v for k, v in policy.items() if v is not None})
+        return Session(self, info)
+
+    def create_vfl_session(self, name: str, description: str = "", prl_session_id: str = "",
+                           vfl_mode: str = "train", min_num_clients: int | None = None,
+                           num_rounds: int = 5, package_name: str = "splitnn",
+                           data_config: dict[str, Any] | None = None,
+                           model_config: dict[str, Any] | None = None,
+                           training_session_id: str | None = None, **policy: Any) -> Session:
+        """A vertical federated learning session (SplitNN) over a record linkage's rows.
+
+        Parameters
+        ----------
+        prl_session_id
+            A completed ``prl`` session that linked the parties' datasets, with the client names
+            ``data_config`` uses.
+        vfl_mode
+            ``"train"``, or ``"predict"`` with ``training_session_id``: the parties' networks of
+            that training session (kept at their runners) predict the linked rows.
+        min_num_clients
+            Every client of ``data_config`` must join (the default).
+        num_rounds
+            Training epochs over the linked rows (ignored when predicting).
+        package_name
+            ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here.
+        data_config
+            ``{client: {"label_client": bool, "predictors": [...], "target": column | None}}``:
+            exactly one label client, the only one with a target.
+        model_config
+            ``{"strategy": {"name": "SplitNN"}, "model": {"feature_models": {client: {"params":
+            ...}}, "label_model": {"params": ...}}, "ml_task", "optimizer", "seed"}``; see
+            :mod:`jupyter_fed.packages.splitnn.config`. A prediction session takes the training
+            session's when none is given.
+
+        Each party joins with ``task_builder().vfl_train(...)`` or ``.vfl_predict(...)``.
+        """
+        from jupyter_fed.packages import get_package
+
+        spec = get_package(package_name)
+        if spec.name in ("ffnet",):  # the reference names its VFL networks iai_ffnet
+            spec = get_package("splitnn")
+        model = dict(model_config or {})
+        data = dict(data_config or {})
+        if vfl_mode == "predict" and training_session_id and not model:
+            trained = self._backend.session(training_session_id)["config"]
+            model = dict(trained["model_config"])
+            data = data or dict(trained["data_config"])
+        model.pop("training_session_id", None)
+        model.update({"prl_session_id": prl_session_id, "vfl_mode": vfl_mode})
+        if training_session_id:
+            model["training_session_id"] = training_session_id
+        clients = data.get("clients", data) if isinstance(data, dict) else {}
+        info = self._backend.create_session(
+            name=name, description=description, package_name=spec.name,
+            min_num_clients=min_num_clients or max(len(clients), 1),
+            num_rounds=num_rounds if vfl_mode == "train" else 1, model_config=model,
+            data_config=data, policy={k: v for k, v in policy.items() if v is not None})
         return Session(self, info)
 
     def session(self, session_id: str) -> Session:

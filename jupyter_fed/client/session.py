@@ -116,6 +116,21 @@ class Session:
         data, meta = self._backend.artefact_bytes(self.id)
         return get_package(meta["package"]).load_model()(decode(data), meta)
 
+    def prediction_result(self) -> Any:
+        """Where a vertical prediction session's predictions are: ``{storage_path: path}``.
+
+        The predictions are rows, so they stay at the label party's runner; when this kernel can
+        read that file the value is its path (``.as_frame()`` reads it), otherwise
+        ``runner:path``, and ``.reason`` says why (see ``PredictionResult``).
+        """
+        from jupyter_fed.errors import ConfigError
+
+        result = getattr(self.results(), "prediction", None)
+        if result is None:
+            raise ConfigError(f"session {self.id} made no predictions",
+                              "create it with create_vfl_session(vfl_mode='predict', ...)")
+        return result
+
     def cancel(self) -> None:
         """Stop the session; steps still running at the runners are cancelled there."""
         self._backend.cancel(self.id)

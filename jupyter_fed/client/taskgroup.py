@@ -41,6 +41,44 @@ class TaskBuilder:
         return {"runner": runner or self.runner, "client_name": client_name,
                 "datasets": {"train": train_dataset_name, "test": test_dataset_name}}
 
+    def vfl_train(self, train_dataset_name: str, test_dataset_name: str | None = None,
+                  batch_size: int = 1024, client_name: str | None = None,
+                  storage_path: str | None = None, *, runner: str | None = None
+                  ) -> dict[str, Any]:
+        """A party of a vertical (SplitNN) training session: the datasets a ``prl`` session
+        linked, under the client name of that linkage and of the session's ``data_config``.
+
+        ``batch_size`` must be the same at every party. ``storage_path`` is accepted for the
+        reference SDK's sake; each party keeps its network at its runner (see ``splitnn``).
+        """
+        return self._vfl(client_name, runner, {"train": train_dataset_name,
+                                               "test": test_dataset_name},
+                         {"batch_size": batch_size, "storage_path": storage_path})
+
+    def vfl_predict(self, dataset_name: str, batch_size: int = 1024,
+                    client_name: str | None = None, storage_path: str | None = None,
+                    raw_output: bool = False, *, runner: str | None = None) -> dict[str, Any]:
+        """A party of a vertical prediction session: one dataset the ``prl`` session linked.
+
+        The label party writes the predictions to ``storage_path`` (``.csv`` or ``.parquet``,
+        under its runner's data roots), with its own ids, in the linkage's row order;
+        ``raw_output`` writes each class's probability instead of the predicted class.
+        """
+        return self._vfl(client_name, runner, {"train": dataset_name},
+                         {"batch_size": batch_size, "storage_path": storage_path,
+                          "raw_output": raw_output})
+
+    def _vfl(self, client_name: str | None, runner: str | None, datasets: dict[str, Any],
+             options: dict[str, Any]) -> dict[str, Any]:
+        if not client_name:
+            from jupyter_fed.errors import ConfigError
+
+            raise ConfigError("vfl tasks need a client_name",
+                              "use one of the client names of the session's data_config")
+        return {"runner": runner or self.runner, "client_name": client_name,
+                "datasets": datasets,
+                "options": {k: v for k, v in options.items() if v is not None}}
+
     def eda(self, dataset_name: str, *, runner: str | None = None,
             client_name: str | None = None) -> dict[str, Any]:
         """An analytics client (EDA, statistics): one dataset, one compute step."""

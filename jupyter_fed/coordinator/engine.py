@@ -120,7 +120,8 @@ class SessionRun:
 
     @property
     def clients(self) -> list[ClientInfo]:
-        return [ClientInfo(c["client_id"], c["runner"], dict(c["datasets"])) for c in self._active()]
+        return [ClientInfo(c["client_id"], c["runner"], dict(c["datasets"]),
+                           dict(c.get("options") or {})) for c in self._active()]
 
     @property
     def checkpoint(self) -> Checkpoint | None:

@@ -62,7 +62,8 @@ def resolve_clients(rec: dict[str, Any], tasks: list[dict[str, Any]],
             raise ConflictError(f"client {cid!r} already joined session {rec['id']}",
                                 "add each dataset once")
         taken.add(cid)
-        clients.append({"client_id": cid, "runner": runner, "datasets": datasets})
+        clients.append({"client_id": cid, "runner": runner, "datasets": datasets,
+                        "options": dict(task.get("options") or {})})
     plan = package.load_plan()(
         rec["config"]["model_config"], rec["config"]["data_config"], rec["num_rounds"])
     problems: list[Any] = []
@@ -70,6 +71,7 @@ def resolve_clients(rec: dict[str, Any], tasks: list[dict[str, Any]],
         problems += plan.check_client(c["client_id"], {role: infos[(c["runner"], ds)]
                                                        for role, ds in c["datasets"].items()},
                                       c["runner"])
+        problems += plan.check_options(c["client_id"], c["options"])
     problems = list(dict.fromkeys(problems))
     if problems:
         raise ConfigError("; ".join(p.error for p in problems),

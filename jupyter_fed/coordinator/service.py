@@ -166,13 +166,34 @@ class Coordinator:
                               details=[{"field": "num_rounds", "error": "out of range"}])
         pol = parse_config(Policy, {"min_num_clients": min_num_clients, **(policy or {})},
                            "").model_dump()
-        package.load_plan()(model_config, data_config, num_rounds)  # validates both configs
+        plan = package.load_plan()(model_config, data_config, num_rounds)  # validates configs
+        self._check_references(plan.references())
         sid = secrets.token_hex(5)
         config = {"min_num_clients": min_num_clients, "num_rounds": num_rounds,
                   "model_config": model_config, "data_config": data_config, "policy": pol}
         self.store.create_session(sid, name, description, package.name, config)
         self.store.log(sid, "info", f"created {package.name} session {name!r}")
         return self.session(sid)
+
+    def _check_references(self, refs: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+        """Each session a new one builds on exists, completed, of the package it must be."""
+        details = []
+        for field, (ref, packages) in refs.items():
+            rec = self.store.session(ref)
+            kinds = " or ".join(packages)
+            if rec is None:
+                details.append({"field": field, "error": f"no session {ref!r} (a completed "
+                                f"{kinds} session is needed)"})
+            elif get_package(rec["package"]).name not in packages:
+                details.append({"field": field, "error": f"session {ref} is a {rec['package']} "
+                                f"session, not {kinds}"})
+            elif rec["status"] != "completed":
+                details.append({"field": field, "error": f"session {ref} is {rec['status']}, "
+                                "not completed"})
+        if details:
+            raise ConfigError("invalid session: " + "; ".join(f"{d['field']}: {d['error']}"
+                                                              for d in details),
+                              "pass the id of a completed session (session.id)", details=details)
 
     def session(self, sid: str) -> dict[str, Any]:
         rec = self.store.session(sid)

@@ -59,6 +59,8 @@ class CoordinatorStore(Database):
         with self.tx() as db:  # state folders written before plans drove sessions
             if any(r["name"] == "kind" for r in db.execute("PRAGMA table_info(sessions)")):
                 db.execute("ALTER TABLE sessions DROP COLUMN kind")
+            if not any(r["name"] == "options" for r in db.execute("PRAGMA table_info(clients)")):
+                db.execute("ALTER TABLE clients ADD COLUMN options TEXT")  # tasks' own settings
 
     # runners --------------------------------------------------------------------------------
     def put_runner(self, name: str, url: str, token: str, fingerprint: str | None = None) -> None:
@@ -109,9 +111,10 @@ class CoordinatorStore(Database):
         with self.tx() as db:
             start = db.execute("SELECT COUNT(*) FROM clients WHERE session_id=?", (sid,)).fetchone()[0]
             for i, c in enumerate(clients):
-                db.execute("INSERT INTO clients VALUES (?,?,?,?,?,?,NULL,?)",
+                db.execute("INSERT INTO clients (session_id, client_id, idx, runner, datasets, "
+                           "status, error, joined_at, options) VALUES (?,?,?,?,?,?,NULL,?,?)",
                            (sid, c["client_id"], start + i, c["runner"], json.dumps(c["datasets"]),
-                            "joined", utcnow()))
+                            "joined", utcnow(), json.dumps(c.get("options") or {})))
 
     def clients(self, sid: str) -> list[dict[str, Any]]:
         with self.tx() as db:
@@ -119,6 +122,7 @@ class CoordinatorStore(Database):
             out = [dict(r) for r in rows]
         for c in out:
             c["datasets"] = json.loads(c["datasets"])
+            c["options"] = json.loads(c.get("options") or "{}")
         return out
 
     def set_client(self, sid: str, client_id: str, status: str, error: str | None = None) -> None:

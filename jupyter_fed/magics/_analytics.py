@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AnalyticsSpec", "model_keys", "show_results"]
 
-SESSION_KEYS = ("name", "description", "datasets")
+SESSION_KEYS = ("name", "description", "datasets", "rounds")
 
 
 def _notebook(package: str) -> Notebook:
@@ -77,6 +77,9 @@ class AnalyticsSpec:
     description: str = ""
     tasks: list[dict[str, Any]] = field(default_factory=list)
     """Per-client packages (``Notebook.per_client``): one task per client of ``data_config``."""
+    rounds: int = 1
+    """``rounds:`` in the body, for per-client packages that take them (a vertical session's
+    epochs)."""
 
     @classmethod
     def from_cell(cls, package: str, body: str, *, datasets: str | None = None,
@@ -114,6 +117,11 @@ class AnalyticsSpec:
                 k for k in section if nb.per_dataset or k not in (*nb.data_keys, "datasets")]
         spec = cls(package, refs, {**model, **data}, {}, name or session.get("name"),
                    str(session.get("description", "")))
+        rounds = session.get("rounds", 1)
+        if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+            raise CellConfigError(f"rounds must be a positive integer, got {rounds!r}",
+                                  "write e.g. rounds: 5")
+        spec.rounds = rounds
         spec.data_config = spec._data_config(flat, section or {}, nb)
         if nb.per_client:
             if refs:
@@ -139,10 +147,14 @@ class AnalyticsSpec:
                 raise CellConfigError(f"clients.{cid} names no {roles[0]} dataset",
                                       f"write {cid}: {{{roles[0]}: runner/dataset, ...}}")
             refs = {role: entry.pop(role) for role in roles if isinstance(entry.get(role), str)}
+            options = {k: entry.pop(k) for k in get_package(self.package).notebook.task_options
+                       if k in entry}
             runner = split_ref(refs[roles[0]])[0]
             task = TaskBuilder().hfl(split_ref(refs[roles[0]])[1], runner=runner,
                                      client_name=str(cid))
             task["datasets"] = {role: split_ref(ref)[1] for role, ref in refs.items()}
+            if options:
+                task["options"] = options
             self.tasks.append(task)
             self.datasets += [ref if split_ref(ref)[0] or runner is None else f"{runner}/{ref}"
                               for ref in refs.values()]
@@ -176,7 +188,7 @@ class AnalyticsSpec:
             session = client.create_analytics_session(
                 self.package, self.name or f"{self.package} on {', '.join(self.datasets)}",
                 self.description, data_config=self.data_config, model_config=self.model_config,
-                num_datasets=len(self.tasks) or len(self.datasets))
+                num_datasets=len(self.tasks) or len(self.datasets), num_rounds=self.rounds)
         if session.notice:  # e.g. the epsilon each EDA column gets, before anything runs
             print(session.notice)
         if on_created is not None:

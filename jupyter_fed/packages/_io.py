@@ -33,6 +33,10 @@ class ClientInfo:
     runner: str
     datasets: Mapping[str, str]
     """Dataset role (``train``, ``test``, ``data``, …) → dataset name on ``runner``."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """What the client's task said beside its datasets (JSON), for packages whose tasks carry
+    settings of their own — a vertical session's ``batch_size`` or ``storage_path``. The plan
+    checks them (``Plan.check_options``); nothing else reads them."""
 
 
 @dataclass

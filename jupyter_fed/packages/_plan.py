@@ -51,6 +51,21 @@ class Plan(abc.ABC):
         linkage, vertical learning) check the client's own part here."""
         return self.check_datasets(datasets, runner)
 
+    def check_options(self, client: str, options: Mapping[str, Any]) -> list[Problem]:
+        """Problems with the settings one client's task carries beside its datasets
+        (``ClientInfo.options``). By default a package takes none, so a task that brings some
+        is refused rather than silently ignored."""
+        if not options:
+            return []
+        return [Problem("options", f"client {client!r}: this package takes no task options "
+                        f"({', '.join(sorted(options))})")]
+
+    def references(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Earlier sessions this one builds on: config field → (session id, the packages it must
+        be of). The coordinator refuses the session, naming the field, unless each is a
+        completed session of one of those packages (a vertical session's ``prl_session_id``)."""
+        return {}
+
     def artefact_meta(self) -> dict[str, Any]:
         """What the kernel needs, beside the arrays, to rebuild the artefact (JSON)."""
         return {"model_config": self.model_config, "data_config": self.data_config}

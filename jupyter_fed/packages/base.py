@@ -122,6 +122,10 @@ class StepContext:
     session_id: str = ""
     """The session the step belongs to (as the coordinator named it), for state kept per
     session, such as a record linkage's alignment."""
+    output_path: Callable[[str], Path] | None = None
+    """Where a step may write a file the custodian keeps (a vertical session's predictions):
+    the runner resolves the path under its data roots (csv or parquet, symlinks refused) or
+    raises ``PermissionDenied``; ``None`` outside a runner."""
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress (0..1); doubles as the heartbeat that shows the step is alive."""

@@ -49,6 +49,10 @@ class Notebook:
     example
         A short cell body that works on typical data: shown by ``%federate?`` and inserted by the
         JupyterLab sidebar.
+    task_options
+        Keys of a ``per_client`` entry that are the client's task options
+        (``ClientInfo.options``: a vertical session's ``batch_size``, ``storage_path``), not
+        configuration.
     """
 
     data_keys: tuple[str, ...] = ("predictors", "target")
@@ -60,6 +64,7 @@ class Notebook:
     model_keys: str = ""
     show: str = ""
     example: str = ""
+    task_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,8 @@ def register(spec: PackageSpec) -> PackageSpec:
 
 BUILTIN = ("jupyter_fed.packages.ffnet", "jupyter_fed.packages.eda", "jupyter_fed.packages.stats",
            "jupyter_fed.packages.glm", "jupyter_fed.packages.linear_inference", "jupyter_fed.packages.pca",
-           "jupyter_fed.packages.prl", "jupyter_fed.packages.gbm")
+           "jupyter_fed.packages.prl", "jupyter_fed.packages.gbm",
+           "jupyter_fed.packages.splitnn")
 _loaded = False
 _load_lock = threading.RLock()  # RLock: a package module's import calls register() re-entrantly
 

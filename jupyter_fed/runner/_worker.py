@@ -217,7 +217,8 @@ class Worker:
                 ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
                                   on_progress=progress, policy=header["policy"],
                                   cache_dir=Path(header["cache_dir"]),
-                                  principal=header["principal"], session_id=spec.session_id)
+                                  principal=header["principal"], session_id=spec.session_id,
+                                  output_path=_output_resolver(header.get("data_roots") or []))
                 torch = sys.modules.get("torch")
                 if torch is not None:  # keep silos sharing a host from oversubscribing its cores
                     torch.set_num_threads(int(self.config["torch_threads"]))
@@ -242,6 +243,13 @@ class Worker:
             reply.update(state=state.value, error=error.to_body())
         reply["elapsed"] = time.perf_counter() - started
         self.send(reply)
+
+
+def _output_resolver(roots: list[str]) -> Any:
+    """``ctx.output_path``: a file to write, under the runner's data roots (see ``data``)."""
+    from jupyter_fed.runner.data import resolve_output_path
+
+    return lambda path: resolve_output_path(path, [Path(r) for r in roots])
 
 
 def run_worker(sock: socket.socket, threads: int, warm: bool) -> None:

@@ -65,6 +65,38 @@ def resolve_under_roots(path: str | Path, roots: Sequence[Path]) -> Path:
     return real
 
 
+def resolve_output_path(path: str | Path, roots: Sequence[Path]) -> Path:
+    """Where a step may write the file ``path`` names: under one of ``roots``, csv or parquet.
+
+    The same rules as :func:`resolve_under_roots` — judged as written first, so a path outside
+    every root is refused alike whether or not it exists; then the real folder (after symlinks,
+    created inside its root if missing) checked again — and the file itself must not be a
+    symlink or a folder. A file already there is replaced (atomically, by the step).
+    """
+    text = str(path)
+    if "\x00" in text or not text.strip():
+        raise DatasetError("the output path is empty or contains a NUL character",
+                           "give a .csv or .parquet path under a data root")
+    raw = Path(text)
+    if not raw.is_absolute() and roots:
+        raw = roots[0] / raw
+    lexical = Path(os.path.normpath(raw.absolute()))
+    real_roots = [_real(root) for root in roots]
+    if not any(lexical.is_relative_to(root) or lexical.is_relative_to(real)
+               for root, real in zip(roots, real_roots, strict=True)):
+        raise _outside(text)
+    if lexical.suffix.lower() not in FORMATS:
+        raise DatasetError(f"{text} is neither .parquet nor .csv", "name a .csv or .parquet file")
+    lexical.parent.mkdir(parents=True, exist_ok=True)
+    folder = lexical.parent.resolve()
+    if not any(folder.is_relative_to(root) for root in real_roots):
+        raise _outside(text)  # a symlinked folder inside a root that points out of it
+    target = folder / lexical.name
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise PermissionDenied(f"{text} is a link or a folder", "name a plain file")
+    return target
+
+
 def _real(root: Path) -> Path:
     try:
         return root.resolve()

@@ -199,6 +199,7 @@ class Executor:
                   "datasets": {role: _dataset_header(info, path)
                                for role, (info, path) in handles.items()},
                   "cache_dir": str(self.settings.home / "cache"),
+                  "data_roots": [str(r) for r in self.settings.data_roots],
                   "secagg_dir": str(self.settings.home / "secagg"),
                   "secagg_ttl": self.settings.secagg_ttl,
                   "result_path": str(self._result_path(key))}

@@ -76,6 +76,8 @@ class TaskBody(_Body):
     runner: str | None = None
     client_name: str | None = None
     datasets: dict[str, str | None]
+    options: dict[str, Any] = Field(default_factory=dict, description="the task's own settings "
+                                    "(a vertical session's batch_size, storage_path, …)")
 
 
 class JoinBody(_Body):

@@ -1,0 +1,31 @@
+"""Which aligned rows each batch holds: the same at every party, from the seed the plan sends.
+
+Row ``i`` of every party's aligned handle is the same person, so the parties need to agree only on
+an order: epoch ``r`` visits the rows in ``permutation(n)`` drawn from ``(seed, r)``, in batches of
+``batch_size``; an *exchange* carries ``exchange_batches`` consecutive batches. Pure numpy, so the
+plan (which never sees a row) and the runners compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["chunk_batches", "num_batches", "num_chunks"]
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    return max(1, -(-int(n) // int(batch_size)))
+
+
+def num_chunks(n: int, batch_size: int, per_chunk: int) -> int:
+    """Exchanges one epoch takes."""
+    return -(-num_batches(n, batch_size) // int(per_chunk))
+
+
+def chunk_batches(seed: int, round: int, chunk: int, n: int, batch_size: int, per_chunk: int
+                  ) -> list[np.ndarray]:
+    """The row positions of each batch of exchange ``chunk`` of epoch ``round``."""
+    order = np.random.default_rng([int(seed) % 2**63, int(round)]).permutation(int(n))
+    first = int(chunk) * int(per_chunk)
+    last = min(first + int(per_chunk), num_batches(n, batch_size))
+    return [order[b * batch_size:(b + 1) * batch_size] for b in range(first, last)]

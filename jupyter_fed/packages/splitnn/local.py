@@ -1,0 +1,347 @@
+"""Runner half of splitnn: each party's bottom network, and the head at the label party.
+
+``start``
+    Open the aligned rows of the linkage (``handle.aligned(prl_session_id)``), check columns and
+    labels, set the party's standardisation from its own training rows and draw its network;
+    return only row counts and the alignment's digest, which the plan compares across parties.
+``forward`` (every party but the label party)
+    Apply the gradients of the previous exchange, batch by batch, then embed the rows of the next
+    exchange (and, when asked, every test row): one step carries many batches.
+``head`` (the label party)
+    Measure the current model on the test rows (when asked), then train its own bottom network
+    and the head on the exchange's batches, with the other parties' embeddings as inputs, and
+    return each party the gradient of the loss with respect to *its* embeddings.
+``predict`` (the label party, prediction sessions)
+    Run the trained networks over the linked rows and write the predictions, with the party's own
+    ids, to ``storage_path`` under the runner's data roots. Nothing but the file's place, its
+    number of rows and its columns leaves.
+
+Labels never leave the label party; a party's network never leaves it (see ``_party``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._metrics import r2, roc_auc
+from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
+from jupyter_fed.packages.splitnn import _dp, _nets
+from jupyter_fed.packages.splitnn._batches import chunk_batches
+from jupyter_fed.packages.splitnn._party import PartyFile, pack_optimizer, unpack_optimizer
+from jupyter_fed.packages.splitnn.config import SplitNNConfig, parse
+
+__all__ = ["forward", "head", "predict", "privacy_cost", "start"]
+
+privacy_cost = _dp.privacy_cost
+
+
+class Party:
+    """One party's view of a step: its configs, its aligned rows, its networks."""
+
+    def __init__(self, ctx: StepContext, datasets: dict[str, DatasetHandle],
+                 params: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.cfg, self.data = parse(params.get("model_config"), params.get("data_config"))
+        self.client = str(params.get("client") or "")
+        if self.client not in self.data.clients:
+            raise ConfigError(f"the step names client {self.client!r}, which data_config does "
+                              "not", "the coordinator names it")
+        self.mine = self.data.clients[self.client]
+        self.is_label = self.mine.label_client
+        self.num_rounds = max(int(params.get("num_rounds") or 1), 1)
+        self.handles = {role: h.aligned(self.cfg.prl_session_id) for role, h in datasets.items()}
+        for handle in self.handles.values():
+            names = {c.name for c in handle.info.columns}
+            wanted = [*self.mine.predictors, *([self.mine.target] if self.is_label else [])]
+            missing = [c for c in wanted if c not in names]
+            if missing:
+                raise ConfigError(f"dataset {handle.info.name!r} has no column(s) "
+                                  f"{', '.join(map(str, missing))}",
+                                  f"check data_config.{self.client} against the catalog")
+        self.seed = int(params.get("seed", self.cfg.seed))
+        self.rng = np.random.default_rng()  # DP noise: fresh entropy (a retry replays the file)
+
+    # data -------------------------------------------------------------------------------------
+    def x(self, role: str) -> Any:
+        import torch
+
+        return torch.from_numpy(self.handles[role].to_numpy(self.mine.predictors, np.float32))
+
+    def y(self, role: str) -> Any:
+        import torch
+
+        assert self.mine.target is not None
+        y = self.handles[role].to_numpy([self.mine.target], np.float64)[:, 0]
+        if self.cfg.ml_task.type == "regression":
+            return torch.from_numpy(y.astype(np.float32)).unsqueeze(1)
+        k = self.cfg.classes
+        if (y != np.round(y)).any() or y.min(initial=0) < 0 or y.max(initial=0) >= k:
+            raise ConfigError(f"target {self.mine.target!r} of dataset "
+                              f"{self.handles[role].info.name!r} must hold class labels "
+                              f"0..{k - 1} for classification",
+                              "set label_model.params.output_size to the number of classes")
+        return torch.from_numpy(y.astype(np.int64))
+
+    # networks ---------------------------------------------------------------------------------
+    def build(self) -> tuple[Any, Any, Any]:
+        assert self.cfg.model is not None
+        net = _nets.bottom(self.cfg.model.feature(self.client), self.cfg.standardize)
+        top = _nets.head(self.cfg.model.head, _nets.head_width(self.cfg, list(self.data.clients))) \
+            if self.is_label else None
+        params = list(net.parameters()) + (list(top.parameters()) if top is not None else [])
+        return net, top, _nets.optimizer(self.cfg, params)
+
+    def load(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> tuple[Any, Any, Any]:
+        net, top, opt = self.build()
+        try:
+            _nets.load_numpy(net, arrays, "bottom.")
+            if top is not None:
+                _nets.load_numpy(top, arrays, "head.")
+        except RuntimeError:
+            raise ConfigError("the stored splitnn model does not match model_config",
+                              "predict with the model_config the training session used") from None
+        unpack_optimizer(opt, arrays, meta.get("opt") or {})
+        return net, top, opt
+
+    def arrays(self, net: Any, top: Any, opt: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays = _nets.to_numpy(net, "bottom.")
+        if top is not None:
+            arrays.update(_nets.to_numpy(top, "head."))
+        opt_arrays, opt_meta = pack_optimizer(opt)
+        return {**arrays, **opt_arrays}, {"opt": opt_meta}
+
+    def noisy(self, values: np.ndarray, role: str, clip: str) -> np.ndarray:
+        """``values`` as they may leave: as they are, or clipped and noised (DP)."""
+        dp = self.cfg.differential_privacy_params
+        if dp is None:
+            return values.astype(np.float32)
+        sigma = _dp.session_sigma(dp, self.ctx.policy, role, self.cfg.vfl_mode,
+                                 self.num_rounds)
+        return _dp.privatize(values, float(getattr(dp, clip)), sigma, self.rng)
+
+
+def _replayed(meta: dict[str, Any], arrays: dict[str, np.ndarray], exchange: int
+              ) -> StepResult | None:
+    """The answer of an exchange this party already applied (a retried step), else ``None``."""
+    done = int(meta.get("exchange", -1))
+    if done == exchange:
+        last = {k[5:]: v for k, v in arrays.items() if k.startswith("last.")}
+        return StepResult(tensors=last, outputs=dict(meta.get("outputs") or {}),
+                          num_examples=int(meta.get("num_examples", 0)))
+    if done != exchange - 1:
+        raise ConfigError(f"exchange {exchange} arrived after exchange {done}: the party's "
+                          "model is out of step with the session", "start a new session")
+    return None
+
+
+def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+          tensors: dict[str, np.ndarray]) -> StepResult:
+    """Check the party's rows and set up (train) or find (predict) its model."""
+    import torch
+
+    p = Party(ctx, datasets, params)
+    outputs = {"rows": {r: h.num_rows for r, h in p.handles.items()},
+               "digests": {r: h.alignment.digest for r, h in p.handles.items()},  # type: ignore[attr-defined]
+               "label_client": p.is_label}
+    if p.cfg.vfl_mode == "predict":
+        arrays, meta = PartyFile(ctx, p.client, p.cfg.training_session_id).read()
+        p.load(arrays, meta)  # refuses a model that does not fit the configuration
+        return StepResult(outputs=outputs, num_examples=p.handles["train"].num_rows)
+    x = p.x("train")
+    if p.is_label:
+        p.y("train")
+        if "test" in p.handles:
+            p.y("test")
+    torch.manual_seed(_nets.seeded(p.seed, p.client))
+    net, top, opt = p.build()
+    if p.cfg.standardize:  # the party's own moments: they never leave it
+        std = x.std(0)
+        net.standardize.mean.copy_(x.mean(0))
+        net.standardize.scale.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)))
+    arrays, meta = p.arrays(net, top, opt)
+    with PartyFile(ctx, p.client).locked():
+        PartyFile(ctx, p.client).write(arrays, {**meta, "exchange": 0})
+    return StepResult(outputs=outputs, num_examples=len(x))
+
+
+def _schedule(params: dict[str, Any], key: str, n: int) -> list[np.ndarray]:
+    where = params.get(key)
+    if not where:
+        return []
+    round_, chunk = int(where[0]), int(where[1])
+    return chunk_batches(int(params["seed"]), round_, chunk, n, int(params["batch_size"]),
+                         int(params["exchange_batches"]))
+
+
+def _expect(tensors: dict[str, np.ndarray], name: str, rows: int, width: int) -> np.ndarray:
+    got = tensors.get(name)
+    if got is None or got.shape != (rows, width) or not np.isfinite(got).all():
+        raise ConfigError(f"the coordinator sent a malformed {name!r} (expected {rows} x {width} "
+                          "finite values)", "the relay is not faithful; start a new session")
+    return got.astype(np.float32, copy=False)
+
+
+def forward(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+            tensors: dict[str, np.ndarray]) -> StepResult:
+    """A passive party's exchange: apply the last gradients, embed the next batches."""
+    import torch
+
+    p = Party(ctx, datasets, params)
+    if p.is_label:
+        raise ConfigError("the label party computes the head, not forward", "")
+    if p.cfg.vfl_mode == "predict":
+        arrays, meta = PartyFile(ctx, p.client, p.cfg.training_session_id).read()
+        net, _top, _opt = p.load(arrays, meta)
+        with torch.no_grad():
+            emb = net.eval()(p.x("train")).numpy()
+        return StepResult(tensors={"emb": p.noisy(emb, "train", "embedding_clip")},
+                          num_examples=len(emb))
+    exchange = int(params["exchange"])
+    pf = PartyFile(ctx, p.client)
+    with pf.locked():
+        arrays, meta = pf.read()
+        again = _replayed(meta, arrays, exchange)
+        if again is not None:
+            return again
+        net, _top, opt = p.load(arrays, meta)
+        x = p.x("train")
+        width = p.cfg.model.feature(p.client).output_size  # type: ignore[union-attr]
+        applied = _schedule(params, "apply", len(x))
+        if applied:
+            grad = torch.from_numpy(_expect(tensors, "grad", sum(map(len, applied)), width))
+            net.train()
+            offset = 0
+            for rows in applied:
+                opt.zero_grad(set_to_none=True)
+                net(x[torch.from_numpy(rows)]).backward(grad[offset:offset + len(rows)])
+                opt.step()
+                offset += len(rows)
+        out: dict[str, np.ndarray] = {}
+        with torch.no_grad():
+            ahead = _schedule(params, "forward", len(x))
+            if ahead:
+                out["emb"] = p.noisy(net(x[torch.from_numpy(np.concatenate(ahead))]).numpy(),
+                                     "train", "embedding_clip")
+            if params.get("test") and "test" in p.handles:
+                out["test_emb"] = p.noisy(net(p.x("test")).numpy(), "test", "embedding_clip")
+        new, new_meta = p.arrays(net, None, opt)
+        n = sum(map(len, applied)) + sum(map(len, ahead))
+        pf.write({**new, **{f"last.{k}": v for k, v in out.items()}},
+                 {**new_meta, "exchange": exchange, "num_examples": n})
+    return StepResult(tensors=out, num_examples=n)
+
+
+def _loss_fn(cfg: SplitNNConfig) -> Any:
+    import torch
+
+    if cfg.ml_task.type == "regression":
+        return torch.nn.MSELoss()
+    weights = cfg.ml_task.params.get("loss_weights")
+    return torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
+                                     if weights else None)
+
+
+def metrics(cfg: SplitNNConfig, out: Any, y: Any) -> dict[str, Any]:
+    """Loss and accuracy / ROC AUC (or R²) of outputs ``out`` against ``y``, ``test_`` prefixed."""
+    import torch
+
+    found = {"test_loss": float(_loss_fn(cfg)(out, y)), "test_num_examples": len(y)}
+    if cfg.ml_task.type == "classification":
+        prob = torch.softmax(out, dim=1).numpy().astype(np.float64)
+        found["test_accuracy"] = float((prob.argmax(1) == y.numpy()).mean())
+        found["test_roc_auc"] = roc_auc(y.numpy(), prob)
+    else:
+        found["test_r2"] = r2(y.numpy()[:, 0], out.numpy()[:, 0])
+    return found
+
+
+def _inputs(p: Party, net: Any, x: Any, given: dict[str, Any]) -> list[Any]:
+    return [net(x) if c == p.client else given[c] for c in p.data.clients]
+
+
+def head(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+         tensors: dict[str, np.ndarray]) -> StepResult:
+    """The label party's exchange: evaluate (when asked), then train on the exchange's batches."""
+    import torch
+
+    p = Party(ctx, datasets, params)
+    if not p.is_label:
+        raise ConfigError("only the label party computes the head", "")
+    assert p.cfg.model is not None
+    widths = {c: p.cfg.model.feature(c).output_size for c in p.data.passive}
+    exchange = int(params["exchange"])
+    pf = PartyFile(ctx, p.client)
+    with pf.locked():
+        arrays, meta = pf.read()
+        again = _replayed(meta, arrays, exchange)
+        if again is not None:
+            return again
+        net, top, opt = p.load(arrays, meta)
+        outputs: dict[str, Any] = {}
+        if params.get("eval") and "test" in p.handles:
+            xt, yt = p.x("test"), p.y("test")
+            given = {c: torch.from_numpy(_expect(tensors, f"test_emb/{c}", len(xt), w))
+                     for c, w in widths.items()}
+            net.eval(), top.eval()
+            with torch.no_grad():
+                outputs["metrics"] = metrics(p.cfg, top(torch.cat(_inputs(p, net, xt, given), 1)),
+                                             yt)
+        x, y = p.x("train"), p.y("train")
+        batches = _schedule(params, "train", len(x))
+        out: dict[str, np.ndarray] = {}
+        loss_fn, total, seen = _loss_fn(p.cfg), 0.0, 0
+        if batches:
+            rows = sum(map(len, batches))
+            embs = {c: _expect(tensors, f"emb/{c}", rows, w) for c, w in widths.items()}
+            grads = {c: np.empty((rows, w), np.float32) for c, w in widths.items()}
+            net.train(), top.train()
+            for b in batches:
+                leaves = {c: torch.from_numpy(embs[c][seen:seen + len(b)]).requires_grad_()
+                          for c in widths}
+                idx = torch.from_numpy(b)
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(top(torch.cat(_inputs(p, net, x[idx], leaves), 1)), y[idx])
+                loss.backward()
+                opt.step()
+                for c, leaf in leaves.items():
+                    grads[c][seen:seen + len(b)] = leaf.grad.numpy()
+                total += float(loss) * len(b)
+                seen += len(b)
+            if not np.isfinite(total):
+                raise ConfigError("training diverged (the loss is not finite)",
+                                  "lower the optimizer's learning_rate")
+            out = {f"grad/{c}": p.noisy(g, "train", "gradient_clip") for c, g in grads.items()}
+            outputs["train"] = {"train_loss": total / seen, "train_num_examples": seen}
+        if params.get("final") and p.cfg.differential_privacy_params is None:
+            out.update(_nets.to_numpy(top, "head."))  # trained parameters, as ffnet releases
+        new, new_meta = p.arrays(net, top, opt)
+        pf.write({**new, **{f"last.{k}": v for k, v in out.items()}},
+                 {**new_meta, "exchange": exchange, "outputs": outputs, "num_examples": seen})
+    return StepResult(tensors=out, outputs=outputs, num_examples=seen)
+
+
+def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+            tensors: dict[str, np.ndarray]) -> StepResult:
+    """The label party's prediction: the model over every linked row, written where asked."""
+    import torch
+
+    from jupyter_fed.packages.splitnn._output import write_predictions
+
+    p = Party(ctx, datasets, params)
+    if not p.is_label or p.cfg.vfl_mode != "predict":
+        raise ConfigError("only the label party of a prediction session predicts", "")
+    assert p.cfg.model is not None
+    arrays, meta = PartyFile(ctx, p.client, p.cfg.training_session_id).read()
+    net, top, _opt = p.load(arrays, meta)
+    x = p.x("train")
+    given = {c: torch.from_numpy(_expect(tensors, f"emb/{c}", len(x),
+                                         p.cfg.model.feature(c).output_size))
+             for c in p.data.passive}
+    net.eval(), top.eval()
+    with torch.no_grad():
+        out = top(torch.cat(_inputs(p, net, x, given), 1))
+    written = write_predictions(ctx, p.handles["train"], out, p.cfg, params)
+    return StepResult(outputs={"prediction": written}, num_examples=len(x))

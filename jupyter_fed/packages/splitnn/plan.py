@@ -1,0 +1,211 @@
+"""Coordinator half of splitnn: relay embeddings and gradients between the parties, in exchanges.
+
+Every party holds the same linked people in the same order (``prl``); each epoch visits them in
+an order both draw from the seed sent here. One *exchange* carries ``exchange_batches`` batches:
+
+1. every passive party applies the gradients of the previous exchange, batch by batch, and
+   embeds the rows of this one (plus, at an epoch's start, every test row);
+2. the label party measures the current model on its test rows (at an epoch's start), then
+   trains its bottom network and the head batch by batch on this exchange, and returns each
+   passive party the gradient of the loss with respect to its embeddings.
+
+So an epoch of ``B`` batches takes ``2 * ceil(B / exchange_batches)`` steps instead of ``3 * B``;
+the price is that a passive party's embeddings in one exchange all come from its network as it
+was at the exchange's start (up to ``exchange_batches - 1`` batches stale), which the benchmark
+measures. The coordinator holds the arrays of one exchange at a time and keeps none of them; it
+never sees a label, a row, or a party's network. The artefact holds the head (unless the
+session is differentially private) and where each party's network lives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from jupyter_fed.errors import ConfigError, SessionFailed
+from jupyter_fed.packages._hfl import weighted_metrics
+from jupyter_fed.packages._io import Artefact, Payload, RoundMetrics, SessionIO, StepResults
+from jupyter_fed.packages._plan import Plan
+from jupyter_fed.packages._schema import Problem, check_columns, label_problems
+from jupyter_fed.packages.splitnn._batches import num_chunks
+from jupyter_fed.packages.splitnn.config import parse, parse_options
+
+__all__ = ["SplitNNPlan"]
+
+
+class SplitNNPlan(Plan):
+    """A SplitNN training (``vfl_mode: train``) or prediction (``predict``) session."""
+
+    def __init__(self, model_config: Mapping[str, Any], data_config: Mapping[str, Any],
+                 num_rounds: int = 1) -> None:
+        super().__init__(model_config, data_config, num_rounds)
+        self.cfg, self.data = parse(self.model_config, self.data_config)
+
+    # before anything runs ----------------------------------------------------------------------
+    def references(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Sessions this one builds on: config field → (session id, packages it must be of)."""
+        refs = {"model_config.prl_session_id": (self.cfg.prl_session_id, ("prl",))}
+        if self.cfg.training_session_id:
+            refs["model_config.training_session_id"] = (self.cfg.training_session_id,
+                                                        ("splitnn",))
+        return refs
+
+    def check_client(self, client: str, datasets: Mapping[str, Mapping[str, Any]], runner: str
+                     ) -> list[Problem]:
+        mine = self.data.clients.get(client)
+        if mine is None:
+            return [Problem("data_config", f"client {client!r} is not one of the clients "
+                            f"data_config names ({', '.join(self.data.clients)}); join with "
+                            "client_name set to one of them")]
+        problems: list[Problem] = []
+        for info in datasets.values():
+            where = f"{runner}/{info['name']}"
+            problems += check_columns(f"data_config.{client}.predictors", mine.predictors, info,
+                                      where)
+            if mine.target:
+                problems += check_columns(f"data_config.{client}.target", [mine.target], info,
+                                          where)
+                if self.cfg.ml_task.type == "classification":
+                    problems += label_problems(f"data_config.{client}.target", mine.target, info,
+                                               where, self.cfg.classes)
+        return problems
+
+    def check_options(self, client: str, options: Mapping[str, Any]) -> list[Problem]:
+        try:
+            found = parse_options(client, dict(options))
+        except ConfigError as exc:
+            return [Problem(d["field"], d["error"]) for d in exc.details or []] or \
+                [Problem("options", exc.message)]
+        mine = self.data.clients.get(client)
+        if self.cfg.vfl_mode == "predict" and mine is not None and mine.label_client \
+                and not found.storage_path:
+            return [Problem(f"options[{client}].storage_path", "the label client of a "
+                            "prediction session writes its predictions there: give a .csv or "
+                            ".parquet path under its runner's data roots")]
+        return []
+
+    # the session --------------------------------------------------------------------------------
+    async def run(self, io: SessionIO) -> None:
+        if io.checkpoint is not None:
+            raise SessionFailed("a splitnn session cannot resume: the parties' networks moved on "
+                                "since its last round", "start a new session")
+        started = time.perf_counter()
+        clients = [c.client_id for c in io.clients]
+        if sorted(clients) != sorted(self.data.clients):
+            raise SessionFailed(f"the session trains {', '.join(sorted(self.data.clients))} but "
+                                f"{', '.join(sorted(clients)) or 'no one'} joined",
+                                "join one task per client of data_config, with its client_name")
+        self.options = {c.client_id: parse_options(c.client_id, dict(c.options))
+                        for c in io.clients}
+        self.runners = {c.client_id: c.runner for c in io.clients}
+        sizes = {o.batch_size for o in self.options.values()}
+        if len(sizes) > 1:
+            raise SessionFailed(f"the parties' tasks ask for different batch sizes "
+                                f"({', '.join(map(str, sorted(sizes)))})",
+                                "give every vfl task the same batch_size")
+        self.batch_size = sizes.pop()
+        self.seconds: dict[str, float] = {}
+        found = await self._step(io, "start", {c: Payload(self._base(c)) for c in clients}, 0)
+        rows = self._agree(found)
+        if self.cfg.vfl_mode == "predict":
+            await self._predict(io, rows["train"], started)
+        else:
+            await self._train(io, rows, started)
+
+    def _base(self, client: str) -> dict[str, Any]:
+        return {"model_config": self.model_config, "data_config": self.data_config,
+                "client": client, "num_rounds": self.num_rounds, "seed": self.cfg.seed,
+                "batch_size": self.batch_size, "exchange_batches": self.cfg.exchange_batches}
+
+    async def _step(self, io: SessionIO, name: str, payloads: Mapping[str, Payload], rnd: int
+                    ) -> StepResults:
+        found = await io.step(name, payloads, round=rnd, min_answers=len(payloads))
+        self.seconds[name] = self.seconds.get(name, 0.0) + found.slowest
+        return found
+
+    def _agree(self, found: StepResults) -> dict[str, int]:
+        """Every party holds the same linkage: equal row counts and digests, per role."""
+        roles = sorted({r for a in found for r in (a.outputs.get("rows") or {})})
+        out: dict[str, int] = {}
+        for role in roles:
+            seen = {(int((a.outputs.get("rows") or {}).get(role, -1)),
+                     str((a.outputs.get("digests") or {}).get(role))) for a in found}
+            if len(seen) != 1:
+                raise SessionFailed(f"the parties' {role} datasets are not the same linkage "
+                                    f"(prl session {self.cfg.prl_session_id}): their aligned rows "
+                                    "differ", "give every party the datasets that session linked")
+            out[role] = next(iter(seen))[0]
+        return out
+
+    async def _train(self, io: SessionIO, rows: dict[str, int], started: float) -> None:
+        n, label, passive = rows["train"], self.data.label, self.data.passive
+        testing = "test" in rows
+        if not testing:
+            io.warn("no_test", "no party brought a test dataset: the session reports no metrics")
+        chunks = num_chunks(n, self.batch_size, self.cfg.exchange_batches)
+        plan = [(r, c) for r in range(1, self.num_rounds + 1) for c in range(chunks)] + [None]
+        io.log("info", f"{n:,} linked rows, batches of {self.batch_size}, {chunks} exchange(s) "
+               f"per epoch; {label} holds the labels")
+        history: list[dict[str, float]] = []
+        grads: dict[str, np.ndarray] = {}
+        prev: list[int] | None = None
+        head: dict[str, np.ndarray] = {}
+        for exchange, where in enumerate(plan, start=1):
+            rnd = where[0] if where else self.num_rounds + 1
+            evaluate = testing and (where is None or where[1] == 0)
+            new_epoch = where is not None and where[1] == 0
+            common = {"exchange": exchange, "new_epoch": new_epoch}
+            fwd = await self._step(io, "forward", {p: Payload(
+                {**self._base(p), **common, "apply": prev, "forward": list(where) if where else None,
+                 "test": evaluate}, {"grad": grads[p]} if prev else {}) for p in passive}, rnd)
+            tensors = {f"emb/{p}": fwd.answers[p].tensors["emb"] for p in passive if where}
+            if evaluate:
+                tensors.update({f"test_emb/{p}": fwd.answers[p].tensors["test_emb"]
+                                for p in passive})
+            top = (await self._step(io, "head", {label: Payload(
+                {**self._base(label), **common, "train": list(where) if where else None,
+                 "eval": evaluate, "final": where is None}, tensors)}, rnd)).answers[label]
+            grads = {p: top.tensors[f"grad/{p}"] for p in passive} if where else {}
+            head = {k: v for k, v in top.tensors.items() if k.startswith("head.")}
+            prev = list(where) if where else None
+            if evaluate:
+                per = {label: dict(top.outputs.get("metrics") or {})}
+                history.append(weighted_metrics(per))
+            if evaluate and where is not None:  # model rnd - 1, measured as epoch rnd began
+                await io.commit(rnd, metrics=RoundMetrics(rnd - 1, history[-1], per), info={
+                    "duration": time.perf_counter() - started, "clients": list(self.runners),
+                    "train": top.outputs.get("train", {}), "step_seconds": dict(self.seconds)})
+                io.log("info", f"epoch {rnd}: model {rnd - 1} loss "
+                       f"{history[-1].get('loss', float('nan')):.4f}")
+        meta = {**self.artefact_meta(), "label_client": label, "runners": self.runners,
+                "rows": n, "history": history, "head_released": bool(head),
+                "prl_session_id": self.cfg.prl_session_id}
+        final = RoundMetrics(self.num_rounds, history[-1], {label: dict(
+            top.outputs.get("metrics") or {})}) if testing else None
+        await io.commit(self.num_rounds + 1, metrics=final, artefact=Artefact(head, meta),
+                        info={"duration": time.perf_counter() - started,
+                              "exchanges": len(plan), "step_seconds": dict(self.seconds)},
+                        done=True)
+
+    async def _predict(self, io: SessionIO, n: int, started: float) -> None:
+        label, passive = self.data.label, self.data.passive
+        fwd = await self._step(io, "forward", {p: Payload(self._base(p)) for p in passive}, 1)
+        tensors = {f"emb/{p}": fwd.answers[p].tensors["emb"] for p in passive}
+        params = {**self._base(label), "options": self.options[label].model_dump()}
+        out = (await self._step(io, "predict", {label: Payload(params, tensors)}, 1)
+               ).answers[label]
+        written = dict(out.outputs.get("prediction") or {})
+        written["runner"] = self.runners[label]
+        written["client"] = label
+        meta = {**self.artefact_meta(), "label_client": label, "runners": self.runners,
+                "rows": n, "prediction": written,
+                "training_session_id": self.cfg.training_session_id}
+        io.log("info", f"{label} wrote {written.get('rows', 0):,} predictions to "
+               f"{written.get('storage_path')} on runner {written['runner']}")
+        await io.commit(1, metrics=RoundMetrics(None, {}, {label: {
+            "n_predictions": int(written.get("rows", 0))}}),
+            artefact=Artefact({}, meta), info={"duration": time.perf_counter() - started,
+                                               "step_seconds": dict(self.seconds)}, done=True)
