@@ -87,7 +87,10 @@ def describe(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
     else:
         columns = []  # all columns (paired ones are among them)
     name = handle.info.name
-    result = eda_compute(ctx, {"data": handle}, {"model_config": eda_part(cfg),
+    eda = eda_part(cfg)  # `categorical` names columns of every party: keep this party's
+    mine = {c.name for c in handle.info.columns}
+    eda["categorical"] = [c for c in cfg.categorical if c in mine]
+    result = eda_compute(ctx, {"data": handle}, {"model_config": eda,
                                                  "data_config": {name: columns},
                                                  "dataset": name}, {})
     align = getattr(handle, "alignment", None)
