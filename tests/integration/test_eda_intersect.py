@@ -166,20 +166,18 @@ def test_both_parties_pay_for_the_pairs(explored, vertical) -> None:
 
 
 def _numbers_in(blob: bytes, values: np.ndarray) -> int:
-    """How many of ``values`` occur in ``blob``: as float64 or float32 at any offset, or written
-    out with at least 6 significant digits."""
+    """How many of ``values`` occur in ``blob``: as float64 at any offset, or written out with at
+    least 9 significant digits (fewer would match unrelated numbers by chance). (Not float32: megabytes of ciphertext hold a few of 2,400 given
+    4-byte patterns by chance.)"""
     found = 0
-    for dtype in (np.float64, np.float32):
-        size = np.dtype(dtype).itemsize
-        want = values.astype(dtype)
-        for off in range(size):
-            n = (len(blob) - off) // size
-            if n > 0:
-                found += int(np.isin(np.frombuffer(blob, dtype=dtype, count=n, offset=off),
-                                     want).sum())
+    for off in range(8):
+        n = (len(blob) - off) // 8
+        if n > 0:
+            found += int(np.isin(np.frombuffer(blob, dtype=np.float64, count=n, offset=off),
+                                 values).sum())
     text = blob.decode("latin-1")
-    written = {f"{x:.6g}" for x in values}
-    found += sum(1 for m in re.findall(r"-?\d+\.\d{4,}", text) if f"{float(m):.6g}" in written)
+    written = {f"{x:.9g}" for x in values}
+    found += sum(1 for m in re.findall(r"-?\d+\.\d{8,}", text) if f"{float(m):.9g}" in written)
     return found
 
 
@@ -195,6 +193,8 @@ def test_no_party_nor_the_coordinator_holds_the_other_partys_values(explored, ve
     ra = [p.read_bytes() for p in fed.processes["ra"].home.rglob("*") if p.is_file()]
     rb = [p.read_bytes() for p in fed.processes["rb"].home.rglob("*") if p.is_file()]
 
+    assert _numbers_in(b"#" + u.tobytes(), u) == len(u)  # the search finds values written
+    assert _numbers_in(repr(v.tolist()).encode(), v) == len(v)  # as bytes and as text
     assert sum(_numbers_in(b, u) + _numbers_in(b, v) for b in coordinator) == 0
     assert sum(_numbers_in(b, u) for b in rb) == 0  # b evaluated on a's ciphertexts only
     assert sum(_numbers_in(b, v) for b in ra) == 0  # a decrypted noisy totals only
@@ -215,3 +215,28 @@ def test_bad_input_is_refused_naming_the_field(client) -> None:
         _intersect(client, prl_id, {"a": ["u"], "b": ["u"]})
     with pytest.raises(ConfigError, match="paired_columns names client 'c'"):
         _intersect(client, prl_id, {"a": ["u"], "c": ["v"]})
+
+
+def test_the_evaluator_receives_a_public_key_and_ciphertexts_only(explored, vertical) -> None:
+    import tenseal as ts
+
+    from jupyter_fed.packages.eda_intersect._he import unpack
+    from jupyter_fed.wire import decode
+
+    fed, joined = vertical
+    home = fed.processes["ra"].home
+
+    # the plan relays the key owner's encrypt result unchanged: that is what b received
+    sent = [decode(p.read_bytes()) for p in home.rglob("*.safetensors") if "results" in p.parts]
+    sent = [t for t in sent if "public" in t]
+
+    assert sent and all(set(t) == {"public", "ct", "ct_sizes"} for t in sent)
+    ctx = ts.context_from(sent[0]["public"].tobytes())
+    assert not ctx.is_private() and ctx.has_public_key()  # the secret key never left a's runner
+    chunks = unpack(sent[0])
+    assert len(chunks) >= 1
+    for blob in chunks:
+        vec = ts.bfv_vector_from(ctx, blob)
+        with pytest.raises(ValueError):
+            vec.decrypt()  # nobody but a can read them
+    assert _numbers_in(sent[0]["ct"].tobytes(), joined["u"].to_numpy()) == 0
