@@ -107,7 +107,7 @@ def explored(client, vertical):
 
 
 def test_pairs_match_the_joined_rows_within_dp_error(explored) -> None:
-    client, session, joined = explored
+    _, session, joined = explored
 
     r = session.results()
     a, b = r["a"], r["b"]
@@ -152,7 +152,7 @@ def test_pairs_match_the_joined_rows_within_dp_error(explored) -> None:
 
 
 def test_both_parties_pay_for_the_pairs(explored, vertical) -> None:
-    client, session, _ = explored
+    client, _, _ = explored
     fed, _ = vertical
 
     spent = {}
@@ -167,8 +167,8 @@ def test_both_parties_pay_for_the_pairs(explored, vertical) -> None:
 
 def _numbers_in(blob: bytes, values: np.ndarray) -> int:
     """How many of ``values`` occur in ``blob``: as float64 at any offset, or written out with at
-    least 9 significant digits (fewer would match unrelated numbers by chance). (Not float32: megabytes of ciphertext hold a few of 2,400 given
-    4-byte patterns by chance.)"""
+    least 9 significant digits. Not float32, nor fewer digits: megabytes of ciphertext, or
+    hundreds of released numbers, hold a few of 2,400 given values that way by chance."""
     found = 0
     for off in range(8):
         n = (len(blob) - off) // 8
@@ -183,7 +183,7 @@ def _numbers_in(blob: bytes, values: np.ndarray) -> int:
 
 def test_no_party_nor_the_coordinator_holds_the_other_partys_values(explored, vertical,
                                                                      tmp_path) -> None:
-    client, session, joined = explored
+    _, session, joined = explored
     fed, _ = vertical
 
     u = joined["u"].to_numpy()

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from jupyter_fed.packages._config import parse_config
 from jupyter_fed.packages.eda.config import EdaConfig, dataset_delta
@@ -77,15 +77,17 @@ class IntersectData(BaseModel):
                                         for k, v in clients.items()}}
         return data
 
-    @model_validator(mode="after")
-    def _paired(self) -> IntersectData:
-        for client, cols in self.paired_columns.items():
-            if client not in self.clients:
+    @field_validator("paired_columns")
+    @classmethod
+    def _paired(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
+        clients = info.data.get("clients") or {}
+        for client, cols in value.items():
+            if clients and client not in clients:
                 raise ValueError(f"paired_columns names client {client!r}, which is not one of "
-                                 f"the clients ({', '.join(self.clients)})")
+                                 f"the clients ({', '.join(clients)})")
             if len(set(cols)) < len(cols):
                 raise ValueError(f"paired_columns.{client} lists a column twice")
-        return self
+        return value
 
     def paired(self) -> list[tuple[str, str]]:
         """(client, column) of every paired column, clients in ``clients`` order."""
