@@ -58,6 +58,8 @@ class IntersectPlan(Plan):
                     ) -> StepResults:
         found = await io.step(name, payloads, round=1, min_answers=len(payloads))
         for a in found:
+            seconds = self.step_seconds.setdefault(a.client_id, {})
+            seconds[name] = round(seconds.get(name, 0.0) + a.elapsed, 3)
             for note in a.outputs.get("warnings", []):
                 io.log("warning", f"{a.client_id}: {note}", a.client_id)
         return found
@@ -68,6 +70,7 @@ class IntersectPlan(Plan):
 
     async def run(self, io: SessionIO) -> None:
         started = time.perf_counter()
+        self.step_seconds: dict[str, dict[str, float]] = {}
         clients = [c.client_id for c in io.clients]
         if sorted(clients) != sorted(self.data.clients):
             raise SessionFailed(f"the session explores {', '.join(self.data.clients)} but "
@@ -108,7 +111,7 @@ class IntersectPlan(Plan):
                    "mechanism": self.cfg.mechanism, "n": n,
                    "prl_session_id": self.data.prl_session_id}
         info = {"duration": time.perf_counter() - started, "clients": clients, "analytics": True,
-                "pairs": len(pairs)}
+                "pairs": len(pairs), "step_seconds": self.step_seconds}
         meta = {**self.artefact_meta(), "results": results}
         await io.commit(1, artefact=Artefact({}, meta), info=info, done=True)
         io.log("info", f"described {len(columns)} parties' columns on {n:,} linked rows and "
