@@ -25,11 +25,15 @@ HomomorphicEncryption.org standard allows 218 bits at 128-bit classical security
 degree, and SEAL refuses parameters below 128 bits) and a 45-bit prime plaintext modulus
 ``≡ 1 (mod 2·8192)`` for batching: 8192 exact integer slots per ciphertext.
 
-Limits, stated: semi-honest parties (Q follows the protocol; P decrypts only what Q returns).
-BFV has no formal circuit privacy: the decryption error of a returned ciphertext depends,
-below the plaintext, on Q's plaintext fields; the fresh encryption of zero re-randomises its
-public part, and P's runner code never looks at raw decryption errors, but a party that
-modified its runner to analyse them is outside this model.
+Limits, stated: semi-honest parties (each runs this code) and a coordinator that relays
+faithfully, as for record linkage. Q cannot check what P encrypted: a P (or a coordinator
+substituting its own public key and ciphertexts) that encrypted a huge value for one row
+instead of its indicators would read Q's group of that row through the noise, which is
+calibrated to indicators and values within ``±2**q``; range proofs would close this and are
+not implemented. BFV has no formal circuit privacy: the decryption error of a returned
+ciphertext depends, below the plaintext, on Q's plaintext fields; the fresh encryption of zero
+re-randomises its public part, and P's runner code never looks at raw decryption errors, but a
+party that modified its runner to analyse them is outside this model.
 """
 
 from __future__ import annotations
