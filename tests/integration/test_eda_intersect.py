@@ -49,8 +49,12 @@ def vertical(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalFe
     b_rows = rng.permutation(np.r_[np.arange(COMMON), COMMON + OWN + np.arange(OWN)])
     people.iloc[a_rows][["pid", "u", "g"]].to_parquet(root / "a.parquet", index=False)
     people.iloc[b_rows][["pid", "v", "w"]].to_parquet(root / "b.parquet", index=False)
+    third = people.assign(z=people["u"] + 0.1 * rng.normal(size=len(people)))
+    third.iloc[rng.permutation(COMMON)][["pid", "z"]].to_parquet(root / "c.parquet", index=False)
     silos = {"ra": {"a_rows": {"path": root / "a.parquet", "id_columns": ["pid"],
-                               "bounds": {"u": BOUNDS["u"]}}},
+                               "bounds": {"u": BOUNDS["u"]}},
+                    "c_rows": {"path": root / "c.parquet", "id_columns": ["pid"],
+                               "bounds": {"z": BOUNDS["u"]}}},
              "rb": {"b_rows": {"path": root / "b.parquet", "id_columns": ["pid"],
                                "bounds": {c: BOUNDS[c] for c in ("v", "w")}}}}
     fed = LocalFederation(tmp_path_factory.mktemp("eda-intersect-runners"), silos, root)
@@ -240,3 +244,29 @@ def test_the_evaluator_receives_a_public_key_and_ciphertexts_only(explored, vert
         with pytest.raises(ValueError):
             vec.decrypt()  # nobody but a can read them
     assert _numbers_in(sent[0]["ct"].tobytes(), joined["u"].to_numpy()) == 0
+
+
+def test_three_parties_each_pair_under_its_own_key(client, vertical) -> None:
+    prl = client.create_prl_session("link3", data_config={
+        p: {"id_columns": ["pid"]} for p in ("a", "b", "c")}).start()
+    tb = client.task_builder()
+    (SessionTaskGroup(prl).add_task(tb.prl("ra/a_rows", client_name="a"))
+     .add_task(tb.prl("rb/b_rows", client_name="b"))
+     .add_task(tb.prl("ra/c_rows", client_name="c")).start().wait(120))
+    session = client.create_eda_session(
+        "inter3", data_config={"a": ["u"], "b": ["v"], "c": ["z"]}, eda_mode="intersect",
+        prl_session_id=prl.id, paired_columns={"a": ["u"], "b": ["v"], "c": ["z"]},
+        epsilon=2.0, pair_epsilon=6.0).start()
+    group = SessionTaskGroup(session)
+    for party, ref in (("a", "ra/a_rows"), ("b", "rb/b_rows"), ("c", "ra/c_rows")):
+        group.add_task(tb.eda(ref, client_name=party))
+    group.start().wait(120)
+
+    r = session.results()
+    joined = vertical[1]
+    z = joined["u"]  # z is u plus a little noise
+
+    assert r.n == COMMON and r.pairs() == [("a.u", "b.v"), ("a.u", "c.z"), ("b.v", "c.z")]
+    assert r.corr(r["a"]["u"], r["c"]["z"]) > 0.95
+    truth = np.corrcoef(np.clip(joined["v"], -4, 4), np.clip(z, -4, 4))[0, 1]
+    assert abs(r.corr(r["b"]["v"], r["c"]["z"]) - truth) < 0.1  # b owned the key for this one
