@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_fed.client.session import Session
 from jupyter_fed.client.taskgroup import TaskBuilder
+from jupyter_fed.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,8 +148,15 @@ class Client:
         ``num_rounds`` serves per-client packages that take one (a vertical session's epochs).
         """
         data_config = dict(data_config or {})
-        n = num_datasets if num_datasets is not None else max(1, len(data_config.get("datasets",
-                                                                                     data_config)))
+        if package_name.lower() in ("eda_intersect", "iai_eda_intersect"):
+            from jupyter_fed.packages.eda_intersect.config import parse_data
+
+            clients = parse_data(data_config).clients  # fails here, naming the field
+            self._check_linkage(data_config.get("prl_session_id"))
+            n = num_datasets if num_datasets is not None else len(clients)
+        else:
+            n = num_datasets if num_datasets is not None else max(
+                1, len(data_config.get("datasets", data_config)))
         info = self._backend.create_session(name=name, description=description,
                                   package_name=package_name, min_num_clients=n,
                                   num_rounds=num_rounds,
@@ -182,13 +190,20 @@ class Client:
     def create_eda_session(self, name: str, description: str = "",
                            data_config: dict[str, Any] | None = None,
                            num_datasets: int | None = None, *, epsilon: float = 1.0,
-                           mechanism: str = "laplace", bins: int = 20, **policy: Any) -> Session:
-        """Exploratory analysis (individual mode): DP histograms and summary counts per column.
+                           mechanism: str = "laplace", bins: int = 20,
+                           eda_mode: str = "individual", prl_session_id: str | None = None,
+                           paired_columns: dict[str, list[str]] | None = None,
+                           pair_epsilon: float | None = None, bins2d: int | None = None,
+                           categorical: list[str] | None = None, **policy: Any) -> Session:
+        """Exploratory analysis: DP histograms and summary statistics per column.
 
         Parameters
         ----------
         data_config
-            ``{dataset_name: [columns]}``; ``[]`` means all columns, as in the reference SDK.
+            Individual mode: ``{dataset_name: [columns]}``; ``[]`` means all columns, as in the
+            reference SDK. Intersect mode: ``{client_name: {"columns": [...]}}`` (or
+            ``{client_name: [...]}``), the client names of the record linkage; tasks join with
+            ``task_builder().eda(dataset, client_name=...)``.
         epsilon
             Privacy budget spent on each dataset (split across its columns); debited from the
             runner's per-dataset ledger before any row is read.
@@ -196,10 +211,71 @@ class Client:
             ``"laplace"`` or ``"gaussian"`` noise.
         bins
             Histogram bins for numeric columns.
+        categorical
+            Columns to describe by their values (DP partition selection) besides the binary and
+            label columns of the registered schemas.
+        eda_mode
+            ``"individual"`` (each dataset on its own) or ``"intersect"``: each party's columns
+            on the rows a record-linkage session linked, and pairs of ``paired_columns``.
+        prl_session_id
+            Intersect mode: the completed ``prl`` session whose intersection to explore.
+        paired_columns
+            Intersect mode: ``{client_name: [columns]}``; every two of them form a pair with a
+            2D histogram, correlation, group sums (``results.plot_hist(a, b)``,
+            ``results.corr(a, b)``, ``a + b``, ``results.groupby(a)[b].mean()``). Pairs across
+            parties are computed under homomorphic encryption.
+        pair_epsilon
+            Intersect mode: epsilon each dataset spends on all pairs together (default 1.0),
+            on top of ``epsilon``.
+        bins2d
+            Intersect mode: bins per numeric column in 2D histograms (default 10).
         """
-        return self.create_analytics_session(
-            "eda", name, description, data_config,
-            {"epsilon": epsilon, "mechanism": mechanism, "bins": bins}, num_datasets, **policy)
+        mode = str(eda_mode).lower()
+        if mode not in ("individual", "intersect"):
+            raise ConfigError(f"eda_mode {eda_mode!r} is not a mode of EDA",
+                              "use 'individual' or 'intersect'",
+                              details=[{"field": "eda_mode", "error": "unknown mode"}])
+        model: dict[str, Any] = {"epsilon": epsilon, "mechanism": mechanism, "bins": bins}
+        if categorical:
+            model["categorical"] = list(categorical)
+        if mode == "individual":
+            stray = [k for k, v in (("prl_session_id", prl_session_id),
+                                    ("paired_columns", paired_columns),
+                                    ("pair_epsilon", pair_epsilon), ("bins2d", bins2d)) if v]
+            if stray:
+                raise ConfigError(f"{stray[0]} applies to eda_mode='intersect' only",
+                                  "add eda_mode='intersect', or drop it",
+                                  details=[{"field": stray[0], "error": "intersect mode only"}])
+            return self.create_analytics_session("eda", name, description, data_config, model,
+                                                 num_datasets, **policy)
+        if not prl_session_id:
+            raise ConfigError("eda_mode='intersect' needs prl_session_id",
+                              "pass the id of a completed prl session (prl_session.id)",
+                              details=[{"field": "prl_session_id", "error": "required"}])
+        model.update({k: v for k, v in (("pair_epsilon", pair_epsilon), ("bins2d", bins2d))
+                      if v is not None})
+        data = {"clients": dict(data_config or {}), "prl_session_id": prl_session_id,
+                "paired_columns": dict(paired_columns or {})}
+        return self.create_analytics_session("eda_intersect", name, description, data, model,
+                                             num_datasets, **policy)
+
+    def _check_linkage(self, prl_session_id: Any) -> None:
+        """An intersect session names a record linkage this coordinator ran to completion."""
+        from jupyter_fed.errors import NotFoundError
+
+        detail = [{"field": "data_config.prl_session_id", "error": "unknown prl session"}]
+        try:
+            info = self._backend.session(str(prl_session_id))
+        except NotFoundError:
+            raise ConfigError(f"prl_session_id {prl_session_id!r}: no such session",
+                              "pass the id of a completed prl session (prl_session.id)",
+                              details=detail) from None
+        if info.get("package") != "prl" or info.get("status") != "completed":
+            raise ConfigError(f"prl_session_id {prl_session_id!r} is a {info.get('package')} "
+                              f"session that is {info.get('status')}, not a completed record "
+                              "linkage", "pass the id of a completed prl session",
+                              details=[{"field": "data_config.prl_session_id",
+                                        "error": "not a completed prl session"}])
 
     def create_prl_session(self, name: str, description: str = "",
                            data_config: dict[str, Any] | None = None, **policy: Any) -> Session:

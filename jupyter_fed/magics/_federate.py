@@ -57,6 +57,12 @@ class FederateMagics(Magics):
               help="return once the session is started; it keeps running in the background")
     @argument("--timeout", type=float, default=None, metavar="SECONDS",
               help="stop waiting after this many seconds (the session keeps running)")
+    @argument("--mode", default=None, metavar="MODE",
+              help="eda only: individual (default) or intersect (on a record linkage's "
+                   "intersection; the body names clients, paired_columns, prl_session_id)")
+    @argument("--prl", default=None, metavar="SESSION_ID",
+              help="eda --mode intersect: the prl session to explore, e.g. --prl {linked.id} "
+                   "(wins over prl_session_id in the body)")
     def federate(self, line: str, cell: str) -> None:
         """Train across silos from one cell: the body is the session's configuration.
 
@@ -82,6 +88,9 @@ class FederateMagics(Magics):
         ``send_action``, ``receive_action``, ``columns``, ``filter`` and ``condition_on``.
         ``prl`` (record linkage) names no ``--datasets``: its body's ``clients:`` section gives
         each client (by the name later vertical sessions use) its datasets and id columns.
+        ``eda --mode intersect`` explores a linkage's intersection: the body's ``clients:``
+        section gives each client its ``data:`` dataset and ``columns``, with
+        ``paired_columns`` and ``prl_session_id`` (or ``--prl``) beside it.
 
         Examples
         --------
@@ -109,13 +118,20 @@ class FederateMagics(Magics):
             clients:
               hospital-a: {train: hospital-a/patients, id_columns: [patient_id]}
               hospital-b: {train: hospital-b/patients, id_columns: [pid], normalise: [trim]}
+
+            %%federate eda --mode intersect --prl {linked.id} -o inter
+            epsilon: 1.0
+            paired_columns: {hospital-a: [x0], hospital-b: [x8]}
+            clients:
+              hospital-a: {data: hospital-a/patients, columns: [x0, x1]}
+              hospital-b: {data: hospital-b/patients, columns: []}
         """
         args = parse_argstring(self.federate, line)
         var = args.out
         if not var.isidentifier() or keyword.iskeyword(var):
             raise CellConfigError(f"-o {var!r} is not a valid variable name",
                                   "use letters, digits and '_', e.g. -o session")
-        package = _canonical(args.package)
+        package = _with_mode(_canonical(args.package), args.mode, args.prl)
         if not _takes_rounds(package):  # a one-shot package (eda, stats, pca, …)
             self._analytics(package, args, cell, var)
             return
@@ -171,6 +187,8 @@ class FederateMagics(Magics):
                                   "an analytics session is one step on every dataset; drop it")
         spec = AnalyticsSpec.from_cell(package, cell, datasets=args.datasets,
                                        name=unquote(args.name))
+        if args.prl:
+            spec.data_config["prl_session_id"] = unquote(args.prl)
         spec.check()
         client = get_client()
         with fed_errors("reading the catalog"):
@@ -260,6 +278,27 @@ def _takes_rounds(package: str) -> bool:
         return get_package(package).notebook.rounds
     except FedError:
         return True
+
+
+def _with_mode(package: str, mode: str | None, prl: str | None) -> str:
+    """``eda --mode intersect`` is the ``eda_intersect`` package; other modes are refused."""
+    if mode is None:
+        if prl and package != "eda_intersect":
+            raise CellConfigError("--prl applies to %%federate eda --mode intersect",
+                                  "add --mode intersect, or drop --prl")
+        return package
+    chosen = unquote(mode).lower()
+    if package not in ("eda", "eda_intersect"):
+        raise CellConfigError(f"--mode applies to %%federate eda, not {package}",
+                              "drop --mode")
+    if chosen == "individual" and package == "eda" and not prl:
+        return "eda"
+    if chosen == "intersect":
+        return "eda_intersect"
+    raise CellConfigError(f"--mode {mode!r} is not a mode of EDA" if chosen != "individual"
+                          else "--prl applies to --mode intersect",
+                          "use --mode individual (each dataset on its own) or --mode intersect "
+                          "(a record linkage's intersection)")
 
 
 def _canonical(package: str) -> str:

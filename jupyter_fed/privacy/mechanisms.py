@@ -22,7 +22,8 @@ import numpy as np
 
 from jupyter_fed.privacy._opendp import dp
 
-__all__ = ["Mechanism", "count_noise_std", "gaussian_scale", "noisy_counts", "noisy_vector"]
+__all__ = ["Mechanism", "count_noise_std", "gaussian_scale", "integer_noise", "noisy_counts",
+           "noisy_vector"]
 
 Mechanism = Literal["laplace", "gaussian"]
 
@@ -114,3 +115,22 @@ def noisy_vector(values: np.ndarray, sensitivity: float, epsilon: float,
         raise ValueError(f"unknown mechanism {mechanism!r}")
     _check(meas, d_in, epsilon, delta)
     return np.asarray(meas(x.tolist()), dtype=np.float64).reshape(np.shape(values))
+
+
+def integer_noise(shape: int | tuple[int, ...], sensitivity: int, epsilon: float) -> np.ndarray:
+    """Discrete Laplace noise alone (int64), for a vector of integer sums of L1 ``sensitivity``.
+
+    For releases whose exact value this party never sees: an evaluator adds it to encrypted sums
+    (EDA intersect mode), so the key holder who decrypts sees only the noisy sum. Scale
+    ``sensitivity / epsilon``; OpenDP's privacy map is checked against ``epsilon``.
+    """
+    size = int(np.prod(shape))
+    if size == 0:
+        return np.zeros(shape, dtype=np.int64)
+    if sensitivity < 1:
+        raise ValueError("sensitivity must be a positive integer")
+    ns = dp()
+    domain = ns.d.vector_domain(ns.d.atom_domain(T="i64"))
+    meas = ns.m.make_laplace(domain, ns.me.l1_distance(T="i64"), scale=sensitivity / epsilon)
+    _check(meas, int(sensitivity), epsilon, 0.0)
+    return np.asarray(meas([0] * size), dtype=np.int64).reshape(shape)
