@@ -24,7 +24,7 @@ import jupyter_fed
 from jupyter_fed import SessionTaskGroup
 from jupyter_fed.demo.data import write_vertical
 from jupyter_fed.demo.federation import LocalFederation
-from jupyter_fed.errors import ConfigError, FedError
+from jupyter_fed.errors import ConfigError, FedError, SessionFailed
 
 A_COLS = [f"x{i}" for i in range(8)]
 B_COLS = [f"x{i}" for i in range(8, 15)]
@@ -280,9 +280,10 @@ def test_unknown_prl_session_and_changed_dataset_are_refused(vclient, vfed, link
 
 
 def test_federate_splitnn_cell_trains_from_a_yaml_body(vclient, linked, capsys) -> None:
-    from IPython.core.interactiveshell import InteractiveShell
+    # The process-wide test shell other tests share: a second singleton class would clash.
+    from IPython.testing.globalipapp import get_ipython
 
-    shell = InteractiveShell.instance()
+    shell = get_ipython()
     shell.user_ns["vclient"] = vclient
     shell.run_line_magic("load_ext", "jupyter_fed")
     shell.run_line_magic("fed", "use vclient")
@@ -307,6 +308,10 @@ def test_federate_splitnn_cell_trains_from_a_yaml_body(vclient, linked, capsys) 
     assert session.status() == "completed"
     assert len(session.metrics().as_dict()["federated_metrics"]) == 3
     assert "label party b" in capsys.readouterr().out
+    shell.run_line_magic("unload_ext", "jupyter_fed")
+    from jupyter_fed.magics._client import reset_client
+
+    reset_client()
 
 
 def test_differential_privacy_noises_the_exchanges_charges_the_ledger_and_keeps_the_head(
@@ -325,3 +330,19 @@ def test_differential_privacy_noises_the_exchanges_charges_the_ledger_and_keeps_
                 if dataset in str(r)]
         assert rows and sum(float(r.get("spent", r.get("epsilon", 0))) for r in rows) \
             == pytest.approx(8.0)
+
+
+def test_a_require_dp_dataset_refuses_splitnn(vclient, vfed, linked) -> None:
+    """Embeddings are per-row vectors: a dataset that releases only DP results refuses the
+    session's first step at its runner, and the session fails saying so."""
+    proc = vfed.processes["ra"]
+    with proc.http() as admin:
+        policy = admin.get("/v1/datasets/ra_train/policy").json()
+        assert admin.put("/v1/datasets/ra_train/policy",
+                         json={**policy, "require_dp": True}).status_code == 200
+    try:
+        with pytest.raises(SessionFailed, match="only allows differentially private steps"):
+            train(vclient, linked.id, rounds=1)
+    finally:
+        with proc.http() as admin:
+            admin.put("/v1/datasets/ra_train/policy", json=policy)
