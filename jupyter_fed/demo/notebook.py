@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jupyter_fed.demo.data import FEATURES, TARGET, write_silos
+from jupyter_fed.demo.data import FEATURES, TARGET, write_silos, write_vertical
 
-__all__ = ["DemoRunners", "start_demo_runners"]
+__all__ = ["DemoRunners", "start_demo_runners", "start_vertical_demo"]
 
 
 class DemoRunners:
@@ -33,14 +33,22 @@ class DemoRunners:
         Seed of the synthetic data.
     root
         Folder for data and runner homes; a new temporary folder (removed by ``stop()``) if omitted.
+    vertical
+        Vertically split silos instead (the same people, different columns): runners
+        ``party0``, ``party1``… holding ``party{p}_train`` and ``party{p}_test``, registered with
+        their ``patient_id`` column for record linkage; the last party holds the target ``y``.
+    overlap
+        With ``vertical``, the share of each party's rows that every party holds.
     """
 
     features = FEATURES
     target = TARGET
 
     def __init__(self, rows: int = 2000, clients: int = 2, test_rows: int | None = None,
-                 seed: int = 7, root: str | Path | None = None) -> None:
+                 seed: int = 7, root: str | Path | None = None, vertical: bool = False,
+                 overlap: float = 0.9) -> None:
         self.rows, self.clients, self.test_rows, self.seed = rows, clients, test_rows, seed
+        self.vertical, self.overlap = vertical, overlap
         self._owns_root = root is None
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="jupyter-fed-demo-"))
         self.data_dir = self.root / "data"
@@ -55,10 +63,20 @@ class DemoRunners:
 
         if self._federation is not None:
             return self
-        self.paths = write_silos(self.data_dir, rows=self.rows, clients=self.clients,
-                                 test_rows=self.test_rows, seed=self.seed)
-        silos = {f"silo{i}": {f"train_silo{i}": self.paths[f"train_silo{i}"],
-                              "test": self.paths["test"]} for i in range(self.clients)}
+        silos: dict[str, dict[str, Any]]
+        if self.vertical:
+            parties = write_vertical(self.data_dir, rows=self.rows, parties=self.clients,
+                                     overlap=self.overlap, test_rows=self.test_rows,
+                                     seed=self.seed)
+            self.paths = {f"{party}_{role}": path for party, files in parties.items()
+                          for role, path in files.items()}
+            silos = {party: {f"{party}_{role}": {"path": path, "id_columns": ["patient_id"]}
+                             for role, path in files.items()} for party, files in parties.items()}
+        else:
+            self.paths = write_silos(self.data_dir, rows=self.rows, clients=self.clients,
+                                     test_rows=self.test_rows, seed=self.seed)
+            silos = {f"silo{i}": {f"train_silo{i}": self.paths[f"train_silo{i}"],
+                                  "test": self.paths["test"]} for i in range(self.clients)}
         atexit.register(self.stop)  # before starting: a half-started federation is cleaned too
         self._federation = LocalFederation(self.root / "runners", silos, self.data_dir)
         try:
@@ -116,9 +134,16 @@ class DemoRunners:
     def __repr__(self) -> str:
         state = "stopped" if self.stopped else ", ".join(
             f"{r['name']} at {r['url']}" for r in self.runners) or "not started"
-        return f"<DemoRunners {self.clients} silo(s) × {self.rows:,} rows: {state}>"
+        kind = "vertical part(s)" if self.vertical else "silo(s)"
+        return f"<DemoRunners {self.clients} {kind} × {self.rows:,} rows: {state}>"
 
 
 def start_demo_runners(rows: int = 2000, clients: int = 2, **kwargs: Any) -> DemoRunners:
     """Start demo runners for a notebook; call ``.stop()`` when done (it also runs at exit)."""
     return DemoRunners(rows=rows, clients=clients, **kwargs).start()
+
+
+def start_vertical_demo(rows: int = 2000, parties: int = 2, **kwargs: Any) -> DemoRunners:
+    """Start runners holding vertically split demo data (``party0``, ``party1``…, the same people
+    with different columns, ids in ``patient_id``); ``.stop()`` when done (also runs at exit)."""
+    return DemoRunners(rows=rows, clients=parties, vertical=True, **kwargs).start()

@@ -16,7 +16,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from jupyter_fed.client.reprs import fmt
-from jupyter_fed.magics._analytics import AnalyticsSpec, show_results
+from jupyter_fed.magics._analytics import AnalyticsSpec, model_keys, show_results
 from jupyter_fed.magics._client import get_client, remember_session
 from jupyter_fed.magics._display import in_kernel
 from jupyter_fed.magics._errors import CellConfigError, SessionEndedError, fed_errors, usage_errors
@@ -61,7 +61,8 @@ class FederateMagics(Magics):
               help="eda only: individual (default) or intersect (on a record linkage's "
                    "intersection; the body names clients, paired_columns, prl_session_id)")
     @argument("--prl", default=None, metavar="SESSION_ID",
-              help="eda --mode intersect: the prl session to explore, e.g. --prl {linked.id} "
+              help="eda --mode intersect, splitnn: the prl session whose linked rows to use, "
+                   "e.g. --prl {linked.id} "
                    "(wins over prl_session_id in the body)")
     def federate(self, line: str, cell: str) -> None:
         """Train across silos from one cell: the body is the session's configuration.
@@ -187,8 +188,10 @@ class FederateMagics(Magics):
                                   "an analytics session is one step on every dataset; drop it")
         spec = AnalyticsSpec.from_cell(package, cell, datasets=args.datasets,
                                        name=unquote(args.name))
-        if args.prl:
-            spec.data_config["prl_session_id"] = unquote(args.prl)
+        if args.prl:  # splitnn keeps the linkage in its model_config, eda intersect in data_config
+            where = spec.model_config if "prl_session_id" in model_keys(package) \
+                else spec.data_config
+            where["prl_session_id"] = unquote(args.prl)
         spec.check()
         client = get_client()
         with fed_errors("reading the catalog"):
@@ -283,9 +286,10 @@ def _takes_rounds(package: str) -> bool:
 def _with_mode(package: str, mode: str | None, prl: str | None) -> str:
     """``eda --mode intersect`` is the ``eda_intersect`` package; other modes are refused."""
     if mode is None:
-        if prl and package != "eda_intersect":
-            raise CellConfigError("--prl applies to %%federate eda --mode intersect",
-                                  "add --mode intersect, or drop --prl")
+        if prl and package != "eda_intersect" and "prl_session_id" not in model_keys(package):
+            raise CellConfigError(f"--prl does not apply to %%federate {package}",
+                                  "it names the record linkage of eda --mode intersect and "
+                                  "splitnn; drop it")
         return package
     chosen = unquote(mode).lower()
     if package not in ("eda", "eda_intersect"):

@@ -32,3 +32,18 @@ def test_gbm_notebook_trains_with_federate_and_reaches_the_pooled_auc(run_notebo
     assert gap < 0.01
     assert "trees; test AUC" in everything
     assert text(code[-1]).strip().endswith("stopped>")
+
+
+def test_vfl_quickstart_links_explores_trains_and_predicts(run_notebook: Any) -> None:
+    """PRL → EDA intersect → SplitNN train → predict, as a builder would run it."""
+    nb = run_notebook(ROOT / "notebooks" / "vfl_quickstart.ipynb", timeout=300)
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not [o for c in code for o in c.outputs if o["output_type"] == "error"]
+    everything = "\n".join(text(c) for c in code)
+    assert "n_overlapped_records" in everything
+    corr = float(everything.split("corr(x0, x8) across the parties: ")[1].split()[0])
+    assert -1.0 <= corr <= 1.0
+    scored, auc = everything.split(" linked test people scored; AUC ")
+    assert int(scored.split()[-1]) > 0 and float(auc.split()[0]) > 0.75
+    assert text(code[-1]).strip().endswith("stopped>")
