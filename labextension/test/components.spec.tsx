@@ -314,6 +314,54 @@ describe('SessionsView', () => {
   });
 });
 
+describe('SessionDetails of a record linkage', () => {
+  it('shows the linked records per client and set instead of a curve', async () => {
+    const linked = session('p1', { name: 'shared patients', package: 'prl', status: 'completed' });
+    const { model } = stubModel({
+      sessions: jest.fn(async () => [linked]),
+      metrics: jest.fn(async () => ({
+        session_id: 'p1',
+        federated_metrics: [],
+        client_metrics: {
+          'hospital-a': {
+            train: { n_records: 2000, n_overlapped_records: 1800, frac_overlapped: 0.9 },
+            test: { n_records: 400, n_overlapped_records: 360, frac_overlapped: 0.9 }
+          },
+          'hospital-b': { train: { n_records: 2400, n_overlapped_records: 1800, frac_overlapped: 0.75 } }
+        }
+      }))
+    });
+    await act(() => model.refreshSessions());
+    render(<SessionsView model={model} confirm={yes} />);
+    await act(async () => {
+      fireEvent.click(screen.getByText('shared patients'));
+    });
+    const table = await screen.findByRole('table', { name: 'Linked records' });
+    const rows = within(table).getAllByRole('row').map(r => r.textContent);
+    expect(rows).toEqual([
+      'clientsetrecordslinkedshare',
+      'hospital-atrain2,0001,80090.0%',
+      'hospital-atest40036090.0%',
+      'hospital-btrain2,4001,80075.0%'
+    ]);
+    expect(screen.queryByText(/first round has not ended/)).toBeNull();
+  });
+
+  it('says an ended session without metrics reported none', async () => {
+    const ended = session('e1', { name: 'explore', package: 'eda', status: 'completed' });
+    const { model } = stubModel({
+      sessions: jest.fn(async () => [ended]),
+      metrics: jest.fn(async () => ({ session_id: 'e1', federated_metrics: [], client_metrics: [] }))
+    });
+    await act(() => model.refreshSessions());
+    render(<SessionsView model={model} confirm={yes} />);
+    await act(async () => {
+      fireEvent.click(screen.getByText('explore'));
+    });
+    expect(await screen.findByText('This session reported no metrics.')).toBeTruthy();
+  });
+});
+
 describe('SessionsView warnings', () => {
   it('marks a session whose model is not learning, live, and lists why in its details', async () => {
     const done = session('s3', { status: 'completed', name: 'cancer' });

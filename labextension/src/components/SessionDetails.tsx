@@ -8,7 +8,7 @@ import { duration } from '../format';
 import { describeError } from '../handler';
 import { formatMetric, metricLabel, metricNames } from '../metrics';
 import { FedModel } from '../model';
-import { ISession, ISessionMetrics } from '../tokens';
+import { ISession, ISessionMetrics, MetricValues } from '../tokens';
 import { ErrorNote, WarningNote } from './common';
 import { MetricChart } from './MetricChart';
 
@@ -44,6 +44,7 @@ export function SessionDetails(props: ISessionDetailsProps): JSX.Element {
   const names = metricNames(history);
   const metric = chosen && names.includes(chosen) ? chosen : (names[0] ?? null);
   const values = metric ? history.map(entry => entry?.[metric] ?? null) : [];
+  const overlap = linkage(metrics);
   const logs = model.live(session.id).logs;
   const took = duration(session.started_at, session.finished_at);
 
@@ -67,8 +68,16 @@ export function SessionDetails(props: ISessionDetailsProps): JSX.Element {
           </div>
           <MetricChart values={values} label={metricLabel(metric)} />
         </>
+      ) : overlap ? (
+        <OverlapTable rows={overlap} />
       ) : (
-        !error && <div className="jp-Fed-empty">No metrics yet: the first round has not ended.</div>
+        !error && (
+          <div className="jp-Fed-empty">
+            {ENDED.includes(session.status)
+              ? 'This session reported no metrics.'
+              : 'No metrics yet: the first round has not ended.'}
+          </div>
+        )
       )}
       <div className="jp-Fed-detailsLabel">Clients</div>
       <ul className="jp-Fed-clients">
@@ -94,5 +103,73 @@ export function SessionDetails(props: ISessionDetailsProps): JSX.Element {
         </>
       )}
     </div>
+  );
+}
+
+const ENDED = ['completed', 'failed', 'cancelled'];
+
+/** One client's linked records in one role (train or test) of a record-linkage session. */
+interface IOverlapRow {
+  client: string;
+  role: string;
+  records: number;
+  linked: number;
+  fraction: number;
+}
+
+/**
+ * A record-linkage session's metrics are per client and role (the reference SDK's shape:
+ * `client_metrics[client][train|test] = {n_records, n_overlapped_records, frac_overlapped}`), not
+ * a curve; null for any other session.
+ */
+export function linkage(metrics: ISessionMetrics | null): IOverlapRow[] | null {
+  const per = metrics?.client_metrics;
+  if (!per || Array.isArray(per)) {
+    return null;
+  }
+  const rows: IOverlapRow[] = [];
+  for (const [client, roles] of Object.entries(per)) {
+    for (const [role, m] of Object.entries(roles ?? {})) {
+      const values = m as MetricValues;
+      if (typeof values?.n_overlapped_records !== 'number') {
+        continue;
+      }
+      rows.push({
+        client,
+        role,
+        records: Number(values.n_records ?? NaN),
+        linked: values.n_overlapped_records,
+        fraction: Number(values.frac_overlapped ?? NaN)
+      });
+    }
+  }
+  return rows.length ? rows : null;
+}
+
+function OverlapTable(props: { rows: IOverlapRow[] }): JSX.Element {
+  const count = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : '–');
+  return (
+    <table className="jp-Fed-overlap" aria-label="Linked records">
+      <thead>
+        <tr>
+          <th>client</th>
+          <th>set</th>
+          <th>records</th>
+          <th>linked</th>
+          <th>share</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map(r => (
+          <tr key={`${r.client}/${r.role}`}>
+            <td>{r.client}</td>
+            <td>{r.role}</td>
+            <td>{count(r.records)}</td>
+            <td>{count(r.linked)}</td>
+            <td>{Number.isFinite(r.fraction) ? `${(100 * r.fraction).toFixed(1)}%` : '–'}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
