@@ -330,7 +330,9 @@ class Client:
         num_rounds
             Training epochs over the linked rows (ignored when predicting).
         package_name
-            ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here.
+            ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here. ``"vfl_glm"`` (the
+            reference's ``"iai_glm"`` / ``"glm"``, strategy ``VflGlm``) fits a GLM instead; see
+            :mod:`jupyter_fed.packages.vfl_glm`.
         data_config
             ``{client: {"label_client": bool, "predictors": [...], "target": column | None}}``:
             exactly one label client, the only one with a target.
@@ -347,6 +349,8 @@ class Client:
         spec = get_package(package_name)
         if spec.name in ("ffnet",):  # the reference names its VFL networks iai_ffnet
             spec = get_package("splitnn")
+        if spec.name in ("glm",):  # ... and its VFL GLM iai_glm (strategy VflGlm)
+            spec = get_package("vfl_glm")
         model = dict(model_config or {})
         data = dict(data_config or {})
         if vfl_mode == "predict" and training_session_id and not model:
