@@ -73,7 +73,7 @@ class VflGlmConfig(_Strict):
     experiment_name: str = ""
     experiment_description: str = ""
     strategy: StrategySection = Field(default_factory=StrategySection)
-    model: dict[str, _Params] = Field(min_length=2, max_length=16)
+    model: dict[str, _Params] = Field(min_length=1, max_length=16)
     ml_task: MLTask = Field(default_factory=MLTask)
     optimizer: Optimizer = Field(default_factory=Optimizer)
     seed: int = 0
