@@ -26,7 +26,7 @@ import jupyter_fed
 from jupyter_fed import SessionTaskGroup
 from jupyter_fed.demo.data import write_vertical
 from jupyter_fed.demo.federation import LocalFederation
-from jupyter_fed.errors import ConfigError, FedError, SessionFailed
+from jupyter_fed.errors import ConfigError, FedError
 
 A_COLS = [f"x{i}" for i in range(8)]
 B_COLS = [f"x{i}" for i in range(8, 15)]
