@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from splitnn import write_breast_cancer, write_generated  # noqa: E402
+from splitnn import write_breast_cancer, write_generated
 
 
 def pooled(frame: pd.DataFrame, cols: list[str], family: str) -> tuple[dict[str, float], str,
@@ -52,7 +52,7 @@ def pooled(frame: pd.DataFrame, cols: list[str], family: str) -> tuple[dict[str,
             fit = sm.GLM(frame["y"].to_numpy(float), sm.add_constant(frame[cols].to_numpy(float)),
                          family=fam).fit(tol=1e-12, maxiter=200)
         params = np.asarray(fit.params)
-        out = {"intercept": float(params[0]), **dict(zip(cols, map(float, params[1:])))}
+        out = {"intercept": float(params[0]), **dict(zip(cols, map(float, params[1:]), strict=True))}
         return out, "statsmodels", time.perf_counter() - t0
     except Exception:
         t0 = time.perf_counter()

@@ -26,7 +26,7 @@ import jupyter_fed
 from jupyter_fed import SessionTaskGroup
 from jupyter_fed.demo.data import write_vertical
 from jupyter_fed.demo.federation import LocalFederation
-from jupyter_fed.errors import ConfigError, FedError
+from jupyter_fed.errors import ConfigError, FedError, SessionFailed
 
 A_COLS = [f"x{i}" for i in range(8)]
 B_COLS = [f"x{i}" for i in range(8, 15)]
@@ -323,3 +323,49 @@ def test_predicting_with_a_splitnn_session_id_is_refused(vclient, linked) -> Non
     with pytest.raises((ConfigError, FedError)):
         vclient.create_vfl_session("p", prl_session_id=linked.id, vfl_mode="predict",
                                    package_name="iai_glm", training_session_id="0123456789")
+
+
+def test_federate_vfl_glm_cell_fits_from_a_yaml_body(vclient, linked, capsys) -> None:
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.user_ns["vclient"] = vclient
+    shell.run_line_magic("load_ext", "jupyter_fed")
+    shell.run_line_magic("fed", "use vclient")
+
+    shell.run_cell_magic("federate", "vfl_glm -o vglm", (
+        f"prl_session_id: {linked.id}\n"
+        "rounds: 3\n"
+        "ml_task: {type: logistic}\n"
+        "clients:\n"
+        f"  a: {{train: ra/ra_train, test: ra_test, predictors: [{', '.join(A_COLS)}]}}\n"
+        f"  b: {{train: rb/rb_train, test: rb_test, predictors: [{', '.join(B_COLS)}], "
+        "label_client: true, target: y}\n"
+        "model:\n"
+        "  a: {params: {input_size: 8}}\n"
+        "  b: {params: {input_size: 7}}\n"))
+
+    session = shell.user_ns["vglm"]
+    assert session.status() == "completed"
+    assert len(session.metrics().as_dict()["federated_metrics"]) == 3
+    assert "label party b" in capsys.readouterr().out
+    shell.run_line_magic("unload_ext", "jupyter_fed")
+    from jupyter_fed.magics._client import reset_client
+
+    reset_client()
+
+
+def test_a_require_dp_dataset_refuses_vfl_glm(vclient, vfed, linked) -> None:
+    """The label party sees per-row images of the passive party's features: a dataset that
+    releases only DP results refuses the session's first step at its runner."""
+    proc = vfed.processes["ra"]
+    with proc.http() as admin:
+        policy = admin.get("/v1/datasets/ra_train/policy").json()
+        assert admin.put("/v1/datasets/ra_train/policy",
+                         json={**policy, "require_dp": True}).status_code == 200
+    try:
+        with pytest.raises(SessionFailed, match="only allows differentially private"):
+            train(vclient, linked.id, rounds=2)
+    finally:
+        with proc.http() as admin:
+            admin.put("/v1/datasets/ra_train/policy", json=policy)

@@ -31,7 +31,7 @@ def test_the_subspace_solve_is_the_maximum_likelihood_fit_over_its_columns() -> 
     ref = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-12).fit(x, y)
     assert np.allclose(theta, np.r_[ref.intercept_, ref.coef_[0]], atol=1e-6)
     # collinear columns (a party's repeated direction) do not break it
-    theta2, dev2 = _solve.subspace_newton("logistic", "logit", y, np.zeros(500),
+    _theta2, dev2 = _solve.subspace_newton("logistic", "logit", y, np.zeros(500),
                                           np.c_[np.ones(500), x, x[:, :1]])
     assert dev2 == pytest.approx(dev, rel=1e-9)
 

@@ -25,8 +25,19 @@ PACKAGE = register(PackageSpec(
     roles=("train", "test"),
     description="generalised linear model over vertically partitioned data (after a prl "
                 "linkage): coefficients at every party, BFV-encrypted gradients",
-    notebook=Notebook(data_keys=("clients",), rounds=True, predictors=False, per_client=True,
+    notebook=Notebook(data_keys=("clients",), rounds=False, predictors=False, per_client=True,
                       model_keys="jupyter_fed.packages.vfl_glm.config:VflGlmConfig",
                       task_options=("batch_size", "storage_path", "raw_output"),
-                      show="jupyter_fed.packages.vfl_glm.model:show"),
+                      show="jupyter_fed.packages.vfl_glm.model:show",
+                      example="prl_session_id: <id of a prl session>\n"
+                              "rounds: 30\n"
+                              "ml_task: {type: logistic}\n"
+                              "clients:\n"
+                              "  hospital-a: {train: hospital-a/patients, test: patients-test, "
+                              "predictors: [x0, x1, x2]}\n"
+                              "  hospital-b: {train: hospital-b/patients, test: patients-test, "
+                              "predictors: [x8, x9], label_client: true, target: y}\n"
+                              "model:\n"
+                              "  hospital-a: {params: {input_size: 3}}\n"
+                              "  hospital-b: {params: {input_size: 2}}"),
 ))
