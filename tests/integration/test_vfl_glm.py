@@ -279,6 +279,7 @@ def test_the_passive_party_receives_only_ciphertexts_and_its_step(vclient, vfed,
     sent = [t for t in recorder.tensors() if t]
     assert sent
     assert {name for t in sent for name in t} <= {"step", "grad/ct", "grad/ct_sizes"}
+    assert sum("grad/ct" in t for t in sent) == 3  # one encrypted gradient per round but the last
     n = len(joined(vfed, "train"))
     for t in sent:
         # the step: one coefficient per direction the party offered (never per row)
