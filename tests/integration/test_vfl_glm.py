@@ -226,8 +226,7 @@ def test_vfl_glm_reaches_the_pooled_coefficients_and_predicts_in_aligned_order(
 
     out = vfed.data_root / "predictions" / f"{session.id}.csv"
     predict = vclient.create_vfl_session("predict", prl_session_id=linked.id, vfl_mode="predict",
-                                         package_name="iai_glm",
-                                         training_session_id=session.id).start()
+                                         training_session_id=session.id).start()  # its package
     tb = vclient.task_builder()
     (SessionTaskGroup(predict)
      .add_task(tb.vfl_predict("ra/ra_test", 256, client_name="a"))
