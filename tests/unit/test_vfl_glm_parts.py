@@ -36,13 +36,14 @@ def test_the_subspace_solve_is_the_maximum_likelihood_fit_over_its_columns() -> 
     assert dev2 == pytest.approx(dev, rel=1e-9)
 
 
-def test_the_encrypted_gradient_decrypts_to_the_fixed_point_product() -> None:
+@pytest.mark.parametrize("size", [0.3, 40.0, 3e5])
+def test_the_encrypted_gradient_decrypts_to_the_fixed_point_product(size) -> None:
     from jupyter_fed.packages.eda_intersect import _he
 
     rng = np.random.default_rng(1)
     n, d = 3000, 5
     z = rng.normal(size=(n, d)) * 3
-    score = rng.normal(size=n) * 40  # large scores: the bits adapt so totals still fit
+    score = rng.normal(size=n) * size  # large scores: the bits adapt so totals still fit
     xb, sb = _solve.x_scale_bits(z), _solve.residual_bits(score)
     assert np.abs(_solve.to_fixed(z, xb)).max() < 2 ** _solve.X_BITS
     key = _he.new_context()
@@ -51,7 +52,8 @@ def test_the_encrypted_gradient_decrypts_to_the_fixed_point_product() -> None:
                           np.zeros((1, d), dtype=np.int64))
     total = _he.decrypt_sums(_he.secret_bytes(key), result, d)[0] / 2.0 ** (xb + sb)
     exact = z.T @ score
-    assert np.abs(total - exact).max() < n * 2.0 ** -min(xb, sb)
+    assert np.abs(total - exact).max() < n * (2.0 ** -xb * np.abs(score).max()
+                                              + 2.0 ** -sb * np.abs(z).max())
 
 
 def test_configs_follow_the_reference_and_name_bad_fields() -> None:

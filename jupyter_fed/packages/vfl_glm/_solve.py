@@ -36,7 +36,7 @@ def residual_bits(score: np.ndarray) -> int:
     n = max(len(score), 1)
     top = float(np.abs(score).max(initial=0.0))
     room = TOTAL_BITS - X_BITS - np.log2(n) - (np.log2(top) if top > 0 else 0.0) - 1.0
-    return int(np.clip(np.floor(room), 0, 40))
+    return int(np.clip(np.floor(room), -60, 40))  # negative: the scores are rounded coarser
 
 
 def to_fixed(x: np.ndarray, bits: int) -> np.ndarray:
