@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jupyter_fed.packages.glm import _family
+from jupyter_fed.packages.glm import family as glm_family
 
 __all__ = ["X_BITS", "residual_bits", "subspace_newton", "to_fixed", "x_scale_bits"]
 
@@ -44,10 +44,10 @@ def to_fixed(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _dev(family: str, y: np.ndarray, eta: np.ndarray, link: str) -> float:
-    mu = _family.inverse_link(link, eta)
-    if family != "logistic" and not _family.valid_mean(family, mu):  # logistic: from η
+    mu = glm_family.inverse_link(link, eta)
+    if family != "logistic" and not glm_family.valid_mean(family, mu):  # logistic: from η
         return float("inf")
-    d = _family.deviance(family, y, mu, eta)
+    d = glm_family.deviance(family, y, mu, eta)
     return float(d.sum()) if np.isfinite(d).all() else float("inf")
 
 
@@ -70,8 +70,8 @@ def subspace_newton(family: str, link: str, y: np.ndarray, eta0: np.ndarray, z: 
         raise ValueError("the starting linear predictor gives means outside the family's range")
     for _ in range(iterations):
         eta = eta0 + z @ theta
-        mu = _family.inverse_link(link, eta)
-        score, weight = _family.score_weights(family, link, y, eta, mu)
+        mu = glm_family.inverse_link(link, eta)
+        score, weight = glm_family.score_weights(family, link, y, eta, mu)
         hess = (z * weight[:, None]).T @ z
         scale = np.sqrt(np.maximum(np.diag(hess), 1e-300))
         vals, vecs = np.linalg.eigh(hess / np.outer(scale, scale))

@@ -36,9 +36,9 @@ import numpy as np
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
-from jupyter_fed.packages.eda_intersect import _he
-from jupyter_fed.packages.glm import _family
-from jupyter_fed.packages.splitnn._party import PartyFile
+from jupyter_fed.packages.eda_intersect import bfv
+from jupyter_fed.packages.glm import family as glm_family
+from jupyter_fed.packages.splitnn.party import PartyFile
 from jupyter_fed.packages.vfl_glm import _solve
 from jupyter_fed.packages.vfl_glm.config import parse, parse_options
 
@@ -84,7 +84,7 @@ class Party:
     def y(self, role: str) -> np.ndarray:
         assert self.mine.target is not None
         y = self.handles[role].to_numpy([self.mine.target], np.float64)[:, 0]
-        why = _family.check_target(self.family, y) if np.isfinite(y).all() else "is missing"
+        why = glm_family.check_target(self.family, y) if np.isfinite(y).all() else "is missing"
         if why:
             raise ConfigError(f"target {self.mine.target!r} of dataset "
                               f"{self.handles[role].info.name!r} {why}", "")
@@ -151,21 +151,21 @@ def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         if "test" in p.handles:
             p.y("test")
         beta = np.zeros(x.shape[1] + 1)
-        beta[0] = _family.link(p.link, float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        beta[0] = glm_family.link(p.link, float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
                                if p.family == "logistic" else float(y.mean()))
         arrays["beta"] = beta
     else:
         z = (x - mean) / scale
         bits = _solve.x_scale_bits(z)
-        key = _he.new_context()
-        chunks = _he.encrypt_fields(key, _solve.to_fixed(z, bits))
+        key = bfv.new_context()
+        chunks = bfv.encrypt_fields(key, _solve.to_fixed(z, bits))
         gram = z.T @ z / len(z)
         arrays.update(beta=np.zeros(x.shape[1]), secret=np.frombuffer(
-            _he.secret_bytes(key), dtype=np.uint8).copy(),
+            bfv.secret_bytes(key), dtype=np.uint8).copy(),
             precondition=np.linalg.pinv(gram + 1e-9 * np.eye(len(gram))))
         outputs["x_bits"] = bits
-        out = StepResult(tensors={"public": np.frombuffer(_he.public_context(key), dtype=np.uint8
-                                                          ).copy(), **_he.pack(chunks)},
+        out = StepResult(tensors={"public": np.frombuffer(bfv.public_context(key), dtype=np.uint8
+                                                          ).copy(), **bfv.pack(chunks)},
                          outputs={**outputs, "width": int(z.shape[1])}, num_examples=len(x))
     pf = p.file()
     with pf.locked():
@@ -199,7 +199,7 @@ def label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
             zt, yt = p.design("test", arrays), p.y("test")
             eta_t = zt @ arrays["beta"] + sum(
                 (_expect(tensors, f"test_u/{c}", (len(yt),)) for c in passive), np.zeros(len(yt)))
-            outputs["metrics"] = _family.metrics(p.family, yt, _family.inverse_link(
+            outputs["metrics"] = glm_family.metrics(p.family, yt, glm_family.inverse_link(
                 p.link, eta_t), eta_t)
         eta0 = z @ arrays["beta"] + sum(u.values(), np.zeros(n))
         images = [_expect(tensors, f"images/{c}", (n, widths[c])) for c in passive
@@ -220,16 +220,16 @@ def label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
                 out_t[f"step/{c}"] = coef
                 at += k
             eta = z @ arrays["beta"] + sum(u.values(), np.zeros(n))
-            score, _w = _family.score_weights(p.family, p.link, y, eta,
-                                              _family.inverse_link(p.link, eta))
+            score, _w = glm_family.score_weights(p.family, p.link, y, eta,
+                                              glm_family.inverse_link(p.link, eta))
             bits = _solve.residual_bits(score)
             fixed = _solve.to_fixed(score, bits)[:, None]
             for c in passive:
-                chunks = _he.unpack({"ct": arrays[f"ct/{c}"], "ct_sizes": arrays[f"ct_sizes/{c}"]})
+                chunks = bfv.unpack({"ct": arrays[f"ct/{c}"], "ct_sizes": arrays[f"ct_sizes/{c}"]})
                 width = len(p.data.clients[c].predictors)
-                result = _he.evaluate(arrays[f"public/{c}"].tobytes(), chunks, width, fixed,
+                result = bfv.evaluate(arrays[f"public/{c}"].tobytes(), chunks, width, fixed,
                                       np.zeros((1, width), dtype=np.int64))
-                out_t.update({f"grad/{c}/{k}": v for k, v in _he.pack(result).items()})
+                out_t.update({f"grad/{c}/{k}": v for k, v in bfv.pack(result).items()})
             outputs["train"] = {"train_loss": dev / n, "train_num_examples": n}
             outputs["score_bits"] = bits
             outputs["converged"] = bool(before - dev <= p.cfg.tol * max(abs(dev), 1.0))
@@ -271,7 +271,7 @@ def passive(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
         if params.get("decrypt"):
             bits = int(meta["x_bits"]) + int(params["score_bits"])
             secret = arrays["secret"].tobytes()
-            total = _he.decrypt_sums(secret, _he.unpack(tensors, "grad/"), d)[0]
+            total = bfv.decrypt_sums(secret, bfv.unpack(tensors, "grad/"), d)[0]
             grad = total.astype(np.float64) / float(2 ** bits)
             direction = np.c_[arrays["precondition"] @ grad, steps]
             norms = np.linalg.norm(direction, axis=0)
@@ -303,7 +303,7 @@ def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
     eta = p.design("train", arrays) @ arrays["beta"]
     for c in p.data.passive:
         eta = eta + _expect(tensors, f"u/{c}", (len(eta),))
-    mu = _family.inverse_link(p.link, eta)
+    mu = glm_family.inverse_link(p.link, eta)
     options = parse_options(p.client, params.get("options"))
     if not options.storage_path:
         raise ConfigError("the label party's vfl_predict task names no storage_path",
