@@ -23,6 +23,8 @@ from jupyter_fed.wire.tensors import metadata
 
 T = TypeVar("T")
 RETRYABLE_CODES = {"runner_restarted"}
+INLINE_RESULT_BYTES = 16 * 2**20
+"""A step's arrays up to this size come back with its status, in the submission's answer."""
 
 
 @dataclass
@@ -100,7 +102,12 @@ class ClientStep:
     async def _attempt(self, spec: TaskSpec) -> ClientAnswer:
         runner, hb = self.runner, self.liveness.heartbeat_timeout
         try:
-            status = await self._bounded(runner.submit(spec, self.payload))
+            # The submission is the first long poll: most steps end within it, one request.
+            wait = max(0.0, min(self.liveness.left(), hb / 2, 10.0))
+            status, data = await self._bounded(runner.submit_wait(
+                spec, self.payload, wait=wait, timeout=wait + hb, inline=INLINE_RESULT_BYTES),
+                extra=wait)
+            self.on_progress(status)
             while not status.state.terminal:
                 wait = max(0.0, min(self.liveness.left(), hb / 2, 10.0))
                 status = await self._bounded(runner.status(spec.task_id, wait=wait,
@@ -117,7 +124,8 @@ class ClientStep:
                 raise failure
             tensors: dict[str, np.ndarray] = {}
             if status.has_tensors:
-                data = await self._bounded(runner.result(spec.task_id))
+                if data is None:  # not answered with the status: fetch them
+                    data = await self._bounded(runner.result(spec.task_id))
                 check_provenance(metadata(data), spec)
                 tensors = decode(data)
             self.on_progress(status)

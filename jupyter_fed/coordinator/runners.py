@@ -22,7 +22,7 @@ import httpx
 
 from jupyter_fed.coordinator.urls import check_runner_address, check_runner_url
 from jupyter_fed.errors import AuthError, FedError, RunnerTimeout, RunnerUnavailable, error_from_body
-from jupyter_fed.wire import DatasetInfo, Health, TaskSpec, TaskStatus
+from jupyter_fed.wire import DatasetInfo, Health, TaskSpec, TaskStatus, answer
 from jupyter_fed.wire.hello import new_nonce
 from jupyter_fed.wire.hello import verify as verify_hello
 from jupyter_fed.wire.tls import pinned_context
@@ -156,11 +156,31 @@ class RunnerClient:
                                     "datasets", "check the runner's version") from None
 
     async def submit(self, spec: TaskSpec, tensors: bytes | None) -> TaskStatus:
+        return (await self.submit_wait(spec, tensors))[0]
+
+    async def submit_wait(self, spec: TaskSpec, tensors: bytes | None, wait: float = 0.0,
+                          timeout: float | None = None, inline: int = 0
+                          ) -> tuple[TaskStatus, bytes | None]:
+        """Submit a step; with ``wait``, the runner answers when it ends or after ``wait``
+        seconds, and with ``inline``, with the step's arrays too when they are at most that many
+        bytes (``wire.answer``). A runner that predates either answers with the status alone,
+        at once: the caller polls and fetches as before."""
         files: dict[str, Any] = {"spec": (None, spec.model_dump_json(), "application/json")}
         if tensors:
             files["tensors"] = ("tensors.safetensors", tensors, "application/octet-stream")
-        resp = await self._request("POST", "/v1/tasks", files=files)
-        return TaskStatus.model_validate(self._json(resp))
+        extra: dict[str, Any] = {}
+        if wait > 0:
+            extra = {"params": {"wait": round(wait, 3), **({"inline": inline} if inline else {})},
+                     "timeout": httpx.Timeout(timeout or wait + 30.0, connect=5.0)}
+        resp = await self._request("POST", "/v1/tasks", files=files, **extra)
+        if resp.headers.get("content-type", "").startswith(answer.MEDIA_TYPE):
+            try:
+                status, data = answer.unpack(resp.content)
+                return TaskStatus.model_validate_json(status), data
+            except ValueError:  # pydantic's ValidationError is one
+                raise RunnerUnavailable(f"runner {self.name!r} sent a malformed task answer",
+                                        "check the runner's version") from None
+        return TaskStatus.model_validate(self._json(resp)), None
 
     async def status(self, task_id: str, wait: float = 0.0, timeout: float | None = None
                      ) -> TaskStatus:

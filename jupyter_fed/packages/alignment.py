@@ -56,11 +56,13 @@ def alignment_path(cache_dir: Path, principal: str, prl_session_id: str, dataset
         f"{dataset}.safetensors"
 
 
-def write_private_file(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Write ``data`` atomically, readable and writable by the runner's user only (0600).
 
     The folder is made 0700. The file is first written beside its target and then renamed, so a
-    reader sees the old content or the new, never half of it.
+    reader sees the old content or the new, never half of it. ``sync=False`` skips the fsync:
+    the file still survives the process (it is in the page cache), not a machine crash — for
+    state rewritten every few milliseconds that a machine crash makes useless anyway.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -69,7 +71,8 @@ def write_private_file(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -9,6 +9,8 @@ belongs to the step's principal and that the dataset is still the version that w
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
-from jupyter_fed.packages.alignment import Alignment, DatasetVersion, load_alignment
+from jupyter_fed.packages.alignment import (
+    Alignment,
+    DatasetVersion,
+    alignment_path,
+    load_alignment,
+)
 from jupyter_fed.runner.data import LoadedDataset
 
 if TYPE_CHECKING:
@@ -27,6 +34,30 @@ if TYPE_CHECKING:
 __all__ = ["AlignedDataset", "AlignmentScope", "open_aligned"]
 
 T = TypeVar("T")
+
+_LOADED: OrderedDict[tuple[Any, ...], Alignment] = OrderedDict()
+"""Alignments this worker process read, by file and its (inode, mtime, size): a vertical
+session opens the same one at every step, and reading it again costs more than a small step."""
+
+
+def _load(scope: AlignmentScope, prl_session_id: str, name: str) -> Alignment | None:
+    path = alignment_path(scope.cache_dir, scope.principal, prl_session_id, name)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    found = _LOADED.get(key)
+    if found is None:
+        found = load_alignment(scope.cache_dir, scope.principal, prl_session_id, name)
+        if found is None:
+            return None
+        found.rows.flags.writeable = False  # shared by later steps
+        _LOADED[key] = found
+        while len(_LOADED) > 8:
+            _LOADED.popitem(last=False)
+    _LOADED.move_to_end(key)
+    return found
 ArrayCacheFn = Callable[[tuple[Any, ...], Callable[[], np.ndarray]], np.ndarray]
 
 
@@ -46,7 +77,7 @@ def open_aligned(handle: LoadedDataset, prl_session_id: str,
     if scope is None:
         raise ConfigError(f"dataset {name!r}: aligned rows are only available to a runner's "
                           "steps", "read aligned rows inside a package step")
-    found = load_alignment(scope.cache_dir, scope.principal, prl_session_id, name)
+    found = _load(scope, prl_session_id, name)
     if found is None:
         raise ConfigError(f"dataset {name!r} has no alignment from record-linkage session "
                           f"{prl_session_id!r} for this user",

@@ -31,7 +31,15 @@ from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.registry import register_dataset
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore
-from jupyter_fed.wire import DatasetInfo, DatasetRegistration, Health, TaskSpec, TaskStatus
+from jupyter_fed.wire import (
+    DatasetInfo,
+    DatasetRegistration,
+    Health,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+    answer,
+)
 from jupyter_fed.wire.hello import NONCE_RE
 from jupyter_fed.wire.hello import sign as sign_hello
 from jupyter_fed.wire.models import Hello
@@ -42,6 +50,8 @@ log = logging.getLogger("jupyter_fed.runner")
 BUILTIN_WAIT = 5.0
 """Seconds ``POST /v1/tasks`` waits for a built-in secure-aggregation step to finish before it
 answers (with the task still running after that, the caller polls as for any step)."""
+INLINE_CHECK_BYTES = 256 * 1024
+"""Payloads up to this size are checked on the event loop: a thread hop costs more than that."""
 
 ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/health"): None,
@@ -125,7 +135,9 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
                              "hint": "see the runner's log"}, status_code=500)
 
     def scope(name: str, *, pending: bool = False) -> Any:
-        def dep(request: Request) -> Principal:
+        # async: a plain function would run on the thread pool, a hop per request for a lookup
+        # the gate has already done
+        async def dep(request: Request) -> Principal:
             # The gate authenticated the headers before the body was read; checking again here
             # keeps every route safe even if the gate's table and the routes ever disagree.
             principal = getattr(request.state, "principal", None)
@@ -195,7 +207,14 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     @app.post("/v1/tasks", response_model=TaskStatus, status_code=202)
     async def submit(request: Request, spec: Annotated[str, Form(max_length=1_000_000)],
                      tensors: Annotated[UploadFile | None, File()] = None,
-                     principal: Principal = scope("create_session")) -> TaskStatus:
+                     wait: Annotated[float, Query(ge=0, le=60)] = 0,
+                     inline: Annotated[int, Query(ge=0, le=1 << 30)] = 0,
+                     principal: Principal = scope("create_session")) -> Any:
+        """Queue a step; with ``wait``, answer when it ends (or after ``wait`` seconds, with the
+        task as it is), which saves the caller the first long poll of every step; with
+        ``inline``, a step that succeeded with at most that many bytes of arrays is answered
+        with them (``wire.answer``), which saves the result request — for a token that may
+        read results."""
         try:
             task = TaskSpec.model_validate_json(spec)
         except ValidationError as exc:
@@ -210,12 +229,21 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
                                                        default=str).encode()).hexdigest()[:16]}
         payload = await tensors.read() if tensors is not None else None
         # Hashing and checking a large model takes a while: off the loop, which serves others.
-        digest = await asyncio.to_thread(check_payload, task, payload)
+        digest = check_payload(task, payload) if len(payload or b"") <= INLINE_CHECK_BYTES \
+            else await asyncio.to_thread(check_payload, task, payload)
         status = executor.submit(task, payload, principal, digest=digest)
-        if task.step in BUILTIN_STEPS and not status.state.terminal:
+        if task.step in BUILTIN_STEPS:
             # Secure aggregation's own steps take milliseconds in a worker: answer with their
             # outcome, which saves the coordinator a poll in each of its three extra exchanges.
-            status = await executor.wait(executor.resolve(task.task_id, principal), BUILTIN_WAIT)
+            wait = wait or BUILTIN_WAIT
+        if wait > 0 and not status.state.terminal:
+            status = await executor.wait(executor.resolve(task.task_id, principal), wait)
+        if inline and status.has_tensors and status.state is TaskState.succeeded and \
+                (principal.is_admin or "read_model" in principal.scopes):
+            data = executor.small_result(executor.resolve(task.task_id, principal), inline)
+            if data is not None:
+                return Response(answer.pack(status.model_dump_json().encode(), data),
+                                media_type=answer.MEDIA_TYPE, status_code=202)
         return status
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskStatus)

@@ -316,6 +316,20 @@ class Executor:
                 task.cancel()
         return self.status(key)
 
+    def small_result(self, key: str, limit: int) -> bytes | None:
+        """A succeeded task's arrays if they are at most ``limit`` bytes, else ``None``."""
+        row = self.store.get_task(key)
+        if row is None or not row["result_path"] or \
+                row["status"].get("state") != TaskState.succeeded.value:
+            return None
+        path = Path(row["result_path"])
+        try:
+            if path.stat().st_size > limit:
+                return None
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
     def result(self, key: str) -> bytes:
         row = self.store.get_task(key)
         if row is None:

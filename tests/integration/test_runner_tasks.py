@@ -87,3 +87,47 @@ def test_a_failing_step_reports_why(http) -> None:
     assert status["state"] == "failed"
     assert "nope" in status["error"]["message"]
     assert http.get("/v1/tasks/t-fail/result").status_code == 409
+
+
+def test_a_submission_can_wait_for_its_step_and_carry_its_arrays(http, federation) -> None:
+    from jupyter_fed.wire import answer
+    from jupyter_fed.wire.tensors import metadata
+
+    files = {"spec": (None, json.dumps(_spec("t-inline")), "application/json"),
+             "tensors": ("t", _weights(), "application/octet-stream")}
+    resp = http.post("/v1/tasks", files=files, params={"wait": 30, "inline": 1 << 24})
+
+    assert resp.status_code == 202
+    assert resp.headers["content-type"].startswith(answer.MEDIA_TYPE)
+    status, data = answer.unpack(resp.content)
+    assert json.loads(status)["state"] == "succeeded"
+    assert data == http.get("/v1/tasks/t-inline/result").content  # the same bytes, provenance too
+    assert metadata(data)["task_id"] == "t-inline"
+
+    # too small a limit, or a token that may not read results: the status alone, as before
+    files["spec"] = (None, json.dumps(_spec("t-small")), "application/json")
+    small = http.post("/v1/tasks", files=files, params={"wait": 30, "inline": 10})
+    assert small.headers["content-type"].startswith("application/json")
+    assert small.json()["state"] == "succeeded" and small.json()["has_tensors"]
+
+    http.post("/v1/users", json={"name": "submitter", "role": "model_builder"})
+    token = http.post("/v1/tokens", json={"user": "submitter", "expires_days": 1,
+                                          "scopes": ["create_session", "read_session"]})
+    assert token.status_code == 201, token.text
+    with federation.processes["silo1"].http(token.json()["token"], timeout=60) as limited:
+        files["spec"] = (None, json.dumps(_spec("t-limited")), "application/json")
+        blind = limited.post("/v1/tasks", files=files, params={"wait": 30, "inline": 1 << 24})
+    assert blind.status_code == 202, blind.text
+    assert blind.headers["content-type"].startswith("application/json")
+    assert blind.json()["state"] in ("succeeded", "failed")
+
+
+def test_answer_framing_refuses_a_truncated_answer() -> None:
+    from jupyter_fed.wire import answer
+
+    packed = answer.pack(b'{"a": 1}', b"tensors")
+    assert answer.unpack(packed) == (b'{"a": 1}', b"tensors")
+    with pytest.raises(ValueError):
+        answer.unpack(packed[:3])
+    with pytest.raises(ValueError):
+        answer.unpack(packed[:4] + b"{")

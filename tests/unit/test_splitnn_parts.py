@@ -88,3 +88,32 @@ def test_each_epoch_charges_its_share_and_evaluations_are_declared() -> None:
     assert later["train"].epsilon == 0.0
     assert head["test"].evaluation and head["train"].epsilon == pytest.approx(1.0)
     assert _dp.privacy_cost("start", params, facts)["train"].epsilon == 0.0
+
+
+def test_a_workers_live_networks_are_used_only_while_the_file_is_the_one_it_wrote(tmp_path
+                                                                                   ) -> None:
+    import os
+
+    from jupyter_fed.packages.base import StepContext
+    from jupyter_fed.packages.splitnn._party import PartyFile
+
+    ctx = StepContext(task_id="t", round=1, cache_dir=tmp_path, principal="alice",
+                      session_id="sess1")
+    pf = PartyFile(ctx, "a")
+    nets = (object(), None, object())
+    with pf.locked():
+        pf.write({"w": np.zeros(3, np.float32)}, {"exchange": 1})
+        pf.remember(nets, {"exchange": 1}, {})
+        live = pf.live()
+        assert live is not None and live.nets is nets and live.meta["exchange"] == 1
+
+        # another worker (or a retry elsewhere) moved the party on: the file is read again
+        os.utime(pf.path, ns=(1, 1))
+        assert pf.live() is None
+        arrays, meta = pf.read()
+        assert meta == {"exchange": 1} and arrays["w"].shape == (3,)
+
+        pf.write({"w": np.ones(3, np.float32)}, {"exchange": 2})
+        pf.remember(nets, {"exchange": 2}, {})
+        pf.forget()  # a step failed halfway
+        assert pf.live() is None

@@ -8,6 +8,14 @@ per principal, session and client, readable by the runner's user only (0600), at
 number of the last exchange it applied and that exchange's arrays, so a step the coordinator
 retries after a lost answer gets the same answer instead of applying its gradients twice.
 
+Reading, rebuilding and writing the networks cost more than an exchange's arithmetic, so the
+worker process that wrote the file also keeps the party's live networks and optimiser in memory
+(``Live``), valid while the file is the one it wrote (same inode, modification time and size): a
+step that finds the file so uses them instead of reading it; one that finds another worker's file
+reads it. The file is still written every exchange — it is what a retry, another worker or a
+prediction session reads — but without an fsync: it survives the process, and a machine crash
+ends the session anyway (a splitnn session cannot resume).
+
 Prediction sessions open the training session's file read-only.
 """
 
@@ -16,8 +24,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +38,26 @@ from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages.alignment import SESSION_ID, principal_dir, write_private_file
 from jupyter_fed.packages.base import StepContext
 
-__all__ = ["PartyFile", "pack_optimizer", "unpack_optimizer"]
+__all__ = ["Live", "PartyFile", "pack_optimizer", "unpack_optimizer"]
+
+KEEP_LIVE = 4
+"""Parties whose networks one worker process keeps in memory (most recently used first)."""
+
+
+@dataclass
+class Live:
+    """A party's state as this worker process last wrote it to its file."""
+
+    signature: tuple[int, int, int]
+    """The file's (inode, modification time in ns, size) right after the write."""
+    nets: tuple[Any, Any, Any]
+    """(bottom network, head or ``None``, optimiser), exactly as written."""
+    meta: dict[str, Any]
+    last: dict[str, np.ndarray]
+    """The arrays the last exchange answered (a retried step gets them again)."""
+
+
+_LIVE: OrderedDict[Path, Live] = OrderedDict()
 
 
 class PartyFile:
@@ -77,7 +108,42 @@ class PartyFile:
 
         write_private_file(self.path, encode({k: np.ascontiguousarray(v)
                                               for k, v in arrays.items()},
-                                             {"party": json.dumps(meta)}))
+                                             {"party": json.dumps(meta)}), sync=False)
+
+    # the in-memory copy (call under ``locked()``) -----------------------------------------------
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def live(self) -> Live | None:
+        """This process's copy of the state, if the file is still the one it wrote."""
+        found = _LIVE.get(self.path)
+        if found is None:
+            return None
+        if found.signature != self._signature():  # another worker (or a restart) moved on
+            self.forget()
+            return None
+        _LIVE.move_to_end(self.path)
+        return found
+
+    def remember(self, nets: tuple[Any, Any, Any], meta: dict[str, Any],
+                 last: dict[str, np.ndarray]) -> None:
+        """Keep ``nets`` as the state just written (call right after ``write``)."""
+        signature = self._signature()
+        if signature is None:
+            return
+        _LIVE[self.path] = Live(signature, nets, meta, last)
+        _LIVE.move_to_end(self.path)
+        while len(_LIVE) > KEEP_LIVE:
+            _LIVE.popitem(last=False)
+
+    def forget(self) -> None:
+        """Drop the in-memory copy: a step failed halfway, so the networks may have moved on
+        from what the file holds."""
+        _LIVE.pop(self.path, None)
 
 
 def pack_optimizer(opt: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

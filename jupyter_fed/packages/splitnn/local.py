@@ -21,6 +21,8 @@ Labels never leave the label party; a party's network never leaves it (see ``_pa
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,22 @@ __all__ = ["forward", "head", "predict", "privacy_cost", "start"]
 
 privacy_cost = _dp.privacy_cost
 
+_PARSED: OrderedDict[str, tuple[SplitNNConfig, Any, dict[str, Any]]] = OrderedDict()
+
+
+def _parse(model_config: Any, data_config: Any) -> tuple[SplitNNConfig, Any, dict[str, Any]]:
+    """The configs parsed, with each party's network section: validating them takes about as
+    long as an exchange's arithmetic, and every step of a session sends the same ones."""
+    key = json.dumps([model_config, data_config], sort_keys=True, default=str)
+    found = _PARSED.get(key)
+    if found is None:
+        cfg, data = parse(model_config, data_config)
+        features = {c: cfg.model.feature(c) for c in data.clients} if cfg.model else {}
+        found = _PARSED[key] = (cfg, data, features)
+        while len(_PARSED) > 8:
+            _PARSED.popitem(last=False)
+    return found
+
 
 class Party:
     """One party's view of a step: its configs, its aligned rows, its networks."""
@@ -44,7 +62,8 @@ class Party:
     def __init__(self, ctx: StepContext, datasets: dict[str, DatasetHandle],
                  params: dict[str, Any]) -> None:
         self.ctx = ctx
-        self.cfg, self.data = parse(params.get("model_config"), params.get("data_config"))
+        self.cfg, self.data, self.features = _parse(params.get("model_config"),
+                                                    params.get("data_config"))
         self.client = str(params.get("client") or "")
         if self.client not in self.data.clients:
             raise ConfigError(f"the step names client {self.client!r}, which data_config does "
@@ -123,18 +142,38 @@ class Party:
         return _dp.privatize(values, float(getattr(dp, clip)), sigma, self.rng)
 
 
-def _replayed(meta: dict[str, Any], arrays: dict[str, np.ndarray], exchange: int
+def _replayed(meta: dict[str, Any], last: dict[str, np.ndarray], exchange: int
               ) -> StepResult | None:
     """The answer of an exchange this party already applied (a retried step), else ``None``."""
     done = int(meta.get("exchange", -1))
     if done == exchange:
-        last = {k[5:]: v for k, v in arrays.items() if k.startswith("last.")}
-        return StepResult(tensors=last, outputs=dict(meta.get("outputs") or {}),
+        return StepResult(tensors=dict(last), outputs=dict(meta.get("outputs") or {}),
                           num_examples=int(meta.get("num_examples", 0)))
     if done != exchange - 1:
         raise ConfigError(f"exchange {exchange} arrived after exchange {done}: the party's "
                           "model is out of step with the session", "start a new session")
     return None
+
+
+def _state(p: Party, pf: PartyFile) -> tuple[tuple[Any, Any, Any], dict[str, Any],
+                                             dict[str, np.ndarray]]:
+    """The party's networks, the file's metadata and the last answer: this worker's live copy
+    when the file is still the one it wrote, else read from the file (call under the lock)."""
+    live = pf.live()
+    if live is not None:
+        return live.nets, live.meta, live.last
+    arrays, meta = pf.read()
+    last = {k[5:]: v for k, v in arrays.items() if k.startswith("last.")}
+    return p.load(arrays, meta), meta, last
+
+
+def _save(p: Party, pf: PartyFile, nets: tuple[Any, Any, Any], out: dict[str, np.ndarray],
+          meta: dict[str, Any]) -> None:
+    """Write the party's state after an exchange and keep it live in this worker."""
+    new, new_meta = p.arrays(*nets)
+    meta = {**new_meta, **meta}
+    pf.write({**new, **{f"last.{k}": v for k, v in out.items()}}, meta)
+    pf.remember(nets, meta, out)
 
 
 def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
@@ -202,36 +241,45 @@ def forward(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
     exchange = int(params["exchange"])
     pf = PartyFile(ctx, p.client)
     with pf.locked():
-        arrays, meta = pf.read()
-        again = _replayed(meta, arrays, exchange)
+        nets, meta, last = _state(p, pf)
+        again = _replayed(meta, last, exchange)
         if again is not None:
             return again
-        net, _top, opt = p.load(arrays, meta)
-        x = p.x("train")
-        width = p.cfg.model.feature(p.client).output_size  # type: ignore[union-attr]
-        applied = _schedule(params, "apply", len(x))
-        if applied:
-            grad = torch.from_numpy(_expect(tensors, "grad", sum(map(len, applied)), width))
-            net.train()
-            offset = 0
-            for rows in applied:
-                opt.zero_grad(set_to_none=True)
-                net(x[torch.from_numpy(rows)]).backward(grad[offset:offset + len(rows)])
-                opt.step()
-                offset += len(rows)
-        out: dict[str, np.ndarray] = {}
-        with torch.no_grad():
-            ahead = _schedule(params, "forward", len(x))
-            if ahead:
-                out["emb"] = p.noisy(net(x[torch.from_numpy(np.concatenate(ahead))]).numpy(),
-                                     "train", "embedding_clip")
-            if params.get("test") and "test" in p.handles:
-                out["test_emb"] = p.noisy(net(p.x("test")).numpy(), "test", "embedding_clip")
-        new, new_meta = p.arrays(net, None, opt)
-        n = sum(map(len, applied)) + sum(map(len, ahead))
-        pf.write({**new, **{f"last.{k}": v for k, v in out.items()}},
-                 {**new_meta, "exchange": exchange, "num_examples": n})
+        try:
+            out, n = _forward(p, nets, params, tensors)
+            _save(p, pf, nets, out, {"exchange": exchange, "num_examples": n})
+        except BaseException:
+            pf.forget()  # the networks may have moved on from the file
+            raise
     return StepResult(tensors=out, num_examples=n)
+
+
+def _forward(p: Party, nets: tuple[Any, Any, Any], params: dict[str, Any],
+             tensors: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    import torch
+
+    net, _top, opt = nets
+    x = p.x("train")
+    width = p.features[p.client].output_size
+    applied = _schedule(params, "apply", len(x))
+    if applied:
+        grad = torch.from_numpy(_expect(tensors, "grad", sum(map(len, applied)), width))
+        net.train()
+        offset = 0
+        for rows in applied:
+            opt.zero_grad(set_to_none=True)
+            net(x[torch.from_numpy(rows)]).backward(grad[offset:offset + len(rows)])
+            opt.step()
+            offset += len(rows)
+    out: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        ahead = _schedule(params, "forward", len(x))
+        if ahead:
+            out["emb"] = p.noisy(net(x[torch.from_numpy(np.concatenate(ahead))]).numpy(),
+                                 "train", "embedding_clip")
+        if params.get("test") and "test" in p.handles:
+            out["test_emb"] = p.noisy(net(p.x("test")).numpy(), "test", "embedding_clip")
+    return out, sum(map(len, applied)) + sum(map(len, ahead))
 
 
 def _loss_fn(cfg: SplitNNConfig) -> Any:
@@ -262,64 +310,73 @@ def _inputs(p: Party, net: Any, x: Any, given: dict[str, Any]) -> list[Any]:
     return [net(x) if c == p.client else given[c] for c in p.data.clients]
 
 
+def _head(p: Party, nets: tuple[Any, Any, Any], params: dict[str, Any],
+          tensors: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, Any], int]:
+    import torch
+
+    net, top, opt = nets
+    widths = {c: p.features[c].output_size for c in p.data.passive}
+    outputs: dict[str, Any] = {}
+    if params.get("eval") and "test" in p.handles:
+        xt, yt = p.x("test"), p.y("test")
+        given = {c: torch.from_numpy(_expect(tensors, f"test_emb/{c}", len(xt), w))
+                 for c, w in widths.items()}
+        net.eval(), top.eval()
+        with torch.no_grad():
+            outputs["metrics"] = metrics(p.cfg, top(torch.cat(_inputs(p, net, xt, given), 1)), yt)
+    x, y = p.x("train"), p.y("train")
+    batches = _schedule(params, "train", len(x))
+    out: dict[str, np.ndarray] = {}
+    loss_fn, total, seen = _loss_fn(p.cfg), 0.0, 0
+    if batches:
+        rows = sum(map(len, batches))
+        embs = {c: _expect(tensors, f"emb/{c}", rows, w) for c, w in widths.items()}
+        grads = {c: np.empty((rows, w), np.float32) for c, w in widths.items()}
+        net.train(), top.train()
+        for b in batches:
+            leaves = {c: torch.from_numpy(embs[c][seen:seen + len(b)]).requires_grad_()
+                      for c in widths}
+            idx = torch.from_numpy(b)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(top(torch.cat(_inputs(p, net, x[idx], leaves), 1)), y[idx])
+            loss.backward()
+            opt.step()
+            for c, leaf in leaves.items():
+                grads[c][seen:seen + len(b)] = leaf.grad.numpy()
+            total += float(loss) * len(b)
+            seen += len(b)
+        if not np.isfinite(total):
+            raise ConfigError("training diverged (the loss is not finite)",
+                              "lower the optimizer's learning_rate")
+        out = {f"grad/{c}": p.noisy(g, "train", "gradient_clip") for c, g in grads.items()}
+        outputs["train"] = {"train_loss": total / seen, "train_num_examples": seen}
+    if params.get("final") and p.cfg.differential_privacy_params is None:
+        out.update(_nets.to_numpy(top, "head."))  # trained parameters, as ffnet releases
+    return out, outputs, seen
+
+
 def head(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """The label party's exchange: evaluate (when asked), then train on the exchange's batches."""
-    import torch
 
     p = Party(ctx, datasets, params)
     if not p.is_label:
         raise ConfigError("only the label party computes the head", "")
     assert p.cfg.model is not None
-    widths = {c: p.cfg.model.feature(c).output_size for c in p.data.passive}
     exchange = int(params["exchange"])
     pf = PartyFile(ctx, p.client)
     with pf.locked():
-        arrays, meta = pf.read()
-        again = _replayed(meta, arrays, exchange)
+        nets, meta, last = _state(p, pf)
+        again = _replayed(meta, last, exchange)
         if again is not None:
             return again
-        net, top, opt = p.load(arrays, meta)
-        outputs: dict[str, Any] = {}
-        if params.get("eval") and "test" in p.handles:
-            xt, yt = p.x("test"), p.y("test")
-            given = {c: torch.from_numpy(_expect(tensors, f"test_emb/{c}", len(xt), w))
-                     for c, w in widths.items()}
-            net.eval(), top.eval()
-            with torch.no_grad():
-                outputs["metrics"] = metrics(p.cfg, top(torch.cat(_inputs(p, net, xt, given), 1)),
-                                             yt)
-        x, y = p.x("train"), p.y("train")
-        batches = _schedule(params, "train", len(x))
-        out: dict[str, np.ndarray] = {}
-        loss_fn, total, seen = _loss_fn(p.cfg), 0.0, 0
-        if batches:
-            rows = sum(map(len, batches))
-            embs = {c: _expect(tensors, f"emb/{c}", rows, w) for c, w in widths.items()}
-            grads = {c: np.empty((rows, w), np.float32) for c, w in widths.items()}
-            net.train(), top.train()
-            for b in batches:
-                leaves = {c: torch.from_numpy(embs[c][seen:seen + len(b)]).requires_grad_()
-                          for c in widths}
-                idx = torch.from_numpy(b)
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(top(torch.cat(_inputs(p, net, x[idx], leaves), 1)), y[idx])
-                loss.backward()
-                opt.step()
-                for c, leaf in leaves.items():
-                    grads[c][seen:seen + len(b)] = leaf.grad.numpy()
-                total += float(loss) * len(b)
-                seen += len(b)
-            if not np.isfinite(total):
-                raise ConfigError("training diverged (the loss is not finite)",
-                                  "lower the optimizer's learning_rate")
-            out = {f"grad/{c}": p.noisy(g, "train", "gradient_clip") for c, g in grads.items()}
-            outputs["train"] = {"train_loss": total / seen, "train_num_examples": seen}
-        if params.get("final") and p.cfg.differential_privacy_params is None:
-            out.update(_nets.to_numpy(top, "head."))  # trained parameters, as ffnet releases
-        new, new_meta = p.arrays(net, top, opt)
-        pf.write({**new, **{f"last.{k}": v for k, v in out.items()}},
-                 {**new_meta, "exchange": exchange, "outputs": outputs, "num_examples": seen})
+        try:
+            out, outputs, seen = _head(p, nets, params, tensors)
+            _save(p, pf, nets, out, {"exchange": exchange, "outputs": outputs,
+                                     "num_examples": seen})
+        except BaseException:
+            pf.forget()  # the networks may have moved on from the file
+            raise
     return StepResult(tensors=out, outputs=outputs, num_examples=seen)
 
 
