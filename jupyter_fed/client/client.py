@@ -330,7 +330,9 @@ class Client:
         num_rounds
             Training epochs over the linked rows (ignored when predicting).
         package_name
-            ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here.
+            ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here. ``"vfl_gbm"``
+            (the reference's ``"iai_gbm"``, strategy ``VflGbm``) trains SecureBoost-style
+            gradient-boosted trees: see :mod:`jupyter_fed.packages.vfl_gbm.config`.
         data_config
             ``{client: {"label_client": bool, "predictors": [...], "target": column | None}}``:
             exactly one label client, the only one with a target.
@@ -347,12 +349,18 @@ class Client:
         spec = get_package(package_name)
         if spec.name in ("ffnet",):  # the reference names its VFL networks iai_ffnet
             spec = get_package("splitnn")
+        if spec.name in ("gbm",):  # ... and its VFL trees iai_gbm (strategy VflGbm)
+            spec = get_package("vfl_gbm")
         model = dict(model_config or {})
         data = dict(data_config or {})
         if vfl_mode == "predict" and training_session_id and not model:
-            trained = self._backend.session(training_session_id)["config"]
+            trained_session = self._backend.session(training_session_id)
+            trained = trained_session["config"]
             model = dict(trained["model_config"])
             data = data or dict(trained["data_config"])
+            if package_name == "splitnn" and trained_session.get("package") in (
+                    "splitnn", "vfl_gbm"):  # the default follows the training session
+                spec = get_package(str(trained_session["package"]))
         model.pop("training_session_id", None)
         model.update({"prl_session_id": prl_session_id, "vfl_mode": vfl_mode})
         if training_session_id:
