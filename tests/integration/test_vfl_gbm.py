@@ -226,6 +226,7 @@ def test_vfl_gbm_matches_sklearn_on_the_joined_rows_and_predicts_in_aligned_orde
 def test_the_passive_party_receives_only_ciphertexts_of_the_gradients(
         gfed, trained, grecorder) -> None:
     session, _ = trained
+    assert session.status() == "completed"
     sent = [t for t in grecorder.tensors() if t]
     names = {name for t in sent for name in t}
     assert names <= {"ct", "pub_n", "node", "req"}, names
