@@ -1,8 +1,8 @@
 """Each party's own bins: scikit-learn's quantile edges, computed where the column is.
 
 The edges of a column are the midpoints between its distinct values when it has at most
-``max_bins`` of them, else the ``max_bins - 1`` inner percentiles (``method="midpoint"``) —
-scikit-learn's ``_BinMapper`` rule, so the bins (and hence the trees) are the ones scikit-learn
+``max_bins`` of them, else the ``max_bins - 1`` inner percentiles
+(``method="averaged_inverted_cdf"``, duplicates dropped) — scikit-learn's (1.5+) ``_BinMapper`` rule, so the bins (and hence the trees) are the ones scikit-learn
 would find on the joined rows. A value goes to the first bin whose upper edge is ``>=`` it, and
 a split at bin ``b`` sends ``x <= edges[b]`` left. Edges never leave the party; the label party
 is told only how many bins each column has.
@@ -30,7 +30,8 @@ def edges(x: np.ndarray, max_bins: int, seed: int) -> list[np.ndarray]:
         if len(distinct) <= max_bins:
             mids = (distinct[:-1] + distinct[1:]) * 0.5
         else:
-            mids = np.percentile(col, np.linspace(0, 100, max_bins + 1)[1:-1], method="midpoint")
+            mids = np.unique(np.percentile(col, np.linspace(0, 100, max_bins + 1)[1:-1],
+                                           method="averaged_inverted_cdf"))
         out.append(np.asarray(mids, np.float64))
     return out
 
