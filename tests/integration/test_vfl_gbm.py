@@ -28,7 +28,7 @@ from jupyter_fed.errors import ConfigError
 
 A_COLS = [f"x{i}" for i in range(8)]
 B_COLS = [f"x{i}" for i in range(8, 15)]
-PARAMS = {"max_depth": 3, "learning_rate": 0.3, "max_bins": 32, "max_iter": 6,
+PARAMS = {"max_depth": 3, "learning_rate": 0.3, "max_bins": 16, "max_iter": 3,
           "min_samples_leaf": 20, "l2_regularization": 0.0}
 TOLERANCE = 0.01
 """The issue's target: ROC AUC within this of scikit-learn's on the joined rows."""
@@ -97,7 +97,7 @@ class Recorder:
 @pytest.fixture(scope="module")
 def gfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     root = tmp_path_factory.mktemp("vgbm-data")
-    paths = write_vertical(root / "gen", rows=1200, parties=2, overlap=0.9, test_rows=500)
+    paths = write_vertical(root / "gen", rows=1000, parties=2, overlap=0.9, test_rows=500)
     silos: dict[str, dict[str, object]] = {"ra": {}, "rb": {}}
     for party, runner in (("party0", "ra"), ("party1", "rb")):
         for role in ("train", "test"):
