@@ -2,10 +2,11 @@
 
 The edges of a column are the midpoints between its distinct values when it has at most
 ``max_bins`` of them, else the ``max_bins - 1`` inner percentiles
-(``method="averaged_inverted_cdf"``, duplicates dropped) — scikit-learn's (1.5+) ``_BinMapper`` rule, so the bins (and hence the trees) are the ones scikit-learn
-would find on the joined rows. A value goes to the first bin whose upper edge is ``>=`` it, and
-a split at bin ``b`` sends ``x <= edges[b]`` left. Edges never leave the party; the label party
-is told only how many bins each column has.
+(``method="averaged_inverted_cdf"``, duplicates dropped) — scikit-learn's (1.5+) ``_BinMapper``
+rule, so the bins (and hence the trees) are the ones scikit-learn would find on the joined rows.
+A value goes to the first bin whose upper edge is ``>=`` it, and a split at bin ``b`` sends
+``x <= edges[b]`` left. Edges never leave the party; the label party is told only how many bins
+each column has.
 """
 
 from __future__ import annotations

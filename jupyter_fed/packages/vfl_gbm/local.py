@@ -17,7 +17,9 @@ Passive party:
 
 ``start``  bins its columns (edges stay here); returns row counts, digest, bins per column.
 ``hist``   one level: for each open node, column and bin, the encrypted sum of the rows' packed
-           gradients (a product of ciphertexts), re-randomised; plus each bin's row count.
+           gradients (a product of ciphertexts), re-randomised; plus each bin's row count. A node
+           whose rows (or its sibling's) are fewer than the policy's release minimum is
+           withheld, as in HFL gbm, and not split.
 ``route``  the label party chose a bin of this party's column for some nodes: keep the
            threshold (here only) and say which rows (training and test) go right.
 ``bits``   (prediction sessions) left/right of every linked row at each split this party holds.
@@ -262,7 +264,8 @@ def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
             block[..., :2] = gh.reshape(*counts.shape, 2)
             block[..., 2] = counts
         before = grower.feature.copy()
-        grower.split(hist, [])
+        withheld = {int(i) for q in p.data.passive for i in params.get("withheld", {}).get(q, [])}
+        grower.split(hist, sorted(withheld))
         new = np.flatnonzero((grower.feature[0] >= 0) & (before[0] < 0))
         route = np.full(len(x), -1, np.int32)
         requests: dict[str, list[list[int]]] = {q: [] for q in p.data.passive}
@@ -399,6 +402,22 @@ def _passive(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
     return p
 
 
+def _small(ctx: StepContext, node: np.ndarray, open_slots: list[int]) -> list[int]:
+    """Positions of the open nodes whose bin counts would describe fewer rows than the policy's
+    release minimum — the node or its sibling (which the label party derives by subtraction)
+    holds fewer (but some). They are withheld, and the label party splits neither."""
+    from jupyter_fed.privacy.suppression import release_minimum
+
+    minimum = release_minimum(ctx.policy.get("train") or {}, 1)
+    here = np.bincount(node[node >= 0], minlength=max(open_slots) + 2)
+    out = []
+    for i, m in enumerate(open_slots):
+        sib = (m + 1 if m % 2 else m - 1) if m else m
+        if any(0 < here[s] < minimum for s in (m, sib)):
+            out.append(i)
+    return out
+
+
 def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """Encrypted gradient sums per open node, own column and bin, and each bin's row count."""
@@ -425,6 +444,9 @@ def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         lookup = np.full(max(int(node.max(initial=0)) + 1, max(open_slots) + 1), -1, np.intp)
         lookup[open_slots] = np.arange(len(open_slots))
         pos = np.where(node >= 0, lookup[np.maximum(node, 0)], -1)
+        withheld = _small(ctx, node, open_slots)
+        if withheld:
+            pos[np.isin(pos, withheld)] = -1
         cuts = _bins.unpad(arrays["edges"], arrays["n_edges"])
         codes = _bins.codes(x, cuts)
         k = codes.shape[0]
@@ -439,7 +461,8 @@ def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         filled = [sums[i] for i in np.flatnonzero(counts > 0).tolist()]
         enc = _paillier.to_bytes(filled, _paillier.width(n))
         out = StepResult(tensors={"enc": enc, "cnt": counts.reshape(len(open_slots), k, width)
-                                  .astype(np.float64)}, num_examples=int(inside.sum()))
+                                  .astype(np.float64)}, outputs={"withheld": withheld},
+                         num_examples=int(inside.sum()))
         return _save(p, arrays, meta, seq, out)
 
 

@@ -167,8 +167,10 @@ class VflGbmPlan(Plan):
                 for q in passive:
                     tensors[f"enc/{q}"] = h.answers[q].tensors["enc"]
                     tensors[f"cnt/{q}"] = h.answers[q].tensors["cnt"]
+                withheld = {q: list(h.answers[q].outputs.get("withheld") or []) for q in passive}
                 sp = (await self._step(io, "split", {label: Payload(
-                    {**self._base(label), "tree": t, "level": level}, tensors)}, rnd)
+                    {**self._base(label), "tree": t, "level": level, "withheld": withheld},
+                    tensors)}, rnd)
                       ).answers[label]
                 node = np.where(sp.tensors["route"] >= 0, sp.tensors["route"], node
                                 ).astype(np.int32)
