@@ -206,10 +206,14 @@ def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         h = np.ones_like(g) if h is None else h
         n = _bytes_int(arrays["key.n"])
         cts = _paillier.encrypt_rows(_paillier.public_key(n), g[:, 0], h[:, 0])
-        grower = _grower(p, list(params["n_bins"]))
+        n_bins = [int(b) for b in params["n_bins"]]
+        if len(n_bins) != sum(len(d.predictors) for d in p.data.clients.values()) or \
+                any(not 1 <= b <= 256 for b in n_bins):
+            raise ConfigError("the coordinator sent bin counts that do not fit data_config", "")
+        grower = _grower(p, n_bins)
         arrays = {k: v for k, v in arrays.items() if not k.startswith("g.")}
         arrays.update({"grad": g[:, 0], "hess": h[:, 0], **_pack_grower(grower)})
-        meta.update(n_bins_all=list(params["n_bins"]), level=0, tree=int(params["tree"]))
+        meta.update(n_bins_all=n_bins, level=0, tree=int(params["tree"]))
         out = StepResult(tensors={"ct": cts, "pub_n": arrays["key.n"]},
                          outputs={"tree": int(params["tree"])}, num_examples=len(y))
         return _save(p, arrays, meta, seq, out)
@@ -441,6 +445,12 @@ def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
                               "every party must read the same linkage")
         open_slots = [int(m) for m in params["open"]]
         width = int(params["bins"])
+        top, least = slots(p.cfg.params.max_depth), int(arrays["n_edges"].max(initial=0)) + 1
+        if not open_slots or not least <= width <= 256 or \
+                any(not 0 <= m < top for m in open_slots) or \
+                node.min(initial=0) < -1 or node.max(initial=0) >= top:
+            raise ConfigError("the coordinator asked for histograms of nodes the trees cannot "
+                              "have", "the relay is not faithful; start a new session")
         lookup = np.full(max(int(node.max(initial=0)) + 1, max(open_slots) + 1), -1, np.intp)
         lookup[open_slots] = np.arange(len(open_slots))
         pos = np.where(node >= 0, lookup[np.maximum(node, 0)], -1)
@@ -481,7 +491,9 @@ def route(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         node = np.asarray(tensors["node"], np.int64)
         req = np.asarray(tensors["req"], np.int64).reshape(-1, 3)
         cuts = _bins.unpad(arrays["edges"], arrays["n_edges"])
-        if (req[:, 1] < 0).any() or (req[:, 1] >= len(cuts)).any() or any(
+        top = slots(p.cfg.params.max_depth) // 2  # slots that can have children
+        if node.shape != (len(x),) or (req[:, 0] < 0).any() or (req[:, 0] >= top).any() or \
+                (req[:, 1] < 0).any() or (req[:, 1] >= len(cuts)).any() or any(
                 not 0 <= b < len(cuts[f]) for f, b in req[:, 1:].tolist()):
             raise ConfigError("the label party asked for a split this party cannot make", "")
         out_route = np.full(len(x), -1, np.int32)
