@@ -264,3 +264,33 @@ def test_bad_configs_name_the_field(gclient, glinked, change, field) -> None:
         gclient.create_vfl_session("bad", prl_session_id=glinked.id, data_config=data,
                                    model_config=model, package_name="iai_gbm")
     assert any(d["field"].startswith(field) for d in err.value.details), err.value.details
+
+
+def test_federate_vfl_gbm_cell_trains_from_a_yaml_body(gclient, glinked, capsys) -> None:
+    # The process-wide test shell other tests share: a second singleton class would clash.
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.user_ns["gclient"] = gclient
+    shell.run_line_magic("load_ext", "jupyter_fed")
+    shell.run_line_magic("fed", "use gclient")
+
+    shell.run_cell_magic("federate", "vfl_gbm -o vgbm", (
+        f"prl_session_id: {glinked.id}\n"
+        "rounds: 1\n"
+        "key_bits: 1024\n"
+        "clients:\n"
+        f"  a: {{train: ra/ra_train, test: ra_test, predictors: [{', '.join(A_COLS)}]}}\n"
+        f"  b: {{train: rb/rb_train, test: rb_test, predictors: [{', '.join(B_COLS)}], "
+        "label_client: true, target: y}\n"
+        "model:\n"
+        "  params: {max_depth: 2, max_bins: 8, learning_rate: 0.3}\n"))
+
+    session = shell.user_ns["vgbm"]
+    assert session.status() == "completed"
+    assert len(session.metrics().as_dict()["federated_metrics"]) == 1
+    assert "label party b" in capsys.readouterr().out
+    shell.run_line_magic("unload_ext", "jupyter_fed")
+    from jupyter_fed.magics._client import reset_client
+
+    reset_client()

@@ -11,7 +11,7 @@ the threshold and says which rows go right. The reference SDK's
 
 from __future__ import annotations
 
-from jupyter_fed.packages.registry import PackageSpec, register
+from jupyter_fed.packages.registry import Notebook, PackageSpec, register
 
 _LOCAL = "jupyter_fed.packages.vfl_gbm.local"
 
@@ -26,4 +26,17 @@ PACKAGE = register(PackageSpec(
     description="gradient-boosted trees over vertically partitioned data (after a prl "
                 "linkage), SecureBoost-style: Paillier-encrypted gradients, split values kept "
                 "by the party whose column they split",
+    notebook=Notebook(data_keys=("clients",), rounds=False, predictors=False, per_client=True,
+                      model_keys="jupyter_fed.packages.vfl_gbm.config:VflGbmConfig",
+                      task_options=("batch_size", "storage_path", "raw_output"),
+                      show="jupyter_fed.packages.vfl_gbm.model:show",
+                      example="prl_session_id: <id of a prl session>\n"
+                              "rounds: 10\n"
+                              "clients:\n"
+                              "  hospital-a: {train: hospital-a/patients, test: patients-test, "
+                              "predictors: [x0, x1, x2]}\n"
+                              "  hospital-b: {train: hospital-b/patients, test: patients-test, "
+                              "predictors: [x8, x9], label_client: true, target: y}\n"
+                              "model:\n"
+                              "  params: {max_depth: 3, learning_rate: 0.1, max_bins: 32}"),
 ))

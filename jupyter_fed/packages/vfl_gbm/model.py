@@ -15,7 +15,7 @@ import numpy as np
 
 from jupyter_fed.packages.splitnn.model import PredictionResult
 
-__all__ = ["VflGbmModel"]
+__all__ = ["VflGbmModel", "show"]
 
 
 class VflGbmModel:
@@ -59,3 +59,14 @@ class VflGbmModel:
                     f"{self.prediction.client} ({self.prediction.runner})")
         return (f"VflGbmModel({self.n_trees} trees over {self.rows:,} linked rows; label party "
                 f"{self.label_client}; thresholds at their parties)")
+
+
+def show(results: Any) -> list[Any]:
+    """How ``%%federate vfl_gbm`` shows a finished session."""
+    if results.prediction is not None:
+        return [repr(results), dict(results.prediction) if results.prediction.readable
+                else results.prediction.reason]
+    lines = [repr(results)] + [
+        f"tree {i + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(m.items()))
+        for i, m in enumerate(results.history)]
+    return ["\n".join(lines)]
