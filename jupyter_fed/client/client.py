@@ -349,7 +349,11 @@ class Client:
         spec = get_package(package_name)
         if spec.name in ("ffnet",):  # the reference names its VFL networks iai_ffnet
             spec = get_package("splitnn")
-        if spec.name in ("gbm",):  # ... and its VFL trees iai_gbm (strategy VflGbm)
+        strategy = ((model_config or {}).get("strategy") or {}) if isinstance(
+            model_config, dict) else {}
+        if spec.name in ("gbm",) or (spec.name in ("ffnet", "splitnn") and isinstance(
+                strategy, dict) and str(strategy.get("name", "")).lower() in ("vflgbm", "vfl_gbm")):
+            # ... and its VFL trees iai_gbm, strategy VflGbm (its tutorial passes iai_ffnet)
             spec = get_package("vfl_gbm")
         model = dict(model_config or {})
         data = dict(data_config or {})

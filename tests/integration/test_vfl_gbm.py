@@ -294,3 +294,13 @@ def test_federate_vfl_gbm_cell_trains_from_a_yaml_body(gclient, glinked, capsys)
     from jupyter_fed.magics._client import reset_client
 
     reset_client()
+
+
+def test_the_reference_tutorials_iai_ffnet_with_strategy_vflgbm_is_routed_here(
+        gclient, glinked) -> None:
+    model, data = configs()
+    session = gclient.create_vfl_session("routed", prl_session_id=glinked.id, num_rounds=2,
+                                         package_name="iai_ffnet", data_config=data,
+                                         model_config=model)
+    assert session.package == "vfl_gbm"
+    session.cancel()
