@@ -35,9 +35,8 @@ import numpy as np
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
-from jupyter_fed.packages.gbm import _loss
-from jupyter_fed.packages.gbm._grow import Grower
-from jupyter_fed.packages.gbm._trees import slots
+from jupyter_fed.packages.gbm import parts as gbm_parts
+from jupyter_fed.packages.gbm.parts import Grower, slots
 from jupyter_fed.packages.vfl_gbm import _bins, _paillier
 from jupyter_fed.packages.vfl_gbm._state import GbmPartyFile
 from jupyter_fed.packages.vfl_gbm.config import parse
@@ -131,7 +130,7 @@ def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         "digests": {r: h.alignment.digest for r, h in p.handles.items()},  # type: ignore[attr-defined]
         "label_client": p.is_label}
     if p.cfg.vfl_mode == "predict":
-        GbmPartyFile(ctx, p.client, p.cfg.training_session_id).read("model")
+        GbmPartyFile(ctx, p.client, p.cfg.training_session_id).read()
         return StepResult(outputs=outputs, num_examples=p.handles["train"].num_rows)
     x = p.x("train")
     cuts = _bins.edges(x, p.cfg.params.max_bins, p.cfg.seed)
@@ -146,7 +145,7 @@ def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         y = p.y("train")
         target = np.bincount(y.astype(np.intp), minlength=2).astype(np.float64) \
             if p.cfg.classification else np.array([len(y), y.sum()])
-        base = float(_loss.baseline(p.cfg.classification, 2, target)[0])
+        base = float(gbm_parts.baseline(p.cfg.classification, 2, target)[0])
         pub, priv = _paillier.keypair(p.cfg.key_bits)
         arrays.update({"raw": np.full(len(y), base), "baseline": np.array([base]),
                        "key.n": _int_bytes(pub.n), "key.p": _int_bytes(priv.p),
@@ -202,7 +201,7 @@ def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         if again is not None:
             return again
         y = p.y("train")
-        g, h = _loss.gradients(arrays["raw"][:, None], y, p.cfg.classification, 2)
+        g, h = gbm_parts.gradients(arrays["raw"][:, None], y, p.cfg.classification, 2)
         h = np.ones_like(g) if h is None else h
         n = _bytes_int(arrays["key.n"])
         cts = _paillier.encrypt_rows(_paillier.public_key(n), g[:, 0], h[:, 0])
@@ -357,7 +356,7 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
             prev = arrays.get(f"trees.{name}", np.zeros((0, len(value)), done[name].dtype))
             arrays[f"trees.{name}"] = np.concatenate([prev, done[name][:1].astype(prev.dtype)])
         y = p.y("train")
-        found, _ = _loss.metrics(arrays["raw"][:, None], y, p.cfg.classification, 2, "train_")
+        found, _ = gbm_parts.metrics(arrays["raw"][:, None], y, p.cfg.classification, 2, "train_")
         outputs: dict[str, Any] = {"train": found}
         if "raw_test" in arrays:
             xt = p.x("test")
@@ -365,7 +364,7 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
                                _given(tensors, p.data.passive))
             leaf = _walk(right, done["feature"][0], p.cfg.params.max_depth)
             arrays["raw_test"] = arrays["raw_test"] + value[leaf]
-            outputs["metrics"], _ = _loss.metrics(arrays["raw_test"][:, None], p.y("test"),
+            outputs["metrics"], _ = gbm_parts.metrics(arrays["raw_test"][:, None], p.y("test"),
                                                   p.cfg.classification, 2, "test_")
         arrays = {k: v for k, v in arrays.items()
                   if not k.startswith("g.") and k not in ("grad", "hess")}
