@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_fed.client.session import Session
 from jupyter_fed.client.taskgroup import TaskBuilder
-from jupyter_fed.errors import ConfigError
+from jupyter_fed.errors import ConfigError, FedError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -330,9 +330,13 @@ class Client:
         num_rounds
             Training epochs over the linked rows (ignored when predicting).
         package_name
-            ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here. ``"vfl_gbm"``
-            (the reference's ``"iai_gbm"``, strategy ``VflGbm``) trains SecureBoost-style
-            gradient-boosted trees: see :mod:`jupyter_fed.packages.vfl_gbm.config`.
+            ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here. ``"vfl_glm"`` (the
+            reference's ``"iai_glm"`` / ``"glm"``, strategy ``VflGlm``) fits a GLM instead; see
+            :mod:`jupyter_fed.packages.vfl_glm`. ``"vfl_gbm"`` (the reference's ``"iai_gbm"``,
+            strategy ``VflGbm``, also under ``"iai_ffnet"`` as its tutorial writes it) trains
+            SecureBoost-style gradient-boosted trees; see
+            :mod:`jupyter_fed.packages.vfl_gbm.config`. A prediction session left at the default
+            takes the package of its training session.
         data_config
             ``{client: {"label_client": bool, "predictors": [...], "target": column | None}}``:
             exactly one label client, the only one with a target.
@@ -346,9 +350,19 @@ class Client:
         """
         from jupyter_fed.packages import get_package
 
+        if vfl_mode == "predict" and training_session_id and package_name == "splitnn":
+            # the default name: predict with whatever vertical package trained the model
+            try:
+                trained_package = self._backend.session(training_session_id).get("package")
+            except FedError:  # unknown: the coordinator's check names the field
+                trained_package = None
+            if trained_package in ("splitnn", "vfl_glm", "vfl_gbm"):
+                package_name = trained_package
         spec = get_package(package_name)
         if spec.name in ("ffnet",):  # the reference names its VFL networks iai_ffnet
             spec = get_package("splitnn")
+        if spec.name in ("glm",):  # ... and its VFL GLM iai_glm (strategy VflGlm)
+            spec = get_package("vfl_glm")
         strategy = ((model_config or {}).get("strategy") or {}) if isinstance(
             model_config, dict) else {}
         if spec.name in ("gbm",) or (spec.name in ("ffnet", "splitnn") and isinstance(
@@ -358,13 +372,9 @@ class Client:
         model = dict(model_config or {})
         data = dict(data_config or {})
         if vfl_mode == "predict" and training_session_id and not model:
-            trained_session = self._backend.session(training_session_id)
-            trained = trained_session["config"]
+            trained = self._backend.session(training_session_id)["config"]
             model = dict(trained["model_config"])
             data = data or dict(trained["data_config"])
-            if package_name == "splitnn" and trained_session.get("package") in (
-                    "splitnn", "vfl_gbm"):  # the default follows the training session
-                spec = get_package(str(trained_session["package"]))
         model.pop("training_session_id", None)
         model.update({"prl_session_id": prl_session_id, "vfl_mode": vfl_mode})
         if training_session_id:

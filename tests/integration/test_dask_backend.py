@@ -203,7 +203,8 @@ def test_a_runner_serves_sessions_on_a_dask_dataset(tmp_path: Path) -> None:
     root.mkdir()
     pq.write_table(table(), root / "d.parquet", row_group_size=500)
     with LocalFederation(tmp_path / "runners", {"silo": {"plain": root / "d.parquet"}},
-                         root) as fed, fed.processes["silo"].http() as admin:
+                         root) as fed, fed.processes["silo"].http(timeout=60) as admin:
+        # registering a Dask dataset imports dask and reads the schema: seconds on a busy machine
         resp = admin.post("/v1/datasets", json={"name": "big", "path": str(root / "d.parquet"),
                                                 "backend": {"name": "dask", "blocksize": 20_000}})
         assert resp.status_code == 201, resp.text

@@ -16,14 +16,21 @@ from attack import log_text, register, run_analytics
 
 
 def test_a_filter_selecting_six_rows_releases_no_exact_count(new_client, frames) -> None:
+    """The noisy count of six rows is below k = 10 most of the time, and then nothing at all is
+    released (the session fails, saying so); when the noise lifts it above k, what is released is
+    noisy. Either way, never the exact six rows' count or mean."""
     client = new_client()
 
     session = run_analytics(client, "stats", ["tracker"], {"tracker": ["y"], "filter": "x0 < 6"})
 
-    assert session.status() == "completed", log_text(session)
+    log = log_text(session)
+    assert "differentially private" in log
+    if session.status() != "completed":
+        assert "nothing is released" in log and "no contribution was left to merge" in log, log
+        return
     results = session.results()
     assert results.private is not None  # a DP answer, charged to the ledger
-    assert results.n != 6 and "differentially private" in log_text(session)
+    assert results.n != 6
     truth = frames["tracker"].y[frames["tracker"].x0 < 6]
     assert np.isnan(results.mean("y")) or results.mean("y") != truth.mean()
 

@@ -32,17 +32,19 @@ __all__ = ["PartyFile", "pack_optimizer", "unpack_optimizer"]
 class PartyFile:
     """The model file of one party (``client``) of one session, for the step's principal."""
 
-    def __init__(self, ctx: StepContext, client: str, session_id: str | None = None) -> None:
+    def __init__(self, ctx: StepContext, client: str, session_id: str | None = None,
+                 kind: str = "splitnn") -> None:
         sid = session_id or ctx.session_id
         if ctx.cache_dir is None:
-            raise ConfigError("splitnn runs only in a runner (each party keeps its model there)",
+            raise ConfigError(f"{kind} runs only in a runner (each party keeps its model there)",
                               "")
         if not SESSION_ID.match(sid or ""):
             raise ConfigError(f"{sid!r} is not a session id", "")
-        folder = principal_dir(ctx.cache_dir, ctx.principal, "splitnn") / sid
+        folder = principal_dir(ctx.cache_dir, ctx.principal, kind) / sid
         self.folder = folder / hashlib.sha256(client.encode()).hexdigest()[:24]
         self.path = self.folder / "model.safetensors"
         self.session_id = sid
+        self.kind = kind
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -64,7 +66,7 @@ class PartyFile:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            raise ConfigError(f"this runner holds no splitnn {what} of session "
+            raise ConfigError(f"this runner holds no {self.kind} {what} of session "
                               f"{self.session_id} for this party and user",
                               "train with the same user's token and client name, and pass that "
                               "session's id") from None
