@@ -332,7 +332,10 @@ class Client:
         package_name
             ``"splitnn"``; the reference's ``"iai_ffnet"`` is routed here. ``"vfl_glm"`` (the
             reference's ``"iai_glm"`` / ``"glm"``, strategy ``VflGlm``) fits a GLM instead; see
-            :mod:`jupyter_fed.packages.vfl_glm`. A prediction session left at the default
+            :mod:`jupyter_fed.packages.vfl_glm`. ``"vfl_gbm"`` (the reference's ``"iai_gbm"``,
+            strategy ``VflGbm``, also under ``"iai_ffnet"`` as its tutorial writes it) trains
+            SecureBoost-style gradient-boosted trees; see
+            :mod:`jupyter_fed.packages.vfl_gbm.config`. A prediction session left at the default
             takes the package of its training session.
         data_config
             ``{client: {"label_client": bool, "predictors": [...], "target": column | None}}``:
@@ -353,13 +356,19 @@ class Client:
                 trained_package = self._backend.session(training_session_id).get("package")
             except FedError:  # unknown: the coordinator's check names the field
                 trained_package = None
-            if trained_package in ("splitnn", "vfl_glm"):
+            if trained_package in ("splitnn", "vfl_glm", "vfl_gbm"):
                 package_name = trained_package
         spec = get_package(package_name)
         if spec.name in ("ffnet",):  # the reference names its VFL networks iai_ffnet
             spec = get_package("splitnn")
         if spec.name in ("glm",):  # ... and its VFL GLM iai_glm (strategy VflGlm)
             spec = get_package("vfl_glm")
+        strategy = ((model_config or {}).get("strategy") or {}) if isinstance(
+            model_config, dict) else {}
+        if spec.name in ("gbm",) or (spec.name in ("ffnet", "splitnn") and isinstance(
+                strategy, dict) and str(strategy.get("name", "")).lower() in ("vflgbm", "vfl_gbm")):
+            # ... and its VFL trees iai_gbm, strategy VflGbm (its tutorial passes iai_ffnet)
+            spec = get_package("vfl_gbm")
         model = dict(model_config or {})
         data = dict(data_config or {})
         if vfl_mode == "predict" and training_session_id and not model:

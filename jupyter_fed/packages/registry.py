@@ -163,7 +163,7 @@ BUILTIN = ("jupyter_fed.packages.ffnet", "jupyter_fed.packages.eda", "jupyter_fe
            "jupyter_fed.packages.glm", "jupyter_fed.packages.linear_inference", "jupyter_fed.packages.pca",
            "jupyter_fed.packages.prl", "jupyter_fed.packages.gbm",
            "jupyter_fed.packages.splitnn", "jupyter_fed.packages.eda_intersect",
-           "jupyter_fed.packages.vfl_glm")
+           "jupyter_fed.packages.vfl_glm", "jupyter_fed.packages.vfl_gbm")
 _loaded = False
 _load_lock = threading.RLock()  # RLock: a package module's import calls register() re-entrantly
 
