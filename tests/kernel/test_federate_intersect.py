@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -38,15 +39,20 @@ CELLS = {
 
 
 @pytest.fixture(scope="module")
-def cells(run_notebook: Any, federation: Any, data_root: Any) -> dict[str, Any]:
+def cells(run_notebook: Any, federation: Any, data_root: Any) -> Iterator[dict[str, Any]]:
     files = write_vertical(data_root / "kernel-vertical", rows=1200, parties=2, overlap=0.9)
     for i, runner in enumerate(("silo0", "silo1")):
         with federation.processes[runner].http() as admin:
             admin.post("/v1/datasets", json={"name": f"kparty{i}",
                                              "path": str(files[f"party{i}"]["train"]),
                                              "id_columns": ["patient_id"]}).raise_for_status()
-    nb = run_notebook(list(CELLS.values()), timeout=180)
-    return dict(zip(CELLS, nb.cells, strict=True))
+    try:
+        nb = run_notebook(list(CELLS.values()), timeout=180)
+        yield dict(zip(CELLS, nb.cells, strict=True))
+    finally:  # the federation is the whole run's: other tests count its datasets
+        for i, runner in enumerate(("silo0", "silo1")):
+            with federation.processes[runner].http() as admin:
+                admin.delete(f"/v1/datasets/kparty{i}")
 
 
 def test_a_cell_explores_the_intersection_of_a_linkage(cells: dict[str, Any]) -> None:
