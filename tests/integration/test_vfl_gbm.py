@@ -8,21 +8,15 @@ keeps every byte that party is sent. The Paillier key is 1024 bits here to keep 
 
 from __future__ import annotations
 
-import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
+from vertical_support import Recorder, link, recorded_client, vertical_federation
 
-import jupyter_fed
 from jupyter_fed import SessionTaskGroup
-from jupyter_fed.demo.data import write_vertical
 from jupyter_fed.demo.federation import LocalFederation
 from jupyter_fed.errors import ConfigError
 
@@ -34,82 +28,10 @@ TOLERANCE = 0.01
 """The issue's target: ROC AUC within this of scikit-learn's on the joined rows."""
 
 
-class Recorder:
-    """A loopback TCP relay that keeps every byte the coordinator sends to one runner."""
-
-    def __init__(self, port: int) -> None:
-        self.target = ("127.0.0.1", port)
-        self.sent = bytearray()
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            up = socket.create_connection(self.target)
-            threading.Thread(target=self._pipe, args=(conn, up, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(up, conn, False), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                if record:
-                    with self.lock:
-                        self.sent += data
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def tensors(self) -> list[dict[str, np.ndarray]]:
-        """Every safetensors payload of the recorded task requests."""
-        import json
-
-        from safetensors.numpy import load
-
-        with self.lock:
-            raw = bytes(self.sent)
-        out = []
-        for m in re.finditer(rb'filename="tensors.safetensors"\r\n[^\r]*\r\n\r\n', raw):
-            start = m.end()
-            header = int.from_bytes(raw[start:start + 8], "little")
-            meta_end = start + 8 + header
-            meta = json.loads(raw[start + 8:meta_end])
-            end = meta_end + max((v["data_offsets"][1] for k, v in meta.items()
-                                  if k != "__metadata__"), default=0)
-            out.append(load(raw[start:end]))
-        return out
-
-
 @pytest.fixture(scope="module")
 def gfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
-    root = tmp_path_factory.mktemp("vgbm-data")
-    paths = write_vertical(root / "gen", rows=1000, parties=2, overlap=0.9, test_rows=500)
-    silos: dict[str, dict[str, object]] = {"ra": {}, "rb": {}}
-    for party, runner in (("party0", "ra"), ("party1", "rb")):
-        for role in ("train", "test"):
-            table = pq.read_table(paths[party][role])
-            if runner == "rb":  # written differently: the linkage normalises it
-                table = table.set_column(0, "patient_id", pc.utf8_lower(table.column(0)))
-            path = root / f"{runner}_{role}.parquet"
-            pq.write_table(table, path)
-            silos[runner][f"{runner}_{role}"] = {"path": path, "id_columns": ["patient_id"]}
-    fed = LocalFederation(tmp_path_factory.mktemp("vgbm-runners"), silos, root,
-                          insecure_http=True)
-    with fed:
+    with vertical_federation(tmp_path_factory.mktemp("vgbm-data"),
+                             tmp_path_factory.mktemp("vgbm-runners"), 1000, 500) as fed:
         yield fed
 
 
@@ -120,25 +42,13 @@ def grecorder(gfed: LocalFederation) -> Recorder:
 
 @pytest.fixture(scope="module")
 def gclient(gfed: LocalFederation, grecorder: Recorder, tmp_path_factory) -> Iterator[object]:
-    runners = gfed.runners
-    for r in runners:
-        if r["name"] == "ra":
-            r["url"] = f"http://127.0.0.1:{grecorder.port}"
-    c = jupyter_fed.connect(embedded=True, state_dir=tmp_path_factory.mktemp("vgbm-coord"),
-                            runners=runners)
-    yield c
-    c.close()
+    with recorded_client(gfed, grecorder, tmp_path_factory.mktemp("vgbm-coord")) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
 def glinked(gclient) -> object:
-    ids = {"id_columns": ["patient_id"], "normalise": ["casefold"]}
-    prl = gclient.create_prl_session("link", data_config={"clients": {"a": ids, "b": ids}}
-                                     ).start()
-    tb = gclient.task_builder()
-    (SessionTaskGroup(prl).add_task(tb.prl("ra/ra_train", "ra_test", client_name="a"))
-     .add_task(tb.prl("rb/rb_train", "rb_test", client_name="b")).start().wait(120))
-    return prl
+    return link(gclient)
 
 
 def configs(**params) -> tuple[dict, dict]:

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_fed.errors import ConfigError, SessionFailed
+from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages._hfl import weighted_metrics
 from jupyter_fed.packages._io import Artefact, Payload, RoundMetrics, SessionIO, StepResults
-from jupyter_fed.packages._plan import Plan
-from jupyter_fed.packages._schema import Problem, check_columns, label_problems
+from jupyter_fed.packages._schema import Problem, label_problems
+from jupyter_fed.packages._vertical import VerticalPlan
 from jupyter_fed.packages.vfl_gbm.config import parse, parse_options
 
 __all__ = ["VflGbmPlan"]
@@ -36,54 +36,16 @@ def _nbytes(tensors: Mapping[str, np.ndarray]) -> int:
     return int(sum(np.asarray(v).nbytes for v in tensors.values()))
 
 
-class VflGbmPlan(Plan):
+class VflGbmPlan(VerticalPlan):
     """A vfl_gbm training (``vfl_mode: train``) or prediction (``predict``) session."""
 
-    def __init__(self, model_config: Mapping[str, Any], data_config: Mapping[str, Any],
-                 num_rounds: int = 1) -> None:
-        super().__init__(model_config, data_config, num_rounds)
-        self.cfg, self.data = parse(self.model_config, self.data_config)
+    package = "vfl_gbm"
+    parse = staticmethod(parse)
+    parse_options = staticmethod(parse_options)
 
-    def references(self) -> dict[str, tuple[str, tuple[str, ...]]]:
-        refs = {"model_config.prl_session_id": (self.cfg.prl_session_id, ("prl",))}
-        if self.cfg.training_session_id:
-            refs["model_config.training_session_id"] = (self.cfg.training_session_id,
-                                                        ("vfl_gbm",))
-        return refs
-
-    def check_client(self, client: str, datasets: Mapping[str, Mapping[str, Any]], runner: str
-                     ) -> list[Problem]:
-        mine = self.data.clients.get(client)
-        if mine is None:
-            return [Problem("data_config", f"client {client!r} is not one of the clients "
-                            f"data_config names ({', '.join(self.data.clients)}); join with "
-                            "client_name set to one of them")]
-        problems: list[Problem] = []
-        for info in datasets.values():
-            where = f"{runner}/{info['name']}"
-            problems += check_columns(f"data_config.{client}.predictors", mine.predictors, info,
-                                      where)
-            if mine.target:
-                problems += check_columns(f"data_config.{client}.target", [mine.target], info,
-                                          where)
-                if self.cfg.classification:
-                    problems += label_problems(f"data_config.{client}.target", mine.target, info,
-                                               where, 2)
-        return problems
-
-    def check_options(self, client: str, options: Mapping[str, Any]) -> list[Problem]:
-        try:
-            found = parse_options(client, dict(options))
-        except ConfigError as exc:
-            return [Problem(d["field"], d["error"]) for d in exc.details or []] or \
-                [Problem("options", exc.message)]
-        mine = self.data.clients.get(client)
-        if self.cfg.vfl_mode == "predict" and mine is not None and mine.label_client \
-                and not found.storage_path:
-            return [Problem(f"options[{client}].storage_path", "the label client of a "
-                            "prediction session writes its predictions there: give a .csv or "
-                            ".parquet path under its runner's data roots")]
-        return []
+    def target_problems(self, field: str, target: str, info: Mapping[str, Any], where: str
+                        ) -> list[Problem]:
+        return label_problems(field, target, info, where, 2) if self.cfg.classification else []
 
     # the session --------------------------------------------------------------------------------
     async def run(self, io: SessionIO) -> None:
