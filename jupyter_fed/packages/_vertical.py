@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from jupyter_fed.errors import ConfigError
+from jupyter_fed.errors import ConfigError, SessionFailed
+from jupyter_fed.packages._io import Payload, SessionIO, StepResults
 from jupyter_fed.packages._plan import Plan
 from jupyter_fed.packages._schema import Problem, check_columns
 
@@ -33,6 +34,8 @@ class VerticalPlan(Plan):
                  num_rounds: int = 1) -> None:
         super().__init__(model_config, data_config, num_rounds)
         self.cfg, self.data = type(self).parse(self.model_config, self.data_config)
+        self.seconds: dict[str, float] = {}
+        """Seconds each step took at its slowest party, summed over the session (round info)."""
 
     def references(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         """Sessions this one builds on: config field → (session id, packages it must be of)."""
@@ -78,3 +81,26 @@ class VerticalPlan(Plan):
                             "prediction session writes its predictions there: give a .csv or "
                             ".parquet path under its runner's data roots")]
         return []
+
+    # while the session runs ---------------------------------------------------------------------
+    async def _step(self, io: SessionIO, name: str, payloads: Mapping[str, Payload], rnd: int
+                    ) -> StepResults:
+        """One step at every party named, all of which must answer (a vertical model needs each
+        party's columns)."""
+        found = await io.step(name, payloads, round=rnd, min_answers=len(payloads))
+        self.seconds[name] = self.seconds.get(name, 0.0) + found.slowest
+        return found
+
+    def _agree(self, found: StepResults) -> dict[str, int]:
+        """Every party holds the same linkage: equal row counts and digests, per role."""
+        roles = sorted({r for a in found for r in (a.outputs.get("rows") or {})})
+        out: dict[str, int] = {}
+        for role in roles:
+            seen = {(int((a.outputs.get("rows") or {}).get(role, -1)),
+                     str((a.outputs.get("digests") or {}).get(role))) for a in found}
+            if len(seen) != 1:
+                raise SessionFailed(f"the parties' {role} datasets are not the same linkage "
+                                    f"(prl session {self.cfg.prl_session_id}): their aligned rows "
+                                    "differ", "give every party the datasets that session linked")
+            out[role] = next(iter(seen))[0]
+        return out

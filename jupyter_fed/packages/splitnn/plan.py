@@ -27,7 +27,7 @@ import numpy as np
 
 from jupyter_fed.errors import SessionFailed
 from jupyter_fed.packages._hfl import weighted_metrics
-from jupyter_fed.packages._io import Artefact, Payload, RoundMetrics, SessionIO, StepResults
+from jupyter_fed.packages._io import Artefact, Payload, RoundMetrics, SessionIO
 from jupyter_fed.packages._schema import Problem, label_problems
 from jupyter_fed.packages._vertical import VerticalPlan
 from jupyter_fed.packages.splitnn._batches import num_chunks
@@ -81,26 +81,6 @@ class SplitNNPlan(VerticalPlan):
         return {"model_config": self.model_config, "data_config": self.data_config,
                 "client": client, "num_rounds": self.num_rounds, "seed": self.cfg.seed,
                 "batch_size": self.batch_size, "exchange_batches": self.cfg.exchange_batches}
-
-    async def _step(self, io: SessionIO, name: str, payloads: Mapping[str, Payload], rnd: int
-                    ) -> StepResults:
-        found = await io.step(name, payloads, round=rnd, min_answers=len(payloads))
-        self.seconds[name] = self.seconds.get(name, 0.0) + found.slowest
-        return found
-
-    def _agree(self, found: StepResults) -> dict[str, int]:
-        """Every party holds the same linkage: equal row counts and digests, per role."""
-        roles = sorted({r for a in found for r in (a.outputs.get("rows") or {})})
-        out: dict[str, int] = {}
-        for role in roles:
-            seen = {(int((a.outputs.get("rows") or {}).get(role, -1)),
-                     str((a.outputs.get("digests") or {}).get(role))) for a in found}
-            if len(seen) != 1:
-                raise SessionFailed(f"the parties' {role} datasets are not the same linkage "
-                                    f"(prl session {self.cfg.prl_session_id}): their aligned rows "
-                                    "differ", "give every party the datasets that session linked")
-            out[role] = next(iter(seen))[0]
-        return out
 
     async def _train(self, io: SessionIO, rows: dict[str, int], started: float) -> None:
         n, label, passive = rows["train"], self.data.label, self.data.passive

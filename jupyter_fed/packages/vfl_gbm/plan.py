@@ -83,24 +83,9 @@ class VflGbmPlan(VerticalPlan):
             if name != "start":
                 self.seq[c] += 1
                 p.params["seq"] = self.seq[c]
-        found = await io.step(name, payloads, round=rnd, min_answers=len(payloads))
+        found = await super()._step(io, name, payloads, rnd)
         self.sent += sum(_nbytes(a.tensors) for a in found)
-        self.seconds[name] = self.seconds.get(name, 0.0) + found.slowest
         return found
-
-    def _agree(self, found: StepResults) -> dict[str, int]:
-        """Every party holds the same linkage: equal row counts and digests, per role."""
-        roles = sorted({r for a in found for r in (a.outputs.get("rows") or {})})
-        out: dict[str, int] = {}
-        for role in roles:
-            seen = {(int((a.outputs.get("rows") or {}).get(role, -1)),
-                     str((a.outputs.get("digests") or {}).get(role))) for a in found}
-            if len(seen) != 1:
-                raise SessionFailed(f"the parties' {role} datasets are not the same linkage "
-                                    f"(prl session {self.cfg.prl_session_id}): their aligned rows "
-                                    "differ", "give every party the datasets that session linked")
-            out[role] = next(iter(seen))[0]
-        return out
 
     async def _train(self, io: SessionIO, rows: dict[str, int], n_bins: list[int]) -> None:
         n, label, passive = rows["train"], self.data.label, self.data.passive

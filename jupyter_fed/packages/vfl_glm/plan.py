@@ -23,7 +23,6 @@ them, ``release_coefficients``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -69,26 +68,6 @@ class VflGlmPlan(VerticalPlan):
     def _base(self, client: str) -> dict[str, Any]:
         return {"model_config": self.model_config, "data_config": self.data_config,
                 "client": client}
-
-    async def _step(self, io: SessionIO, name: str, payloads: Mapping[str, Payload], rnd: int
-                    ) -> StepResults:
-        found = await io.step(name, payloads, round=rnd, min_answers=len(payloads))
-        self.seconds[name] = self.seconds.get(name, 0.0) + found.slowest
-        return found
-
-    def _agree(self, found: StepResults) -> dict[str, int]:
-        """Every party holds the same linkage: equal row counts and digests, per role."""
-        roles = sorted({r for a in found for r in (a.outputs.get("rows") or {})})
-        out: dict[str, int] = {}
-        for role in roles:
-            seen = {(int((a.outputs.get("rows") or {}).get(role, -1)),
-                     str((a.outputs.get("digests") or {}).get(role))) for a in found}
-            if len(seen) != 1:
-                raise SessionFailed(f"the parties' {role} datasets are not the same linkage "
-                                    f"(prl session {self.cfg.prl_session_id}): their aligned rows "
-                                    "differ", "give every party the datasets that session linked")
-            out[role] = next(iter(seen))[0]
-        return out
 
     async def _train(self, io: SessionIO, rows: dict[str, int], found: StepResults,
                      started: float) -> None:
