@@ -43,13 +43,9 @@ from jupyter_fed.wire import (
 from jupyter_fed.wire.hello import NONCE_RE
 from jupyter_fed.wire.hello import sign as sign_hello
 from jupyter_fed.wire.models import Hello
-from jupyter_fed.wire.secagg import BUILTIN_STEPS
 
 log = logging.getLogger("jupyter_fed.runner")
 
-BUILTIN_WAIT = 5.0
-"""Seconds ``POST /v1/tasks`` waits for a built-in secure-aggregation step to finish before it
-answers (with the task still running after that, the caller polls as for any step)."""
 INLINE_CHECK_BYTES = 256 * 1024
 """Payloads up to this size are checked on the event loop: a thread hop costs more than that."""
 
@@ -232,10 +228,6 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         digest = check_payload(task, payload) if len(payload or b"") <= INLINE_CHECK_BYTES \
             else await asyncio.to_thread(check_payload, task, payload)
         status = executor.submit(task, payload, principal, digest=digest)
-        if task.step in BUILTIN_STEPS:
-            # Secure aggregation's own steps take milliseconds in a worker: answer with their
-            # outcome, which saves the coordinator a poll in each of its three extra exchanges.
-            wait = wait or BUILTIN_WAIT
         if wait > 0 and not status.state.terminal:
             status = await executor.wait(executor.resolve(task.task_id, principal), wait)
         if inline and status.has_tensors and status.state is TaskState.succeeded and \
