@@ -29,8 +29,10 @@ def test_a_filter_selecting_six_rows_releases_no_exact_count(new_client, frames)
         assert "nothing is released" in log and "no contribution was left to merge" in log, log
         return
     results = session.results()
-    assert results.private is not None  # a DP answer, charged to the ledger
-    assert results.n != 6
+    # A DP answer, charged to the ledger. Its noisy count may land on the true 6 by chance (the
+    # discrete Laplace puts mass there), so that alone proves nothing either way; the sums are
+    # continuous noise and must not be the exact ones.
+    assert results.private is not None
     truth = frames["tracker"].y[frames["tracker"].x0 < 6]
     assert np.isnan(results.mean("y")) or results.mean("y") != truth.mean()
 
