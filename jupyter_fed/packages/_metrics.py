@@ -10,13 +10,19 @@ import numpy as np
 
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their mean rank (as the Mann-Whitney statistic needs)."""
+    """1-based ranks, ties sharing their mean rank (as the Mann-Whitney statistic needs); one
+    sort (each evaluation of a model ranks all its test rows)."""
+    n = len(x)
     order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    ranks[order] = np.arange(1, len(x) + 1)
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return (sums / counts)[inverse]
+    ordered = x[order]
+    first = np.empty(n, dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, n))
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
+    return ranks
 
 
 def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -33,7 +39,10 @@ def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def roc_auc(labels: np.ndarray, prob: np.ndarray) -> float:
     """Binary AUC from class-1 probabilities, or one-vs-rest macro AUC over the classes present."""
     labels = np.asarray(labels)
-    present = np.unique(labels)
+    if labels.dtype.kind in "iu" and len(labels) and labels.min() >= 0:
+        present = np.flatnonzero(np.bincount(labels))  # no sort: class codes are small
+    else:
+        present = np.unique(labels)
     if len(present) < 2:
         return float("nan")
     if prob.shape[1] == 2:

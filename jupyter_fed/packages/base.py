@@ -126,6 +126,9 @@ class StepContext:
     """Where a step may write a file the custodian keeps (a vertical session's predictions):
     the runner resolves the path under its data roots (csv or parquet, symlinks refused) or
     raises ``PermissionDenied``; ``None`` outside a runner."""
+    threads: int = 1
+    """Threads a step may use for its own numeric work (the runner's ``torch_threads``): silos
+    sharing a host must not oversubscribe its cores."""
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress (0..1); doubles as the heartbeat that shows the step is alive."""

@@ -218,7 +218,8 @@ class Worker:
                                   on_progress=progress, policy=header["policy"],
                                   cache_dir=Path(header["cache_dir"]),
                                   principal=header["principal"], session_id=spec.session_id,
-                                  output_path=_output_resolver(header.get("data_roots") or []))
+                                  output_path=_output_resolver(header.get("data_roots") or []),
+                                  threads=int(self.config["torch_threads"]))
                 torch = sys.modules.get("torch")
                 if torch is not None:  # keep silos sharing a host from oversubscribing its cores
                     torch.set_num_threads(int(self.config["torch_threads"]))

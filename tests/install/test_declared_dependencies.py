@@ -90,7 +90,8 @@ def test_every_module_of_jupyter_fed_imports() -> None:
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("module", ["uvloop", "httptools", "cryptography", "opendp"])
+@pytest.mark.parametrize("module", ["uvloop", "httptools", "cryptography", "opendp", "sniffio"])
 def test_runtime_accelerators_and_crypto_are_installed(module: str) -> None:
-    """uvloop: without it every loopback response stalls ~44 ms (delayed ACK on asyncio's loop)."""
+    """uvloop: without it every loopback response stalls ~44 ms (delayed ACK on asyncio's loop);
+    sniffio: httpcore imports it on every request, and a failed import searches sys.path anew."""
     assert importlib.util.find_spec(module) is not None, f"{module} is not installed"

@@ -104,6 +104,52 @@ def test_a_node_pair_is_withheld_when_either_child_is_small_here() -> None:
     assert withheld == [] and hist[0, :, :, 2].sum() == 2 * 197
 
 
+@pytest.mark.parametrize("constant_hessian", [False, True])
+def test_the_compiled_histograms_are_the_bincount_ones(constant_hessian: bool) -> None:
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 32, size=(6, 3000)).astype(np.uint8)
+    g = rng.normal(size=(3000, 2))
+    h = None if constant_hessian else rng.random((3000, 2))
+    feature = np.full((2, 15), -1, np.int32)
+    bins = np.zeros((2, 15), np.uint8)
+    feature[:, :3], bins[:, :3] = [[0, 3, 5], [1, 2, 4]], [[16, 8, 20], [10, 25, 3]]
+    feature[1, 2] = -1  # a leaf above level 2: its rows stay there
+    ask = np.zeros((2, 15), bool)
+    ask[0, [3, 6]] = ask[1, [4]] = True
+
+    fast, held = histograms(codes, g, h, feature, bins, ask, 2, 32, minimum=5)
+    slow, held_slow = histograms(codes, g, h, feature, bins, ask, 2, 32, minimum=5,
+                                 compiled=False)
+
+    assert held == held_slow
+    np.testing.assert_allclose(fast, slow, rtol=1e-6, atol=1e-4)  # float32 gradients
+    assert fast[..., 2].sum() > 0 and (fast[..., 2] == slow[..., 2]).all()  # counts exact
+    with pytest.raises(ValueError, match="bin code"):
+        histograms(codes, g, h, feature, bins, ask, 2, 16, minimum=5)
+
+
+def test_the_rows_slots_continue_from_the_last_level_and_restart_when_a_split_changed() -> None:
+    from jupyter_fed.packages.gbm._trees import route
+
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 16, size=(3, 500)).astype(np.uint8)
+    feature = np.full((1, 15), -1, np.int32)
+    bins = np.zeros((1, 15), np.uint8)
+    memo = _memo.Memo()
+    key = ("file", 1, 2, ("x",))
+    feature[0, 0], bins[0, 0] = 0, 7
+    one = _memo.tree_nodes(key, "m", feature, bins, codes, 1, memo)
+    feature[0, 1:3], bins[0, 1:3] = [1, 2], [4, 11]
+    two = _memo.tree_nodes(key, "m", feature, bins, codes, 2, memo)
+    np.testing.assert_array_equal(one[0], route(feature[0], bins[0], codes, 1))
+    np.testing.assert_array_equal(two[0], route(feature[0], bins[0], codes, 2))
+
+    bins[0, 0] = 3  # another root split (a retried iteration): the remembered slots are stale
+    again = _memo.tree_nodes(key, "m", feature, bins, codes, 2, memo)
+    np.testing.assert_array_equal(again[0], route(feature[0], bins[0], codes, 2))
+    assert (again[0] != two[0]).any()
+
+
 def test_the_grower_derives_siblings_and_leaves_withheld_pairs_unsplit() -> None:
     rng = np.random.default_rng(4)
     grower = Grower(1, 3, np.array([4, 4]), min_samples_leaf=1, l2=0.0, learning_rate=1.0,
@@ -243,5 +289,6 @@ def test_the_memo_keeps_only_the_latest_models_per_dataset(tmp_path) -> None:
     _memo.MEMO.clear()
     run_plan("gbm", {"model": {"params": {"max_depth": 2, "max_iter": 12}}}, DATA,
              clients(tmp_path), 12)
-    # per client: train and test codes and targets, two raw predictions each, one gradient pair
-    assert len(_memo.MEMO._items) <= 2 * (2 + 2 + 2 + 2 + 1)
+    # per client: train and test codes and targets, two raw predictions each, one gradient pair,
+    # the training rows' slots in the trees being grown
+    assert len(_memo.MEMO._items) <= 2 * (2 + 2 + 2 + 2 + 1 + 1)

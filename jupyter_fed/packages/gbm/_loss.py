@@ -97,4 +97,5 @@ def metrics(raw: np.ndarray, y: np.ndarray, classification: bool, n_classes: int
     predicted = prob.argmax(axis=1)
     out[f"{prefix}accuracy"] = float((predicted == y).mean())
     out[f"{prefix}roc_auc"] = roc_auc(y.astype(np.int64), prob)
-    return out, {"predicted_classes": len(np.unique(predicted)), "test_rows": n}
+    return out, {"predicted_classes": int(np.count_nonzero(np.bincount(predicted))),
+                 "test_rows": n}

@@ -13,7 +13,10 @@ last) remembers, by content:
 - raw predictions after ``t`` trees, by that data key and a digest chained over the baseline and
   the first ``t`` trees; a step starts from the longest prefix of its trees it finds and applies
   only the rest (usually one tree);
-- the gradients and hessians at those predictions, which every level of an iteration uses.
+- the gradients and hessians at those predictions, which every level of an iteration uses;
+- the slots the rows reached in the trees being grown, so the next level (and, once the trees
+  are finished, the next iteration's predictions) moves every row down one level instead of
+  routing it again from the root.
 
 A miss costs time, not correctness; a changed file, other edges or other trees are other keys.
 Only the latest two models' predictions (and the latest gradients) are kept per dataset — a
@@ -33,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.packages.base import DatasetHandle
-from jupyter_fed.packages.gbm._trees import Ensemble
+from jupyter_fed.packages.gbm._trees import Ensemble, route
 
-__all__ = ["MEMO", "Memo", "data_key", "prefix_digests"]
+__all__ = ["MEMO", "Memo", "data_key", "prefix_digests", "tree_nodes"]
 
 BUDGET = 96 * 2**20
 
@@ -113,11 +116,43 @@ def digest(*parts: np.ndarray | bytes | str) -> str:
 
 
 def prefix_digests(ens: Ensemble) -> list[str]:
-    """Digest of the baseline and edges, then of each longer prefix of the trees."""
+    """Digest of the baseline and edges, then of each longer prefix of the trees (computed once
+    per ensemble: a step asks several times)."""
+    if ens.prefix_digests is not None:
+        return ens.prefix_digests
     out = [digest(ens.baseline, ens.edges, ens.n_edges)]
     feature, bins, value = (ens.arrays[k] for k in ("feature", "bin", "value"))
     for t in range(ens.n_iter):
         out.append(digest(out[-1], feature[t], bins[t], value[t]))
+    ens.prefix_digests = out
+    return out
+
+
+def _inner(level: int) -> slice:
+    """The slots of a level-order tree above depth ``level``: those that route to it."""
+    return slice(0, 2**level - 1)
+
+
+def tree_nodes(key: Any, model: str, feature: np.ndarray, bins: np.ndarray, codes: np.ndarray,
+               level: int, memo: Memo = MEMO, remember: bool = True) -> np.ndarray:
+    """Slots (K × rows) the rows reach after ``level`` levels of the trees being grown on top of
+    the model digested as ``model``: from the deepest remembered level whose splits are these
+    trees' splits, else from the root; ``remember``: for the next level to start from."""
+    k_trees = feature.shape[0]
+    start, done = None, 0
+    found = memo.get((key, model, "nodes")) if key is not None else None
+    if found is not None:
+        was, f_was, b_was, nodes = found
+        above = _inner(was)
+        if was <= level and np.array_equal(f_was[:, above], feature[:, above]) and \
+                np.array_equal(b_was[:, above], bins[:, above]):
+            start, done = nodes, was
+    out = np.stack([route(feature[k], bins[k], codes, level - done,
+                          None if start is None else start[k]) for k in range(k_trees)])
+    if key is not None and remember and done != level:
+        out.flags.writeable = False
+        memo.put_latest((key, "nodes"), (key, model, "nodes"),
+                        (level, feature.copy(), bins.copy(), out), out.nbytes, keep=1)
     return out
 
 
@@ -163,8 +198,26 @@ def raw_predictions(key: Any, ens: Ensemble, codes: np.ndarray, memo: Memo = MEM
         if found is not None:
             start, first = found, t
             break
-    raw = ens.raw_binned(codes, start, first) if first < ens.n_iter or start is None else start
+    if start is not None and first == ens.n_iter - 1:
+        raw = _last_tree_added(key, ens, digests[first], codes, start, memo)
+    else:
+        raw = ens.raw_binned(codes, start, first) if first < ens.n_iter or start is None \
+            else start
     if first != ens.n_iter or start is None:
         raw.flags.writeable = False
         memo.put_latest((key, "raw"), (key, digests[-1]), raw, raw.nbytes, keep=2)
+    return raw
+
+
+def _last_tree_added(key: Any, ens: Ensemble, model: str, codes: np.ndarray, start: np.ndarray,
+                     memo: Memo) -> np.ndarray:
+    """``start`` plus the ensemble's last iteration, whose rows the growing left one level above
+    the leaves (see :func:`tree_nodes`) when this worker grew it."""
+    t = ens.n_iter - 1
+    feature, bins = ens.arrays["feature"][t], ens.arrays["bin"][t]
+    nodes = tree_nodes(key, model, feature, bins, codes, ens.depth, memo, remember=False)
+    raw = start.copy()
+    value = ens.arrays["value"][t]
+    for k in range(ens.n_trees_per_iteration):
+        raw[:, k] += value[k][nodes[k]]
     return raw

@@ -40,6 +40,8 @@ class Ensemble:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     """``feature`` (T,K,M) int32, ``bin`` uint8, ``value``/``threshold``/``gain``/``count``
     float64 — see the module's docstring."""
+    prefix_digests: list[str] | None = field(default=None, repr=False, compare=False)
+    """A worker's digests of this ensemble's prefixes, once computed (``_memo``)."""
 
     def __post_init__(self) -> None:
         k, m = len(self.baseline), slots(self.depth)
@@ -143,13 +145,16 @@ class Ensemble:
         return total / s if s > 0 else total
 
 
-def route(feature: np.ndarray, bins: np.ndarray, codes: np.ndarray, depth: int) -> np.ndarray:
+def route(feature: np.ndarray, bins: np.ndarray, codes: np.ndarray, depth: int,
+          node: np.ndarray | None = None) -> np.ndarray:
     """Slot of every row (columns of ``codes``, predictors × rows) in one tree after at most
-    ``depth`` levels: rows stop at leaves (``feature < 0``)."""
+    ``depth`` more levels, from the root or from the slots ``node`` (not modified): rows stop
+    at leaves (``feature < 0``)."""
     n = codes.shape[1]
-    node = np.zeros(n, np.intp)
-    if depth == 0 or feature[0] < 0:
-        return node
+    if node is None:
+        node = np.zeros(n, np.intp)
+        if depth == 0 or feature[0] < 0:
+            return node
     flat = codes.reshape(-1)
     rows = np.arange(n)
     for _ in range(depth):

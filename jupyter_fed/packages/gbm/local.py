@@ -214,14 +214,15 @@ def grow(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
     grad, hess = _memo.cached_pair(None if key is None else (key, _memo.prefix_digests(ens)[-1],
                                                              "gradients"),
                                    lambda: _loss.gradients(raw, y, cfg.classification, n_classes))
+    feature, bins = feature.astype(np.int32), bins.astype(np.uint8)
+    nodes = _memo.tree_nodes(key, _memo.prefix_digests(ens)[-1], feature, bins, codes, level)
     if cfg.balance_train_datasets:
         rows = balanced_index(y, round_seed(cfg.draw_seed, ctx.round))
-        codes, y, grad = codes[:, rows], y[rows], grad[rows]
+        codes, y, grad, nodes = codes[:, rows], y[rows], grad[rows], nodes[:, rows]
         hess = None if hess is None else hess[rows]
     ctx.progress(0.5, f"histograms of level {level}")
-    hist, withheld = histograms(codes, grad, hess, feature.astype(np.int32),
-                                bins.astype(np.uint8), open_nodes, level, width,
-                                _minimum(ctx, "train"))
+    hist, withheld = histograms(codes, grad, hess, feature, bins, open_nodes, level, width,
+                                _minimum(ctx, "train"), threads=ctx.threads, nodes=nodes)
     outputs["withheld"] = withheld
     return StepResult(tensors={"hist": hist}, outputs=outputs, num_examples=len(y))
 
