@@ -91,6 +91,18 @@ class VerticalPlan(Plan):
         self.seconds[name] = self.seconds.get(name, 0.0) + found.slowest
         return found
 
+    @staticmethod
+    def _with_influence(per: dict[str, dict[str, Any]], outputs: Mapping[str, Any]
+                        ) -> dict[str, dict[str, Any]]:
+        """The round's per-client metrics with each party's influence score (its Shapley value
+        for the fall in validation loss, ``client_metrics[i][party]["influence_score"]``), when
+        the label party computed them; add after the federated metrics are averaged."""
+        found = outputs.get("influence") or {}
+        out = {c: dict(m) for c, m in per.items()}
+        for client, value in (found.get("values") or {}).items():
+            out.setdefault(str(client), {})["influence_score"] = float(value)
+        return out
+
     def _agree(self, found: StepResults) -> dict[str, int]:
         """Every party holds the same linkage: equal row counts and digests, per role."""
         roles = sorted({r for a in found for r in (a.outputs.get("rows") or {})})

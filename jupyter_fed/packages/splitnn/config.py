@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._valuation import FeatureImportanceScore, InfluenceScore
 from jupyter_fed.packages.ffnet.config import ACTIVATIONS, MLTask, Optimizer
 
 __all__ = ["ClientData", "DPParams", "SplitNNConfig", "SplitNNData", "TaskOptions", "parse"]
@@ -136,6 +137,9 @@ class SplitNNConfig(_Strict):
     exchange_batches: int = Field(8, ge=1, le=100_000, description="batches one exchange "
                                   "carries (one step per party); more is faster, staler")
     differential_privacy_params: DPParams | None = None
+    influence_score: InfluenceScore = Field(default_factory=InfluenceScore)
+    feature_importance_score: FeatureImportanceScore = Field(
+        default_factory=FeatureImportanceScore)
     prl_session_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     vfl_mode: Literal["train", "predict"] = "train"
     training_session_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")

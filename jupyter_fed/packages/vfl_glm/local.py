@@ -39,7 +39,7 @@ from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.eda_intersect import bfv
 from jupyter_fed.packages.glm import family as glm_family
 from jupyter_fed.packages.splitnn.party import PartyFile
-from jupyter_fed.packages.vfl_glm import _solve
+from jupyter_fed.packages.vfl_glm import _solve, _valuation
 from jupyter_fed.packages.vfl_glm.config import parse, parse_options
 
 __all__ = ["label", "passive", "predict", "start"]
@@ -197,10 +197,16 @@ def label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         outputs: dict[str, Any] = {}
         if params.get("eval") and "test" in p.handles:
             zt, yt = p.design("test", arrays), p.y("test")
-            eta_t = zt @ arrays["beta"] + sum(
-                (_expect(tensors, f"test_u/{c}", (len(yt),)) for c in passive), np.zeros(len(yt)))
+            parts = {c: _expect(tensors, f"test_u/{c}", (len(yt),)) for c in passive}
+            parts[p.client] = zt[:, 1:] @ arrays["beta"][1:]
+            eta_t = arrays["beta"][0] + sum(parts.values(), np.zeros(len(yt)))
             outputs["metrics"] = glm_family.metrics(p.family, yt, glm_family.inverse_link(
                 p.link, eta_t), eta_t)
+            if p.cfg.influence_score.enable:
+                clients = list(p.data.clients)
+                outputs["influence"] = _valuation.influence(
+                    p.cfg, clients, [parts[c] for c in clients], float(arrays["beta"][0]), yt,
+                    p.cfg.seed * 1_000_003 + exchange)
         eta0 = z @ arrays["beta"] + sum(u.values(), np.zeros(n))
         images = [_expect(tensors, f"images/{c}", (n, widths[c])) for c in passive
                   if widths.get(c)]

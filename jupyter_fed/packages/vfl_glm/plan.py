@@ -74,7 +74,8 @@ class VflGlmPlan(VerticalPlan):
         n, label, passive = rows["train"], self.data.label, self.data.passive
         testing = "test" in rows
         if not testing:
-            io.warn("no_test", "no party brought a test dataset: the session reports no metrics")
+            io.warn("no_test", "no party brought a test dataset: the session reports no metrics"
+                    " and no influence scores")
         io.log("info", f"{n:,} linked rows; {label} holds the labels; up to {self.num_rounds} "
                "rounds")
         keys = {f"{k}/{p}": found.answers[p].tensors[k] for p in passive
@@ -91,6 +92,7 @@ class VflGlmPlan(VerticalPlan):
             if testing and r > 1:  # the model after round r - 1
                 per = {label: dict(top.outputs.get("metrics") or {})}
                 history.append(weighted_metrics(per))
+                per = self._with_influence(per, top.outputs)
                 await io.commit(r - 1, metrics=RoundMetrics(r - 1, history[-1], per), info={
                     "duration": time.perf_counter() - started, "clients": list(self.runners),
                     "train": top.outputs.get("train", {}), "step_seconds": dict(self.seconds)})
@@ -121,6 +123,7 @@ class VflGlmPlan(VerticalPlan):
         if testing:
             per = {label: dict(final.outputs.get("metrics") or {})}
             history.append(weighted_metrics(per))
+            per = self._with_influence(per, final.outputs)
         arrays: dict[str, np.ndarray] = {}
         if self.cfg.release_coefficients:
             arrays = {f"coef/{label}": final.tensors["coef"],
