@@ -12,6 +12,7 @@ from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 if TYPE_CHECKING:
     from jupyter_fed.client._backend import Backend
     from jupyter_fed.client.client import Client
+    from jupyter_fed.client.importance import FeatureImportance
     from jupyter_fed.client.influence import InfluenceScores
 
 
@@ -120,6 +121,23 @@ class Session:
                               "that has a test dataset and model_config.influence_score.enable "
                               "on, once its first round is committed")
         return found
+
+    def feature_importance_scores(self) -> FeatureImportance:
+        """SHAP feature importance of a finished vertical training session that enabled
+        ``feature_importance_score``: ``.as_dict()`` (``feature_importance_scores``,
+        ``feature_importance_details``), ``.plot(topk=15)``, ``.plot(style="box", topk=15)``."""
+        from jupyter_fed.client.importance import FeatureImportance
+        from jupyter_fed.errors import ConfigError
+        from jupyter_fed.wire import decode
+
+        data, meta = self._backend.artefact_bytes(self.id)
+        section = meta.get("feature_importance")
+        if not section:
+            raise ConfigError(f"session {self.id} has no feature importance",
+                              "set model_config.feature_importance_score.enable to true in a "
+                              "splitnn or vfl_glm training session; it is computed when "
+                              "training ends")
+        return FeatureImportance(section, decode(data))
 
     def rounds(self) -> list[dict[str, Any]]:
         """Per-round bookkeeping: clients, dropouts, durations, time inside local steps."""

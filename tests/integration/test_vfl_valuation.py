@@ -192,3 +192,72 @@ def test_bad_valuation_configs_name_the_field(vclient, linked, package, section,
                                    data_config=data, model_config=model)
 
     assert [d["field"] for d in err.value.details] == [field], err.value.details
+
+
+INFORMATIVE_LINEAR = ["x0", "x1", "x6"]
+"""The columns the target depends on linearly (the rest of x0…x7 enter through products, |x|
+and sin, which a linear predictor barely uses)."""
+
+
+def _check_ranking(found, informative: list[str], noise: list[str], owner: str,
+                   noise_owner: str) -> None:
+    scores = found.as_dict()["feature_importance_scores"]
+    best_noise = max(scores[noise_owner][c] for c in noise)
+    assert all(scores[owner][c] > best_noise for c in informative), scores
+    ranked = [f for _, f, _ in found.ranking()]
+    assert set(ranked[:len(informative)]) == set(informative), ranked
+
+
+def test_vfl_glm_feature_importance_ranks_the_informative_columns_first(
+        vclient, vfed, linked) -> None:
+    configs = glm_configs(SIGNAL, NOISE_B, feature_importance_score={
+        "enable": True, "params": {"subsample": 150, "random_seed": 5}})
+    session = run(vclient, linked.id, "iai_glm", configs, rounds=8)
+
+    found = session.feature_importance_scores()
+    _check_ranking(found, INFORMATIVE_LINEAR, NOISE_B, "a", "b")
+    out = found.as_dict()
+    assert out["rows"] == 150 and set(out["feature_importance_scores"]["a"]) == set(SIGNAL)
+    assert out["feature_importance_details"] == []  # no policy releases per-row values
+    assert set(out["feature_importance_details_withheld"]) == {"a", "b"}
+    bars = found.plot(topk=5).axes[0]
+    assert len(bars.patches) == 5
+    assert [t.get_text() for t in bars.get_yticklabels()][-1] == f"a: {found.ranking()[0][1]}"
+    boxes = found.plot(style="box", topk=5)
+    assert [ax.get_title() for ax in boxes.axes] == ["a", "b"]
+    assert all(not ax.axison for ax in boxes.axes)  # both panels say the values are withheld
+
+
+def test_per_row_shap_values_leave_only_where_the_policy_allows(vclient, vfed, linked) -> None:
+    proc = vfed.processes["rb"]
+    with proc.http() as admin:
+        policy = admin.get("/v1/datasets/rb_train/policy").json()
+        assert admin.put("/v1/datasets/rb_train/policy",
+                         json={**policy, "release_shap_details": True}).status_code == 200
+    try:
+        configs = glm_configs(SIGNAL, NOISE_B, feature_importance_score={
+            "enable": True, "params": {"subsample": 0.1}})
+        session = run(vclient, linked.id, "iai_glm", configs, rounds=4)
+    finally:
+        with proc.http() as admin:
+            admin.put("/v1/datasets/rb_train/policy", json=policy)
+
+    found = session.feature_importance_scores()
+    details = found.as_dict()["feature_importance_details"]
+    assert len(details) == 1 and set(details[0]) == {"b"}  # a's runner keeps its rows' values
+    frame = details[0]["b"]
+    assert list(frame.columns) == NOISE_B and len(frame) == found.rows
+    assert frame.abs().mean().to_dict() == pytest.approx(
+        found.as_dict()["feature_importance_scores"]["b"], rel=1e-5)
+    assert set(found.as_dict()["feature_importance_details_withheld"]) == {"a"}
+    boxes = found.plot(style="box", topk=3)
+    assert [ax.axison for ax in boxes.axes] == [False, True]
+
+
+def test_feature_importance_over_too_few_rows_is_refused(vclient, linked) -> None:
+    from jupyter_fed.errors import SessionFailed
+
+    configs = glm_configs(SIGNAL, NOISE_B, feature_importance_score={
+        "enable": True, "params": {"subsample": 5}})
+    with pytest.raises(SessionFailed, match="below the dataset's minimum rows"):
+        run(vclient, linked.id, "iai_glm", configs, rounds=2)

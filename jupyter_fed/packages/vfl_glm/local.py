@@ -42,7 +42,7 @@ from jupyter_fed.packages.splitnn.party import PartyFile
 from jupyter_fed.packages.vfl_glm import _solve, _valuation
 from jupyter_fed.packages.vfl_glm.config import parse, parse_options
 
-__all__ = ["label", "passive", "predict", "start"]
+__all__ = ["importance", "label", "passive", "predict", "start"]
 
 KIND = "vfl_glm"
 
@@ -340,3 +340,30 @@ def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
                "columns": list(frame.columns), "id_columns": ids,
                "format": target.suffix.lower().lstrip(".")}
     return StepResult(outputs={"prediction": written}, num_examples=len(frame))
+
+
+def importance(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+               tensors: dict[str, np.ndarray]) -> StepResult:
+    """A party's SHAP values of its own columns on a subsample of the linked training rows.
+
+    On the link scale the model is additive over columns, so with the training rows as the
+    background the (interventional) SHAP value of column ``j`` for a row is exactly
+    ``β_j (z_j - mean(z_j))`` = ``β_j z_j`` (every column is centred on its training mean): what
+    shap's ``LinearExplainer`` computes, without its cost. Only mean |SHAP| per column leaves,
+    unless the dataset's policy sets ``release_shap_details``.
+    """
+    from jupyter_fed.packages import _shap
+    from jupyter_fed.packages._valuation import subsample_rows
+
+    p = Party(ctx, datasets, params)
+    if p.cfg.vfl_mode != "train" or not p.cfg.feature_importance_score.enable:
+        raise ConfigError("feature importance is computed at the end of a training session "
+                          "that enables it", "")
+    arrays, _meta = p.file().read("model")
+    x = p.x("train")
+    rows = subsample_rows(len(x), p.cfg.feature_importance_score.params)
+    z = (x[rows] - arrays["mean"]) / arrays["scale"]
+    beta = arrays["beta"][1:] if p.is_label else arrays["beta"]
+    summary, out = _shap.summarise(z * beta, list(p.mine.predictors),
+                                   dict(ctx.policy.get("train") or {}))
+    return StepResult(tensors=out, outputs={"importance": summary}, num_examples=len(rows))

@@ -130,11 +130,22 @@ class VflGlmPlan(VerticalPlan):
                       "intercept": final.tensors["intercept"],
                       **{f"coef/{p}": last[p].tensors["coef"] for p in passive},
                       **{f"offset/{p}": last[p].tensors["offset"] for p in passive}}
+        importance: dict[str, Any] | None = None
+        if self.cfg.feature_importance_score.enable:
+            shap = await self._step(io, "importance", {c: Payload(self._base(c))
+                                                        for c in self.data.clients}, done_round)
+            importance, shap_arrays = self._importance(
+                {c: (a.outputs, a.tensors) for c, a in shap.answers.items()},
+                ["linear predictor"])
+            arrays.update(shap_arrays)
+            io.log("info", f"feature importance over {importance['rows']:,} linked rows")
         meta = {**self.artefact_meta(), "label_client": label, "runners": self.runners,
                 "rows": n, "history": history, "rounds": done_round,
-                "coefficients_released": bool(arrays),
+                "coefficients_released": "intercept" in arrays,
                 "predictors": {c: d.predictors for c, d in self.data.clients.items()},
                 "prl_session_id": self.cfg.prl_session_id}
+        if importance is not None:
+            meta["feature_importance"] = importance
         await io.commit(done_round, metrics=RoundMetrics(done_round, history[-1], per)
                         if testing else None, artefact=Artefact(arrays, meta),
                         info={"duration": time.perf_counter() - started, "rounds": done_round,
