@@ -261,3 +261,29 @@ def test_feature_importance_over_too_few_rows_is_refused(vclient, linked) -> Non
         "enable": True, "params": {"subsample": 5}})
     with pytest.raises(SessionFailed, match="below the dataset's minimum rows"):
         run(vclient, linked.id, "iai_glm", configs, rounds=2)
+
+
+def test_splitnn_feature_importance_ranks_the_informative_columns_first(vclient, linked) -> None:
+    """Each party perturbs only its own columns; the passive party gets back only the head's
+    outputs for its perturbed embeddings."""
+    configs = splitnn_configs(SIGNAL, NOISE_B, feature_importance_score={
+        "enable": True, "params": {"subsample": 120, "random_seed": 7}})
+    session = run(vclient, linked.id, "iai_ffnet", configs, rounds=3)
+
+    found = session.feature_importance_scores()
+    print(found.ranking(6))
+    _check_ranking(found, ["x0", "x1"], NOISE_B, "a", "b")
+    out = found.as_dict()
+    assert out["outputs"] == ["probability of class 1"] and out["rows"] == 120
+    assert out["feature_importance_details"] == []
+    assert session.model().head_released  # the artefact still hands back the head
+
+
+def test_splitnn_importance_with_too_few_evaluations_names_the_field(vclient, linked) -> None:
+    model, data = splitnn_configs(SIGNAL, NOISE_B, feature_importance_score={
+        "enable": True, "params": {"max_evals": 10}})
+    with pytest.raises(ConfigError) as err:
+        vclient.create_vfl_session("bad", prl_session_id=linked.id, package_name="iai_ffnet",
+                                   data_config=data, model_config=model)
+    assert [d["field"] for d in err.value.details] == [
+        "model_config.feature_importance_score.params.max_evals"]

@@ -128,11 +128,33 @@ class SplitNNPlan(VerticalPlan):
         meta = {**self.artefact_meta(), "label_client": label, "runners": self.runners,
                 "rows": n, "history": history, "head_released": bool(head),
                 "prl_session_id": self.cfg.prl_session_id}
+        if self.cfg.feature_importance_score.enable:
+            meta["feature_importance"], shap_arrays = await self._explain(io, self.num_rounds + 1)
+            head = {**head, **shap_arrays}
         final = RoundMetrics(self.num_rounds, history[-1], per) if testing else None
         await io.commit(self.num_rounds + 1, metrics=final, artefact=Artefact(head, meta),
                         info={"duration": time.perf_counter() - started,
                               "exchanges": len(plan), "step_seconds": dict(self.seconds)},
                         done=True)
+
+    async def _explain(self, io: SessionIO, rnd: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """SHAP values of every party's columns, in three steps (see ``local_importance``): the
+        passive parties' perturbed embeddings go to the label party, the head's outputs for them
+        come back, and each party turns them into its SHAP values."""
+        label, passive = self.data.label, self.data.passive
+        emb = (await self._step(io, "explain_embed", {p: Payload(self._base(p))
+                                                       for p in passive}, rnd)).answers
+        tensors = {f"{k}/{p}": emb[p].tensors[k] for p in passive
+                   for k in ("emb", "perturbed", "owner")}
+        top = (await self._step(io, "explain_head", {label: Payload(self._base(label), tensors)},
+                                rnd)).answers[label]
+        done = (await self._step(io, "explain_finish", {p: Payload(
+            self._base(p), {"out": top.tensors[f"out/{p}"]}) for p in passive}, rnd)).answers
+        found = {label: (top.outputs, {k: v for k, v in top.tensors.items() if k == "shap"}),
+                 **{p: (done[p].outputs, done[p].tensors) for p in passive}}
+        meta, arrays = self._importance(found, self.cfg.explained_outputs)
+        io.log("info", f"feature importance over {meta['rows']:,} linked rows")
+        return meta, arrays
 
     async def _predict(self, io: SessionIO, n: int, started: float) -> None:
         label, passive = self.data.label, self.data.passive
