@@ -4,7 +4,10 @@ Parties hold different columns of the same people, linked by a ``prl`` session. 
 a bottom network on its own columns; the label party also trains the head on the concatenated
 embeddings and holds the target. Embeddings go to the label party and gradients come back through
 the coordinator, many batches per step; labels and networks stay where they are. The reference
-SDK's ``create_vfl_session(..., package_name="iai_ffnet")`` is routed here.
+SDK's ``create_vfl_session(..., package_name="iai_ffnet")`` is routed here. Every evaluation
+also values each party (its Shapley value for the validation loss, ``_valuation``), and with
+``feature_importance_score`` the parties explain their own columns with SHAP once training ends
+(``local_importance``).
 """
 
 from __future__ import annotations

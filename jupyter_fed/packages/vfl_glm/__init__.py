@@ -6,7 +6,10 @@ party fits its own block and the directions the passive parties offer, and sends
 party its gradient ``X_pᵀ s`` computed under that party's BFV key from its encrypted features, so
 residuals and labels never leave the label party in the clear. The reference SDK's
 ``create_vfl_session(..., package_name="iai_glm")`` is routed here. See ``plan`` for the rounds
-and the README for what each party and the coordinator learn.
+and the README for what each party and the coordinator learn. Every evaluated round also values
+each party (its Shapley value for the validation deviance, ``_valuation``), and with
+``feature_importance_score`` each party computes its columns' exact linear SHAP values at the end
+(``local.importance``).
 """
 
 from __future__ import annotations
