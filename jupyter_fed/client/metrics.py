@@ -71,7 +71,10 @@ class SessionMetrics:
                                   key=lambda k: (k != "loss", k))
         fig = Figure(figsize=(4.2 * max(1, len(names)), 3.6), layout="constrained")
         axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
-        clients = sorted({c for per in self._data["client_metrics"] for c in per})
+        # clients that score the model (a vertical session's passive parties report only their
+        # influence score, which has a view of its own: session.influence_scores())
+        clients = sorted({c for per in self._data["client_metrics"] for c, m in per.items()
+                          if any(str(k).startswith("test_") for k in (m or {}))})
         shared = self._clients_match_federated(names, clients)
         for ax, name in zip(axes, names, strict=False):
             if not shared:

@@ -12,6 +12,8 @@ from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 if TYPE_CHECKING:
     from jupyter_fed.client._backend import Backend
     from jupyter_fed.client.client import Client
+    from jupyter_fed.client.importance import FeatureImportance
+    from jupyter_fed.client.influence import InfluenceScores
 
 
 
@@ -95,6 +97,47 @@ class Session:
 
     def metrics(self) -> SessionMetrics:
         return SessionMetrics(self._backend.metrics(self.id))
+
+    def influence_scores(self, all_metrics: bool = False) -> InfluenceScores:
+        """Each party's dataset influence in a vertical training session (its Shapley value for
+        the fall in validation loss, every round): ``.as_dict()``, ``.plot()`` (each party's
+        share), ``.plot(per_round=True)`` (scores per round).
+
+        Parameters
+        ----------
+        all_metrics
+            ``as_dict()`` gives every round's scores rather than the overall ones.
+
+        Raises ``ConfigError`` when the session has none (not a vertical training session,
+        ``influence_score.enable`` off, no test dataset, or not finished a round yet).
+        """
+        from jupyter_fed.client.influence import InfluenceScores
+        from jupyter_fed.errors import ConfigError
+
+        found = InfluenceScores(self._backend.metrics(self.id), all_metrics)
+        if not found:
+            raise ConfigError(f"session {self.id} has no influence scores",
+                              "they come with a vertical training session (splitnn, vfl_glm) "
+                              "that has a test dataset and model_config.influence_score.enable "
+                              "on, once its first round is committed")
+        return found
+
+    def feature_importance_scores(self) -> FeatureImportance:
+        """SHAP feature importance of a finished vertical training session that enabled
+        ``feature_importance_score``: ``.as_dict()`` (``feature_importance_scores``,
+        ``feature_importance_details``), ``.plot(topk=15)``, ``.plot(style="box", topk=15)``."""
+        from jupyter_fed.client.importance import FeatureImportance
+        from jupyter_fed.errors import ConfigError
+        from jupyter_fed.wire import decode
+
+        data, meta = self._backend.artefact_bytes(self.id)
+        section = meta.get("feature_importance")
+        if not section:
+            raise ConfigError(f"session {self.id} has no feature importance",
+                              "set model_config.feature_importance_score.enable to true in a "
+                              "splitnn or vfl_glm training session; it is computed when "
+                              "training ends")
+        return FeatureImportance(section, decode(data))
 
     def rounds(self) -> list[dict[str, Any]]:
         """Per-round bookkeeping: clients, dropouts, durations, time inside local steps."""

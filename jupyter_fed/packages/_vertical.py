@@ -91,6 +91,36 @@ class VerticalPlan(Plan):
         self.seconds[name] = self.seconds.get(name, 0.0) + found.slowest
         return found
 
+    @staticmethod
+    def _with_influence(per: dict[str, dict[str, Any]], outputs: Mapping[str, Any]
+                        ) -> dict[str, dict[str, Any]]:
+        """The round's per-client metrics with each party's influence score (its Shapley value
+        for the fall in validation loss, ``client_metrics[i][party]["influence_score"]``), when
+        the label party computed them; add after the federated metrics are averaged."""
+        found = outputs.get("influence") or {}
+        out = {c: dict(m) for c, m in per.items()}
+        for client, value in (found.get("values") or {}).items():
+            out.setdefault(str(client), {})["influence_score"] = float(value)
+        return out
+
+    @staticmethod
+    def _importance(found: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]],
+                    outputs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The artefact's ``feature_importance`` section and arrays from each party's
+        ``(outputs, tensors)``: mean |SHAP| per feature, and per-row values (``shap/<party>``,
+        rows x features x outputs) from the parties whose policy releases them."""
+        meta: dict[str, Any] = {"scores": {}, "details_released": {}, "rows": 0,
+                                "outputs": list(outputs)}
+        arrays: dict[str, Any] = {}
+        for client, (outs, tensors) in found.items():
+            summary = dict(outs.get("importance") or {})
+            meta["scores"][client] = dict(summary.get("scores") or {})
+            meta["details_released"][client] = bool(summary.get("details_released"))
+            meta["rows"] = int(summary.get("rows", 0))
+            if "shap" in tensors:
+                arrays[f"shap/{client}"] = tensors["shap"]
+        return meta, arrays
+
     def _agree(self, found: StepResults) -> dict[str, int]:
         """Every party holds the same linkage: equal row counts and digests, per role."""
         roles = sorted({r for a in found for r in (a.outputs.get("rows") or {})})

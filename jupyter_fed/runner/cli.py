@@ -110,6 +110,9 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
                    help="only differentially private steps may read this dataset")
     p.add_argument("--exact-only", action="store_true", default=None,
                    help="refuse statistics queries with a row filter (otherwise answered with DP)")
+    p.add_argument("--release-shap-details", action="store_true", default=None,
+                   help="let vertical feature importance release per-row SHAP values of this "
+                   "dataset's columns (default: only mean |SHAP| per column leaves)")
     p.add_argument("--delta-per-step", type=float, help="largest delta one step may spend "
                    "(default 1/n², never above 1e-5)")
     p.add_argument("--delta-budget", type=float, help="total delta per principal (default 100 "
@@ -120,7 +123,8 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
 
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget", "require_dp",
-            "exact_only", "delta_per_step", "delta_budget", "evaluation_epsilon")
+            "exact_only", "release_shap_details", "delta_per_step", "delta_budget",
+            "evaluation_epsilon")
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 

@@ -68,6 +68,10 @@ class DatasetPolicy(BaseModel):
     require_dp: bool = Field(False, description="refuse every step that reads this dataset "
                              "without spending epsilon on it (DP-SGD, DP histograms); model "
                              "evaluations on it are refused")
+    release_shap_details: bool = Field(False, description="let a vertical session's feature "
+                                       "importance release per-row SHAP values of this "
+                                       "dataset's columns (by default only mean |SHAP| per "
+                                       "column, over at least min_rows rows, leaves)")
     exact_only: bool = Field(False, description="refuse statistics queries with a row filter "
                              "(which are otherwise answered with differential privacy)")
     evaluation_epsilon: float = Field(1.0, ge=0, allow_inf_nan=False, description="epsilon "

@@ -114,6 +114,8 @@ export interface IDatasetPolicy {
   require_dp?: boolean;
   /** Statistics with a row filter are refused (otherwise answered with differential privacy). */
   exact_only?: boolean;
+  /** Vertical feature importance may release per-row SHAP values (default: only means). */
+  release_shap_details?: boolean;
 }
 
 /** `POST /runners/{name}/admin`: one call to a runner's API with the stored token. */

@@ -4,7 +4,10 @@ Parties hold different columns of the same people, linked by a ``prl`` session. 
 a bottom network on its own columns; the label party also trains the head on the concatenated
 embeddings and holds the target. Embeddings go to the label party and gradients come back through
 the coordinator, many batches per step; labels and networks stay where they are. The reference
-SDK's ``create_vfl_session(..., package_name="iai_ffnet")`` is routed here.
+SDK's ``create_vfl_session(..., package_name="iai_ffnet")`` is routed here. Every evaluation
+also values each party (its Shapley value for the validation loss, ``_valuation``), and with
+``feature_importance_score`` the parties explain their own columns with SHAP once training ends
+(``local_importance``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ PACKAGE = register(PackageSpec(
     name="splitnn",
     aliases=("vfl", "iai_splitnn", "split_nn", "vfl_splitnn"),
     steps={"start": f"{_LOCAL}:start", "forward": f"{_LOCAL}:forward", "head": f"{_LOCAL}:head",
-           "predict": f"{_LOCAL}:predict"},
+           "predict": f"{_LOCAL}:predict",
+           "explain_embed": f"{_LOCAL}_importance:explain_embed",
+           "explain_head": f"{_LOCAL}_importance:explain_head",
+           "explain_finish": f"{_LOCAL}_importance:explain_finish"},
     plan="jupyter_fed.packages.splitnn.plan:SplitNNPlan",
     model="jupyter_fed.packages.splitnn.model:SplitNNModel",
     privacy_cost="jupyter_fed.packages.splitnn._dp:privacy_cost",

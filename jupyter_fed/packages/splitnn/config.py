@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._valuation import FeatureImportanceScore, InfluenceScore
 from jupyter_fed.packages.ffnet.config import ACTIVATIONS, MLTask, Optimizer
 
 __all__ = ["ClientData", "DPParams", "SplitNNConfig", "SplitNNData", "TaskOptions", "parse"]
@@ -136,6 +137,9 @@ class SplitNNConfig(_Strict):
     exchange_batches: int = Field(8, ge=1, le=100_000, description="batches one exchange "
                                   "carries (one step per party); more is faster, staler")
     differential_privacy_params: DPParams | None = None
+    influence_score: InfluenceScore = Field(default_factory=InfluenceScore)
+    feature_importance_score: FeatureImportanceScore = Field(
+        default_factory=FeatureImportanceScore)
     prl_session_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     vfl_mode: Literal["train", "predict"] = "train"
     training_session_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
@@ -155,7 +159,20 @@ class SplitNNConfig(_Strict):
                              "classification (one output per class)")
         if self.ml_task.type == "regression" and head.output_size != 1:
             raise ValueError("model.label_model.params.output_size must be 1 for regression")
+        if self.feature_importance_score.enable and self.differential_privacy_params:
+            raise ValueError("feature_importance_score: the perturbed embeddings it exchanges "
+                             "are not covered by differential_privacy_params; disable one")
         return self
+
+    @property
+    def explained_outputs(self) -> list[str]:
+        """What feature importance explains: the prediction, the class-1 probability or every
+        class's probability."""
+        if self.ml_task.type == "regression":
+            return ["prediction"]
+        if self.classes == 2:
+            return ["probability of class 1"]
+        return [f"probability of class {k}" for k in range(self.classes)]
 
     @property
     def classes(self) -> int:
@@ -250,6 +267,12 @@ def parse(model_config: dict[str, Any] | None, data_config: dict[str, Any] | Non
         if size != n:
             details.append({"field": f"model_config.model.feature_models.{c}.params.input_size",
                             "error": f"is {size} but data_config.{c} lists {n} predictors"})
+    evals, widest = (cfg.feature_importance_score.params.max_evals,
+                     max(len(d.predictors) for d in data.clients.values()))
+    if cfg.feature_importance_score.enable and evals is not None and evals < 2 * widest + 1:
+        details.append({"field": "model_config.feature_importance_score.params.max_evals",
+                        "error": f"must be at least 2 x {widest} + 1 (one antithetic ordering "
+                                 "of the widest party's columns)"})
     if details:
         raise ConfigError("invalid session: " + "; ".join(f"{d['field']}: {d['error']}"
                                                           for d in details),

@@ -30,7 +30,7 @@ import numpy as np
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._metrics import r2, roc_auc
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
-from jupyter_fed.packages.splitnn import _dp, _nets
+from jupyter_fed.packages.splitnn import _dp, _nets, _valuation
 from jupyter_fed.packages.splitnn._batches import chunk_batches
 from jupyter_fed.packages.splitnn._party import PartyFile, pack_optimizer, unpack_optimizer
 from jupyter_fed.packages.splitnn.config import SplitNNConfig, parse
@@ -323,7 +323,12 @@ def _head(p: Party, nets: tuple[Any, Any, Any], params: dict[str, Any],
                  for c, w in widths.items()}
         net.eval(), top.eval()
         with torch.no_grad():
-            outputs["metrics"] = metrics(p.cfg, top(torch.cat(_inputs(p, net, xt, given), 1)), yt)
+            inputs = _inputs(p, net, xt, given)
+            outputs["metrics"] = metrics(p.cfg, top(torch.cat(inputs, 1)), yt)
+        if p.cfg.influence_score.enable:
+            outputs["influence"] = _valuation.influence(
+                p.cfg, list(p.data.clients), inputs, top, yt, _loss_fn(p.cfg),
+                p.seed * 1_000_003 + int(params["exchange"]))
     x, y = p.x("train"), p.y("train")
     batches = _schedule(params, "train", len(x))
     out: dict[str, np.ndarray] = {}

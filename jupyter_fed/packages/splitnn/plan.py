@@ -86,12 +86,14 @@ class SplitNNPlan(VerticalPlan):
         n, label, passive = rows["train"], self.data.label, self.data.passive
         testing = "test" in rows
         if not testing:
-            io.warn("no_test", "no party brought a test dataset: the session reports no metrics")
+            io.warn("no_test", "no party brought a test dataset: the session reports no metrics"
+                    " and no influence scores")
         chunks = num_chunks(n, self.batch_size, self.cfg.exchange_batches)
         plan = [(r, c) for r in range(1, self.num_rounds + 1) for c in range(chunks)] + [None]
         io.log("info", f"{n:,} linked rows, batches of {self.batch_size}, {chunks} exchange(s) "
                f"per epoch; {label} holds the labels")
         history: list[dict[str, float]] = []
+        per: dict[str, dict[str, Any]] = {}
         grads: dict[str, np.ndarray] = {}
         prev: list[int] | None = None
         head: dict[str, np.ndarray] = {}
@@ -116,6 +118,7 @@ class SplitNNPlan(VerticalPlan):
             if evaluate:
                 per = {label: dict(top.outputs.get("metrics") or {})}
                 history.append(weighted_metrics(per))
+                per = self._with_influence(per, top.outputs)
             if evaluate and where is not None:  # model rnd - 1, measured as epoch rnd began
                 await io.commit(rnd, metrics=RoundMetrics(rnd - 1, history[-1], per), info={
                     "duration": time.perf_counter() - started, "clients": list(self.runners),
@@ -125,12 +128,33 @@ class SplitNNPlan(VerticalPlan):
         meta = {**self.artefact_meta(), "label_client": label, "runners": self.runners,
                 "rows": n, "history": history, "head_released": bool(head),
                 "prl_session_id": self.cfg.prl_session_id}
-        final = RoundMetrics(self.num_rounds, history[-1], {label: dict(
-            top.outputs.get("metrics") or {})}) if testing else None
+        if self.cfg.feature_importance_score.enable:
+            meta["feature_importance"], shap_arrays = await self._explain(io, self.num_rounds + 1)
+            head = {**head, **shap_arrays}
+        final = RoundMetrics(self.num_rounds, history[-1], per) if testing else None
         await io.commit(self.num_rounds + 1, metrics=final, artefact=Artefact(head, meta),
                         info={"duration": time.perf_counter() - started,
                               "exchanges": len(plan), "step_seconds": dict(self.seconds)},
                         done=True)
+
+    async def _explain(self, io: SessionIO, rnd: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """SHAP values of every party's columns, in three steps (see ``local_importance``): the
+        passive parties' perturbed embeddings go to the label party, the head's outputs for them
+        come back, and each party turns them into its SHAP values."""
+        label, passive = self.data.label, self.data.passive
+        emb = (await self._step(io, "explain_embed", {p: Payload(self._base(p))
+                                                       for p in passive}, rnd)).answers
+        tensors = {f"{k}/{p}": emb[p].tensors[k] for p in passive
+                   for k in ("emb", "perturbed", "owner")}
+        top = (await self._step(io, "explain_head", {label: Payload(self._base(label), tensors)},
+                                rnd)).answers[label]
+        done = (await self._step(io, "explain_finish", {p: Payload(
+            self._base(p), {"out": top.tensors[f"out/{p}"]}) for p in passive}, rnd)).answers
+        found = {label: (top.outputs, {k: v for k, v in top.tensors.items() if k == "shap"}),
+                 **{p: (done[p].outputs, done[p].tensors) for p in passive}}
+        meta, arrays = self._importance(found, self.cfg.explained_outputs)
+        io.log("info", f"feature importance over {meta['rows']:,} linked rows")
+        return meta, arrays
 
     async def _predict(self, io: SessionIO, n: int, started: float) -> None:
         label, passive = self.data.label, self.data.passive

@@ -6,7 +6,8 @@ sends them Paillier-encrypted, through the coordinator, to the passive parties, 
 encrypted per-bin sums for their own columns in each node. The label party decrypts, finds the
 best split (gbm's gain) and tells only the owning party which of its bins splits; the owner keeps
 the threshold and says which rows go right. The reference SDK's
-``create_vfl_session(..., package_name="iai_gbm")`` is routed here.
+``create_vfl_session(..., package_name="iai_gbm")`` is routed here. It computes no dataset
+influence or feature importance yet (it accepts the reference's config sections and says so).
 """
 
 from __future__ import annotations

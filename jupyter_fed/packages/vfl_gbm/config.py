@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._valuation import FeatureImportanceScore, InfluenceScore
 from jupyter_fed.packages.gbm.config import MAX_BINS, MAX_DEPTH
 from jupyter_fed.packages.splitnn.config import SplitNNData, TaskOptions
 
@@ -88,6 +89,19 @@ class VflGbmConfig(_Strict):
     prl_session_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     vfl_mode: Literal["train", "predict"] = "train"
     training_session_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    influence_score: InfluenceScore = Field(default_factory=InfluenceScore, description=(
+        "accepted for the reference's configs; vfl_gbm computes no influence scores (the "
+        "session says so when it starts)"))
+    feature_importance_score: FeatureImportanceScore = Field(
+        default_factory=FeatureImportanceScore)
+
+    @field_validator("feature_importance_score")
+    @classmethod
+    def _no_importance(cls, v: FeatureImportanceScore) -> FeatureImportanceScore:
+        if v.enable:
+            raise ValueError("vfl_gbm computes no feature importance yet (splitnn and vfl_glm "
+                             "do); leave enable false")
+        return v
 
     @model_validator(mode="after")
     def _mode(self) -> VflGbmConfig:

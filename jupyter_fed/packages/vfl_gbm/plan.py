@@ -92,6 +92,12 @@ class VflGbmPlan(VerticalPlan):
         testing = "test" in rows
         if not testing:
             io.warn("no_test", "no party brought a test dataset: the session reports no metrics")
+        if self.cfg.influence_score.enable:
+            # Masking a party in a tree needs its routing of every validation row at each of its
+            # splits averaged over both children by cover, which the label party cannot do
+            # without a new exchange we have not built: say so rather than report nothing.
+            io.warn("no_influence", "vfl_gbm computes no dataset influence scores yet "
+                    "(splitnn and vfl_glm do); influence_score is ignored")
         width = max(n_bins)
         trees = self.cfg.iterations(self.num_rounds)
         io.log("info", f"{n:,} linked rows, {len(n_bins)} columns, {trees} tree(s); {label} "

@@ -6,7 +6,10 @@ party fits its own block and the directions the passive parties offer, and sends
 party its gradient ``X_pᵀ s`` computed under that party's BFV key from its encrypted features, so
 residuals and labels never leave the label party in the clear. The reference SDK's
 ``create_vfl_session(..., package_name="iai_glm")`` is routed here. See ``plan`` for the rounds
-and the README for what each party and the coordinator learn.
+and the README for what each party and the coordinator learn. Every evaluated round also values
+each party (its Shapley value for the validation deviance, ``_valuation``), and with
+``feature_importance_score`` each party computes its columns' exact linear SHAP values at the end
+(``local.importance``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ PACKAGE = register(PackageSpec(
     name="vfl_glm",
     aliases=("vflglm", "iai_vfl_glm", "vfl-glm"),
     steps={"start": f"{_LOCAL}:start", "label": f"{_LOCAL}:label",
-           "passive": f"{_LOCAL}:passive", "predict": f"{_LOCAL}:predict"},
+           "passive": f"{_LOCAL}:passive", "predict": f"{_LOCAL}:predict",
+           "importance": f"{_LOCAL}:importance"},
     plan="jupyter_fed.packages.vfl_glm.plan:VflGlmPlan",
     model="jupyter_fed.packages.vfl_glm.model:VflGlmModel",
     roles=("train", "test"),

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
+from jupyter_fed.packages._valuation import FeatureImportanceScore, InfluenceScore
 from jupyter_fed.packages.ffnet.config import Optimizer
 from jupyter_fed.packages.glm.config import MLTask
 from jupyter_fed.packages.splitnn.config import SplitNNData, TaskOptions
@@ -82,6 +83,9 @@ class VflGlmConfig(_Strict):
     memory: int = Field(3, ge=1, le=10, description="past steps each passive party's search "
                         "direction spans beside its gradient")
     release_coefficients: bool = False
+    influence_score: InfluenceScore = Field(default_factory=InfluenceScore)
+    feature_importance_score: FeatureImportanceScore = Field(
+        default_factory=FeatureImportanceScore)
     prl_session_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     vfl_mode: Literal["train", "predict"] = "train"
     training_session_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")

@@ -39,10 +39,10 @@ from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.eda_intersect import bfv
 from jupyter_fed.packages.glm import family as glm_family
 from jupyter_fed.packages.splitnn.party import PartyFile
-from jupyter_fed.packages.vfl_glm import _solve
+from jupyter_fed.packages.vfl_glm import _solve, _valuation
 from jupyter_fed.packages.vfl_glm.config import parse, parse_options
 
-__all__ = ["label", "passive", "predict", "start"]
+__all__ = ["importance", "label", "passive", "predict", "start"]
 
 KIND = "vfl_glm"
 
@@ -197,10 +197,16 @@ def label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         outputs: dict[str, Any] = {}
         if params.get("eval") and "test" in p.handles:
             zt, yt = p.design("test", arrays), p.y("test")
-            eta_t = zt @ arrays["beta"] + sum(
-                (_expect(tensors, f"test_u/{c}", (len(yt),)) for c in passive), np.zeros(len(yt)))
+            parts = {c: _expect(tensors, f"test_u/{c}", (len(yt),)) for c in passive}
+            parts[p.client] = zt[:, 1:] @ arrays["beta"][1:]
+            eta_t = arrays["beta"][0] + sum(parts.values(), np.zeros(len(yt)))
             outputs["metrics"] = glm_family.metrics(p.family, yt, glm_family.inverse_link(
                 p.link, eta_t), eta_t)
+            if p.cfg.influence_score.enable:
+                clients = list(p.data.clients)
+                outputs["influence"] = _valuation.influence(
+                    p.cfg, clients, [parts[c] for c in clients], float(arrays["beta"][0]), yt,
+                    p.cfg.seed * 1_000_003 + exchange)
         eta0 = z @ arrays["beta"] + sum(u.values(), np.zeros(n))
         images = [_expect(tensors, f"images/{c}", (n, widths[c])) for c in passive
                   if widths.get(c)]
@@ -334,3 +340,30 @@ def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
                "columns": list(frame.columns), "id_columns": ids,
                "format": target.suffix.lower().lstrip(".")}
     return StepResult(outputs={"prediction": written}, num_examples=len(frame))
+
+
+def importance(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
+               tensors: dict[str, np.ndarray]) -> StepResult:
+    """A party's SHAP values of its own columns on a subsample of the linked training rows.
+
+    On the link scale the model is additive over columns, so with the training rows as the
+    background the (interventional) SHAP value of column ``j`` for a row is exactly
+    ``β_j (z_j - mean(z_j))`` = ``β_j z_j`` (every column is centred on its training mean): what
+    shap's ``LinearExplainer`` computes, without its cost. Only mean |SHAP| per column leaves,
+    unless the dataset's policy sets ``release_shap_details``.
+    """
+    from jupyter_fed.packages import _shap
+    from jupyter_fed.packages._valuation import subsample_rows
+
+    p = Party(ctx, datasets, params)
+    if p.cfg.vfl_mode != "train" or not p.cfg.feature_importance_score.enable:
+        raise ConfigError("feature importance is computed at the end of a training session "
+                          "that enables it", "")
+    arrays, _meta = p.file().read("model")
+    x = p.x("train")
+    rows = subsample_rows(len(x), p.cfg.feature_importance_score.params)
+    z = (x[rows] - arrays["mean"]) / arrays["scale"]
+    beta = arrays["beta"][1:] if p.is_label else arrays["beta"]
+    summary, out = _shap.summarise(z * beta, list(p.mine.predictors),
+                                   dict(ctx.policy.get("train") or {}))
+    return StepResult(tensors=out, outputs={"importance": summary}, num_examples=len(rows))

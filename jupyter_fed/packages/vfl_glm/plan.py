@@ -74,7 +74,8 @@ class VflGlmPlan(VerticalPlan):
         n, label, passive = rows["train"], self.data.label, self.data.passive
         testing = "test" in rows
         if not testing:
-            io.warn("no_test", "no party brought a test dataset: the session reports no metrics")
+            io.warn("no_test", "no party brought a test dataset: the session reports no metrics"
+                    " and no influence scores")
         io.log("info", f"{n:,} linked rows; {label} holds the labels; up to {self.num_rounds} "
                "rounds")
         keys = {f"{k}/{p}": found.answers[p].tensors[k] for p in passive
@@ -91,6 +92,7 @@ class VflGlmPlan(VerticalPlan):
             if testing and r > 1:  # the model after round r - 1
                 per = {label: dict(top.outputs.get("metrics") or {})}
                 history.append(weighted_metrics(per))
+                per = self._with_influence(per, top.outputs)
                 await io.commit(r - 1, metrics=RoundMetrics(r - 1, history[-1], per), info={
                     "duration": time.perf_counter() - started, "clients": list(self.runners),
                     "train": top.outputs.get("train", {}), "step_seconds": dict(self.seconds)})
@@ -121,17 +123,29 @@ class VflGlmPlan(VerticalPlan):
         if testing:
             per = {label: dict(final.outputs.get("metrics") or {})}
             history.append(weighted_metrics(per))
+            per = self._with_influence(per, final.outputs)
         arrays: dict[str, np.ndarray] = {}
         if self.cfg.release_coefficients:
             arrays = {f"coef/{label}": final.tensors["coef"],
                       "intercept": final.tensors["intercept"],
                       **{f"coef/{p}": last[p].tensors["coef"] for p in passive},
                       **{f"offset/{p}": last[p].tensors["offset"] for p in passive}}
+        importance: dict[str, Any] | None = None
+        if self.cfg.feature_importance_score.enable:
+            shap = await self._step(io, "importance", {c: Payload(self._base(c))
+                                                        for c in self.data.clients}, done_round)
+            importance, shap_arrays = self._importance(
+                {c: (a.outputs, a.tensors) for c, a in shap.answers.items()},
+                ["linear predictor"])
+            arrays.update(shap_arrays)
+            io.log("info", f"feature importance over {importance['rows']:,} linked rows")
         meta = {**self.artefact_meta(), "label_client": label, "runners": self.runners,
                 "rows": n, "history": history, "rounds": done_round,
-                "coefficients_released": bool(arrays),
+                "coefficients_released": "intercept" in arrays,
                 "predictors": {c: d.predictors for c, d in self.data.clients.items()},
                 "prl_session_id": self.cfg.prl_session_id}
+        if importance is not None:
+            meta["feature_importance"] = importance
         await io.commit(done_round, metrics=RoundMetrics(done_round, history[-1], per)
                         if testing else None, artefact=Artefact(arrays, meta),
                         info={"duration": time.perf_counter() - started, "rounds": done_round,
