@@ -13,9 +13,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jupyter_fed.demo.data import FEATURES, TARGET, write_silos, write_vertical
+from jupyter_fed.demo.data import (
+    CONSUMER_FEATURES,
+    FEATURES,
+    PROVIDER_FEATURES,
+    TARGET,
+    write_evaluation,
+    write_silos,
+    write_vertical,
+)
 
-__all__ = ["DemoRunners", "start_demo_runners", "start_vertical_demo"]
+__all__ = ["DemoRunners", "EvaluationDemo", "start_demo_runners", "start_evaluation_demo",
+           "start_vertical_demo"]
 
 
 class DemoRunners:
@@ -63,6 +72,18 @@ class DemoRunners:
 
         if self._federation is not None:
             return self
+        silos = self._write_silos()
+        atexit.register(self.stop)  # before starting: a half-started federation is cleaned too
+        self._federation = LocalFederation(self.root / "runners", silos, self.data_dir)
+        try:
+            self._federation.start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _write_silos(self) -> dict[str, dict[str, Any]]:
+        """Write the data; return runner name → {dataset name: its path or registration}."""
         silos: dict[str, dict[str, Any]]
         if self.vertical:
             parties = write_vertical(self.data_dir, rows=self.rows, parties=self.clients,
@@ -77,14 +98,7 @@ class DemoRunners:
                                      test_rows=self.test_rows, seed=self.seed)
             silos = {f"silo{i}": {f"train_silo{i}": self.paths[f"train_silo{i}"],
                                   "test": self.paths["test"]} for i in range(self.clients)}
-        atexit.register(self.stop)  # before starting: a half-started federation is cleaned too
-        self._federation = LocalFederation(self.root / "runners", silos, self.data_dir)
-        try:
-            self._federation.start(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return silos
 
     @property
     def runners(self) -> list[dict[str, str]]:
@@ -147,3 +161,57 @@ def start_vertical_demo(rows: int = 2000, parties: int = 2, **kwargs: Any) -> De
     """Start runners holding vertically split demo data (``party0``, ``party1``…, the same people
     with different columns, ids in ``patient_id``); ``.stop()`` when done (also runs at exit)."""
     return DemoRunners(rows=rows, clients=parties, vertical=True, **kwargs).start()
+
+
+class EvaluationDemo(DemoRunners):
+    """Two runners for the data-provider evaluation template: ``consumer`` and ``provider``.
+
+    ``consumer`` holds ``consumer_train`` / ``consumer_test`` (ids in ``customer_id``, its
+    columns ``c0…c2`` and the label ``y``); ``provider`` holds ``provider_train`` /
+    ``provider_test`` (ids in ``person_id``, columns ``p0…p4``). See
+    :func:`jupyter_fed.demo.data.write_evaluation`.
+
+    Parameters
+    ----------
+    provider
+        ``"signal"``: the label depends on some of the provider's columns; ``"noise"``: the
+        provider's columns are independent of everything.
+    rows
+        Training rows of each party (test rows: a third of that, at least 300).
+    overlap
+        Share of the consumer's people the provider also holds.
+    seed
+        Seed of the synthetic data.
+    root
+        As for :class:`DemoRunners`.
+    """
+
+    consumer_features = CONSUMER_FEATURES
+    provider_features = PROVIDER_FEATURES
+
+    def __init__(self, provider: str = "signal", rows: int = 2000, overlap: float = 0.7,
+                 seed: int = 5, root: str | Path | None = None) -> None:
+        super().__init__(rows=rows, clients=2, seed=seed, root=root, vertical=True,
+                         overlap=overlap)
+        self.provider = provider
+
+    def _write_silos(self) -> dict[str, dict[str, Any]]:
+        parties = write_evaluation(self.data_dir, provider=self.provider, rows=self.rows,
+                                   overlap=self.overlap, seed=self.seed)
+        ids = {"consumer": ["customer_id"], "provider": ["person_id"]}
+        self.paths = {f"{party}_{role}": path for party, files in parties.items()
+                      for role, path in files.items()}
+        return {party: {f"{party}_{role}": {"path": path, "id_columns": ids[party]}
+                        for role, path in files.items()} for party, files in parties.items()}
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("<DemoRunners", f"<EvaluationDemo ({self.provider} "
+                                          "provider)", 1)
+
+
+def start_evaluation_demo(provider: str = "signal", rows: int = 2000, **kwargs: Any
+                          ) -> EvaluationDemo:
+    """Start a ``consumer`` and a ``provider`` runner for the evaluation template; ``provider``
+    is ``"signal"`` or ``"noise"`` (see :class:`EvaluationDemo`). ``.stop()`` when done (it also
+    runs at exit)."""
+    return EvaluationDemo(provider=provider, rows=rows, **kwargs).start()

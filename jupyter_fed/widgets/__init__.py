@@ -10,5 +10,6 @@ from jupyter_fed.widgets._eda import EdaPanel
 from jupyter_fed.widgets._form import SessionForm
 from jupyter_fed.widgets._live import LiveMetrics
 from jupyter_fed.widgets._picker import DatasetPicker
+from jupyter_fed.widgets._provider import ProviderForm
 
-__all__ = ["DatasetPicker", "EdaPanel", "LiveMetrics", "SessionForm"]
+__all__ = ["DatasetPicker", "EdaPanel", "LiveMetrics", "ProviderForm", "SessionForm"]

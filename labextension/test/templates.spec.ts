@@ -28,6 +28,14 @@ describe('templates', () => {
     expect(cells.filter(c => c.cell_type === 'code').every(c => c.outputs?.length === 0)).toBe(true);
   });
 
+  it('ship the data-provider evaluation template, titled and described for the Launcher', () => {
+    const template = TEMPLATES.find(t => t.file === 'evaluation_template.ipynb');
+    expect(template?.title).toBe('Data-provider evaluation template');
+    expect(template?.description).toMatch(/^Is a data provider's dataset worth it for my task\?/);
+    const cells = (template?.notebook as { cells: { cell_type: string; outputs?: unknown[] }[] }).cells;
+    expect(cells.filter(c => c.cell_type === 'code').every(c => c.outputs?.length === 0)).toBe(true);
+  });
+
   it('copies a template into the folder when it is missing', async () => {
     const { contents, saved } = fakeContents([]);
     await expect(ensureTemplate(contents, TEMPLATES[0], 'work')).resolves.toBe('work/quickstart.ipynb');

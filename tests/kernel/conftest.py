@@ -51,7 +51,9 @@ def run_notebook(kernel_name: str, kernel_env: dict[str, str], tmp_path_factory:
                  ) -> Callable[..., nbformat.NotebookNode]:
     """Execute cells (or a notebook file) in a fresh kernel and return the executed notebook."""
 
-    def run(cells: Sequence[Cell] | Path, timeout: int = 120) -> nbformat.NotebookNode:
+    def run(cells: Sequence[Cell] | Path, timeout: int = 120, env: dict[str, str] | None = None
+            ) -> nbformat.NotebookNode:
+        """``env``: variables added to the kernel's environment (say, a notebook's parameters)."""
         if isinstance(cells, Path):
             nb = nbformat.read(cells, as_version=4)
         else:
@@ -60,9 +62,10 @@ def run_notebook(kernel_name: str, kernel_env: dict[str, str], tmp_path_factory:
                 source, mode = (cell, "") if isinstance(cell, str) else cell
                 meta = {"tags": ["raises-exception"]} if mode == "raises" else {}
                 nb.cells.append(nbformat.v4.new_code_cell(source, metadata=meta))
-        env = {**kernel_env, "JUPYTER_FED_STATE_DIR": str(tmp_path_factory.mktemp("kernel-state"))}
+        kernel = {**kernel_env, **(env or {}),
+                  "JUPYTER_FED_STATE_DIR": str(tmp_path_factory.mktemp("kernel-state"))}
         NotebookClient(nb, kernel_name=kernel_name, timeout=timeout,
-                       resources={"metadata": {"path": str(ROOT)}}).execute(env=env)
+                       resources={"metadata": {"path": str(ROOT)}}).execute(env=kernel)
         return nb
 
     return run

@@ -16,6 +16,9 @@ test('opens the quickstart from the Launcher, copied into the working folder', a
   await expect(launcher).toBeVisible();
   const section = launcher.locator('.jp-Launcher-section', { hasText: 'Federated learning' });
   await expect(section).toBeVisible();
+  await expect(
+    section.locator('.jp-LauncherCard', { hasText: 'Data-provider evaluation template' })
+  ).toBeVisible();
   await page.screenshot({ path: artifact('launcher.png') });
 
   await section.locator('.jp-LauncherCard', { hasText: 'jupyter-fed quickstart' }).click();
