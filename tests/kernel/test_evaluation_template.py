@@ -13,6 +13,7 @@ from nbhelpers import ROOT, text
 NOTEBOOK = ROOT / "notebooks" / "evaluation_template.ipynb"
 VERDICT = re.compile(r"Lift in test ROC AUC: ([+-]\d\.\d{3}) \(95% CI ([+-]\d\.\d{3}) to "
                      r"([+-]\d\.\d{3})\) — (the provider's columns add signal|no measurable lift)")
+SHARE = re.compile(r"The provider's share of influence: (-?\d+)%")
 
 
 @pytest.mark.parametrize("provider", ["signal", "noise"])
@@ -32,12 +33,15 @@ def test_evaluation_template_finds_the_lift_only_when_the_provider_carries_signa
     lift, low, high, verdict = found[0]
     lift_, low_, high_ = float(lift), float(low), float(high)
     assert low_ <= lift_ <= high_
+    share = float(SHARE.findall(text(code[-2]))[0]) / 100
     if provider == "signal":
         assert low_ > 0 and lift_ > 0.05
         assert verdict == "the provider's columns add signal"
+        assert share > 0.3  # the provider's columns carry much of what the model knows
     else:
         assert low_ <= 0 and lift_ < 0.02
         assert verdict == "no measurable lift"
+        assert share < 0.15  # noise columns: next to no influence
     summary = next(o for o in code[-2].outputs if o["output_type"] == "display_data")
     assert "text/html" in summary["data"]  # the table
     assert any("image/png" in o.get("data", {}) for o in code[-2].outputs)  # the figure
