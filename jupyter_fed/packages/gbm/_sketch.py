@@ -83,10 +83,29 @@ def _uncode(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _buckets(sign: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (sign, key) buckets in value order, with their counts."""
-    uniq, counts = np.unique(_code(sign, keys), return_counts=True)
-    s, k = _uncode(uniq)
-    return s, k, counts.astype(np.float64)
+    """Distinct (sign, key) buckets in value order, with their counts.
+
+    A column's keys span a few thousand buckets per sign: counted with ``np.bincount`` over
+    that span (linear) rather than sorted, unless the span is much wider than the column."""
+    parts = []
+    for side in (-1, 0, 1):
+        k = keys[sign == side]
+        if not len(k):
+            continue
+        low, high = int(k.min()), int(k.max())
+        if high - low > 4 * len(k) + 1024:
+            uniq, counts = np.unique(k, return_counts=True)
+        else:
+            counts = np.bincount(k - low, minlength=high - low + 1)
+            uniq = np.flatnonzero(counts)
+            counts, uniq = counts[uniq], uniq + low
+        if side < 0:  # larger keys are more negative values: value order reverses them
+            uniq, counts = uniq[::-1], counts[::-1]
+        parts.append((np.full(len(uniq), side, np.int8), uniq.astype(np.int64), counts))
+    if not parts:
+        return np.zeros(0, np.int8), np.zeros(0, np.int64), np.zeros(0)
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]).astype(np.float64))
 
 
 def representatives(sign: np.ndarray, keys: np.ndarray, alpha: float) -> np.ndarray:
@@ -102,14 +121,14 @@ def coarsen(sign: np.ndarray, keys: np.ndarray, counts: np.ndarray, k: int
     if k <= 1 or len(counts) == 0 or counts.min() >= k:
         return sign, keys, counts
     cum = np.cumsum(counts)
+    # A group ending at bucket j is followed by one ending at the first bucket whose running
+    # count reaches cum[j] + k: every such successor at once, then a walk along them.
+    successor = np.searchsorted(cum, cum + (k - 1e-9), side="left").tolist()
     ends: list[int] = []
-    done = 0.0
-    while True:
-        j = int(np.searchsorted(cum, done + k - 1e-9, side="left"))
-        if j >= len(cum):
-            break
+    j, n = int(np.searchsorted(cum, k - 1e-9, side="left")), len(cum)
+    while j < n:
         ends.append(j)
-        done = float(cum[j])
+        j = successor[j]
     if not ends:
         ends = [len(cum) - 1]
     elif ends[-1] != len(cum) - 1:
