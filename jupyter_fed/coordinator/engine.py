@@ -41,6 +41,7 @@ from jupyter_fed.packages import (
     get_package,
 )
 from jupyter_fed.wire import SessionStatus, TaskSpec, TaskStatus, decode, encode
+from jupyter_fed.wire.secagg import BUILTIN_STEPS
 from jupyter_fed.wire.tensors import metadata
 
 log = logging.getLogger("jupyter_fed.coordinator")
@@ -329,9 +330,9 @@ class SessionRun:
         task_id = f"{self.sid}.a{self.attempt}.r{rnd}.{step}{again}.c{client['idx']}"
         spec = TaskSpec(task_id=task_id, session_id=self.sid, round=rnd, package=self.rec["package"],
                         step=step, datasets=client["datasets"], params=params)
-        live = self.ctx.live.setdefault(self.sid, {})
-        state = live[client["client_id"]] = {"round": rnd, "step": step, "progress": 0.0,
-                                             "state": "queued"}
+        state: dict[str, Any] = {"round": rnd, "step": step, "progress": 0.0, "state": "queued"}
+        if step not in BUILTIN_STEPS:  # secure aggregation's plumbing runs beside the real step
+            self.ctx.live.setdefault(self.sid, {})[client["client_id"]] = state
 
         def progress(status: TaskStatus) -> None:
             state.update(progress=status.progress, state=status.state.value)

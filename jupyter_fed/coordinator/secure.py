@@ -162,8 +162,9 @@ class SecureStep:
 
     def _prefetch(self, clients: list[str]) -> None:
         """Start the keys and shares of the next secure step among ``clients`` now, beside this
-        step's unmask exchange: plans call secure steps again and again with the same clients
-        (rounds, tree levels), and a setup read by nobody expires at the runners (TTL)."""
+        step's package step and unmask exchange (the runners answer them on their own thread,
+        not behind the package step): plans call secure steps again and again with the same
+        clients (rounds, tree levels), and a setup read by nobody expires at the runners (TTL)."""
         for stale in self.run_.secure_prefetch.values():
             stale.cancel()
         self.run_.secure_prefetch.clear()
@@ -181,11 +182,13 @@ class SecureStep:
         rid, roster, t, sent, u2 = setup.rid, setup.roster, setup.threshold, setup.sent, setup.u2
         u1 = [m["client"] for m in roster]
         base = {"id": rid}
+        self._prefetch(u2)  # agreed by the runners while they run this step
         masked = await self._masked_step(base, u2, sent)
         clock.lap(self.name)
         u3 = [c for c in u2 if c in masked]
         self._enough(u3, t, "masked vectors")
-        self._prefetch(u3)
+        if len(u3) < len(u2):
+            self._prefetch(u3)
         revealed = await self._exchange(msg.UNMASK, u3, lambda c: {**base, "client": c,
                                                                    "survivors": u3},
                                         msg.UnmaskAnswer)

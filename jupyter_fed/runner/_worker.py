@@ -179,7 +179,7 @@ class Worker:
     def run(self, header: dict[str, Any], payload: bytes) -> None:
         """Run one step and report its outcome; never raises."""
         from jupyter_fed.packages import get_package
-        from jupyter_fed.packages.base import StepCancelled, StepContext, StepResult
+        from jupyter_fed.packages.base import StepCancelled, StepContext
         from jupyter_fed.runner import secagg
         from jupyter_fed.runner.aligned import AlignmentScope
         from jupyter_fed.runner.executor import step_error
@@ -188,7 +188,7 @@ class Worker:
 
         job, spec = header["job"], TaskSpec.model_validate(header["spec"])
         cancel = self._cancels.setdefault(job, threading.Event())
-        last = [0.0]
+        last = [time.monotonic()]  # a step shorter than PROGRESS_EVERY reports none: its end says it
 
         def progress(fraction: float, message: str) -> None:
             now = time.monotonic()
@@ -203,29 +203,26 @@ class Worker:
             if cancel.is_set():
                 raise StepCancelled("the step was cancelled before it started", "")
             params = dict(spec.params)
-            if spec.step in secagg_msg.BUILTIN_STEPS:  # secure aggregation's own steps: no rows
-                result: StepResult = secagg.run_builtin(spec.step, params, header)
-            else:
-                # Asked to mask: check the request and open the peers' shares before any row
-                # is read; the result is masked below, before it is written anywhere.
-                masking = secagg.Masking.begin(secagg.files_for(header), params.pop(
-                    secagg_msg.PARAM)) if secagg_msg.PARAM in params else None
-                step_fn = get_package(spec.package).load_step(spec.step)
-                arrays = decode(payload) if payload else {}
-                scope = AlignmentScope(Path(header["cache_dir"]), header["principal"])
-                datasets = {role: self._open(d, scope) for role, d in header["datasets"].items()}
-                ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
-                                  on_progress=progress, policy=header["policy"],
-                                  cache_dir=Path(header["cache_dir"]),
-                                  principal=header["principal"], session_id=spec.session_id,
-                                  output_path=_output_resolver(header.get("data_roots") or []),
-                                  threads=int(self.config["torch_threads"]))
-                torch = sys.modules.get("torch")
-                if torch is not None:  # keep silos sharing a host from oversubscribing its cores
-                    torch.set_num_threads(int(self.config["torch_threads"]))
-                result = step_fn(ctx, datasets, params, arrays)
-                if masking is not None:
-                    result = masking.apply(result)
+            # Asked to mask: check the request and open the peers' shares before any row
+            # is read; the result is masked below, before it is written anywhere.
+            masking = secagg.Masking.begin(secagg.files_for(header), params.pop(
+                secagg_msg.PARAM)) if secagg_msg.PARAM in params else None
+            step_fn = get_package(spec.package).load_step(spec.step)
+            arrays = decode(payload) if payload else {}
+            scope = AlignmentScope(Path(header["cache_dir"]), header["principal"])
+            datasets = {role: self._open(d, scope) for role, d in header["datasets"].items()}
+            ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
+                              on_progress=progress, policy=header["policy"],
+                              cache_dir=Path(header["cache_dir"]),
+                              principal=header["principal"], session_id=spec.session_id,
+                              output_path=_output_resolver(header.get("data_roots") or []),
+                              threads=int(self.config["torch_threads"]))
+            torch = sys.modules.get("torch")
+            if torch is not None:  # keep silos sharing a host from oversubscribing its cores
+                torch.set_num_threads(int(self.config["torch_threads"]))
+            result = step_fn(ctx, datasets, params, arrays)
+            if masking is not None:
+                result = masking.apply(result)
             outputs = dict(result.outputs)
             outputs["num_examples"] = int(result.num_examples)
             json.dumps(outputs)  # a step may return only JSON-able outputs

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +64,8 @@ def summarise(exc: BaseException) -> str:
 def step_error(exc: BaseException, spec: TaskSpec) -> tuple[TaskState, FedError]:
     """How an exception raised by a step is reported: the task's end state and its error.
 
-    Runs in the worker process. The one place that decides what of a step's exception leaves
-    the runner.
+    Runs in the worker process (and in the runner for secure aggregation's built-in steps). The
+    one place that decides what of a step's exception leaves the runner.
     """
     if isinstance(exc, StepCancelled):
         return TaskState.cancelled, exc
@@ -106,6 +107,7 @@ class Executor:
             settings.max_steps_per_principal or max(1, settings.max_workers - 1),
             settings.max_queued_per_principal)
         self.pool = WorkerPool(settings, self)
+        self._builtins: set[asyncio.Task[None]] = set()
         self._live: dict[str, _Live] = {}
         self._stopping = asyncio.Event()
         settings.results_dir.mkdir(parents=True, exist_ok=True)
@@ -203,10 +205,37 @@ class Executor:
                   "secagg_dir": str(self.settings.home / "secagg"),
                   "secagg_ttl": self.settings.secagg_ttl,
                   "result_path": str(self._result_path(key))}
+        if builtin:
+            # Secure aggregation's own steps read no row and take milliseconds: they run here,
+            # on a thread, so they never queue behind a package step in the worker (the next
+            # round's keys and shares are agreed while this round's step trains).
+            task = asyncio.get_running_loop().create_task(self._builtin(key, spec, header))
+            self._builtins.add(task)
+            task.add_done_callback(self._builtins.discard)
+            return status
         self.queue.push(Job(key, principal.name, header, tensors or b"", limits,
                             tuple(sorted({str(path) for _, path in handles.values()}))))
         self._pump()
         return status
+
+    async def _builtin(self, key: str, spec: TaskSpec, header: dict[str, Any]) -> None:
+        from jupyter_fed.runner import secagg
+
+        started = time.perf_counter()
+        live = self._live.get(key)
+        if live is not None:
+            live.status.state, live.status.started_at = TaskState.running, now()
+        report: dict[str, Any]
+        try:
+            result = await asyncio.to_thread(secagg.run_builtin, spec.step, dict(spec.params),
+                                             header)
+            report = {"state": TaskState.succeeded.value,
+                      "outputs": {**result.outputs, "num_examples": int(result.num_examples)}}
+        except Exception as exc:  # reported exactly as a worker reports a step's failure
+            state, error = step_error(exc, spec)
+            report = {"state": state.value, "error": error.to_body()}
+        report["elapsed"] = time.perf_counter() - started
+        self._complete(key, report)
 
     def _limits(self, policies: Any) -> StepLimits:
         """The step's limits: the strictest any of its datasets' policies sets, else settings."""
@@ -265,7 +294,11 @@ class Executor:
 
     def on_done(self, job: Job, report: dict[str, Any]) -> None:
         self.queue.finished(job.principal)
-        live = self._live.get(job.key)
+        self._complete(job.key, report)
+
+    def _complete(self, key: str, report: dict[str, Any]) -> None:
+        """A step's end as its worker (or, for a built-in, this process) reported it."""
+        live = self._live.get(key)
         if live is None:
             return
         st, state = live.status, TaskState(report["state"])
@@ -274,8 +307,8 @@ class Executor:
         if state is TaskState.succeeded:
             st.outputs, st.has_tensors, st.progress = report.get("outputs") or {}, \
                 bool(report.get("has_tensors")), 1.0
-        self._finish(job.key, live, state, error=ErrorBody(**error) if error else None,
-                     result_path=self._result_path(job.key) if st.has_tensors else None)
+        self._finish(key, live, state, error=ErrorBody(**error) if error else None,
+                     result_path=self._result_path(key) if st.has_tensors else None)
 
     def on_lost(self, job: Job, error: FedError) -> None:
         self.queue.finished(job.principal)

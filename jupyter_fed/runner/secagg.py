@@ -1,7 +1,9 @@
 """The runner's half of secure aggregation: keys, sealed shares, masking, and the reveal rule.
 
-A secure step spans four tasks that may run in four different worker processes, any of which
-can be killed; what a client must remember between them (its private keys, its self-mask seed,
+A secure step spans four tasks: the three built-in ones (keys, shares, unmask) run in the runner
+process itself, on a thread (they read no row and take milliseconds, so they never wait behind a
+package step in a worker), the masked package step in a worker process, which can be killed; what
+a client must remember between them (its private keys, its self-mask seed,
 the shares peers sealed for it, what it already revealed) lives in one file per (principal,
 session, round, client) under ``<home>/secagg/`` (folder 0700, files 0600), changed only under
 an exclusive lock. After the unmask step the file keeps no secret — only what was revealed, so
@@ -186,7 +188,8 @@ def files_for(header: dict[str, Any]) -> RoundFiles:
 
 
 def run_builtin(step: str, params: dict[str, Any], header: dict[str, Any]) -> StepResult:
-    """Run one built-in step (in a worker process); the outputs are JSON, no tensors."""
+    """Run one built-in step (in the runner process, on a thread); the outputs are JSON, no
+    tensors."""
     files = files_for(header)
     files.sweep()
     raw = params.get(msg.PARAM)
