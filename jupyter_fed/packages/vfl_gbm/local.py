@@ -37,7 +37,7 @@ from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.gbm import parts as gbm_parts
 from jupyter_fed.packages.gbm.parts import Grower, slots
-from jupyter_fed.packages.vfl_gbm import _bins, _paillier
+from jupyter_fed.packages.vfl_gbm import _bins, _forest, _paillier, _valuation
 from jupyter_fed.packages.vfl_gbm._state import GbmPartyFile
 from jupyter_fed.packages.vfl_gbm.config import parse
 
@@ -292,45 +292,11 @@ def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
 
 
 def _decisions(p: Party, arrays: dict[str, np.ndarray], x: np.ndarray, feature: np.ndarray,
-               bins: np.ndarray, tree: int, given: dict[tuple[int, int], np.ndarray]
-               ) -> np.ndarray:
+               bins: np.ndarray, tree: int, given: _forest.Given) -> np.ndarray:
     """rows × slots: does the row go right at each inner slot of one tree? Own splits from the
     label party's columns and edges, the others' from their left/right bits (``given``)."""
-    cuts = _bins.unpad(arrays["edges"], arrays["n_edges"])
-    own = p.offsets()[p.client]
-    right = np.zeros((len(x), len(feature)), bool)
-    for m in np.flatnonzero(feature >= 0).tolist():
-        f = int(feature[m]) - own
-        if 0 <= f < len(p.mine.predictors):
-            right[:, m] = x[:, f] > cuts[f][int(bins[m])]
-        else:
-            left = given.get((tree, m))
-            if left is None or len(left) != len(x):
-                raise ConfigError(f"no left/right bits for split {m} of tree {tree}", "")
-            right[:, m] = ~left.astype(bool)
-    return right
-
-
-def _walk(right: np.ndarray, feature: np.ndarray, depth: int) -> np.ndarray:
-    node = np.zeros(len(right), np.intp)
-    rows = np.arange(len(right))
-    for _ in range(depth):
-        inner = feature[node] >= 0
-        node = np.where(inner, 2 * node + 1 + right[rows, node], node)
-    return node
-
-
-def _given(tensors: dict[str, np.ndarray], clients: list[str]) -> dict[tuple[int, int], np.ndarray]:
-    out: dict[tuple[int, int], np.ndarray] = {}
-    for q in clients:
-        keys, b = tensors.get(f"keys/{q}"), tensors.get(f"bits/{q}")
-        if keys is None or b is None:
-            continue
-        keys = np.asarray(keys, np.int64).reshape(-1, 2)
-        if b.ndim != 2 or b.shape[1] != len(keys):
-            raise ConfigError(f"{q}'s left/right bits are malformed", "")
-        out.update({(int(t), int(m)): b[:, i] for i, (t, m) in enumerate(keys)})
-    return out
+    return _forest.decisions(x, _bins.unpad(arrays["edges"], arrays["n_edges"]),
+                             p.offsets()[p.client], feature, bins, tree, given)
 
 
 def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
@@ -359,13 +325,19 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         found, _ = gbm_parts.metrics(arrays["raw"][:, None], y, p.cfg.classification, 2, "train_")
         outputs: dict[str, Any] = {"train": found}
         if "raw_test" in arrays:
-            xt = p.x("test")
-            right = _decisions(p, arrays, xt, done["feature"][0], done["bin"][0], tree,
-                               _given(tensors, p.data.passive))
-            leaf = _walk(right, done["feature"][0], p.cfg.params.max_depth)
+            xt, yt = p.x("test"), p.y("test")
+            given = _forest.given_bits(tensors, p.data.passive)
+            right = _decisions(p, arrays, xt, done["feature"][0], done["bin"][0], tree, given)
+            leaf = _forest.walk(right, done["feature"][0], p.cfg.params.max_depth)
             arrays["raw_test"] = arrays["raw_test"] + value[leaf]
-            outputs["metrics"], _ = gbm_parts.metrics(arrays["raw_test"][:, None], p.y("test"),
+            outputs["metrics"], _ = gbm_parts.metrics(arrays["raw_test"][:, None], yt,
                                                   p.cfg.classification, 2, "test_")
+            if p.cfg.influence_score.enable:
+                outputs["influence"] = _valuation.tree_influence(
+                    p.cfg, list(p.data.clients), list(p.offsets().values()), arrays, meta,
+                    tree, yt, right, given,
+                    lambda t, g: _decisions(p, arrays, xt, arrays["trees.feature"][t],
+                                            arrays["trees.bin"][t], t, g))
         arrays = {k: v for k, v in arrays.items()
                   if not k.startswith("g.") and k not in ("grad", "hess")}
         out_t = {} if not params.get("final") else {
@@ -386,12 +358,12 @@ def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
         raise ConfigError("only a prediction session predicts", "")
     arrays, _meta = GbmPartyFile(ctx, p.client, p.cfg.training_session_id).read()
     x = p.x("train")
-    given = _given(tensors, p.data.passive)
+    given = _forest.given_bits(tensors, p.data.passive)
     raw = np.full(len(x), float(arrays["baseline"][0]))
     feature, bins, value = arrays["trees.feature"], arrays["trees.bin"], arrays["trees.value"]
     for t in range(len(feature)):
         right = _decisions(p, arrays, x, feature[t], bins[t], t, given)
-        raw += value[t][_walk(right, feature[t], p.cfg.params.max_depth)]
+        raw += value[t][_forest.walk(right, feature[t], p.cfg.params.max_depth)]
     written = write_predictions(ctx, p.handles["train"], raw, p.cfg, params)
     return StepResult(outputs={"prediction": written}, num_examples=len(x))
 
