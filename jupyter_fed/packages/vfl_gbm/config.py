@@ -17,6 +17,9 @@ TreeParams`) that mean something here; the sketch and early-stopping fields of H
 refused by name (each party bins its own columns exactly, and early stopping is not implemented).
 ``key_bits`` (ours) is the Paillier modulus size of the label party's key: 2048 by default;
 1024 is accepted for tests and benchmarks only (about 80-bit security — see the README).
+``influence_score`` (on by default; needs a test dataset) and ``feature_importance_score`` (off)
+are the sections splitnn and vfl_glm take (:mod:`jupyter_fed.packages._valuation`); SHAP values
+explain the trees' raw score (log-odds for classification).
 ``create_vfl_session`` adds ``prl_session_id``, ``vfl_mode`` and (predict) ``training_session_id``.
 The data_config and task options are splitnn's (:mod:`jupyter_fed.packages.splitnn.config`).
 """

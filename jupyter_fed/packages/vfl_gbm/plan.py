@@ -4,12 +4,16 @@ Per tree: the label party's ``grad`` (encrypted gradients, one ciphertext per li
 row); then per level the passive parties' ``hist`` (encrypted per-bin sums for the level's open
 nodes), the label party's ``split`` (best splits; its own rows routed) and, for the passive
 parties whose columns won a split, ``route`` (their rows routed, thresholds kept); then the label
-party's ``finish`` (leaf values, scores, test metrics), committed as one round.
+party's ``finish`` (leaf values, scores, test metrics and, by default, each party's influence
+score, computed from what it already holds), committed as one round. With
+``feature_importance_score``, training ends with three more steps (``_explain``).
 
 The coordinator holds the node of every aligned training row (an array of slot numbers it
 merges from the parties' routings and sends to the passive parties), the ciphertexts it relays,
 the number of bins of each column and each (node, column, bin)'s row count. It never sees a
-label, a gradient, a feature value or a threshold. What the artefact holds: the trees' shape
+label, a gradient, a feature value or a threshold. Feature importance shows it the passive
+parties' left/right bits of the explained and perturbed rows at their own splits and the raw
+scores the label party returns for the perturbed rows. What the artefact holds: the trees' shape
 (which party's which column splits each node), gains, leaf values and row counts — no
 thresholds, which stay at their parties for prediction sessions.
 """
