@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
+from jupyter_fed.packages._valuation import shapley
 from jupyter_fed.packages.gbm import parts as gbm_parts
 from jupyter_fed.packages.vfl_gbm import _forest, _valuation
 from jupyter_fed.packages.vfl_gbm.config import VflGbmConfig
@@ -126,10 +127,12 @@ def _run(cfg: VflGbmConfig, full: dict[str, np.ndarray], rights: list[np.ndarray
                  for m in np.flatnonzero(owner == 0)}
 
         def decide(tt: int, g: dict) -> np.ndarray:
+            """Tree tt's decisions: party 0's only from the bits the label party kept."""
             r = rights[tt].copy()
-            for (t2, m), left in g.items():
-                if t2 == tt:
-                    r[:, m] = ~left.astype(bool)
+            theirs = np.flatnonzero(_forest.owners(full["trees.feature"][tt], OFFSETS) == 0)
+            assert {(tt, int(m)) for m in theirs} <= set(g)
+            for m in theirs:
+                r[:, m] = ~g[(tt, int(m))].astype(bool)
             return r
 
         found.append(_valuation.tree_influence(cfg, ["a", "b", "c"], OFFSETS, arrays, meta, t,
@@ -137,25 +140,50 @@ def _run(cfg: VflGbmConfig, full: dict[str, np.ndarray], rights: list[np.ndarray
     return found
 
 
+def _setup(seed: int, trees: int = 4, rows: int = 80) -> tuple[dict, list, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    full = _forest_arrays(rng, trees)
+    rights = [rng.uniform(size=(rows, full["trees.feature"].shape[1])) < 0.5
+              for _ in range(trees)]
+    return full, rights, (rng.uniform(size=rows) < 0.4).astype(float)
+
+
 def test_running_predictions_equal_a_walk_of_every_tree_and_the_losses_are_gbms() -> None:
-    rng = np.random.default_rng(6)
-    full = _forest_arrays(rng, 4)
-    rights = [rng.uniform(size=(80, full["trees.feature"].shape[1])) < 0.5 for _ in range(4)]
-    y = (rng.uniform(size=80) < 0.4).astype(float)
+    full, rights, y = _setup(6)
     cfg = _cfg()
+
+    found = _run(cfg, full, rights, y, keep=True)
+
+    for t, got in enumerate(found):  # brute force: every coalition through every tree
+        def loss(coalition: frozenset[int], t: int = t) -> float:
+            raw = full["baseline"][0] + sum(_forest.expected(
+                rights[u], np.isin(_forest.owners(full["trees.feature"][u], OFFSETS),
+                                   sorted(coalition)),
+                full["trees.feature"][u], full["trees.value"][u], full["trees.count"][u])
+                for u in range(t + 1))
+            return _valuation.loss(raw, y, True)
+
+        want = shapley(["a", "b", "c"], loss)
+        assert got["method"] == "exact" and got["evaluations"] == 8
+        assert got["values"] == pytest.approx(want.values, abs=1e-12)
+        assert sum(got["values"].values()) == pytest.approx(got["baseline_loss"] - got["loss"])
+    raw = full["baseline"][0] + sum(
+        full["trees.value"][t][_forest.walk(rights[t], full["trees.feature"][t], DEPTH)]
+        for t in range(4))
+    test_loss = gbm_parts.metrics(raw[:, None], y, True, 2, "test_")[0]["test_loss"]
+    assert found[-1]["loss"] == pytest.approx(test_loss)
+
+
+def test_coalitions_not_kept_are_walked_again_from_the_kept_validation_bits() -> None:
+    full, rights, y = _setup(9)
+    cfg = _cfg(params={"max_eval_len": 7})  # fewer than 2^3: the Monte-Carlo estimate
 
     kept = _run(cfg, full, rights, y, keep=True)
     fresh = _run(cfg, full, rights, y, keep=False)
 
     for a, b in zip(kept, fresh, strict=True):
-        assert a["method"] == "exact" and a["evaluations"] == 8
+        assert a["method"] == "monte_carlo"
         assert a["values"] == pytest.approx(b["values"], abs=1e-12)
-        assert sum(a["values"].values()) == pytest.approx(a["baseline_loss"] - a["loss"])
-    raw = full["baseline"][0] + sum(
-        full["trees.value"][t][_forest.walk(rights[t], full["trees.feature"][t], DEPTH)]
-        for t in range(4))
-    test_loss = gbm_parts.metrics(raw[:, None], y, True, 2, "test_")[0]["test_loss"]
-    assert kept[-1]["loss"] == pytest.approx(test_loss)
 
 
 def test_a_party_whose_columns_split_nothing_gets_zero() -> None:

@@ -13,8 +13,8 @@ validation row at each of that party's splits (``route`` sends them for the roun
 metrics) and the training row count of every node (from the histograms it decrypts). Only one
 number per party leaves, beside the round's metrics. The running prediction of each coalition is
 kept between trees (2^parties validation-sized arrays, up to :data:`CACHED` of them), so a round
-costs one tree walk per coalition; a coalition not kept (the Monte-Carlo estimate beyond six
-parties) is walked through every tree from the validation bits the label party keeps.
+costs one tree walk per coalition; under the Monte-Carlo estimate (beyond six parties) the label
+party keeps the validation bits instead and walks a coalition through every tree again.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def influence(cfg: VflGbmConfig, clients: Sequence[str], y: np.ndarray, baseline
     """
     past: list[Tree] | None = None
     kept: dict[int, np.ndarray] = {}
+    overflow = False
 
     def before(coalition: frozenset[int]) -> np.ndarray:
         nonlocal past
@@ -96,8 +97,12 @@ def influence(cfg: VflGbmConfig, clients: Sequence[str], y: np.ndarray, baseline
         return raw
 
     def coalition_loss(coalition: frozenset[int]) -> float:
+        nonlocal overflow
         raw = before(coalition) + current.output(coalition)
-        kept[_mask(coalition)] = raw
+        if len(kept) < CACHED:
+            kept[_mask(coalition)] = raw
+        else:  # a Monte-Carlo estimate: keeping a few would not spare the walks of the rest
+            overflow = True
         return loss(raw, y, cfg.classification)
 
     params = cfg.influence_score.params
@@ -105,7 +110,7 @@ def influence(cfg: VflGbmConfig, clients: Sequence[str], y: np.ndarray, baseline
                     max_eval_len=params.max_eval_len, seed=seed)
     out = {"values": found.values, "method": found.method, "evaluations": found.evaluations,
            "baseline_loss": found.baseline_loss, "loss": found.loss}
-    return out, (kept if len(kept) <= CACHED else {})
+    return out, ({} if overflow else kept)
 
 
 def tree_influence(cfg: VflGbmConfig, clients: list[str], offsets: list[int],
@@ -116,12 +121,18 @@ def tree_influence(cfg: VflGbmConfig, clients: list[str], offsets: list[int],
     ``tree`` (already appended to ``arrays["trees.*"]``). Updates, in ``arrays`` and ``meta``
     (the party's private state), the running coalition predictions and the validation bits of
     the passive parties' splits; ``decide(t, given)`` is tree ``t``'s rows × slots decisions."""
-    keys = np.array(sorted(given), np.int32).reshape(-1, 2)
-    bits = np.column_stack([given[(int(t), int(m))] for t, m in keys]).astype(np.uint8) \
-        if len(keys) else np.zeros((len(y), 0), np.uint8)
-    arrays["tkeys"] = np.concatenate([arrays.get("tkeys", np.zeros((0, 2), np.int32)), keys])
-    arrays["tbits"] = np.concatenate([arrays.get("tbits", np.zeros((len(y), 0), np.uint8)),
-                                      bits], axis=1)
+    params = cfg.influence_score.params
+    if len(clients) > EXACT_PARTIES or (params.max_eval_len is not None and
+                                        params.max_eval_len < 2 ** len(clients)):
+        # Not every coalition is walked every tree: keep the validation bits to walk the
+        # earlier trees again (the exact values never need them: all coalitions are kept).
+        keys = np.array(sorted(given), np.int32).reshape(-1, 2)
+        bits = np.column_stack([given[(int(t), int(m))] for t, m in keys]).astype(np.uint8) \
+            if len(keys) else np.zeros((len(y), 0), np.uint8)
+        arrays["tkeys"] = np.concatenate([arrays.get("tkeys", np.zeros((0, 2), np.int32)),
+                                          keys])
+        arrays["tbits"] = np.concatenate([arrays.get("tbits", np.zeros((len(y), 0), np.uint8)),
+                                          bits], axis=1)
 
     def view(t: int, r: np.ndarray) -> Tree:
         feature = arrays["trees.feature"][t]
@@ -130,7 +141,7 @@ def tree_influence(cfg: VflGbmConfig, clients: list[str], offsets: list[int],
 
     def earlier() -> list[Tree]:
         stored = {(int(t), int(m)): arrays["tbits"][:, i]
-                  for i, (t, m) in enumerate(arrays["tkeys"].tolist())}
+                  for i, (t, m) in enumerate(arrays.get("tkeys", np.zeros((0, 2))).tolist())}
         return [view(t, decide(t, stored)) for t in range(tree)]
 
     fresh = int(meta.get("infl_tree", -2)) == tree - 1

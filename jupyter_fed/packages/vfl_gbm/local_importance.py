@@ -105,11 +105,20 @@ def explain_model(ctx: StepContext, datasets: dict[str, DatasetHandle], params: 
         if again is not None:
             return again
         k = len(e.x)
+        feature = arrays["trees.feature"]
+        offsets = list(p.offsets().values())
         keys: dict[str, np.ndarray] = {}
         actual: dict[str, np.ndarray] = {}
-        for q in p.data.passive:
+        for i, q in enumerate(p.data.clients):
+            if q == p.client:
+                continue
             keys[q] = np.asarray(tensors.get(f"keys/{q}", np.zeros((0, 2))), np.int64
                                  ).reshape(-1, 2)
+            t, m = keys[q].T
+            if len(keys[q]) and ((t < 0).any() or (t >= len(feature)).any() or (m < 0).any()
+                                 or (m >= feature.shape[1]).any() or
+                                 (_forest.owners(feature[t, m], offsets) != i).any()):
+                raise ConfigError(f"{q} sent bits of splits that are not its own", "")
             actual[q] = _unpack(tensors, f"bits/{q}", k, len(keys[q]))
 
         def given(rows: np.ndarray, swap: str | None = None, bits: np.ndarray | None = None
