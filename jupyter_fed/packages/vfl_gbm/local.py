@@ -38,78 +38,18 @@ from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.gbm import parts as gbm_parts
 from jupyter_fed.packages.gbm.parts import Grower, slots
 from jupyter_fed.packages.vfl_gbm import _bins, _forest, _paillier, _valuation
+from jupyter_fed.packages.vfl_gbm._party import (
+    Party,
+    label_party,
+    passive_party,
+    replay,
+    save,
+)
 from jupyter_fed.packages.vfl_gbm._state import GbmPartyFile
-from jupyter_fed.packages.vfl_gbm.config import parse
 
 __all__ = ["bits", "finish", "grad", "hist", "predict", "route", "split", "start"]
 
 GROWER = ("feature", "bin", "gain", "stats", "open", "wanted")
-
-
-class Party:
-    """One party's view of a step: configs, its aligned rows, its columns."""
-
-    def __init__(self, ctx: StepContext, datasets: dict[str, DatasetHandle],
-                 params: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.cfg, self.data = parse(params.get("model_config"), params.get("data_config"))
-        self.client = str(params.get("client") or "")
-        if self.client not in self.data.clients:
-            raise ConfigError(f"the step names client {self.client!r}, which data_config does "
-                              "not", "the coordinator names it")
-        self.mine = self.data.clients[self.client]
-        self.is_label = self.mine.label_client
-        self.handles = {role: h.aligned(self.cfg.prl_session_id) for role, h in datasets.items()}
-        wanted = [*self.mine.predictors, *([self.mine.target] if self.is_label else [])]
-        for handle in self.handles.values():
-            names = {c.name for c in handle.info.columns}
-            missing = [c for c in wanted if c not in names]
-            if missing:
-                raise ConfigError(f"dataset {handle.info.name!r} has no column(s) "
-                                  f"{', '.join(map(str, missing))}",
-                                  f"check data_config.{self.client} against the catalog")
-        self.file = GbmPartyFile(ctx, self.client)
-
-    def x(self, role: str) -> np.ndarray:
-        return self.handles[role].to_numpy(self.mine.predictors, np.float64)
-
-    def y(self, role: str) -> np.ndarray:
-        assert self.mine.target is not None
-        y = self.handles[role].to_numpy([self.mine.target], np.float64)[:, 0]
-        if not np.isfinite(y).all():
-            raise ConfigError(f"target {self.mine.target!r} has missing values", "")
-        if self.cfg.classification and not np.isin(y, (0.0, 1.0)).all():
-            raise ConfigError(f"target {self.mine.target!r} of dataset "
-                              f"{self.handles[role].info.name!r} must hold 0 and 1: vfl_gbm "
-                              "classification is binary", "recode the target")
-        return y
-
-    def offsets(self) -> dict[str, int]:
-        """Global index of each party's first column (data_config order)."""
-        out, at = {}, 0
-        for c, d in self.data.clients.items():
-            out[c] = at
-            at += len(d.predictors)
-        return out
-
-
-def _replay(meta: dict[str, Any], arrays: dict[str, np.ndarray], seq: int) -> StepResult | None:
-    done = int(meta.get("seq", -1))
-    if done == seq:
-        return StepResult(tensors={k[5:]: v for k, v in arrays.items() if k.startswith("last.")},
-                          outputs=dict(meta.get("outputs") or {}))
-    if done != seq - 1:
-        raise ConfigError(f"step {seq} arrived after step {done}: the party is out of step with "
-                          "the session", "start a new session")
-    return None
-
-
-def _save(p: Party, arrays: dict[str, np.ndarray], meta: dict[str, Any], seq: int,
-          out: StepResult) -> StepResult:
-    keep = {k: v for k, v in arrays.items() if not k.startswith("last.")}
-    keep.update({f"last.{k}": v for k, v in out.tensors.items()})
-    p.file.write(keep, {**meta, "seq": seq, "outputs": out.outputs})
-    return out
 
 
 def _int_bytes(v: int) -> np.ndarray:
@@ -160,13 +100,6 @@ def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
 
 
 # -- the label party ---------------------------------------------------------------------------
-def _label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any]) -> Party:
-    p = Party(ctx, datasets, params)
-    if not p.is_label:
-        raise ConfigError("only the label party grows the trees", "")
-    return p
-
-
 def _grower(p: Party, n_bins: list[int]) -> Grower:
     prm = p.cfg.params
     return Grower(1, prm.max_depth, np.asarray(n_bins), min_samples_leaf=prm.min_samples_leaf,
@@ -193,11 +126,11 @@ def _unpack_grower(p: Party, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """A tree begins: encrypted gradients of every training row."""
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     seq = int(params["seq"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         y = p.y("train")
@@ -215,17 +148,17 @@ def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         meta.update(n_bins_all=n_bins, level=0, tree=int(params["tree"]))
         out = StepResult(tensors={"ct": cts, "pub_n": arrays["key.n"]},
                          outputs={"tree": int(params["tree"])}, num_examples=len(y))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
           tensors: dict[str, np.ndarray]) -> StepResult:
     """One level: histograms (own and decrypted), best splits, own rows routed."""
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     seq = int(params["seq"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         grower = _unpack_grower(p, arrays, meta)
@@ -288,7 +221,7 @@ def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         meta["level"] = grower.level
         out = StepResult(tensors=out_t, outputs={"open": [m for _k, m in grower.open_nodes()],
                                                  "splits": len(new)}, num_examples=len(rows))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def _decisions(p: Party, arrays: dict[str, np.ndarray], x: np.ndarray, feature: np.ndarray,
@@ -302,11 +235,11 @@ def _decisions(p: Party, arrays: dict[str, np.ndarray], x: np.ndarray, feature: 
 def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
            tensors: dict[str, np.ndarray]) -> StepResult:
     """A tree ends: leaf values, new scores, metrics on the test rows."""
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     seq, tree = int(params["seq"]), int(params["tree"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         grower = _unpack_grower(p, arrays, meta)
@@ -345,7 +278,7 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         if params.get("final"):
             out_t["baseline"] = arrays["baseline"]
         out = StepResult(tensors=out_t, outputs=outputs, num_examples=len(y))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
@@ -353,7 +286,7 @@ def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
     """The label party's prediction: every tree over every linked row, written where asked."""
     from jupyter_fed.packages.vfl_gbm._output import write_predictions
 
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     if p.cfg.vfl_mode != "predict":
         raise ConfigError("only a prediction session predicts", "")
     arrays, _meta = GbmPartyFile(ctx, p.client, p.cfg.training_session_id).read()
@@ -369,14 +302,6 @@ def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
 
 
 # -- a passive party ---------------------------------------------------------------------------
-def _passive(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any]
-             ) -> Party:
-    p = Party(ctx, datasets, params)
-    if p.is_label:
-        raise ConfigError("the label party does not sum encrypted gradients", "")
-    return p
-
-
 def _small(ctx: StepContext, node: np.ndarray, open_slots: list[int]) -> list[int]:
     """Positions of the open nodes whose bin counts would describe fewer rows than the policy's
     release minimum — the node or its sibling (which the label party derives by subtraction)
@@ -396,11 +321,11 @@ def _small(ctx: StepContext, node: np.ndarray, open_slots: list[int]) -> list[in
 def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """Encrypted gradient sums per open node, own column and bin, and each bin's row count."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     seq = int(params["seq"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         x = p.x("train")
@@ -444,18 +369,18 @@ def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         out = StepResult(tensors={"enc": enc, "cnt": counts.reshape(len(open_slots), k, width)
                                   .astype(np.float64)}, outputs={"withheld": withheld},
                          num_examples=int(inside.sum()))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def route(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
           tensors: dict[str, np.ndarray]) -> StepResult:
     """Apply the bins the label party chose on this party's columns: keep the thresholds, say
     which training rows go to which child and which test rows go left."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     seq, tree = int(params["seq"]), int(params["tree"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         x = p.x("train")
@@ -482,13 +407,13 @@ def route(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
                                              zip(req[:, 1].tolist(), thresholds, strict=True)]
                                             ).astype(np.uint8).reshape(len(xt), len(req))
         out = StepResult(tensors=out_t, num_examples=int((out_route >= 0).sum()))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def bits(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """Prediction: left (1) or right (0) of every linked row at each of this party's splits."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     arrays, _meta = GbmPartyFile(ctx, p.client, p.cfg.training_session_id).read()
     x = p.x("train")
     rec = arrays.get("splits", np.zeros((0, 4)))

@@ -33,7 +33,13 @@ from jupyter_fed.packages import _shap
 from jupyter_fed.packages._valuation import subsample_rows
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.vfl_gbm import _bins, _forest
-from jupyter_fed.packages.vfl_gbm.local import Party, _label, _passive, _replay, _save
+from jupyter_fed.packages.vfl_gbm._party import (
+    Party,
+    label_party,
+    passive_party,
+    replay,
+    save,
+)
 
 __all__ = ["explain_bits", "explain_finish", "explain_model"]
 
@@ -72,12 +78,12 @@ def _unpack(tensors: dict[str, np.ndarray], name: str, rows: int, width: int) ->
 def explain_bits(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
                  tensors: dict[str, np.ndarray]) -> StepResult:
     """A passive party's first pass: the bits of its explained and perturbed rows."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     seq = int(params["seq"])
     e = _Explained(p)
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         inputs, owner, digest = _shap.record(e.x, e.background, 1, e.fi)
@@ -89,19 +95,19 @@ def explain_bits(ctx: StepContext, datasets: dict[str, DatasetHandle], params: d
             "bits": np.packbits(_split_bits(e.x, splits), axis=1),
             "perturbed": np.packbits(_split_bits(inputs, splits), axis=1),
             "owner": owner}, outputs={"splits": len(splits)}, num_examples=len(e.x))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def explain_model(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
                   tensors: dict[str, np.ndarray]) -> StepResult:
     """The label party: raw scores of every passive party's perturbed rows, and the SHAP values
     of its own columns."""
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     seq = int(params["seq"])
     e = _Explained(p)
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         k = len(e.x)
@@ -151,24 +157,24 @@ def explain_model(ctx: StepContext, datasets: dict[str, DatasetHandle], params: 
             perturbed = _unpack(tensors, f"perturbed/{q}", len(owner), len(keys[q]))
             out_t[f"out/{q}"] = raw(e.x[owner], given(owner, q, perturbed))[:, None]
         inputs, owner, digest = _shap.record(e.x, e.background, 1, e.fi)
-        replay = _shap.Replay(raw(inputs, given(owner))[:, None], owner, digest)
-        values = _shap.explain(e.x, e.background, replay, e.fi)
-        replay.check()
+        second = _shap.Replay(raw(inputs, given(owner))[:, None], owner, digest)
+        values = _shap.explain(e.x, e.background, second, e.fi)
+        second.check()
         summary, mine = _shap.summarise(values, list(p.mine.predictors), e.policy)
         out = StepResult(tensors={**out_t, **mine}, outputs={"importance": summary},
                          num_examples=k)
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def explain_finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
                    tensors: dict[str, np.ndarray]) -> StepResult:
     """A passive party's second pass, answered by the label party's raw scores."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     seq = int(params["seq"])
     e = _Explained(p)
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         owner = arrays.get("shap.owner")
@@ -179,9 +185,9 @@ def explain_finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params:
                 not np.isfinite(answers).all():
             raise ConfigError("the coordinator sent a malformed 'out'",
                               "the relay is not faithful; start a new session")
-        replay = _shap.Replay(np.asarray(answers, np.float64), owner, str(meta["shap_digest"]))
-        values = _shap.explain(e.x, e.background, replay, e.fi)
-        replay.check()
+        second = _shap.Replay(np.asarray(answers, np.float64), owner, str(meta["shap_digest"]))
+        values = _shap.explain(e.x, e.background, second, e.fi)
+        second.check()
         summary, out_t = _shap.summarise(values, list(p.mine.predictors), e.policy)
         out = StepResult(tensors=out_t, outputs={"importance": summary}, num_examples=len(e.x))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
