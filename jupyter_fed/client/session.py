@@ -117,9 +117,10 @@ class Session:
         found = InfluenceScores(self._backend.metrics(self.id), all_metrics)
         if not found:
             raise ConfigError(f"session {self.id} has no influence scores",
-                              "they come with a vertical training session (splitnn, vfl_glm) "
-                              "that has a test dataset and model_config.influence_score.enable "
-                              "on, once its first round is committed")
+                              "they come with a vertical training session (splitnn, vfl_glm, "
+                              "vfl_gbm) that has a test dataset and "
+                              "model_config.influence_score.enable on, once its first round "
+                              "is committed")
         return found
 
     def feature_importance_scores(self) -> FeatureImportance:
@@ -135,8 +136,8 @@ class Session:
         if not section:
             raise ConfigError(f"session {self.id} has no feature importance",
                               "set model_config.feature_importance_score.enable to true in a "
-                              "splitnn or vfl_glm training session; it is computed when "
-                              "training ends")
+                              "splitnn, vfl_glm or vfl_gbm training session; it is computed "
+                              "when training ends")
         return FeatureImportance(section, decode(data))
 
     def rounds(self) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["EXACT_PARTIES", "FeatureImportanceScore", "ImportanceParams", "InfluenceParams",
-           "InfluenceScore", "Shapley", "shapley", "subsample_rows"]
+           "InfluenceScore", "Shapley", "evals_problems", "shapley", "subsample_rows"]
 
 EXACT_PARTIES = 6
 """Up to this many parties the Shapley values are exact (all ``2^k`` coalitions); beyond it they
@@ -91,6 +91,17 @@ class FeatureImportanceScore(_Strict):
 
     enable: bool = False
     params: ImportanceParams = Field(default_factory=ImportanceParams)
+
+
+def evals_problems(section: FeatureImportanceScore, widest: int) -> list[dict[str, str]]:
+    """The field error when ``max_evals`` cannot pay for one antithetic ordering of the widest
+    party's columns (shap's permutation explainer refuses fewer), as ``ConfigError`` details."""
+    evals = section.params.max_evals
+    if not section.enable or evals is None or evals >= 2 * widest + 1:
+        return []
+    return [{"field": "model_config.feature_importance_score.params.max_evals",
+             "error": f"must be at least 2 x {widest} + 1 (one antithetic ordering of the "
+                      "widest party's columns)"}]
 
 
 def subsample_rows(n: int, params: ImportanceParams) -> np.ndarray:

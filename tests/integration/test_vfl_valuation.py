@@ -9,14 +9,12 @@ signal columns of the people both parties hold.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import matplotlib
 import numpy as np
-import pandas as pd
 import pytest
-from vertical_support import link, vertical_federation
+from vertical_support import NOISE_A, add_swapped, link, vertical_federation
 
 import jupyter_fed
 from jupyter_fed import SessionTaskGroup
@@ -27,31 +25,13 @@ matplotlib.use("Agg")
 
 SIGNAL = [f"x{i}" for i in range(8)]
 NOISE_B = [f"x{i}" for i in range(8, 15)]
-NOISE_A = [f"n{i}" for i in range(5)]
-
-
-def _swapped(root: Path, silos: dict[str, dict[str, Any]]) -> None:
-    rng = np.random.default_rng(99)
-    for role in ("train", "test"):
-        a = pd.read_parquet(root / f"ra_{role}.parquet")
-        b = pd.read_parquet(root / f"rb_{role}.parquet")
-        noise = pd.DataFrame({"patient_id": a["patient_id"]})
-        for c in NOISE_A:
-            noise[c] = rng.normal(size=len(a))
-        keyed = a.assign(key=a["patient_id"].str.lower()).drop(columns="patient_id")
-        signal = b[["patient_id", "y"]].merge(keyed, left_on="patient_id", right_on="key"
-                                              ).drop(columns="key")
-        for runner, frame in (("ra", noise), ("rb", signal)):
-            path = root / f"{runner}_swap_{role}.parquet"
-            frame.to_parquet(path, index=False)
-            silos[runner][f"{runner}_swap_{role}"] = {"path": path, "id_columns": ["patient_id"]}
 
 
 @pytest.fixture(scope="module")
 def vfed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     with vertical_federation(tmp_path_factory.mktemp("val-data"),
                              tmp_path_factory.mktemp("val-runners"), 1200, 400,
-                             extra=_swapped) as fed:
+                             extra=add_swapped) as fed:
         yield fed
 
 

@@ -21,7 +21,10 @@ from jupyter_fed import SessionTaskGroup
 from jupyter_fed.demo.data import write_vertical
 from jupyter_fed.demo.federation import LocalFederation
 
-__all__ = ["Recorder", "link", "recorded_client", "vertical_federation"]
+__all__ = ["NOISE_A", "Recorder", "add_swapped", "link", "recorded_client", "vertical_federation"]
+
+NOISE_A = [f"n{i}" for i in range(5)]
+"""The pure-noise columns :func:`add_swapped` gives ``ra``."""
 
 
 class Recorder:
@@ -80,6 +83,28 @@ class Recorder:
                                   if k != "__metadata__"), default=0)
             out.append(load(raw[start:end]))
         return out
+
+
+def add_swapped(root: Path, silos: dict[str, dict[str, Any]]) -> None:
+    """``extra`` for :func:`vertical_federation`: ``ra_swap_*`` holds only pure noise
+    (:data:`NOISE_A`), ``rb_swap_*`` the label and ra's signal columns of the people both
+    parties hold (so the label party holds the signal and the passive party the noise)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(99)
+    for role in ("train", "test"):
+        a = pd.read_parquet(root / f"ra_{role}.parquet")
+        b = pd.read_parquet(root / f"rb_{role}.parquet")
+        noise = pd.DataFrame({"patient_id": a["patient_id"]})
+        for c in NOISE_A:
+            noise[c] = rng.normal(size=len(a))
+        keyed = a.assign(key=a["patient_id"].str.lower()).drop(columns="patient_id")
+        signal = b[["patient_id", "y"]].merge(keyed, left_on="patient_id", right_on="key"
+                                              ).drop(columns="key")
+        for runner, frame in (("ra", noise), ("rb", signal)):
+            path = root / f"{runner}_swap_{role}.parquet"
+            frame.to_parquet(path, index=False)
+            silos[runner][f"{runner}_swap_{role}"] = {"path": path, "id_columns": ["patient_id"]}
 
 
 @contextmanager

@@ -36,7 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
-from jupyter_fed.packages._valuation import FeatureImportanceScore, InfluenceScore
+from jupyter_fed.packages._valuation import (
+    FeatureImportanceScore,
+    InfluenceScore,
+    evals_problems,
+)
 from jupyter_fed.packages.ffnet.config import ACTIVATIONS, MLTask, Optimizer
 
 __all__ = ["ClientData", "DPParams", "SplitNNConfig", "SplitNNData", "TaskOptions", "parse"]
@@ -267,12 +271,8 @@ def parse(model_config: dict[str, Any] | None, data_config: dict[str, Any] | Non
         if size != n:
             details.append({"field": f"model_config.model.feature_models.{c}.params.input_size",
                             "error": f"is {size} but data_config.{c} lists {n} predictors"})
-    evals, widest = (cfg.feature_importance_score.params.max_evals,
-                     max(len(d.predictors) for d in data.clients.values()))
-    if cfg.feature_importance_score.enable and evals is not None and evals < 2 * widest + 1:
-        details.append({"field": "model_config.feature_importance_score.params.max_evals",
-                        "error": f"must be at least 2 x {widest} + 1 (one antithetic ordering "
-                                 "of the widest party's columns)"})
+    details += evals_problems(cfg.feature_importance_score,
+                              max(len(d.predictors) for d in data.clients.values()))
     if details:
         raise ConfigError("invalid session: " + "; ".join(f"{d['field']}: {d['error']}"
                                                           for d in details),

@@ -6,8 +6,14 @@ sends them Paillier-encrypted, through the coordinator, to the passive parties, 
 encrypted per-bin sums for their own columns in each node. The label party decrypts, finds the
 best split (gbm's gain) and tells only the owning party which of its bins splits; the owner keeps
 the threshold and says which rows go right. The reference SDK's
-``create_vfl_session(..., package_name="iai_gbm")`` is routed here. It computes no dataset
-influence or feature importance yet (it accepts the reference's config sections and says so).
+``create_vfl_session(..., package_name="iai_gbm")`` is routed here.
+
+Every tree with a test dataset also values each party (its Shapley value for the validation
+loss, ``_valuation``): the label party walks the trees with the parties outside a coalition
+treated as missing, from the validation bits it already holds, so influence costs no exchange.
+With ``feature_importance_score`` the parties explain their own columns with SHAP once training
+ends (``local_importance``): a passive party sends only left/right bits of its perturbed rows at
+its own splits and gets back the model's raw scores.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ _LOCAL = "jupyter_fed.packages.vfl_gbm.local"
 PACKAGE = register(PackageSpec(
     name="vfl_gbm",
     aliases=("vflgbm", "secureboost", "vfl_secureboost"),
-    steps={s: f"{_LOCAL}:{s}" for s in ("start", "grad", "hist", "split", "route", "finish",
-                                         "bits", "predict")},
+    steps={**{s: f"{_LOCAL}:{s}" for s in ("start", "grad", "hist", "split", "route",
+                                            "finish", "bits", "predict")},
+           **{s: f"{_LOCAL}_importance:{s}" for s in ("explain_bits", "explain_model",
+                                                       "explain_finish")}},
     plan="jupyter_fed.packages.vfl_gbm.plan:VflGbmPlan",
     model="jupyter_fed.packages.vfl_gbm.model:VflGbmModel",
     roles=("train", "test"),

@@ -17,6 +17,9 @@ TreeParams`) that mean something here; the sketch and early-stopping fields of H
 refused by name (each party bins its own columns exactly, and early stopping is not implemented).
 ``key_bits`` (ours) is the Paillier modulus size of the label party's key: 2048 by default;
 1024 is accepted for tests and benchmarks only (about 80-bit security — see the README).
+``influence_score`` (on by default; needs a test dataset) and ``feature_importance_score`` (off)
+are the sections splitnn and vfl_glm take (:mod:`jupyter_fed.packages._valuation`); SHAP values
+explain the trees' raw score (log-odds for classification).
 ``create_vfl_session`` adds ``prl_session_id``, ``vfl_mode`` and (predict) ``training_session_id``.
 The data_config and task options are splitnn's (:mod:`jupyter_fed.packages.splitnn.config`).
 """
@@ -29,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._config import parse_config
-from jupyter_fed.packages._valuation import FeatureImportanceScore, InfluenceScore
+from jupyter_fed.packages._valuation import FeatureImportanceScore, InfluenceScore, evals_problems
 from jupyter_fed.packages.gbm.config import MAX_BINS, MAX_DEPTH
 from jupyter_fed.packages.splitnn.config import SplitNNData, TaskOptions
 
@@ -90,18 +93,14 @@ class VflGbmConfig(_Strict):
     vfl_mode: Literal["train", "predict"] = "train"
     training_session_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     influence_score: InfluenceScore = Field(default_factory=InfluenceScore, description=(
-        "accepted for the reference's configs; vfl_gbm computes no influence scores (the "
-        "session says so when it starts)"))
+        "each party's Shapley value for the fall in validation loss, every tree: the label "
+        "party walks the trees with the parties outside a coalition treated as missing (both "
+        "children, weighted by their training rows); needs a test dataset"))
     feature_importance_score: FeatureImportanceScore = Field(
-        default_factory=FeatureImportanceScore)
-
-    @field_validator("feature_importance_score")
-    @classmethod
-    def _no_importance(cls, v: FeatureImportanceScore) -> FeatureImportanceScore:
-        if v.enable:
-            raise ValueError("vfl_gbm computes no feature importance yet (splitnn and vfl_glm "
-                             "do); leave enable false")
-        return v
+        default_factory=FeatureImportanceScore, description=(
+            "SHAP values of every party's own columns once training ends, on a subsample of "
+            "linked training rows: passive parties send the left/right bits of their perturbed "
+            "rows at their own splits and get the model's raw scores back"))
 
     @model_validator(mode="after")
     def _mode(self) -> VflGbmConfig:
@@ -111,6 +110,11 @@ class VflGbmConfig(_Strict):
         if self.vfl_mode == "train" and self.training_session_id:
             raise ValueError("training_session_id is for vfl_mode 'predict'")
         return self
+
+    @property
+    def explained_outputs(self) -> list[str]:
+        """What feature importance explains: the trees' raw score (additive over trees)."""
+        return ["raw score (log-odds of class 1)"] if self.classification else ["prediction"]
 
     @property
     def params(self) -> TreeParams:
@@ -137,6 +141,12 @@ def parse(model_config: dict[str, Any] | None, data_config: dict[str, Any] | Non
                              f"{len(labels)} do"} for c in (labels or data.clients)]
         raise ConfigError("invalid session: " + details[0]["error"],
                           "mark exactly one client label_client: true, with its target",
+                          details=details)
+    details = evals_problems(cfg.feature_importance_score,
+                             max(len(d.predictors) for d in data.clients.values()))
+    if details:
+        raise ConfigError("invalid session: " + details[0]["error"],
+                          "raise feature_importance_score.params.max_evals or leave it None",
                           details=details)
     return cfg, data
 

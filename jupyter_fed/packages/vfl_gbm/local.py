@@ -37,79 +37,19 @@ from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.gbm import parts as gbm_parts
 from jupyter_fed.packages.gbm.parts import Grower, slots
-from jupyter_fed.packages.vfl_gbm import _bins, _paillier
+from jupyter_fed.packages.vfl_gbm import _bins, _forest, _paillier, _valuation
+from jupyter_fed.packages.vfl_gbm._party import (
+    Party,
+    label_party,
+    passive_party,
+    replay,
+    save,
+)
 from jupyter_fed.packages.vfl_gbm._state import GbmPartyFile
-from jupyter_fed.packages.vfl_gbm.config import parse
 
 __all__ = ["bits", "finish", "grad", "hist", "predict", "route", "split", "start"]
 
 GROWER = ("feature", "bin", "gain", "stats", "open", "wanted")
-
-
-class Party:
-    """One party's view of a step: configs, its aligned rows, its columns."""
-
-    def __init__(self, ctx: StepContext, datasets: dict[str, DatasetHandle],
-                 params: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.cfg, self.data = parse(params.get("model_config"), params.get("data_config"))
-        self.client = str(params.get("client") or "")
-        if self.client not in self.data.clients:
-            raise ConfigError(f"the step names client {self.client!r}, which data_config does "
-                              "not", "the coordinator names it")
-        self.mine = self.data.clients[self.client]
-        self.is_label = self.mine.label_client
-        self.handles = {role: h.aligned(self.cfg.prl_session_id) for role, h in datasets.items()}
-        wanted = [*self.mine.predictors, *([self.mine.target] if self.is_label else [])]
-        for handle in self.handles.values():
-            names = {c.name for c in handle.info.columns}
-            missing = [c for c in wanted if c not in names]
-            if missing:
-                raise ConfigError(f"dataset {handle.info.name!r} has no column(s) "
-                                  f"{', '.join(map(str, missing))}",
-                                  f"check data_config.{self.client} against the catalog")
-        self.file = GbmPartyFile(ctx, self.client)
-
-    def x(self, role: str) -> np.ndarray:
-        return self.handles[role].to_numpy(self.mine.predictors, np.float64)
-
-    def y(self, role: str) -> np.ndarray:
-        assert self.mine.target is not None
-        y = self.handles[role].to_numpy([self.mine.target], np.float64)[:, 0]
-        if not np.isfinite(y).all():
-            raise ConfigError(f"target {self.mine.target!r} has missing values", "")
-        if self.cfg.classification and not np.isin(y, (0.0, 1.0)).all():
-            raise ConfigError(f"target {self.mine.target!r} of dataset "
-                              f"{self.handles[role].info.name!r} must hold 0 and 1: vfl_gbm "
-                              "classification is binary", "recode the target")
-        return y
-
-    def offsets(self) -> dict[str, int]:
-        """Global index of each party's first column (data_config order)."""
-        out, at = {}, 0
-        for c, d in self.data.clients.items():
-            out[c] = at
-            at += len(d.predictors)
-        return out
-
-
-def _replay(meta: dict[str, Any], arrays: dict[str, np.ndarray], seq: int) -> StepResult | None:
-    done = int(meta.get("seq", -1))
-    if done == seq:
-        return StepResult(tensors={k[5:]: v for k, v in arrays.items() if k.startswith("last.")},
-                          outputs=dict(meta.get("outputs") or {}))
-    if done != seq - 1:
-        raise ConfigError(f"step {seq} arrived after step {done}: the party is out of step with "
-                          "the session", "start a new session")
-    return None
-
-
-def _save(p: Party, arrays: dict[str, np.ndarray], meta: dict[str, Any], seq: int,
-          out: StepResult) -> StepResult:
-    keep = {k: v for k, v in arrays.items() if not k.startswith("last.")}
-    keep.update({f"last.{k}": v for k, v in out.tensors.items()})
-    p.file.write(keep, {**meta, "seq": seq, "outputs": out.outputs})
-    return out
 
 
 def _int_bytes(v: int) -> np.ndarray:
@@ -160,13 +100,6 @@ def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
 
 
 # -- the label party ---------------------------------------------------------------------------
-def _label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any]) -> Party:
-    p = Party(ctx, datasets, params)
-    if not p.is_label:
-        raise ConfigError("only the label party grows the trees", "")
-    return p
-
-
 def _grower(p: Party, n_bins: list[int]) -> Grower:
     prm = p.cfg.params
     return Grower(1, prm.max_depth, np.asarray(n_bins), min_samples_leaf=prm.min_samples_leaf,
@@ -193,11 +126,11 @@ def _unpack_grower(p: Party, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """A tree begins: encrypted gradients of every training row."""
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     seq = int(params["seq"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         y = p.y("train")
@@ -215,17 +148,17 @@ def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         meta.update(n_bins_all=n_bins, level=0, tree=int(params["tree"]))
         out = StepResult(tensors={"ct": cts, "pub_n": arrays["key.n"]},
                          outputs={"tree": int(params["tree"])}, num_examples=len(y))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
           tensors: dict[str, np.ndarray]) -> StepResult:
     """One level: histograms (own and decrypted), best splits, own rows routed."""
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     seq = int(params["seq"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         grower = _unpack_grower(p, arrays, meta)
@@ -288,59 +221,25 @@ def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
         meta["level"] = grower.level
         out = StepResult(tensors=out_t, outputs={"open": [m for _k, m in grower.open_nodes()],
                                                  "splits": len(new)}, num_examples=len(rows))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def _decisions(p: Party, arrays: dict[str, np.ndarray], x: np.ndarray, feature: np.ndarray,
-               bins: np.ndarray, tree: int, given: dict[tuple[int, int], np.ndarray]
-               ) -> np.ndarray:
+               bins: np.ndarray, tree: int, given: _forest.Given) -> np.ndarray:
     """rows × slots: does the row go right at each inner slot of one tree? Own splits from the
     label party's columns and edges, the others' from their left/right bits (``given``)."""
-    cuts = _bins.unpad(arrays["edges"], arrays["n_edges"])
-    own = p.offsets()[p.client]
-    right = np.zeros((len(x), len(feature)), bool)
-    for m in np.flatnonzero(feature >= 0).tolist():
-        f = int(feature[m]) - own
-        if 0 <= f < len(p.mine.predictors):
-            right[:, m] = x[:, f] > cuts[f][int(bins[m])]
-        else:
-            left = given.get((tree, m))
-            if left is None or len(left) != len(x):
-                raise ConfigError(f"no left/right bits for split {m} of tree {tree}", "")
-            right[:, m] = ~left.astype(bool)
-    return right
-
-
-def _walk(right: np.ndarray, feature: np.ndarray, depth: int) -> np.ndarray:
-    node = np.zeros(len(right), np.intp)
-    rows = np.arange(len(right))
-    for _ in range(depth):
-        inner = feature[node] >= 0
-        node = np.where(inner, 2 * node + 1 + right[rows, node], node)
-    return node
-
-
-def _given(tensors: dict[str, np.ndarray], clients: list[str]) -> dict[tuple[int, int], np.ndarray]:
-    out: dict[tuple[int, int], np.ndarray] = {}
-    for q in clients:
-        keys, b = tensors.get(f"keys/{q}"), tensors.get(f"bits/{q}")
-        if keys is None or b is None:
-            continue
-        keys = np.asarray(keys, np.int64).reshape(-1, 2)
-        if b.ndim != 2 or b.shape[1] != len(keys):
-            raise ConfigError(f"{q}'s left/right bits are malformed", "")
-        out.update({(int(t), int(m)): b[:, i] for i, (t, m) in enumerate(keys)})
-    return out
+    return _forest.decisions(x, _bins.unpad(arrays["edges"], arrays["n_edges"]),
+                             p.offsets()[p.client], feature, bins, tree, given)
 
 
 def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
            tensors: dict[str, np.ndarray]) -> StepResult:
     """A tree ends: leaf values, new scores, metrics on the test rows."""
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     seq, tree = int(params["seq"]), int(params["tree"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         grower = _unpack_grower(p, arrays, meta)
@@ -359,13 +258,19 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         found, _ = gbm_parts.metrics(arrays["raw"][:, None], y, p.cfg.classification, 2, "train_")
         outputs: dict[str, Any] = {"train": found}
         if "raw_test" in arrays:
-            xt = p.x("test")
-            right = _decisions(p, arrays, xt, done["feature"][0], done["bin"][0], tree,
-                               _given(tensors, p.data.passive))
-            leaf = _walk(right, done["feature"][0], p.cfg.params.max_depth)
+            xt, yt = p.x("test"), p.y("test")
+            given = _forest.given_bits(tensors, p.data.passive)
+            right = _decisions(p, arrays, xt, done["feature"][0], done["bin"][0], tree, given)
+            leaf = _forest.walk(right, done["feature"][0], p.cfg.params.max_depth)
             arrays["raw_test"] = arrays["raw_test"] + value[leaf]
-            outputs["metrics"], _ = gbm_parts.metrics(arrays["raw_test"][:, None], p.y("test"),
+            outputs["metrics"], _ = gbm_parts.metrics(arrays["raw_test"][:, None], yt,
                                                   p.cfg.classification, 2, "test_")
+            if p.cfg.influence_score.enable:
+                outputs["influence"] = _valuation.tree_influence(
+                    p.cfg, list(p.data.clients), list(p.offsets().values()), arrays, meta,
+                    tree, yt, right, given,
+                    lambda t, g: _decisions(p, arrays, xt, arrays["trees.feature"][t],
+                                            arrays["trees.bin"][t], t, g))
         arrays = {k: v for k, v in arrays.items()
                   if not k.startswith("g.") and k not in ("grad", "hess")}
         out_t = {} if not params.get("final") else {
@@ -373,7 +278,7 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         if params.get("final"):
             out_t["baseline"] = arrays["baseline"]
         out = StepResult(tensors=out_t, outputs=outputs, num_examples=len(y))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
@@ -381,30 +286,22 @@ def predict(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[s
     """The label party's prediction: every tree over every linked row, written where asked."""
     from jupyter_fed.packages.vfl_gbm._output import write_predictions
 
-    p = _label(ctx, datasets, params)
+    p = label_party(ctx, datasets, params)
     if p.cfg.vfl_mode != "predict":
         raise ConfigError("only a prediction session predicts", "")
     arrays, _meta = GbmPartyFile(ctx, p.client, p.cfg.training_session_id).read()
     x = p.x("train")
-    given = _given(tensors, p.data.passive)
+    given = _forest.given_bits(tensors, p.data.passive)
     raw = np.full(len(x), float(arrays["baseline"][0]))
     feature, bins, value = arrays["trees.feature"], arrays["trees.bin"], arrays["trees.value"]
     for t in range(len(feature)):
         right = _decisions(p, arrays, x, feature[t], bins[t], t, given)
-        raw += value[t][_walk(right, feature[t], p.cfg.params.max_depth)]
+        raw += value[t][_forest.walk(right, feature[t], p.cfg.params.max_depth)]
     written = write_predictions(ctx, p.handles["train"], raw, p.cfg, params)
     return StepResult(outputs={"prediction": written}, num_examples=len(x))
 
 
 # -- a passive party ---------------------------------------------------------------------------
-def _passive(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any]
-             ) -> Party:
-    p = Party(ctx, datasets, params)
-    if p.is_label:
-        raise ConfigError("the label party does not sum encrypted gradients", "")
-    return p
-
-
 def _small(ctx: StepContext, node: np.ndarray, open_slots: list[int]) -> list[int]:
     """Positions of the open nodes whose bin counts would describe fewer rows than the policy's
     release minimum — the node or its sibling (which the label party derives by subtraction)
@@ -424,11 +321,11 @@ def _small(ctx: StepContext, node: np.ndarray, open_slots: list[int]) -> list[in
 def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """Encrypted gradient sums per open node, own column and bin, and each bin's row count."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     seq = int(params["seq"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         x = p.x("train")
@@ -472,18 +369,18 @@ def hist(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         out = StepResult(tensors={"enc": enc, "cnt": counts.reshape(len(open_slots), k, width)
                                   .astype(np.float64)}, outputs={"withheld": withheld},
                          num_examples=int(inside.sum()))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def route(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
           tensors: dict[str, np.ndarray]) -> StepResult:
     """Apply the bins the label party chose on this party's columns: keep the thresholds, say
     which training rows go to which child and which test rows go left."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     seq, tree = int(params["seq"]), int(params["tree"])
     with p.file.locked():
         arrays, meta = p.file.read()
-        again = _replay(meta, arrays, seq)
+        again = replay(meta, arrays, seq)
         if again is not None:
             return again
         x = p.x("train")
@@ -510,13 +407,13 @@ def route(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
                                              zip(req[:, 1].tolist(), thresholds, strict=True)]
                                             ).astype(np.uint8).reshape(len(xt), len(req))
         out = StepResult(tensors=out_t, num_examples=int((out_route >= 0).sum()))
-        return _save(p, arrays, meta, seq, out)
+        return save(p, arrays, meta, seq, out)
 
 
 def bits(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
          tensors: dict[str, np.ndarray]) -> StepResult:
     """Prediction: left (1) or right (0) of every linked row at each of this party's splits."""
-    p = _passive(ctx, datasets, params)
+    p = passive_party(ctx, datasets, params)
     arrays, _meta = GbmPartyFile(ctx, p.client, p.cfg.training_session_id).read()
     x = p.x("train")
     rec = arrays.get("splits", np.zeros((0, 4)))

@@ -2,9 +2,12 @@
 
 A training session gives :class:`VflGbmModel`: the metrics per tree, the trees' shape (which
 party's which column splits each node), gains, leaf values and row counts, feature importances,
-and the bytes exchanged per tree. The thresholds stay at the parties whose columns they split,
-so the model predicts only through a prediction session (``training_session_id``), whose
-:attr:`VflGbmModel.prediction` says where the label party's runner wrote the predictions.
+and the bytes exchanged per tree. Influence scores come with the session's metrics
+(``session.influence_scores()``) and SHAP importance with its artefact
+(``session.feature_importance_scores()``), as for the other vertical packages. The thresholds
+stay at the parties whose columns they split, so the model predicts only through a prediction
+session (``training_session_id``), whose :attr:`VflGbmModel.prediction` says where the label
+party's runner wrote the predictions.
 """
 
 from __future__ import annotations

@@ -4,12 +4,16 @@ Per tree: the label party's ``grad`` (encrypted gradients, one ciphertext per li
 row); then per level the passive parties' ``hist`` (encrypted per-bin sums for the level's open
 nodes), the label party's ``split`` (best splits; its own rows routed) and, for the passive
 parties whose columns won a split, ``route`` (their rows routed, thresholds kept); then the label
-party's ``finish`` (leaf values, scores, test metrics), committed as one round.
+party's ``finish`` (leaf values, scores, test metrics and, by default, each party's influence
+score, computed from what it already holds), committed as one round. With
+``feature_importance_score``, training ends with three more steps (``_explain``).
 
 The coordinator holds the node of every aligned training row (an array of slot numbers it
 merges from the parties' routings and sends to the passive parties), the ciphertexts it relays,
 the number of bins of each column and each (node, column, bin)'s row count. It never sees a
-label, a gradient, a feature value or a threshold. What the artefact holds: the trees' shape
+label, a gradient, a feature value or a threshold. Feature importance shows it the passive
+parties' left/right bits of the explained and perturbed rows at their own splits and the raw
+scores the label party returns for the perturbed rows. What the artefact holds: the trees' shape
 (which party's which column splits each node), gains, leaf values and row counts — no
 thresholds, which stay at their parties for prediction sessions.
 """
@@ -91,13 +95,8 @@ class VflGbmPlan(VerticalPlan):
         n, label, passive = rows["train"], self.data.label, self.data.passive
         testing = "test" in rows
         if not testing:
-            io.warn("no_test", "no party brought a test dataset: the session reports no metrics")
-        if self.cfg.influence_score.enable:
-            # Masking a party in a tree needs its routing of every validation row at each of its
-            # splits averaged over both children by cover, which the label party cannot do
-            # without a new exchange we have not built: say so rather than report nothing.
-            io.warn("no_influence", "vfl_gbm computes no dataset influence scores yet "
-                    "(splitnn and vfl_glm do); influence_score is ignored")
+            io.warn("no_test", "no party brought a test dataset: the session reports no metrics"
+                    " and no influence scores")
         width = max(n_bins)
         trees = self.cfg.iterations(self.num_rounds)
         io.log("info", f"{n:,} linked rows, {len(n_bins)} columns, {trees} tree(s); {label} "
@@ -156,6 +155,7 @@ class VflGbmPlan(VerticalPlan):
             fed = weighted_metrics({label: dict(top.outputs.get("metrics") or {})}) \
                 if testing else {}
             history.append(fed)
+            per = self._with_influence(per, top.outputs)
             await io.commit(rnd, metrics=RoundMetrics(rnd, fed, per), info={
                 "duration": time.perf_counter() - self.started, "bytes_this_tree": per_tree[-1],
                 "step_seconds": dict(self.seconds)}, done=False)
@@ -167,9 +167,32 @@ class VflGbmPlan(VerticalPlan):
                 "columns": {c: list(d.predictors) for c, d in self.data.clients.items()}}
         arrays = {k: v for k, v in top.tensors.items() if k.startswith("trees.") or
                   k == "baseline"}
+        if self.cfg.feature_importance_score.enable:
+            meta["feature_importance"], shap_arrays = await self._explain(io, trees + 1)
+            arrays.update(shap_arrays)
         await io.commit(trees + 1, artefact=Artefact(arrays, meta), info={
             "duration": time.perf_counter() - self.started, "bytes_per_tree": per_tree,
             "step_seconds": dict(self.seconds)}, done=True)
+
+    async def _explain(self, io: SessionIO, rnd: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """SHAP values of every party's columns, in three steps (see ``local_importance``): the
+        passive parties' left/right bits of their perturbed rows go to the label party, the raw
+        scores for them come back, and each party turns them into its SHAP values."""
+        label, passive = self.data.label, self.data.passive
+        got = (await self._step(io, "explain_bits", {q: Payload(self._base(q))
+                                                      for q in passive}, rnd)).answers
+        tensors = {f"{k}/{q}": got[q].tensors[k] for q in passive
+                   for k in ("keys", "bits", "perturbed", "owner")}
+        top = (await self._step(io, "explain_model", {label: Payload(self._base(label),
+                                                                     tensors)}, rnd)
+               ).answers[label]
+        done = (await self._step(io, "explain_finish", {q: Payload(
+            self._base(q), {"out": top.tensors[f"out/{q}"]}) for q in passive}, rnd)).answers
+        found = {label: (top.outputs, {k: v for k, v in top.tensors.items() if k == "shap"}),
+                 **{q: (done[q].outputs, done[q].tensors) for q in passive}}
+        meta, arrays = self._importance(found, self.cfg.explained_outputs)
+        io.log("info", f"feature importance over {meta['rows']:,} linked rows")
+        return meta, arrays
 
     async def _predict(self, io: SessionIO, n: int) -> None:
         label, passive = self.data.label, self.data.passive
