@@ -31,3 +31,6 @@ def _import_steps() -> None:
 
 
 _import_steps()
+with contextlib.suppress(ImportError):  # gbm's histograms (scikit-learn's compiled builder):
+    # ~1 s of imports, otherwise paid by a session's first exchange
+    importlib.import_module("sklearn.ensemble._hist_gradient_boosting.histogram")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -104,6 +105,9 @@ def serve(home: Path, host: str = "127.0.0.1", port: int = 0, ready_file: Path |
         timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
         # Long polls would otherwise hold a stopping runner for up to a minute.
         timeout_graceful_shutdown=0.2, **tls)
+    # The app and everything it imported live as long as the process: out of the collector's
+    # sight, its full collections do not pause every request in flight.
+    gc.freeze()
     try:
         _server_class(app.state.executor.stopping)(config).run(sockets=[sock])
     except KeyboardInterrupt:
