@@ -9,7 +9,7 @@ of arrays exchanged per tree (every array the coordinator sent or received: ciph
 arrays, counts, bits), and per-operation Paillier costs measured in this process, from which the
 per-tree time at other sizes is extrapolated (``--extrapolate rows,features``).
 
-Run: ``python benchmarks/vfl_gbm.py [--rows 4000] [--trees 5] [--depth 3] [--bins 32]
+Run: ``python benchmarks/vfl_gbm.py [--rows 4000] [--trees 5] [--features 15] [--depth 3] [--bins 32]
 [--key-bits 2048] [--extrapolate 100000,20] [--out vfl_gbm.json]``; figures also go to
 ``benchmarks/results/vfl_gbm.json``.
 """
@@ -27,15 +27,21 @@ import numpy as np
 import pandas as pd
 
 
-def write_generated(folder: Path, rows: int) -> dict[str, dict[str, Path]]:
+def write_generated(folder: Path, rows: int, features: int = 15) -> dict[str, dict[str, Path]]:
+    """The generator's 15 features (8 at party a, 7 with the label at b); beyond 15, columns of
+    noise are added at the passive party a (``--features 20``: 13 at a, 7 at b)."""
     from jupyter_fed.demo.data import write_vertical
 
     paths = write_vertical(folder / "gen", rows=rows, parties=2, overlap=0.9,
                            test_rows=max(500, rows // 4))
+    rng = np.random.default_rng(5)
     out: dict[str, dict[str, Path]] = {"a": {}, "b": {}}
     for party, name in (("party0", "a"), ("party1", "b")):
         for role in ("train", "test"):
             frame = pd.read_parquet(paths[party][role]).rename(columns={"patient_id": "pid"})
+            if name == "a":
+                for j in range(15, features):
+                    frame[f"x{j}"] = rng.normal(size=len(frame))
             path = folder / f"gen_{name}_{role}.parquet"
             frame.to_parquet(path, index=False)
             out[name][role] = path
@@ -85,7 +91,7 @@ def run(args: Any, root: Path) -> dict[str, Any]:
     from jupyter_fed.demo.federation import LocalFederation
     from jupyter_fed.packages import binary_auc
 
-    paths = write_generated(root, args.rows)
+    paths = write_generated(root, args.rows, args.features)
     frames = {(p, r): pd.read_parquet(paths[p][r]) for p in "ab" for r in ("train", "test")}
     a_cols = [c for c in frames[("a", "train")].columns if c != "pid"]
     b_cols = [c for c in frames[("b", "train")].columns if c not in ("pid", "y")]
@@ -140,6 +146,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=4000)
     p.add_argument("--trees", type=int, default=5)
+    p.add_argument("--features", type=int, default=15, help="15, or more with noise columns "
+                   "added at the passive party")
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--bins", type=int, default=32)
     p.add_argument("--key-bits", type=int, default=2048)
