@@ -35,6 +35,22 @@ def test_packed_gradient_and_hessian_sums_decrypt_exactly(keys) -> None:
     assert sums[0] != plain
 
 
+def test_the_key_holders_crt_encryption_decrypts_and_sums_as_phes(keys) -> None:
+    pub, priv = keys
+    rng = np.random.default_rng(2)
+    g, h = rng.normal(size=30), rng.uniform(size=30)
+    fast = _paillier.from_bytes(_paillier.encrypt_rows(pub, g, h, priv), pub.n)
+    slow = _paillier.from_bytes(_paillier.encrypt_rows(pub, g, h), pub.n)
+    assert len(set(fast)) == 30 and not set(fast) & set(slow)  # fresh randomness each
+    np.testing.assert_array_equal(_paillier.decrypt_sums(priv, fast),
+                                  _paillier.decrypt_sums(priv, slow))
+    groups = np.arange(30) % 2
+    mixed = _paillier.subset_sums(pub.n, fast[:15] + slow[15:], groups, 2)
+    got = _paillier.decrypt_sums(priv, mixed)
+    assert got[0, 0] == pytest.approx(g[groups == 0].sum(), abs=1e-8)
+    assert got[1, 1] == pytest.approx(h[groups == 1].sum(), abs=1e-8)
+
+
 def test_ciphertexts_are_checked_and_fresh(keys) -> None:
     pub, _ = keys
     a = _paillier.encrypt_rows(pub, np.zeros(2), np.zeros(2))

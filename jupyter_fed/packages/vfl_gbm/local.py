@@ -137,7 +137,8 @@ def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
         g, h = gbm_parts.gradients(arrays["raw"][:, None], y, p.cfg.classification, 2)
         h = np.ones_like(g) if h is None else h
         n = _bytes_int(arrays["key.n"])
-        cts = _paillier.encrypt_rows(_paillier.public_key(n), g[:, 0], h[:, 0])
+        priv = _paillier.private_key(n, _bytes_int(arrays["key.p"]), _bytes_int(arrays["key.q"]))
+        cts = _paillier.encrypt_rows(priv.public_key, g[:, 0], h[:, 0], priv)
         n_bins = [int(b) for b in params["n_bins"]]
         if len(n_bins) != sum(len(d.predictors) for d in p.data.clients.values()) or \
                 any(not 1 <= b <= 256 for b in n_bins):
