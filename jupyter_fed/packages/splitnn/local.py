@@ -29,6 +29,7 @@ import numpy as np
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._metrics import r2, roc_auc
+from jupyter_fed.packages._vertical_party import VerticalParty
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.splitnn import _dp, _nets, _valuation
 from jupyter_fed.packages.splitnn._batches import chunk_batches
@@ -56,30 +57,14 @@ def _parse(model_config: Any, data_config: Any) -> tuple[SplitNNConfig, Any, dic
     return found
 
 
-class Party:
+class Party(VerticalParty):
     """One party's view of a step: its configs, its aligned rows, its networks."""
 
     def __init__(self, ctx: StepContext, datasets: dict[str, DatasetHandle],
                  params: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.cfg, self.data, self.features = _parse(params.get("model_config"),
-                                                    params.get("data_config"))
-        self.client = str(params.get("client") or "")
-        if self.client not in self.data.clients:
-            raise ConfigError(f"the step names client {self.client!r}, which data_config does "
-                              "not", "the coordinator names it")
-        self.mine = self.data.clients[self.client]
-        self.is_label = self.mine.label_client
+        cfg, data, self.features = _parse(params.get("model_config"), params.get("data_config"))
+        super().__init__(ctx, datasets, params, cfg, data)
         self.num_rounds = max(int(params.get("num_rounds") or 1), 1)
-        self.handles = {role: h.aligned(self.cfg.prl_session_id) for role, h in datasets.items()}
-        for handle in self.handles.values():
-            names = {c.name for c in handle.info.columns}
-            wanted = [*self.mine.predictors, *([self.mine.target] if self.is_label else [])]
-            missing = [c for c in wanted if c not in names]
-            if missing:
-                raise ConfigError(f"dataset {handle.info.name!r} has no column(s) "
-                                  f"{', '.join(map(str, missing))}",
-                                  f"check data_config.{self.client} against the catalog")
         self.seed = int(params.get("seed", self.cfg.seed))
         self.rng = np.random.default_rng()  # DP noise: fresh entropy (a retry replays the file)
 

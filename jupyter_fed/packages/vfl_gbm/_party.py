@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._vertical_party import VerticalParty
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.vfl_gbm._state import GbmPartyFile
 from jupyter_fed.packages.vfl_gbm.config import parse
@@ -20,28 +21,13 @@ from jupyter_fed.packages.vfl_gbm.config import parse
 __all__ = ["Party", "label_party", "passive_party", "replay", "save"]
 
 
-class Party:
-    """One party's view of a step: configs, its aligned rows, its columns."""
+class Party(VerticalParty):
+    """One party's view of a step: configs, its aligned rows, its columns, its file."""
 
     def __init__(self, ctx: StepContext, datasets: dict[str, DatasetHandle],
                  params: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.cfg, self.data = parse(params.get("model_config"), params.get("data_config"))
-        self.client = str(params.get("client") or "")
-        if self.client not in self.data.clients:
-            raise ConfigError(f"the step names client {self.client!r}, which data_config does "
-                              "not", "the coordinator names it")
-        self.mine = self.data.clients[self.client]
-        self.is_label = self.mine.label_client
-        self.handles = {role: h.aligned(self.cfg.prl_session_id) for role, h in datasets.items()}
-        wanted = [*self.mine.predictors, *([self.mine.target] if self.is_label else [])]
-        for handle in self.handles.values():
-            names = {c.name for c in handle.info.columns}
-            missing = [c for c in wanted if c not in names]
-            if missing:
-                raise ConfigError(f"dataset {handle.info.name!r} has no column(s) "
-                                  f"{', '.join(map(str, missing))}",
-                                  f"check data_config.{self.client} against the catalog")
+        super().__init__(ctx, datasets, params,
+                         *parse(params.get("model_config"), params.get("data_config")))
         self.file = GbmPartyFile(ctx, self.client)
 
     def x(self, role: str) -> np.ndarray:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._vertical_party import VerticalParty
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.eda_intersect import bfv
 from jupyter_fed.packages.glm import family as glm_family
@@ -47,29 +48,14 @@ __all__ = ["importance", "label", "passive", "predict", "start"]
 KIND = "vfl_glm"
 
 
-class Party:
+class Party(VerticalParty):
     """One party's view of a step: its configs, its aligned rows."""
 
     def __init__(self, ctx: StepContext, datasets: dict[str, DatasetHandle],
                  params: dict[str, Any]) -> None:
-        self.ctx = ctx
-        self.cfg, self.data = parse(params.get("model_config"), params.get("data_config"))
-        self.client = str(params.get("client") or "")
-        if self.client not in self.data.clients:
-            raise ConfigError(f"the step names client {self.client!r}, which data_config does "
-                              "not", "the coordinator names it")
-        self.mine = self.data.clients[self.client]
-        self.is_label = self.mine.label_client
+        super().__init__(ctx, datasets, params,
+                         *parse(params.get("model_config"), params.get("data_config")))
         self.family, self.link = self.cfg.ml_task.type, self.cfg.ml_task.link
-        self.handles = {role: h.aligned(self.cfg.prl_session_id) for role, h in datasets.items()}
-        for handle in self.handles.values():
-            names = {c.name for c in handle.info.columns}
-            wanted = [*self.mine.predictors, *([self.mine.target] if self.is_label else [])]
-            missing = [c for c in wanted if c not in names]
-            if missing:
-                raise ConfigError(f"dataset {handle.info.name!r} has no column(s) "
-                                  f"{', '.join(map(str, missing))}",
-                                  f"check data_config.{self.client} against the catalog")
 
     def file(self, session_id: str | None = None) -> PartyFile:
         return PartyFile(self.ctx, self.client, session_id, kind=KIND)
