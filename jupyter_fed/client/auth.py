@@ -52,11 +52,14 @@ class RunnerAuth:
         return self._call("GET", "/v1/tokens", user=user)
 
     def invite(self, user: str, password: str, scopes: list[str] | None = None,
-               expires_days: float = 7, url: str | None = None) -> dict[str, Any]:
-        """A one-time invitation blob for ``user``; send the password another way."""
+               expires_days: float = 7, url: str | None = None,
+               datasets: list[str] | None = None) -> dict[str, Any]:
+        """A one-time invitation blob for ``user``, granting them ``datasets``; send the
+        password another way."""
         return self._call("POST", "/v1/invitations", {"user": user, "password": password,
                                                       "scopes": scopes,
-                                                      "expires_days": expires_days, "url": url})
+                                                      "expires_days": expires_days, "url": url,
+                                                      "datasets": datasets or []})
 
     def policy(self, dataset: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/datasets/{dataset}/policy")
@@ -75,3 +78,42 @@ class RunnerAuth:
               ) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/audit", principal=principal, dataset=dataset, outcome=outcome,
                           since=since, limit=limit)
+
+    # -- grants and requests (a custodian's token: ``register_dataset``) ----------------------
+    def grant(self, user: str, dataset: str, packages: list[str] | None = None,
+              epsilon: float | None = None, expires_days: float | None = None,
+              note: str = "") -> dict[str, Any]:
+        """Let ``user`` see and use ``dataset``: only ``packages`` (or ``package.step``), with
+        an epsilon budget of their own, until ``expires_days`` — each optional."""
+        return self._call("POST", "/v1/grants", {"user": user, "dataset": dataset,
+                                                 "packages": packages, "epsilon_budget": epsilon,
+                                                 "expires_days": expires_days, "note": note})
+
+    def revoke_grant(self, grant_id: str) -> None:
+        self._call("DELETE", f"/v1/grants/{grant_id}")
+
+    def grants(self, user: str | None = None, dataset: str | None = None,
+               include_inactive: bool = False) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/grants", user=user, dataset=dataset,
+                          include_inactive=include_inactive or None)
+
+    def requests(self, status: str | None = "pending", user: str | None = None
+                 ) -> list[dict[str, Any]]:
+        """Access requests (default: those waiting for a decision; ``status=None``: all)."""
+        return self._call("GET", "/v1/requests", status=status, user=user)
+
+    def approve(self, request_id: str, packages: list[str] | None = None,
+                epsilon: float | None = None, expires_days: float | None = None,
+                note: str = "") -> dict[str, Any]:
+        """Approve a request; ``packages`` / ``epsilon`` given here replace what was asked."""
+        body: dict[str, Any] = {"note": note}
+        if packages is not None:
+            body["packages"] = packages
+        if epsilon is not None:
+            body["epsilon"] = epsilon
+        if expires_days is not None:
+            body["expires_days"] = expires_days
+        return self._call("POST", f"/v1/requests/{request_id}/approve", body)
+
+    def deny(self, request_id: str, note: str = "") -> dict[str, Any]:
+        return self._call("POST", f"/v1/requests/{request_id}/deny", {"note": note})

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from jupyter_fed.client._backend import Backend
+    from jupyter_fed.client.access import AccessRequest
     from jupyter_fed.client.auth import RunnerAuth
 
 
@@ -51,6 +52,49 @@ class Client:
 
     def remove_runner(self, name: str) -> None:
         self._backend.remove_runner(name)
+
+    # access: grants and requests --------------------------------------------------------------
+    def request_access(self, runner: str, dataset: str, packages: list[str] | None = None,
+                       epsilon: float | None = None, reason: str = "") -> AccessRequest:
+        """Ask ``runner``'s custodian for ``dataset`` (or for more of it: packages, epsilon).
+
+        The custodian approves (possibly with changes) or denies it; ``.wait()`` blocks until
+        then. A request is accepted for any name: it never tells whether the dataset exists.
+        """
+        from jupyter_fed.client.access import AccessRequest
+
+        info = self._backend.runner_admin(runner, "POST", "/v1/requests", {
+            "dataset": dataset, "packages": packages, "epsilon": epsilon, "reason": reason})
+        return AccessRequest(runner, info, self._backend)
+
+    def my_requests(self, runner: str | None = None) -> pd.DataFrame:
+        """Your access requests and their status, on one runner or on all connected runners."""
+        return self._per_runner("/v1/requests/self", runner,
+                                ["runner", "request_id", "dataset", "packages", "epsilon",
+                                 "status", "note", "created_at", "decided_at", "reason"])
+
+    def my_grants(self, runner: str | None = None) -> pd.DataFrame:
+        """The datasets granted to you, with the packages and epsilon budget each allows."""
+        return self._per_runner("/v1/grants/self", runner,
+                                ["runner", "dataset", "packages", "epsilon_budget", "expires_at",
+                                 "grant_id"])
+
+    def _per_runner(self, path: str, runner: str | None, cols: list[str]) -> pd.DataFrame:
+        import warnings
+
+        import pandas as pd
+
+        names = [runner] if runner else [r["name"] for r in self._backend.runners()]
+        rows: list[dict[str, Any]] = []
+        for name in names:
+            try:
+                rows += [{"runner": name, **r}
+                         for r in self._backend.runner_admin(name, "GET", path)]
+            except FedError as exc:
+                if runner:
+                    raise
+                warnings.warn(f"runner {name}: {exc.message}", stacklevel=3)
+        return pd.DataFrame(rows, columns=cols)
 
     def runners(self) -> pd.DataFrame:
         """Connected runners with health, latency in ms and number of datasets."""

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from jupyter_fed._version import __version__
-from jupyter_fed.errors import ConfigError, FedError, NotFoundError
+from jupyter_fed.errors import ConfigError, FedError
 from jupyter_fed.packages import field_errors, package_names
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
@@ -28,7 +28,7 @@ from jupyter_fed.runner.audit import AuditLog
 from jupyter_fed.runner.executor import Executor, check_payload
 from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
-from jupyter_fed.runner.registry import register_dataset
+from jupyter_fed.runner.registry import no_such_dataset, register_dataset
 from jupyter_fed.runner.settings import RunnerSettings
 from jupyter_fed.runner.store import RunnerStore
 from jupyter_fed.wire import (
@@ -74,6 +74,17 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/budget"): "admin",
     ("GET", "/v1/budget/self"): "",
     ("GET", "/v1/audit"): "admin",
+    ("GET", "/v1/grants/self"): "",
+    ("GET", "/v1/grants"): "register_dataset",
+    ("POST", "/v1/grants"): "register_dataset",
+    ("DELETE", "/v1/grants/{grant_id}"): "register_dataset",
+    ("POST", "/v1/requests"): "read_catalog",
+    ("GET", "/v1/requests/self"): "",
+    ("POST", "/v1/requests/{request_id}/withdraw"): "",
+    ("GET", "/v1/requests"): "register_dataset",
+    ("GET", "/v1/requests/{request_id}"): "register_dataset",
+    ("POST", "/v1/requests/{request_id}/approve"): "register_dataset",
+    ("POST", "/v1/requests/{request_id}/deny"): "register_dataset",
 }
 """Which scope each route needs: None = no token, "" = any valid token. Documented in README."""
 
@@ -90,6 +101,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     store = RunnerStore(settings.db_path)
     accounts, ledger, audit = Accounts(store), Ledger(store), AuditLog(store)
     executor = Executor(settings, store, ledger)
+    grants = executor.grants
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,12 +158,17 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
             return principal
         return Depends(dep)
 
-    def dataset_or_404(name: str) -> tuple[str, dict[str, Any]]:
+    def dataset_or_404(name: str, principal: Principal | None = None
+                       ) -> tuple[str, dict[str, Any]]:
+        """A dataset's row; with ``principal``, only if it may see it (else the same 404)."""
         row = store.get_dataset(name)
-        if row is None:
-            raise NotFoundError(f"no dataset named {name!r} on runner {settings.name!r}",
-                                "list the catalog with client.datasets()")
+        if row is None or (principal is not None and not grants.visible(
+                principal, name, policy_of(name))):
+            raise no_such_dataset(name, settings.name)
         return row
+
+    def policy_of(name: str) -> DatasetPolicy:
+        return DatasetPolicy.model_validate(store.get_policy(name) or {})
 
     # -- catalog ------------------------------------------------------------------------------
     @app.get("/v1/health", response_model=Health, response_model_exclude_none=True)
@@ -167,12 +184,15 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
                       hello=hello)
 
     @app.get("/v1/datasets", response_model=list[DatasetInfo])
-    async def list_datasets(_: Principal = scope("read_catalog")) -> list[dict[str, Any]]:
-        return store.list_datasets()
+    async def list_datasets(principal: Principal = scope("read_catalog")) -> list[dict[str, Any]]:
+        """The datasets the caller may use: granted to them, public, or all for a custodian."""
+        return [d for d in store.list_datasets()
+                if grants.visible(principal, d["name"], policy_of(d["name"]))]
 
     @app.get("/v1/datasets/{name}", response_model=DatasetInfo)
-    async def get_dataset(name: str, _: Principal = scope("read_catalog")) -> dict[str, Any]:
-        return dataset_or_404(name)[1]
+    async def get_dataset(name: str, principal: Principal = scope("read_catalog")
+                          ) -> dict[str, Any]:
+        return dataset_or_404(name, principal)[1]
 
     @app.post("/v1/datasets", response_model=DatasetInfo, status_code=201)
     async def register(body: DatasetRegistration, request: Request,
@@ -184,12 +204,24 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     async def delete_dataset(name: str, _: Principal = scope("register_dataset")) -> Response:
         dataset_or_404(name)
         store.delete_dataset(name)
+        grants.revoke_all(dataset=name)
         return Response(status_code=204)
 
     @app.get("/v1/datasets/{name}/policy", response_model=DatasetPolicy)
-    async def get_policy(name: str, _: Principal = scope("read_catalog")) -> DatasetPolicy:
-        dataset_or_404(name)
-        return DatasetPolicy.model_validate(store.get_policy(name) or {})
+    async def get_policy(name: str, principal: Principal = scope("read_catalog")
+                         ) -> DatasetPolicy:
+        """The policy the caller's steps run under: their grant's budget and packages in it."""
+        dataset_or_404(name, principal)
+        found = grants.effective_policy(principal, name, policy_of(name))
+        if found is None:  # a custodian without a grant: the dataset's own policy
+            return policy_of(name)
+        policy, grant = found
+        if grant is not None and grant.packages is not None:
+            allowed = {p.split(".", 1)[0] for p in grant.packages}
+            policy = policy.model_copy(update={"allowed_packages": sorted(
+                allowed if policy.allowed_packages is None else
+                allowed & set(policy.allowed_packages))})
+        return policy
 
     @app.put("/v1/datasets/{name}/policy", response_model=DatasetPolicy)
     async def put_policy(name: str, body: DatasetPolicy, request: Request,
@@ -264,6 +296,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     @app.delete("/v1/users/{name}", status_code=204)
     async def delete_user(name: str, _: Principal = scope("admin")) -> Response:
         accounts.delete_user(name)
+        grants.revoke_all(principal=name)
         return Response(status_code=204)
 
     @app.get("/v1/tokens")
@@ -318,6 +351,78 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
                          _: Principal = scope("admin")) -> list[dict[str, Any]]:
         return audit.query(principal=principal, dataset=dataset, outcome=outcome, since=since,
                            limit=limit)
+
+    # -- grants and the request queue ---------------------------------------------------------
+    @app.get("/v1/grants/self")
+    async def my_grants(principal: Principal = scope("")) -> list[dict[str, Any]]:
+        return grants.grants(principal.name)
+
+    @app.get("/v1/grants")
+    async def list_grants(user: str | None = None, dataset: str | None = None,
+                          include_inactive: bool = False,
+                          _: Principal = scope("register_dataset")) -> list[dict[str, Any]]:
+        return grants.grants(user, dataset, include_inactive=include_inactive)
+
+    @app.post("/v1/grants", status_code=201)
+    async def grant(body: schemas.NewGrant, request: Request,
+                    principal: Principal = scope("register_dataset")) -> dict[str, Any]:
+        request.state.audit = {"dataset": body.dataset, "step": "grant"}
+        return grants.grant(body.user, body.dataset, packages=body.packages,
+                            epsilon_budget=body.epsilon_budget, expires_days=body.expires_days,
+                            granted_by=principal.name, note=body.note)
+
+    @app.delete("/v1/grants/{grant_id}", status_code=204)
+    async def revoke_grant(grant_id: str, request: Request,
+                           _: Principal = scope("register_dataset")) -> Response:
+        request.state.audit = {"step": "revoke"}
+        grants.revoke(grant_id)
+        return Response(status_code=204)
+
+    @app.post("/v1/requests", status_code=201)
+    async def file_request(body: schemas.NewAccessRequest, request: Request,
+                           principal: Principal = scope("read_catalog")) -> dict[str, Any]:
+        request.state.audit = {"dataset": body.dataset, "step": "request"}
+        return grants.request(grants.file_request(
+            principal.name, body.dataset, packages=body.packages, epsilon=body.epsilon,
+            reason=body.reason)["request_id"], principal.name)
+
+    @app.get("/v1/requests/self")
+    async def my_requests(principal: Principal = scope("")) -> list[dict[str, Any]]:
+        return grants.requests(principal=principal.name, custodian=False)
+
+    @app.post("/v1/requests/{request_id}/withdraw")
+    async def withdraw(request_id: str, principal: Principal = scope("")) -> dict[str, Any]:
+        return grants.withdraw(request_id, principal.name)
+
+    @app.get("/v1/requests")
+    async def list_requests(status: str | None = None, user: str | None = None,
+                            _: Principal = scope("register_dataset")) -> list[dict[str, Any]]:
+        return grants.requests(status=status, principal=user)
+
+    @app.get("/v1/requests/{request_id}")
+    async def get_request(request_id: str, _: Principal = scope("register_dataset")
+                          ) -> dict[str, Any]:
+        return grants.request(request_id)
+
+    @app.post("/v1/requests/{request_id}/approve")
+    async def approve(request_id: str, request: Request,
+                      body: Annotated[schemas.Decision | None, Body()] = None,
+                      principal: Principal = scope("register_dataset")) -> dict[str, Any]:
+        body = body or schemas.Decision()
+        changes = body.model_dump(exclude_unset=True)
+        request.state.audit = {"dataset": grants.request(request_id)["dataset"],
+                               "step": "approve"}
+        return grants.approve(request_id, principal.name,
+                              packages=changes.get("packages", ...),
+                              epsilon=changes.get("epsilon", ...),
+                              expires_days=body.expires_days, note=body.note)
+
+    @app.post("/v1/requests/{request_id}/deny")
+    async def deny(request_id: str, request: Request,
+                   body: Annotated[schemas.Decision | None, Body()] = None,
+                   principal: Principal = scope("register_dataset")) -> dict[str, Any]:
+        request.state.audit = {"dataset": grants.request(request_id)["dataset"], "step": "deny"}
+        return grants.deny(request_id, principal.name, (body or schemas.Decision()).note)
 
     app.add_middleware(Gate, accounts=accounts, audit=audit,
                        routes=RouteTable(ROUTE_SCOPES, PENDING_OK),

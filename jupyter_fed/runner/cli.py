@@ -87,6 +87,45 @@ def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--scope", action="append", dest="scopes")
     p.add_argument("--expires", type=float, default=7, help="days, at most 30")
     p.add_argument("--url", help="runner address for the invitee (default: public_url)")
+    p.add_argument("--dataset", action="append", default=[], dest="datasets",
+                   help="grant this dataset to the user with the invitation (repeatable)")
+
+    p = cmd("grant", "give a user access to one dataset (packages, an epsilon budget, expiry)")
+    p.add_argument("user")
+    p.add_argument("dataset")
+    p.add_argument("--package", action="append", dest="packages", help="package or "
+                   "package.step the user may run (repeatable; default: what the policy allows)")
+    p.add_argument("--epsilon", type=float, help="the user's own total epsilon on the dataset "
+                   "(default: the policy's epsilon_budget)")
+    p.add_argument("--expires", type=float, help="days until the grant lapses (default never)")
+    p.add_argument("--note", default="")
+
+    p = cmd("revoke", "revoke a grant (by id), or every grant of --user on --dataset")
+    p.add_argument("grant_id", nargs="?")
+    p.add_argument("--user")
+    p.add_argument("--dataset")
+
+    p = cmd("grants", "list grants")
+    p.add_argument("--user")
+    p.add_argument("--dataset")
+    p.add_argument("--all", action="store_true", help="also revoked and expired ones")
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("requests", "list access requests, or approve / deny one")
+    p.add_argument("action", nargs="?", choices=["list", "show", "approve", "deny"],
+                   default="list")
+    p.add_argument("request_id", nargs="?")
+    p.add_argument("--status", choices=["pending", "approved", "denied", "withdrawn"],
+                   help="list only these (default: pending)")
+    p.add_argument("--all", action="store_true", help="list every request")
+    p.add_argument("--package", action="append", dest="packages",
+                   help="approve: grant these packages instead of those asked for (repeatable)")
+    p.add_argument("--epsilon", type=float, help="approve: grant this budget instead")
+    p.add_argument("--expires", type=float, help="approve: days until the grant lapses")
+    p.add_argument("--note", default="", help="a word for the requester")
+    p.add_argument("--as", dest="decided_by", default="custodian",
+                   help="who decides, as written in the request (default 'custodian')")
+    p.add_argument("--json", action="store_true")
 
     p = cmd("budget", "epsilon spent per principal and dataset")
     p.add_argument("--principal")
@@ -119,12 +158,17 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
                    "steps' worth)")
     p.add_argument("--evaluation-epsilon", type=float, help="epsilon charged for a model "
                    "evaluation beyond one per training round (0 refuses them; default 1)")
+    p.add_argument("--public", action="store_true", default=None,
+                   help="every token of this runner may see and use the dataset (default: only "
+                   "users it is granted to, see `runner grant`)")
+    p.add_argument("--private", action="store_false", dest="public",
+                   help="only users it is granted to (undoes --public)")
 
 
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget", "require_dp",
             "exact_only", "release_shap_details", "delta_per_step", "delta_budget",
-            "evaluation_epsilon")
+            "evaluation_epsilon", "public")
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 
@@ -216,6 +260,9 @@ def _user(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int
         print(json.dumps(accounts.create_user(args.name, args.role)))
     else:
         accounts.delete_user(args.name)
+        from jupyter_fed.runner.grants import Grants
+
+        Grants(store).revoke_all(principal=args.name)
         print(f"deleted {args.name!r} and revoked their tokens")
     return 0
 
@@ -246,7 +293,7 @@ def _invite(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> i
         "password for the invitation (send it separately): ")
     inv = make_invitation(settings, Accounts(store), NewInvitation(
         user=args.user, scopes=args.scopes, expires_days=args.expires, password=password,
-        url=args.url))
+        url=args.url, datasets=args.datasets))
     print(f"invitation {inv['invitation']} for {inv['user']!r}, scopes {','.join(inv['scopes'])}, "
           f"expires {inv['expires_at']}; usable once:")
     print(inv["blob"])
@@ -311,6 +358,102 @@ def _data_root(args: argparse.Namespace, settings: RunnerSettings, store: Any) -
     return 0
 
 
+def _grant(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.accounts import Accounts
+    from jupyter_fed.runner.grants import Grants
+
+    Accounts(store)  # the users table a grant refers to
+    g = Grants(store).grant(args.user, args.dataset, packages=args.packages,
+                            epsilon_budget=args.epsilon, expires_days=args.expires,
+                            granted_by="custodian", note=args.note)
+    what = ", ".join(g["packages"]) if g["packages"] else "what the policy allows"
+    eps = f"epsilon {g['epsilon_budget']:g}" if g["epsilon_budget"] is not None else \
+        "the policy's epsilon budget"
+    print(f"{g['grant_id']}: {args.user!r} may use {args.dataset!r} ({what}; {eps}"
+          f"{'; until ' + g['expires_at'] if g['expires_at'] else ''})")
+    _audit_cli(store, f"runner grant {args.user} {args.dataset}", args.dataset, "grant")
+    return 0
+
+
+def _audit_cli(store: Any, command: str, dataset: str | None, action: str) -> None:
+    """A custodian's decision typed on the runner's machine goes in the audit log too."""
+    from jupyter_fed.runner.audit import AuditLog
+
+    AuditLog(store).record(principal="custodian", method="CLI", path=command, dataset=dataset,
+                           step=action, status=200)
+
+
+def _revoke(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.errors import ConfigError, NotFoundError
+    from jupyter_fed.runner.grants import Grants
+
+    grants = Grants(store)
+    if args.grant_id:
+        grants.revoke(args.grant_id)
+        print(f"revoked {args.grant_id}")
+        _audit_cli(store, f"runner revoke {args.grant_id}", None, "revoke")
+        return 0
+    if not (args.user and args.dataset):
+        raise ConfigError("name a grant id, or both --user and --dataset",
+                          "see `jupyter-fed runner grants`")
+    if not grants.revoke_all(principal=args.user, dataset=args.dataset):
+        raise NotFoundError(f"{args.user!r} has no active grant on {args.dataset!r}", "")
+    print(f"revoked {args.user!r}'s access to {args.dataset!r}")
+    _audit_cli(store, f"runner revoke --user {args.user}", args.dataset, "revoke")
+    return 0
+
+
+def _grants(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.runner.grants import Grants
+
+    rows = Grants(store).grants(args.user, args.dataset, include_inactive=args.all)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_rows([{**g, "packages": ",".join(g["packages"] or ["(policy)"])} for g in rows],
+                    ["grant_id", "user", "dataset", "packages", "epsilon_budget", "expires_at",
+                     "active"])
+    return 0
+
+
+def _requests(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    from jupyter_fed.errors import ConfigError
+    from jupyter_fed.runner.accounts import Accounts
+    from jupyter_fed.runner.grants import Grants
+
+    Accounts(store)
+    grants = Grants(store)
+    if args.action == "list":
+        rows = grants.requests(status=None if args.all else args.status or "pending")
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _print_rows([{**r, "packages": ",".join(r["packages"] or ["(any)"])} for r in rows],
+                        ["request_id", "user", "dataset", "packages", "epsilon", "status",
+                         "created_at", "reason"])
+        return 0
+    if not args.request_id:
+        raise ConfigError(f"`requests {args.action}` needs a request id",
+                          "see `jupyter-fed runner requests`")
+    if args.action == "show":
+        print(json.dumps(grants.request(args.request_id), indent=2))
+        return 0
+    if args.action == "approve":
+        r = grants.approve(args.request_id, args.decided_by,
+                           packages=args.packages if args.packages is not None else ...,
+                           epsilon=args.epsilon if args.epsilon is not None else ...,
+                           expires_days=args.expires, note=args.note)
+        print(f"approved {r['request_id']}: {r['user']!r} may use {r['dataset']!r} "
+              f"({r['grant_id']})")
+    else:
+        r = grants.deny(args.request_id, args.decided_by, args.note)
+        print(f"denied {r['request_id']} of {r['user']!r} on {r['dataset']!r}")
+    _audit_cli(store, f"runner requests {args.action} {args.request_id}", r["dataset"],
+               args.action)
+    return 0
+
+
 _COMMANDS = {"data-root": _data_root, "register": _register, "datasets": _datasets,
              "policy": _policy, "user": _user, "token": _token, "invite": _invite,
-             "budget": _budget, "audit": _audit}
+             "budget": _budget, "audit": _audit, "grant": _grant, "revoke": _revoke,
+             "grants": _grants, "requests": _requests}

@@ -35,6 +35,7 @@ from jupyter_fed.packages import get_package
 from jupyter_fed.packages.base import StepCancelled
 from jupyter_fed.runner.accounts import Principal
 from jupyter_fed.runner.budget import charge_step
+from jupyter_fed.runner.grants import Grants
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.queue import FairQueue
 from jupyter_fed.runner.registry import load_dataset
@@ -103,6 +104,7 @@ class Executor:
         self.settings = settings
         self.store = store
         self.ledger = ledger
+        self.grants = Grants(store)
         self.queue: FairQueue[Job] = FairQueue(
             settings.max_steps_per_principal or max(1, settings.max_workers - 1),
             settings.max_queued_per_principal)
@@ -162,9 +164,15 @@ class Executor:
         params = secagg_params(spec)
         spec_seen = spec.model_copy(update={"params": params}) if params is not spec.params \
             else spec
-        handles = {role: self._dataset(name) for role, name in spec.datasets.items()}
-        policies = {role: DatasetPolicy.model_validate(self.store.get_policy(name) or {})
+        # A dataset that is not the principal's to use is answered as one that does not exist
+        # (before it is even looked up); a grant narrows the policy — packages, an epsilon
+        # budget of its own — for this principal.
+        policies = {role: self.grants.check_step(
+                        principal, name, self.settings.name,
+                        DatasetPolicy.model_validate(self.store.get_policy(name) or {}),
+                        package.name, None if builtin else spec.step)
                     for role, name in spec.datasets.items()}
+        handles = {role: self._dataset(name) for role, name in spec.datasets.items()}
         for role, (info, _path) in handles.items():
             policy = policies[role]
             if not policy.allows(package.name):

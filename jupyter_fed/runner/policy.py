@@ -53,6 +53,9 @@ class DatasetPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     allowed_packages: list[str] | None = Field(None, description="package names; None allows all")
+    public: bool = Field(False, description="every token of the runner may see and use the "
+                         "dataset under this policy; otherwise only principals it is granted to "
+                         "(`jupyter-fed runner grant`)")
     min_rows: int | None = Field(None, ge=1, description="fewest rows behind any contribution; "
                                  "None means number of attributes + 5")
     min_count: int = Field(10, ge=1, description="small-count threshold k: no exact group smaller "

@@ -108,12 +108,19 @@ def parse_bounds(items: list[str], file: Path | None = None) -> dict[str, tuple[
     return out
 
 
+def no_such_dataset(name: str, runner: str) -> NotFoundError:
+    """The one answer for a dataset that does not exist *or* is not the caller's to see: the
+    same words either way, so the answer is no oracle for names granted to others."""
+    return NotFoundError(f"no dataset named {name!r} on runner {runner!r}",
+                         "list the catalog with client.datasets(), or ask the custodian for "
+                         "access with client.request_access()")
+
+
 def load_dataset(settings: RunnerSettings, store: RunnerStore, name: str) -> tuple[DatasetInfo, Path]:
     """A registered dataset's info (with its runner-side view and budget group) and file."""
     row = store.get_dataset(name)
     if row is None:
-        raise NotFoundError(f"no dataset named {name!r} on runner {settings.name!r}",
-                            "list the catalog with client.datasets()")
+        raise no_such_dataset(name, settings.name)
     path, stored = row
     info = DatasetInfo.model_validate(stored)
     resolved = data.resolve_under_roots(path, settings.data_roots)

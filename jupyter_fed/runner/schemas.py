@@ -28,3 +28,32 @@ class NewInvitation(_Body):
     password: str = Field(min_length=8, max_length=200)
     url: str | None = Field(None, max_length=300, description="the URL builders reach the runner "
                             "at; default: the runner's public_url")
+    datasets: list[str] = Field([], max_length=256, description="datasets granted to the user "
+                                "with the invitation (policy's packages and budget)")
+
+
+class NewGrant(_Body):
+    user: str = Field(max_length=128)
+    dataset: str = Field(max_length=128)
+    packages: list[str] | None = Field(None, max_length=64, description="packages or "
+                                       "package.step entries; default: what the policy allows")
+    epsilon_budget: float | None = Field(None, ge=0, allow_inf_nan=False, description="the "
+                                         "user's own total epsilon; default: the policy's")
+    expires_days: float | None = Field(None, gt=0, le=3650)
+    note: str = Field("", max_length=2000)
+
+
+class NewAccessRequest(_Body):
+    dataset: str = Field(max_length=128)
+    packages: list[str] | None = Field(None, max_length=64)
+    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False)
+    reason: str = Field("", max_length=4000)
+
+
+class Decision(_Body):
+    """A custodian's answer to a request; ``packages``/``epsilon`` replace what was asked."""
+
+    packages: list[str] | None = Field(None, max_length=64)
+    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False)
+    expires_days: float | None = Field(None, gt=0, le=3650)
+    note: str = Field("", max_length=2000)

@@ -26,9 +26,16 @@ def admin(vault: RunnerProcess) -> Iterator[object]:
 
 
 def make_token(admin: object, user: str, role: str, scopes: list[str] | None,
-               expires_days: float = 1) -> str:
-    """A fresh token via the admin REST API (creating the user if needed)."""
+               expires_days: float = 1, grant: tuple[str, ...] | None = None) -> str:
+    """A fresh token via the admin REST API (creating the user if needed); a model builder is
+    granted ``grant`` (default: every dataset of the runner)."""
     admin.post("/v1/users", json={"name": user, "role": role})  # 409 when it exists: fine
+    if role == "model_builder":
+        if grant is None:
+            grant = tuple(d["name"] for d in admin.get("/v1/datasets").json())
+        for dataset in grant:
+            resp = admin.post("/v1/grants", json={"user": user, "dataset": dataset})
+            assert resp.status_code == 201, resp.text
     resp = admin.post("/v1/tokens", json={"user": user, "scopes": scopes,
                                           "expires_days": expires_days})
     assert resp.status_code == 201, resp.text
