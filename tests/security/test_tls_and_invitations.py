@@ -55,7 +55,8 @@ def _invite(vault, expires: float = 1) -> str:
                     "--home", str(vault.home)], capture_output=True, env=env)
     out = subprocess.run([sys.executable, "-m", "jupyter_fed.cli", "runner", "invite",
                           "--home", str(vault.home), "--user", "guest", "--scope", "read_catalog",
-                          "--dataset", "train", "--dataset", "test", "--expires", str(expires), "--url", vault.url],
+                          "--dataset", "train", "--dataset", "test", "--expires", str(expires),
+                          "--url", vault.url],
                          capture_output=True, text=True, env=env, check=True)
     return out.stdout.strip().splitlines()[-1]
 
