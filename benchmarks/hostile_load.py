@@ -151,11 +151,7 @@ def runner_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                              "rss_before_mib": round(before), "rss_peak_mib": round(top),
                              "rss_after_mib": round(_tree_rss(proc.pid))}
         # 3. fairness
-        with proc.http() as admin:
-            tokens = {}
-            for user in ("greedy", "patient"):
-                admin.post("/v1/users", json={"name": user, "role": "model_builder"})
-                tokens[user] = admin.post("/v1/tokens", json={"user": user}).json()["token"]
+        tokens = {user: proc.builder_token(user) for user in ("greedy", "patient")}
         for i in range(2):
             _submit(proc, tokens["greedy"], f"long{i}", "hostile", "nap", {"data": "train"},
                     {"seconds": 30})

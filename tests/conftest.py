@@ -49,9 +49,7 @@ def principal_client(federation: LocalFederation, tmp_path: Path) -> Iterator[ob
     user = "p_" + uuid.uuid4().hex[:8]
     runners = []
     for proc in federation.processes.values():
-        with proc.http() as admin:
-            admin.post("/v1/users", json={"name": user, "role": "model_builder"})
-            token = admin.post("/v1/tokens", json={"user": user}).json()["token"]
+        token = proc.builder_token(user)
         runners.append({"name": proc.name, "url": proc.url, "token": token,
                         "fingerprint": proc.fingerprint})
     c = jupyter_fed.connect(embedded=True, state_dir=tmp_path / "principal-coord", runners=runners)

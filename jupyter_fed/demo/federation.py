@@ -116,6 +116,23 @@ class RunnerProcess:
         headers = {"Authorization": f"Bearer {token or self.token}"} if token != "" else {}
         return httpx.Client(base_url=self.url, verify=self.ssl_context(), headers=headers, **kw)
 
+    def builder_token(self, user: str, scopes: list[str] | None = None,
+                      datasets: list[str] | None = None) -> str:
+        """A model builder's token (the user made if new), granted ``datasets`` — by default
+        every dataset of the runner: builders see only what is granted to them."""
+        with self.http() as admin:
+            admin.post("/v1/users", json={"name": user, "role": "model_builder"})  # 409: exists
+            names = datasets if datasets is not None else \
+                [d["name"] for d in admin.get("/v1/datasets").json()]
+            for name in names:
+                admin.post("/v1/grants", json={"user": user, "dataset": name}).raise_for_status()
+            body: dict[str, Any] = {"user": user, "expires_days": 1}
+            if scopes is not None:
+                body["scopes"] = scopes
+            resp = admin.post("/v1/tokens", json=body)
+            resp.raise_for_status()
+            return resp.json()["token"]
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 __all__ = ["FedMagics"]
 
-COMMANDS = ("runners", "datasets", "sessions", "status", "connect", "join", "use")
+COMMANDS = ("runners", "datasets", "sessions", "status", "connect", "join", "use", "request",
+            "requests")
+REQUEST_COLUMNS = ["runner", "request_id", "dataset", "packages", "epsilon", "status", "note",
+                   "created_at"]
+_WATCHED: dict[tuple[str, str], str] = {}
+"""(runner, request id) → last status seen, for requests filed from this kernel: a decision is
+announced once, by the next %fed command after it."""
 DATASET_COLUMNS = ["runner", "name", "description", "tags", "num_rows", "num_columns", "columns"]
 RUNNER_COLUMNS = ["name", "url", "status", "latency_ms", "datasets", "version", "error"]
 SESSION_COLUMNS = ["id", "name", "package", "status", "round", "created_at", "error"]
@@ -48,7 +54,8 @@ class FedMagics(Magics):
     @usage_errors
     @magic_arguments()
     @argument("command", choices=COMMANDS, metavar="COMMAND",
-              help="runners | datasets | sessions | status [ID] | connect URL | join BLOB | use VAR")
+              help="runners | datasets | sessions | status [ID] | connect URL | join BLOB | use VAR "
+                   "| request DATASET --runner R | requests")
     @argument("target", nargs="?", default=None, metavar="ARG",
               help="the session ID for status (default: the last %%%%federate session), the URL for "
                    "connect, the invitation for join, the variable holding a Client for use")
@@ -63,6 +70,11 @@ class FedMagics(Magics):
               help="join: the invitation's password (omit it to be prompted, which keeps it out of "
                    "the notebook; scripts may set JUPYTER_FED_INVITE_PASSWORD instead)")
     @argument("--tag", default=None, help="datasets: only datasets carrying this tag")
+    @argument("--package", action="append", default=None, dest="packages",
+              help="request: a package (or package.step) to ask for (repeatable; default any)")
+    @argument("--epsilon", type=float, default=None,
+              help="request: the epsilon budget to ask for (default: the dataset's policy)")
+    @argument("--reason", default="", help="request: why, for the custodian")
     def fed(self, line: str) -> None:
         """Look around the federation from a notebook.
 
@@ -83,10 +95,18 @@ class FedMagics(Magics):
             %fed connect http://127.0.0.1:8765 --runner silo0 --token jfr_...
             %fed use client
             %fed status 3fa2c1d0e9
+            %fed request admissions --runner hospital --package eda --epsilon 1 --reason "cohorts"
+            %fed requests
+
+        ``%fed request DATASET --runner R`` asks R's custodian for a dataset (or for more of
+        it); ``%fed requests`` lists your requests and their answers. A decision on a request
+        filed from this notebook is announced by the next ``%fed`` command after it.
         """
         args = parse_argstring(self.fed, line)
         handler = getattr(self, f"_{args.command}")
         handler(args)
+        if args.command != "requests":
+            _announce_decisions()
 
     # commands -----------------------------------------------------------------------------------
     def _runners(self, args: Any) -> None:
@@ -171,6 +191,34 @@ class FedMagics(Magics):
         set_client(user_ns[var])
         print(f"the magics now use the client in {var!r}")
 
+    def _request(self, args: Any) -> None:
+        dataset = unquote(self._need(args, "request", "DATASET"))
+        runner = unquote(args.runner)
+        if not runner:
+            raise FedUsageError("%fed request needs --runner", "write %fed request DATASET "
+                                "--runner NAME (see %fed runners)")
+        request_access = getattr(get_client(), "request_access", None)
+        if not callable(request_access):
+            raise FedUsageError("this client cannot file access requests",
+                                "use a jupyter_fed client (%fed use VAR)")
+        with fed_errors(f"asking {runner!r} for {dataset!r}"):
+            req = request_access(runner, dataset, packages=args.packages, epsilon=args.epsilon,
+                                 reason=unquote(args.reason) or "")
+        _WATCHED[(runner, req.id)] = req.status
+        print(f"{req} — the custodian of {runner!r} decides; %fed requests shows the answer")
+
+    def _requests(self, args: Any) -> None:
+        with fed_errors("listing your access requests"):
+            frame = get_client().my_requests(unquote(args.runner))
+        rows = frame.to_dict("records")
+        for row in rows:
+            key = (row["runner"], row["request_id"])
+            if key in _WATCHED:
+                _WATCHED[key] = row["status"]
+            row["packages"] = ", ".join(row["packages"] or []) or "any"
+        show_table(rows, REQUEST_COLUMNS, caption=f"{len(rows)} access request(s)",
+                   empty="no access requests — file one with %fed request DATASET --runner R")
+
     # helpers ------------------------------------------------------------------------------------
     @staticmethod
     def _need(args: Any, command: str, what: str) -> str:
@@ -187,6 +235,26 @@ class FedMagics(Magics):
             raise FedUsageError("%fed status needs a session ID",
                                 "list them with %fed sessions, then run %fed status ID")
         return last
+
+
+def _announce_decisions() -> None:
+    """One line for each request filed here that the custodian decided since it was last seen."""
+    pending = {runner for (runner, _), status in _WATCHED.items() if status == "pending"}
+    if not pending:
+        return
+    client = get_client()
+    for runner in sorted(pending):
+        try:
+            mine = client.my_requests(runner).to_dict("records")
+        except Exception:  # an unreachable runner must not break the command that just ran
+            continue
+        for row in mine:
+            key = (runner, row["request_id"])
+            if _WATCHED.get(key) == "pending" and row["status"] != "pending":
+                _WATCHED[key] = row["status"]
+                note = f" — {row['note']}" if row.get("note") else ""
+                print(f"access request {row['request_id']} for {row['dataset']!r} at {runner!r}"
+                      f" was {row['status']}{note}")
 
 
 def _prompt(question: str) -> str:

@@ -188,9 +188,7 @@ def _stranger(fed: LocalFederation, state: Path) -> object:
     """A client whose tokens belong to another model builder."""
     runners = []
     for proc in fed.processes.values():
-        with proc.http() as admin:
-            admin.post("/v1/users", json={"name": "stranger", "role": "model_builder"})
-            token = admin.post("/v1/tokens", json={"user": "stranger"}).json()["token"]
+        token = proc.builder_token("stranger")
         runners.append({"name": proc.name, "url": proc.url, "token": token,
                         "fingerprint": proc.fingerprint})
     return jupyter_fed.connect(embedded=True, state_dir=state, runners=runners)

@@ -110,11 +110,9 @@ def test_a_submission_can_wait_for_its_step_and_carry_its_arrays(http, federatio
     assert small.headers["content-type"].startswith("application/json")
     assert small.json()["state"] == "succeeded" and small.json()["has_tensors"]
 
-    http.post("/v1/users", json={"name": "submitter", "role": "model_builder"})
-    token = http.post("/v1/tokens", json={"user": "submitter", "expires_days": 1,
-                                          "scopes": ["create_session", "read_session"]})
-    assert token.status_code == 201, token.text
-    with federation.processes["silo1"].http(token.json()["token"], timeout=60) as limited:
+    token = federation.processes["silo1"].builder_token(
+        "submitter", scopes=["create_session", "read_session"])
+    with federation.processes["silo1"].http(token, timeout=60) as limited:
         files["spec"] = (None, json.dumps(_spec("t-limited")), "application/json")
         blind = limited.post("/v1/tasks", files=files, params={"wait": 30, "inline": 1 << 24})
     assert blind.status_code == 202, blind.text

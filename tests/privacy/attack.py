@@ -34,9 +34,7 @@ def principal_tokens(fed: LocalFederation) -> tuple[str, list[dict[str, Any]]]:
     user = "p_" + uuid.uuid4().hex[:8]
     runners = []
     for proc in fed.processes.values():
-        with proc.http() as http:
-            http.post("/v1/users", json={"name": user, "role": "model_builder"})
-            token = http.post("/v1/tokens", json={"user": user}).json()["token"]
+        token = proc.builder_token(user)
         runners.append({"name": proc.name, "url": proc.url, "token": token,
                         "fingerprint": proc.fingerprint})
     return user, runners

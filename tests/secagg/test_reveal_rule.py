@@ -33,9 +33,7 @@ def tokens(fed10: LocalFederation) -> dict[str, str]:
     user = "mallory_" + uuid.uuid4().hex[:6]
     out = {}
     for name, proc in fed10.processes.items():
-        with proc.http() as admin:
-            admin.post("/v1/users", json={"name": user, "role": "model_builder"}).raise_for_status()
-            out[name] = admin.post("/v1/tokens", json={"user": user}).json()["token"]
+        out[name] = proc.builder_token(user)
     return out
 
 
