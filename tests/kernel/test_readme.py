@@ -5,6 +5,9 @@ rest tell one story: two custodians start runners on this machine (shell blocks,
 with ``$HOME`` in a temporary folder holding their exports), then a model builder joins them and
 trains, explores and computes statistics (Python blocks, run in order as one notebook in a real
 kernel). The only change made to the text: the runners' ports 8765/8766 become free ports.
+Blocks fenced ``sh`` or ``py`` are examples outside that story (they name request ids or users
+only a running system prints); the calls they show are tested in ``tests/security`` and
+``tests/kernel/test_access_requests.py``.
 """
 
 from __future__ import annotations
