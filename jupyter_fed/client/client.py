@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from jupyter_fed.client._backend import Backend
     from jupyter_fed.client.auth import RunnerAuth
+    from jupyter_fed.client.custom import CodeRequest
 
 
 class Client:
@@ -48,6 +49,41 @@ class Client:
         from jupyter_fed.client.auth import RunnerAuth
 
         return RunnerAuth(self._backend, runner)
+
+    def submit_code(self, runner: str, source: str | Path | Any, *, name: str | None = None,
+                    description: str = "") -> CodeRequest:
+        """Submit your own package (a folder with ``local.py`` and ``plan.py``, optionally
+        ``config.py``, ``model.py`` and ``package.json``) to ``runner`` as a code request.
+
+        Parameters
+        ----------
+        runner
+            The connected runner whose custodian reviews the code.
+        source
+            The package's folder, or a :class:`~jupyter_fed.packages.custom.CodeBundle`.
+        name
+            Its name (default: the folder's name).
+        description
+            What the code does, for the custodian.
+
+        Returns
+        -------
+        CodeRequest
+            ``id``, ``digest``, ``status`` (``pending`` until the custodian decides; call
+            ``refresh()``), and ``package``: the ``package_name`` of sessions that run it, once
+            approved for the datasets they use. Changing one byte of the code makes another
+            package, which needs its own approval.
+        """
+        from jupyter_fed.client.custom import submit_code
+
+        return submit_code(self._backend, runner, source, name=name, description=description)
+
+    def code_requests(self, runner: str) -> list[CodeRequest]:
+        """Your code requests at ``runner`` (a custodian's token sees everyone's)."""
+        from jupyter_fed.client.custom import CodeRequest
+
+        return [CodeRequest.from_row(r, runner, self._backend)
+                for r in self._backend.runner_admin(runner, "GET", "/v1/code")]
 
     def remove_runner(self, name: str) -> None:
         self._backend.remove_runner(name)

@@ -25,6 +25,7 @@ from jupyter_fed.packages import field_errors, package_names
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog
+from jupyter_fed.runner.code_routes import CODE_ROUTE_SCOPES, code_router
 from jupyter_fed.runner.executor import Executor, check_payload
 from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
@@ -76,6 +77,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/audit"): "admin",
 }
 """Which scope each route needs: None = no token, "" = any valid token. Documented in README."""
+ROUTE_SCOPES.update(CODE_ROUTE_SCOPES)  # custom code requests (runner/code_routes.py)
 
 PENDING_OK = {("POST", "/v1/invitations/{inv_id}/redeem")}
 """Routes an invitation's not-yet-active token may call (to activate itself)."""
@@ -319,6 +321,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         return audit.query(principal=principal, dataset=dataset, outcome=outcome, since=since,
                            limit=limit)
 
+    app.include_router(code_router(executor.codes))
     app.add_middleware(Gate, accounts=accounts, audit=audit,
                        routes=RouteTable(ROUTE_SCOPES, PENDING_OK),
                        limits=GateLimits(max_body=settings.max_upload_bytes,
