@@ -321,7 +321,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         return audit.query(principal=principal, dataset=dataset, outcome=outcome, since=since,
                            limit=limit)
 
-    app.include_router(code_router(executor.codes))
+    app.include_router(code_router(executor.custom.codes))
     app.add_middleware(Gate, accounts=accounts, audit=audit,
                        routes=RouteTable(ROUTE_SCOPES, PENDING_OK),
                        limits=GateLimits(max_body=settings.max_upload_bytes,
