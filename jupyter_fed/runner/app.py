@@ -25,7 +25,7 @@ from jupyter_fed.packages import field_errors, package_names
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog
-from jupyter_fed.runner.code_routes import CODE_ROUTE_SCOPES, code_router
+from jupyter_fed.runner.code_routes import CODE_ROUTE_SCOPES, add_code_routes
 from jupyter_fed.runner.executor import Executor, check_payload
 from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
@@ -321,7 +321,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         return audit.query(principal=principal, dataset=dataset, outcome=outcome, since=since,
                            limit=limit)
 
-    app.include_router(code_router(executor.custom.codes))
+    add_code_routes(app, executor.custom.codes)
     app.add_middleware(Gate, accounts=accounts, audit=audit,
                        routes=RouteTable(ROUTE_SCOPES, PENDING_OK),
                        limits=GateLimits(max_body=settings.max_upload_bytes,

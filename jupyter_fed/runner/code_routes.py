@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from jupyter_fed.errors import AuthError, NotFoundError
@@ -24,7 +24,7 @@ from jupyter_fed.packages.custom import CodeBundle
 from jupyter_fed.runner.accounts import Principal
 from jupyter_fed.runner.custom_code import CodeStore
 
-__all__ = ["CODE_ROUTE_SCOPES", "code_router"]
+__all__ = ["CODE_ROUTE_SCOPES", "add_code_routes"]
 
 CODE_ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/code"): "run_custom_code",
@@ -53,9 +53,10 @@ def _custodian(p: Principal) -> bool:
     return p.is_admin or "register_dataset" in p.scopes
 
 
-def code_router(codes: CodeStore) -> APIRouter:
-    """The routes above over ``codes``; the principal comes from the gate."""
-    router = APIRouter()
+def add_code_routes(app: FastAPI, codes: CodeStore) -> None:
+    """Add the routes above, over ``codes``, to the runner's ``app`` (the principal comes from the
+    gate). Added on the app itself, not as an included router, so that ``app.routes`` lists them
+    for the gate's table check."""
 
     def scope(name: str) -> Any:
         async def dep(request: Request) -> Principal:
@@ -73,7 +74,7 @@ def code_router(codes: CodeStore) -> APIRouter:
             raise NotFoundError(f"no code request {code_id!r} on this runner", "")
         return row
 
-    @router.post("/v1/code", status_code=201)
+    @app.post("/v1/code", status_code=201)
     async def submit_code(body: CodeSubmission, request: Request,
                           principal: Principal = scope("run_custom_code")) -> dict[str, Any]:
         bundle = CodeBundle.from_json(body.model_dump())
@@ -82,16 +83,16 @@ def code_router(codes: CodeStore) -> APIRouter:
                                "params_digest": bundle.digest[:16]}
         return codes.submit(principal.name, bundle, body.description)
 
-    @router.get("/v1/code")
+    @app.get("/v1/code")
     async def list_code(status: str | None = None, principal: Principal = scope("")
                         ) -> list[dict[str, Any]]:
         return codes.list(None if _custodian(principal) else principal.name, status)
 
-    @router.get("/v1/code/{code_id}")
+    @app.get("/v1/code/{code_id}")
     async def show_code(code_id: str, principal: Principal = scope("")) -> dict[str, Any]:
         return visible(code_id, principal, source=True)
 
-    @router.post("/v1/code/{code_id}/approve")
+    @app.post("/v1/code/{code_id}/approve")
     async def approve_code(code_id: str, request: Request,
                            body: Annotated[CodeDecision, Body()],
                            principal: Principal = scope("register_dataset")) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def code_router(codes: CodeStore) -> APIRouter:
         request.state.audit["package"] = row["package"][:200]
         return row
 
-    @router.post("/v1/code/{code_id}/deny")
+    @app.post("/v1/code/{code_id}/deny")
     async def deny_code(code_id: str, request: Request,
                         body: Annotated[CodeDecision | None, Body()] = None,
                         principal: Principal = scope("register_dataset")) -> dict[str, Any]:
@@ -111,5 +112,3 @@ def code_router(codes: CodeStore) -> APIRouter:
                            note=body.note if body else "")
         request.state.audit["package"] = row["package"][:200]
         return row
-
-    return router
