@@ -60,7 +60,11 @@ class Client:
         runner
             The connected runner whose custodian reviews the code.
         source
-            The package's folder, or a :class:`~jupyter_fed.packages.custom.CodeBundle`.
+            The package's folder; or a ``.py`` file defining ``Model(nn.Module)`` and
+            ``load(dataset, data_config) -> (x, y)``, trained by FedAvg with jupyter-fed's torch
+            template (``model_config``: ``lr``, ``epochs``, ``batch_size``, ``seed``,
+            ``model_args``; datasets as ``tb.hfl(train)``); or a
+            :class:`~jupyter_fed.packages.custom.CodeBundle`.
         name
             Its name (default: the folder's name).
         description

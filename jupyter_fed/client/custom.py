@@ -63,9 +63,10 @@ class CodeRequest:
 
 def submit_code(backend: Any, runner: str, source: str | Path | CodeBundle, *,
                 name: str | None = None, description: str = "") -> CodeRequest:
-    """Send ``source`` (a package folder, or a :class:`CodeBundle`) to ``runner`` and to the
+    """Send ``source`` (a package folder, a torch module file, or a :class:`CodeBundle`) to
+    ``runner`` and to the
     coordinator; see :meth:`jupyter_fed.client.Client.submit_code`."""
-    bundle = source if isinstance(source, CodeBundle) else CodeBundle.from_folder(source, name)
+    bundle = source if isinstance(source, CodeBundle) else CodeBundle.from_path(source, name)
     bundle.manifest()  # a missing step or plan fails here, before anything is sent
     register_bundle(bundle)  # this kernel: session.model() rebuilds its model.py's class
     backend.add_code(bundle.name, bundle.files)  # the coordinator: it runs the plan

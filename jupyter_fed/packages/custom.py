@@ -144,6 +144,28 @@ class CodeBundle:
             files[rel] = path.read_text(encoding="utf-8")
         return cls(name or root.name.lower().replace(" ", "_"), files)
 
+    @classmethod
+    def from_torch(cls, module: Path | str, name: str | None = None) -> CodeBundle:
+        """The torch form: ``module`` (a ``.py`` file) defines ``Model(nn.Module)`` (its
+        constructor takes ``model_config["model_args"]``) and ``load(dataset, data_config)``
+        returning ``(x, y)`` tensors, optionally ``loss(output, y)``; it becomes ``user_model.py``
+        of jupyter-fed's torch template (``packages/_torch_template``: FedAvg of mini-batch SGD,
+        ``lr``, ``epochs``, ``batch_size`` and ``seed`` in ``model_config``). The custodian
+        reviews the template's files with the module: all of it is the package."""
+        path = Path(module)
+        template = Path(__file__).parent / "_torch_template"
+        files = {p.name: p.read_text(encoding="utf-8") for p in sorted(template.iterdir())
+                 if p.suffix in (".py", ".json")}
+        files["user_model.py"] = path.read_text(encoding="utf-8")
+        return cls(name or path.stem.lower(), files)
+
+    @classmethod
+    def from_path(cls, source: Path | str, name: str | None = None) -> CodeBundle:
+        """A package folder (:meth:`from_folder`) or a torch module file (:meth:`from_torch`)."""
+        path = Path(source)
+        return cls.from_torch(path, name) if path.is_file() and path.suffix == ".py" \
+            else cls.from_folder(path, name)
+
     @property
     def digest(self) -> str:
         """SHA-256 over the files, sorted by path, each as length-prefixed path and text."""

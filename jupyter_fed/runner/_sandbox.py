@@ -172,7 +172,7 @@ _BLOCKED_PREFIXES = ("socket.", "subprocess.", "os.exec", "os.posix_spawn", "os.
                      "pty.", "ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function",
                      "ctypes.cdata", "os.fork", "os.forkpty", "os.kill", "os.killpg",
                      "os.system", "os.startfile", "urllib.Request", "ftplib.", "smtplib.",
-                     "http.client.", "webbrowser.", "sys.remote_exec", "os.putenv")
+                     "http.client.", "webbrowser.", "sys.remote_exec")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 

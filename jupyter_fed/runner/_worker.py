@@ -197,6 +197,14 @@ class Worker:
         def report(message: str) -> None:
             self.send({"op": "violation", "job": job, "message": message[:500]})
 
+        if any("torch" in text for text in bundle.files.values()):
+            # torch loads its libraries with ctypes, which the hook refuses to custom code:
+            # imported here, by the runner's own code (the fork server has it when warm).
+            import contextlib
+
+            with contextlib.suppress(ImportError):
+                import torch.nn
+                import torch.optim  # noqa: F401
         load_module(bundle)
         watch(box, report)
         return load_object(f"{bundle.module}.local:{step}")

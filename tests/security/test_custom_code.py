@@ -309,3 +309,41 @@ print(json.dumps(out))
     if out["landlock"]:
         assert out["read"] == "PermissionError"
     assert (box_dir / "scratch.txt").read_text() == "ok"
+
+
+def test_a_torch_module_and_loader_train_by_fedavg(fed, builder, data_root) -> None:
+    """The torch form: ``Model(nn.Module)`` + ``load(dataset, data)`` in one file."""
+    from jupyter_fed import SessionTaskGroup
+
+    # Prepare: submitted as a module file, approved on both runners
+    requests = {name: builder.submit_code(name, HERE / "custom_torch_model.py", name="linear")
+                for name in RUNNERS}
+    for name, request in requests.items():
+        _approve(fed.processes[name], request.id, ["a"])
+
+    # Execute
+    session = builder.create_fl_session(
+        name="torch", package_name=requests["cc0"].package, num_rounds=2, min_num_clients=2,
+        model_config={"lr": 0.05, "epochs": 2, "batch_size": 64, "model_args": {"inputs": 3}},
+        data_config={"predictors": ["x0", "x1", "x2"], "target": "y"}, max_retries=0).start()
+    tb = builder.task_builder()
+    SessionTaskGroup(session).add_task(tb.hfl("cc0/a")).add_task(tb.hfl("cc1/a")).start()
+    session.wait(180, raise_on_failure=False)
+
+    # Assert: trained, and the kernel gets the builder's own module back
+    info = session.info()
+    assert info["status"] == "completed", info
+    import numpy as np
+    import torch
+
+    losses = [r["train_loss"] for r in session.metrics().as_dict()["federated_metrics"]]
+    assert len(losses) == 2 and np.isfinite(losses).all()
+    net = session.model().as_pytorch()
+    assert type(net).__name__ == "Model" and net.linear.in_features == 3
+    rows = pd.read_parquet(data_root / "train_silo0.parquet")
+    x = torch.tensor(rows[["x0", "x1", "x2"]].to_numpy(np.float32))
+    y = torch.tensor(rows[["y"]].to_numpy(np.float32))
+    torch.manual_seed(0)
+    untrained = type(net)(inputs=3)
+    with torch.no_grad():
+        assert float(((net(x) - y) ** 2).mean()) < float(((untrained(x) - y) ** 2).mean())
