@@ -101,6 +101,9 @@ class EmbeddedBackend:
     def packages(self) -> list[dict[str, Any]]:
         return self._sync(self.coordinator.packages)
 
+    def add_code(self, name: str, files: dict[str, str]) -> dict[str, Any]:
+        return self._sync(self.coordinator.add_code, name, files)
+
     def create_session(self, **kwargs: Any) -> dict[str, Any]:
         return self._sync(self.coordinator.create_session, **kwargs)
 

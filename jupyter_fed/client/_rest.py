@@ -126,6 +126,9 @@ class RestBackend:
     def packages(self) -> list[dict[str, Any]]:
         return self._json("GET", "packages")
 
+    def add_code(self, name: str, files: dict[str, str]) -> dict[str, Any]:
+        return self._json("POST", "code", json={"name": name, "files": files})
+
     def create_session(self, **kwargs: Any) -> dict[str, Any]:
         return self._json("POST", "sessions", json=kwargs)
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from jupyter_fed.client._backend import Backend
     from jupyter_fed.client.access import AccessRequest
     from jupyter_fed.client.auth import RunnerAuth
+    from jupyter_fed.client.custom import CodeRequest
 
 
 class Client:
@@ -49,6 +50,45 @@ class Client:
         from jupyter_fed.client.auth import RunnerAuth
 
         return RunnerAuth(self._backend, runner)
+
+    def submit_code(self, runner: str, source: str | Path | Any, *, name: str | None = None,
+                    description: str = "") -> CodeRequest:
+        """Submit your own package (a folder with ``local.py`` and ``plan.py``, optionally
+        ``config.py``, ``model.py`` and ``package.json``) to ``runner`` as a code request.
+
+        Parameters
+        ----------
+        runner
+            The connected runner whose custodian reviews the code.
+        source
+            The package's folder; or a ``.py`` file defining ``Model(nn.Module)`` and
+            ``load(dataset, data_config) -> (x, y)``, trained by FedAvg with jupyter-fed's torch
+            template (``model_config``: ``lr``, ``epochs``, ``batch_size``, ``seed``,
+            ``model_args``; datasets as ``tb.hfl(train)``); or a
+            :class:`~jupyter_fed.packages.custom.CodeBundle`.
+        name
+            Its name (default: the folder's name).
+        description
+            What the code does, for the custodian.
+
+        Returns
+        -------
+        CodeRequest
+            ``id``, ``digest``, ``status`` (``pending`` until the custodian decides; call
+            ``refresh()``), and ``package``: the ``package_name`` of sessions that run it, once
+            approved for the datasets they use. Changing one byte of the code makes another
+            package, which needs its own approval.
+        """
+        from jupyter_fed.client.custom import submit_code
+
+        return submit_code(self._backend, runner, source, name=name, description=description)
+
+    def code_requests(self, runner: str) -> list[CodeRequest]:
+        """Your code requests at ``runner`` (a custodian's token sees everyone's)."""
+        from jupyter_fed.client.custom import CodeRequest
+
+        return [CodeRequest.from_row(r, runner, self._backend)
+                for r in self._backend.runner_admin(runner, "GET", "/v1/code")]
 
     def remove_runner(self, name: str) -> None:
         self._backend.remove_runner(name)

@@ -8,6 +8,7 @@ re-implements session logic.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from pathlib import Path
@@ -49,6 +50,7 @@ class Coordinator:
         self.connections = Connections(self.store)
         self.events = EventHub()
         self._runs: dict[str, asyncio.Task[None]] = {}
+        self._load_code()
         self.ctx = RunContext(store=self.store, artefacts=self.artefacts,
                               runner=self.connections.runner, emit=self.events.emit,
                               row_counts=self.connections.row_count)
@@ -152,6 +154,33 @@ class Coordinator:
         from jupyter_fed.packages import describe_packages
 
         return describe_packages()
+
+    # custom packages (packages/custom.py) ------------------------------------------------------
+    def add_code(self, name: str, files: dict[str, str]) -> dict[str, Any]:
+        """Keep a builder's own package so sessions can run its plan here (this coordinator is
+        the builder's: it runs their plan as it runs their notebook); runners run its steps only
+        once a custodian approved them. Returns its ``package`` name and ``digest``."""
+        from jupyter_fed.packages.custom import CodeBundle, register_bundle
+
+        bundle = CodeBundle(name, files)
+        spec = register_bundle(bundle)
+        folder = self.state_dir / "custom"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{bundle.digest}.tmp"
+        tmp.write_text(json.dumps(bundle.to_json()))
+        tmp.replace(folder / f"{bundle.digest}.json")
+        return {"package": spec.name, "name": bundle.name, "digest": bundle.digest,
+                "steps": sorted(spec.steps)}
+
+    def _load_code(self) -> None:
+        """Register the custom packages kept by earlier runs, so their sessions resume."""
+        from jupyter_fed.packages.custom import CodeBundle, register_bundle
+
+        for path in sorted((self.state_dir / "custom").glob("*.json")):
+            try:
+                register_bundle(CodeBundle.from_json(json.loads(path.read_text())))
+            except (OSError, ValueError, FedError) as exc:
+                log.warning("custom package %s not loaded: %s", path.name, exc)
 
     # sessions -------------------------------------------------------------------------------
     def create_session(self, *, name: str, description: str = "", package_name: str,

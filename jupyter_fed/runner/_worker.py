@@ -132,6 +132,8 @@ class Worker:
                 continue
             try:
                 self.run(header, payload)
+                if "custom" in header:  # a sandboxed worker runs one step; the runner ends it
+                    os._exit(0)
             finally:
                 self._cancels.pop(header["job"], None)
                 dirty = True
@@ -181,6 +183,32 @@ class Worker:
             return ViewDataset(info, Path(d["path"]), self.tables.get, scope)
         return CachedDataset(info, Path(d["path"]), self.tables, self.arrays, scope)
 
+    def _custom_step(self, box: dict[str, Any], job: str, step: str) -> Any:
+        """A custom package's step function, after the audit hook is in place (the kernel's
+        walls went up when this worker started)."""
+        from jupyter_fed.packages.custom import CodeBundle, load_module
+        from jupyter_fed.packages.registry import load_object
+        from jupyter_fed.runner._sandbox import watch
+
+        bundle = CodeBundle(box["name"], box["files"])
+        if bundle.digest != box["digest"]:
+            raise RuntimeError("the custom code does not match its approved hash")
+
+        def report(message: str) -> None:
+            self.send({"op": "violation", "job": job, "message": message[:500]})
+
+        if any("torch" in text for text in bundle.files.values()):
+            # torch loads its libraries with ctypes, which the hook refuses to custom code:
+            # imported here, by the runner's own code (the fork server has it when warm).
+            import contextlib
+
+            with contextlib.suppress(ImportError):
+                import torch.nn
+                import torch.optim  # noqa: F401
+        load_module(bundle)
+        watch(box, report)
+        return load_object(f"{bundle.module}.local:{step}")
+
     def run(self, header: dict[str, Any], payload: bytes) -> None:
         """Run one step and report its outcome; never raises."""
         from jupyter_fed.packages import get_package
@@ -212,7 +240,9 @@ class Worker:
             # is read; the result is masked below, before it is written anywhere.
             masking = secagg.Masking.begin(secagg.files_for(header), params.pop(
                 secagg_msg.PARAM)) if secagg_msg.PARAM in params else None
-            step_fn = get_package(spec.package).load_step(spec.step)
+            box = header.get("custom")
+            step_fn = self._custom_step(box, job, spec.step) if box is not None else \
+                get_package(spec.package).load_step(spec.step)
             arrays = decode(payload) if payload else {}
             scope = AlignmentScope(Path(header["cache_dir"]), header["principal"])
             datasets = {role: self._open(d, scope) for role, d in header["datasets"].items()}
@@ -220,7 +250,8 @@ class Worker:
                               on_progress=progress, policy=header["policy"],
                               cache_dir=Path(header["cache_dir"]),
                               principal=header["principal"], session_id=spec.session_id,
-                              output_path=_output_resolver(header.get("data_roots") or []),
+                              output_path=_output_resolver(header.get("data_roots") or [])
+                              if box is None else None,
                               threads=int(self.config["torch_threads"]))
             torch = sys.modules.get("torch")
             if torch is not None:  # keep silos sharing a host from oversubscribing its cores
@@ -255,10 +286,28 @@ def _output_resolver(roots: list[str]) -> Any:
     return lambda path: resolve_output_path(path, [Path(r) for r in roots])
 
 
-def run_worker(sock: socket.socket, threads: int, warm: bool) -> None:
-    """A worker's life, in a process forked by the runner's fork server (see ``workers.py``)."""
+def run_worker(sock: socket.socket, threads: int, warm: bool,
+               box: dict[str, Any] | None = None) -> None:
+    """A worker's life, in a process forked by the runner's fork server (see ``workers.py``).
+
+    ``box``: the sandbox of the one custom step this worker is for; it is raised now, while the
+    process has a single thread (see ``_sandbox``), and a worker that cannot raise it exits.
+    """
     # Ctrl-C in a terminal reaches the whole process group; the runner decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if box is not None:
+        from jupyter_fed.runner._sandbox import confine
+
+        try:
+            enforced = confine(box)
+        except OSError as exc:
+            logging.basicConfig(level=logging.WARNING)
+            log.error("cannot sandbox custom code %s: %s", box.get("code_id"), exc)
+            os._exit(3)
+        if not enforced["landlock_abi"]:
+            logging.basicConfig(level=logging.WARNING)
+            log.warning("no Landlock on this kernel: custom code's file access is checked by "
+                        "the audit hook only")
     warmup = Warmup(threads, warm)
     try:
         config, _ = _ipc.recv(sock)

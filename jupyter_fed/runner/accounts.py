@@ -25,7 +25,8 @@ ALL_SCOPES = ("admin", "register_dataset", "read_catalog", "create_session", "re
 ROLES: dict[str, tuple[str, ...]] = {
     "administrator": ALL_SCOPES,
     "data_custodian": ("register_dataset", "read_catalog", "read_session"),
-    "model_builder": ("read_catalog", "create_session", "read_session", "read_model"),
+    "model_builder": ("read_catalog", "create_session", "read_session", "read_model",
+                      "run_custom_code"),
 }
 MAX_TOKEN_DAYS = 30
 TOKEN_PREFIX = "jfr_"

@@ -25,6 +25,7 @@ from jupyter_fed.packages import field_errors, package_names
 from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog
+from jupyter_fed.runner.code_routes import CODE_ROUTE_SCOPES, add_code_routes
 from jupyter_fed.runner.executor import Executor, check_payload
 from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
@@ -87,6 +88,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/requests/{request_id}/deny"): "register_dataset",
 }
 """Which scope each route needs: None = no token, "" = any valid token. Documented in README."""
+ROUTE_SCOPES.update(CODE_ROUTE_SCOPES)  # custom code requests (runner/code_routes.py)
 
 PENDING_OK = {("POST", "/v1/invitations/{inv_id}/redeem")}
 """Routes an invitation's not-yet-active token may call (to activate itself)."""
@@ -424,6 +426,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         request.state.audit = {"dataset": grants.request(request_id)["dataset"], "step": "deny"}
         return grants.deny(request_id, principal.name, (body or schemas.Decision()).note)
 
+    add_code_routes(app, executor.custom.codes)
     app.add_middleware(Gate, accounts=accounts, audit=audit,
                        routes=RouteTable(ROUTE_SCOPES, PENDING_OK),
                        limits=GateLimits(max_body=settings.max_upload_bytes,

@@ -138,6 +138,11 @@ def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
 
+    from jupyter_fed.runner.code_cli import add_code_command, run_code_command
+
+    add_code_command(cmd)
+    _COMMANDS["code"] = run_code_command
+
 
 def _policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-package", action="append", dest="allowed_packages",

@@ -35,6 +35,7 @@ from jupyter_fed.packages import get_package
 from jupyter_fed.packages.base import StepCancelled
 from jupyter_fed.runner.accounts import Principal
 from jupyter_fed.runner.budget import charge_step
+from jupyter_fed.runner.custom_steps import CustomCode
 from jupyter_fed.runner.grants import Grants
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.queue import FairQueue
@@ -109,6 +110,7 @@ class Executor:
             settings.max_steps_per_principal or max(1, settings.max_workers - 1),
             settings.max_queued_per_principal)
         self.pool = WorkerPool(settings, self)
+        self.custom = CustomCode(settings, store)
         self._builtins: set[asyncio.Task[None]] = set()
         self._live: dict[str, _Live] = {}
         self._stopping = asyncio.Event()
@@ -155,7 +157,8 @@ class Executor:
                                     "choose a new task id for a new step")
             return self.status(key)
         self.queue.check_room(principal.name)
-        package = get_package(spec.package)
+        custom = self.custom.resolve(spec, principal)  # None unless custom:<name>@<digest>
+        package = custom.package if custom is not None else get_package(spec.package)
         builtin = spec.step in secagg_msg.BUILTIN_STEPS
         if not builtin and spec.step not in package.steps:  # refused here, not in the worker
             package.load_step(spec.step)
@@ -183,6 +186,8 @@ class Executor:
                 raise PermissionDenied(
                     f"dataset {info.name!r} has {info.num_rows} rows, fewer than the "
                     f"{minimum} this runner requires for any contribution", "use a larger dataset")
+        if custom is not None:
+            self.custom.check(custom, handles, policies)
         limits = self._limits(policies.values())
         needed = 0 if builtin else package.resource_estimate_of(
             spec.step, params, {role: info.num_rows for role, (info, _) in handles.items()})
@@ -213,6 +218,8 @@ class Executor:
                   "secagg_dir": str(self.settings.home / "secagg"),
                   "secagg_ttl": self.settings.secagg_ttl,
                   "result_path": str(self._result_path(key))}
+        if custom is not None and not builtin:  # runs alone in a sandboxed one-shot worker
+            header["custom"] = self.custom.header(custom, key, handles, header)
         if builtin:
             # Secure aggregation's own steps read no row and take milliseconds: they run here,
             # on a thread, so they never queue behind a package step in the worker (the next
@@ -222,7 +229,8 @@ class Executor:
             task.add_done_callback(self._builtins.discard)
             return status
         self.queue.push(Job(key, principal.name, header, tensors or b"", limits,
-                            tuple(sorted({str(path) for _, path in handles.values()}))))
+                            tuple(sorted({str(path) for _, path in handles.values()})),
+                            dedicated="custom" in header))
         self._pump()
         return status
 
@@ -278,6 +286,9 @@ class Executor:
         while self.queue.runnable() and self.pool.idle():
             job = self.queue.pop()
             worker = self.pool.choose(job) if job is not None else None
+            if job is not None and job.dedicated:  # custom code: a fresh sandboxed worker
+                self.pool.spawn(job)
+                continue
             if job is None or worker is None:  # pragma: no cover - both checked just above
                 break
             self.pool.run(job, worker)
@@ -302,6 +313,8 @@ class Executor:
 
     def on_done(self, job: Job, report: dict[str, Any]) -> None:
         self.queue.finished(job.principal)
+        if job.dedicated:
+            self.custom.finish(job.header, job.principal, report)
         self._complete(job.key, report)
 
     def _complete(self, key: str, report: dict[str, Any]) -> None:
@@ -320,6 +333,9 @@ class Executor:
 
     def on_lost(self, job: Job, error: FedError) -> None:
         self.queue.finished(job.principal)
+        if job.dedicated:
+            self.custom.finish(job.header, job.principal, {"state": "failed",
+                                                           "error": error.to_body()})
         live = self._live.get(job.key)
         if live is not None:
             state = TaskState.cancelled if isinstance(error, StepCancelled) else TaskState.failed

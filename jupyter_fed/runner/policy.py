@@ -96,7 +96,13 @@ class DatasetPolicy(BaseModel):
         return max(self.min_count, self.min_rows if self.min_rows is not None else num_columns + 5)
 
     def allows(self, package: str) -> bool:
-        return self.allowed_packages is None or package in self.allowed_packages
+        """``package`` may run here; custom code (``custom:<name>@<digest>``) when the list names
+        ``custom``, ``custom:<name>`` or the full name (approval per dataset is still needed)."""
+        if self.allowed_packages is None or package in self.allowed_packages:
+            return True
+        if package.startswith("custom:"):
+            return bool({"custom", package.partition("@")[0]} & set(self.allowed_packages))
+        return False
 
     def delta_cap(self, num_rows: int) -> float:
         """Largest delta one step may spend on a dataset of ``num_rows`` rows."""

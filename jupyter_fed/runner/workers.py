@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from jupyter_fed.errors import FedError, StepFailed, StepLimitExceeded
 from jupyter_fed.runner import _ipc
+from jupyter_fed.runner._sandbox import SandboxViolation
 from jupyter_fed.runner.settings import RunnerSettings
 
 log = logging.getLogger("jupyter_fed.runner")
@@ -59,6 +60,8 @@ class Job:
     limits: StepLimits
     affinity: tuple[str, ...] = ()
     """Dataset files the step reads: a worker that read them last has their arrays cached."""
+    dedicated: bool = False
+    """Custom code: runs alone in a worker forked for it, sandboxed (``_sandbox``), then ended."""
 
 
 class PoolEvents(Protocol):
@@ -90,6 +93,8 @@ class Worker:
     kill_reason: FedError | None = None
     cancel_deadline: float | None = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=8))
+    reserved: Job | None = None
+    """The one job of a dedicated (sandboxed) worker; it takes no other."""
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         assert self.writer is not None
@@ -178,14 +183,17 @@ class WorkerPool:
             self._mp = start_fork_server(self.settings.warmup)
         return self._mp
 
-    def spawn(self) -> None:
+    def spawn(self, job: Job | None = None) -> None:
+        """Start a worker; given ``job`` (custom code), one that confines itself to that job's
+        sandbox before anything else and runs only it."""
         from jupyter_fed.runner._worker import run_worker
 
         parent, child = socket.socketpair()
+        box = job.header["custom"] if job is not None else None
         proc = self._context().Process(
             target=run_worker, name="jupyter-fed-worker",
-            args=(child, self.settings.torch_threads, self.settings.warmup))
-        worker = Worker(next(self._numbers), proc)
+            args=(child, self.settings.torch_threads, self.settings.warmup and box is None, box))
+        worker = Worker(next(self._numbers), proc, reserved=job)
         self.workers.append(worker)
         self._spawn_task(self._serve(worker, parent, child))
 
@@ -216,11 +224,12 @@ class WorkerPool:
         return len(self.workers)
 
     def idle(self) -> list[Worker]:
-        return [w for w in self.workers if w.ready and w.job is None and w.kill_reason is None]
+        return [w for w in self.workers if w.ready and w.job is None and w.kill_reason is None
+                and w.reserved is None]
 
     @property
     def starting(self) -> int:
-        return sum(1 for w in self.workers if not w.ready)
+        return sum(1 for w in self.workers if not w.ready and w.reserved is None)
 
     # -- one worker ----------------------------------------------------------------------------
     async def _serve(self, worker: Worker, sock: socket.socket, child: socket.socket) -> None:
@@ -252,17 +261,29 @@ class WorkerPool:
         op, job = header.get("op"), worker.job
         if op == "ready":
             worker.ready = True
-            self.events.on_idle()
+            if worker.reserved is not None:
+                self.run(worker.reserved, worker)
+            else:
+                self.events.on_idle()
         elif op == "warm":
             worker.warm = True
             worker.baseline_rss += int(header.get("growth", 0)) if job is not None else 0
-        elif job is None or header.get("job") != job.key:
+        elif job is None or header.get("job") != job.key or \
+                isinstance(worker.kill_reason, SandboxViolation):
             return  # a late report about a job the runner already gave up on
+        elif op == "violation" and worker.reserved is not None:
+            log.warning("custom step %s stopped: %s", job.key, header.get("message"))
+            self.kill(worker, SandboxViolation(str(header.get("message", ""))[:500],
+                                               "custom code may read only its dataset and "
+                                               "compute: no network, other files or processes"))
         elif op == "progress":
             self.events.on_progress(job, float(header.get("progress", 0.0)),
                                     str(header.get("message", "")))
         elif op == "done":
             worker.job, worker.cancel_deadline = None, None
+            if worker.reserved is not None:  # a sandboxed worker runs one step, then ends
+                worker.reserved = None
+                self.kill(worker, StepFailed("the sandboxed worker ended", ""))
             self.events.on_done(job, header)
             self.events.on_idle()
 
@@ -283,12 +304,18 @@ class WorkerPool:
         if self._closing:
             return
         job = worker.job
+        if job is None and worker.reserved is not None:  # it could not confine itself
+            job, worker.reserved = worker.reserved, None
+            worker.kill_reason = worker.kill_reason or StepFailed(
+                "the sandboxed worker for this custom step did not start (it could not "
+                "confine itself)", "see the runner's log: custom code needs unprivileged user "
+                "namespaces on the runner's machine")
         if job is not None:
             worker.job = None
             self.events.on_lost(job, worker.kill_reason or StepFailed(
                 f"the worker running this step stopped unexpectedly (exit code "
                 f"{worker.proc.exitcode})", "see the runner's log; the coordinator may retry"))
-        if not worker.ready:  # it never started (the fork server is failing): do not spin
+        if not worker.ready and job is None:  # the fork server is failing: do not spin
             log.error("a worker process did not start (exit code %s); retrying in 1 s",
                       worker.proc.exitcode)
             await asyncio.sleep(1.0)

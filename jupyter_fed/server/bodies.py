@@ -51,6 +51,13 @@ class AdminBody(_Body):
     params: dict[str, Any] | None = None
 
 
+class CodeBody(_Body):
+    """``POST /code``: a builder's own package (source files), kept for its sessions' plans."""
+
+    name: str = Field(max_length=64)
+    files: dict[str, str] = Field(max_length=64)
+
+
 class SessionBody(_Body):
     """``POST /sessions``: the arguments of ``Client.create_fl_session``, same defaults."""
 

@@ -24,6 +24,7 @@ from jupyter_fed._version import __version__
 from jupyter_fed.errors import ConfigError, FedError, NotFoundError
 from jupyter_fed.server.bodies import (
     AdminBody,
+    CodeBody,
     InvitationBody,
     JoinBody,
     RunnerBody,
@@ -184,6 +185,16 @@ class PackagesHandler(FedHandler):
     @web.authenticated
     async def get(self) -> None:
         self.reply((await self.coordinator()).packages())
+
+
+class CodeHandler(FedHandler):
+    """A builder's own package: the coordinator keeps it to run its plan (runners run its steps
+    only after a custodian approved them)."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body(CodeBody)
+        self.reply((await self.coordinator()).add_code(body.name, body.files), 201)
 
 
 class SessionsHandler(FedHandler):

@@ -13,7 +13,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from jupyter_fed._version import __version__
-from jupyter_fed.server.bodies import AdminBody, InvitationBody, JoinBody, RunnerBody, SessionBody
+from jupyter_fed.server.bodies import (
+    AdminBody,
+    CodeBody,
+    InvitationBody,
+    JoinBody,
+    RunnerBody,
+    SessionBody,
+)
 
 __all__ = ["OPERATIONS", "openapi"]
 
@@ -31,6 +38,7 @@ OPERATIONS: list[tuple[str, str, type[BaseModel] | None, dict[str, dict[str, Any
     ("post", "/invitations", InvitationBody, {}, "Redeem an invitation and keep the connection"),
     ("get", "/datasets", None, {}, "The catalog across runners"),
     ("get", "/packages", None, {}, "The packages this coordinator runs"),
+    ("post", "/code", CodeBody, {}, "Keep a builder's own package (its plan runs here)"),
     ("get", "/sessions", None, {}, "Every session"),
     ("post", "/sessions", SessionBody, {}, "Create a session"),
     ("get", "/sessions/{sid}", None, {}, "One session"),

@@ -8,6 +8,7 @@ from jupyter_fed.server.events import EventsHandler
 from jupyter_fed.server.handlers import (
     ArtefactHandler,
     ArtefactMetaHandler,
+    CodeHandler,
     DatasetsHandler,
     InvitationsHandler,
     JoinHandler,
@@ -43,6 +44,7 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     (r"/invitations", InvitationsHandler),
     (r"/datasets", DatasetsHandler),
     (r"/packages", PackagesHandler),
+    (r"/code", CodeHandler),
     (r"/sessions", SessionsHandler),
     (rf"/sessions/{_SID}", SessionHandler),
     (rf"/sessions/{_SID}/(?P<action>start|cancel|resume)", SessionActionHandler),
