@@ -116,7 +116,7 @@ export function createFedPanel(
   );
   panel.addWidget(accessSection);
   showPending(access, panel, accessSection);
-  // Runners are few and short; give the catalog and the sessions most of the height.
-  (panel.content as AccordionPanel).setRelativeSizes([0.2, 0.3, 0.3, 0.2]);
+  // Runners are few and short; the catalog, the sessions and the access queue share the rest.
+  (panel.content as AccordionPanel).setRelativeSizes([0.18, 0.3, 0.24, 0.28]);
   return panel;
 }
