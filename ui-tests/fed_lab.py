@@ -53,8 +53,10 @@ def _invite(fed: LocalFederation, name: str) -> dict[str, Any]:
     proc = fed.processes[name]
     with proc.http() as http:
         http.post("/v1/users", json={"name": "guest", "role": "model_builder"}).raise_for_status()
+        # Datasets are private unless granted: the invitation grants the runner's one dataset.
         resp = http.post("/v1/invitations", json={"user": "guest", "password": INVITATION_PASSWORD,
-                                                  "scopes": ["read_catalog"], "url": proc.url})
+                                                  "scopes": ["read_catalog"], "url": proc.url,
+                                                  "datasets": ["registry"]})
         resp.raise_for_status()
     return {"runner": name, "blob": resp.json()["blob"], "password": INVITATION_PASSWORD}
 
