@@ -52,7 +52,7 @@ function notifyDecisions(app: JupyterFrontEnd, decisions: IDecision[]): void {
   for (const { runner, request, grant } of decisions) {
     const message = decisionMessage(runner, request, grant);
     const options = {
-      autoClose: 15000 as const,
+      autoClose: 15000,
       actions: [{ label: 'Show', callback: () => app.shell.activateById(PANEL_ID) }]
     };
     if (request.status === 'approved') {
