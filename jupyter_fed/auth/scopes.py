@@ -7,12 +7,12 @@ Each member's value is the scope's name on the wire, so ``create_token(scopes=[S
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["Scope"]
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     """Scopes of a runner token.
 
     ``read_user_session`` reads the tasks (sessions) the token's own user ran; ``read_session``
@@ -28,6 +28,3 @@ class Scope(str, Enum):
     read_user_session = "read_user_session"
     read_model = "read_model"
     run_custom_code = "run_custom_code"
-
-    def __str__(self) -> str:
-        return self.value

@@ -112,7 +112,7 @@ def test_a_submission_can_wait_for_its_step_and_carry_its_arrays(http, federatio
 
     http.post("/v1/users", json={"name": "submitter", "role": "model_builder"})
     token = http.post("/v1/tokens", json={"user": "submitter", "expires_days": 1,
-                                          "scopes": ["create_session", "read_session"]})
+                                          "scopes": ["create_session", "read_user_session"]})
     assert token.status_code == 201, token.text
     with federation.processes["silo1"].http(token.json()["token"], timeout=60) as limited:
         files["spec"] = (None, json.dumps(_spec("t-limited")), "application/json")
