@@ -42,10 +42,10 @@ class RunnerAuth:
         ``user_id`` is the reference SDK's name for ``user``; ``scopes`` are names or
         :class:`~jupyter_fed.auth.scopes.Scope` members (default: the user's role).
         """
-        from jupyter_fed.client.tokens import scope_names, with_reference_keys
+        from jupyter_fed.client.tokens import one_user, scope_names, with_reference_keys
 
         return with_reference_keys(self._call(
-            "POST", "/v1/tokens", {"user": _user(user, user_id), "scopes": scope_names(scopes),
+            "POST", "/v1/tokens", {"user": one_user(user, user_id), "scopes": scope_names(scopes),
                                    "expires_days": expires_days, "description": description}))
 
     def revoke_token(self, token_id: str) -> None:
@@ -85,9 +85,3 @@ class RunnerAuth:
               ) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/audit", principal=principal, dataset=dataset, outcome=outcome,
                           since=since, limit=limit)
-
-
-def _user(user: str | None, user_id: str | None) -> str:
-    from jupyter_fed.client.tokens import one_user
-
-    return one_user(user, user_id)
