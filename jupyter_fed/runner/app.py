@@ -178,7 +178,8 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     async def register(body: DatasetRegistration, request: Request,
                        _: Principal = scope("register_dataset")) -> DatasetInfo:
         request.state.audit = {"dataset": body.name}
-        return register_dataset(settings, store, body)
+        # off the loop: the file is read in full, and an object on object storage over the network
+        return await asyncio.to_thread(register_dataset, settings, store, body)
 
     @app.delete("/v1/datasets/{name}", status_code=204)
     async def delete_dataset(name: str, _: Principal = scope("register_dataset")) -> Response:
