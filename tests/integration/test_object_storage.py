@@ -225,18 +225,27 @@ def test_an_s3_object_is_in_the_catalog_with_the_files_schema_and_rows(runner: R
 
 
 def test_the_budget_group_is_the_objects_uri(runner: Runner) -> None:
+    """Every registration of one object — again, or as a view — shares its budget; a file://
+    URI is the local file's path."""
     from jupyter_fed.runner.policy import budget_group
     from jupyter_fed.runner.store import RunnerStore
 
     assert runner.register("remote_again", PREFIX + "d.parquet").status_code == 201
+    view = runner.register("remote_view", PREFIX + "d.parquet", view="g >= 1")
+    assert runner.register("local_uri", f"file://{runner.root}/d.parquet").status_code == 201
     store = RunnerStore(runner.home / "runner.db")
     try:
         groups = {n: store.get_dataset(n)[1]["budget_group"]  # type: ignore[index]
-                  for n in ("remote", "remote_again", "remote_csv", "local")}
+                  for n in ("remote", "remote_again", "remote_view", "remote_csv", "local",
+                            "local_uri")}
     finally:
         store.close()
 
-    assert groups["remote"] == groups["remote_again"] == budget_group(PREFIX + "d.parquet")
+    assert view.status_code == 201
+    assert view.json()["num_rows"] == int(np.sum(table().column("g").to_numpy() >= 1))
+    assert groups["remote"] == groups["remote_again"] == groups["remote_view"] == budget_group(
+        PREFIX + "d.parquet")
+    assert groups["local"] == groups["local_uri"]
     assert len({groups["remote"], groups["remote_csv"], groups["local"]}) == 3
 
 
