@@ -271,6 +271,21 @@ def test_a_uri_outside_the_allow_list_is_refused_as_a_path_outside_the_roots(
     assert answers["exists"].json()["hint"] == answers["missing"].json()["hint"]
 
 
+def test_the_custodian_adds_and_removes_allowed_prefixes(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    cli("runner", "init", "--home", home, "--name", "lab", "--data-root", str(tmp_path))
+
+    cli("runner", "data-root", "add", "S3://silo/extra", "--home", home)
+    added = cli("runner", "data-root", "list", "--home", home).stdout.split()
+    bad = cli("runner", "data-root", "add", "ftp://silo/x/", "--home", home, check=False)
+    cli("runner", "data-root", "remove", "s3://silo/extra/", "--home", home)
+    removed = cli("runner", "data-root", "list", "--home", home).stdout.split()
+
+    assert added == [str(tmp_path), "s3://silo/extra/"]  # one trailing '/': not s3://silo/extra-x
+    assert bad.returncode != 0 and "must be one of s3://, gs://, az://" in bad.stderr
+    assert removed == [str(tmp_path)]
+
+
 def test_wrong_credentials_at_registration_are_one_line_with_a_hint(runner: Runner,
                                                                     s3: S3) -> None:
     # runner.json's storage_options for this sub-prefix carry a wrong secret
