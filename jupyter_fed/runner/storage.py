@@ -57,7 +57,9 @@ def _split(uri: str) -> tuple[str, str, list[str]]:
         raise DatasetError(f"{uri} is not a URI", "write scheme://bucket/path/file.parquet")
     scheme, rest = found.group(1).lower(), uri[found.end():]
     bucket, _, key = rest.partition("/")
-    if "@" in bucket:  # s3://KEY:SECRET@bucket/…: do not repeat it in the message
+    # s3://KEY:SECRET@bucket/… (a secret may hold '/', so its '@' may come after one; a bucket
+    # never holds ':' or '@'): refused without repeating it
+    if "@" in bucket or ":" in bucket:
         raise ConfigError("a dataset URI must not carry credentials",
                           "give the runner its credentials in its environment or in "
                           "storage_options of runner.json, and register the plain URI")

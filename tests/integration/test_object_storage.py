@@ -131,7 +131,7 @@ class Runner:
     builder_token: str
 
     def admin(self) -> Any:
-        return self.proc.http()
+        return self.proc.http(timeout=60)  # a registration reads the whole object
 
     def register(self, name: str, path: str, **fields: Any) -> Any:
         with self.admin() as http:
@@ -159,10 +159,10 @@ def runner(tmp_path_factory: pytest.TempPathFactory, s3: S3) -> Iterator[Runner]
     proc = RunnerProcess(home, "objstore", token, env=s3.env).start()
     try:
         proc.wait_ready()
-        with proc.http() as admin:
+        r = Runner(proc, home, root, "")
+        with r.admin() as admin:
             admin.post("/v1/users", json={"name": "builder", "role": "model_builder"})
-            builder = admin.post("/v1/tokens", json={"user": "builder"}).json()["token"]
-        r = Runner(proc, home, root, builder)
+            r.builder_token = admin.post("/v1/tokens", json={"user": "builder"}).json()["token"]
         for name, path in {"remote": PREFIX + "d.parquet", "remote_csv": PREFIX + "d.csv",
                            "local": str(root / "d.parquet"), "local_csv": str(root / "d.csv")
                            }.items():
@@ -308,7 +308,7 @@ def test_wrong_credentials_at_registration_are_one_line_with_a_hint(runner: Runn
 
 def test_the_builder_cannot_pass_credentials_or_endpoints(runner: Runner, client: Any,
                                                           s3: S3) -> None:
-    with runner.proc.http(runner.builder_token) as builder:
+    with runner.proc.http(runner.builder_token, timeout=60) as builder:
         registering = builder.post("/v1/datasets", json={"name": "mine", "path": PREFIX + "d.csv"})
         task = builder.post("/v1/tasks", data={"spec": json.dumps({
             "task_id": "t1", "session_id": "s1", "round": 0, "package": "stats",
@@ -318,6 +318,7 @@ def test_the_builder_cannot_pass_credentials_or_endpoints(runner: Runner, client
         extra = admin.post("/v1/datasets", json={"name": "opts", "path": PREFIX + "d.csv",
                                                  "storage_options": {"secret": "x"}})
     in_uri = runner.register("inuri", f"s3://{s3.key}:{s3.secret}@{BUCKET}/data/d.csv")
+    slashed = runner.register("inuri2", f"s3://{s3.key}:se/cr+et@{BUCKET}/data/d.csv")
 
     assert registering.status_code == 403  # registering is the custodian's scope
     assert task.status_code == 422 and "storage_options" in task.text  # a task has no field
@@ -325,6 +326,7 @@ def test_the_builder_cannot_pass_credentials_or_endpoints(runner: Runner, client
     assert extra.status_code == 422  # nor a registration
     assert in_uri.status_code == 422 and "must not carry credentials" in in_uri.json()["message"]
     assert s3.secret not in in_uri.text
+    assert slashed.status_code == 422 and "se/cr+et" not in slashed.text  # '/' in a secret
     with pytest.raises(ConfigError, match="storage_options"):  # nor a session's configuration
         client.create_fl_session(name="glm", min_num_clients=1, num_rounds=1,
                                  package_name="glm", model_config={},
