@@ -29,8 +29,9 @@ from typing import Any
 
 from jupyter_fed.errors import ConfigError, DatasetError, FedError
 
-__all__ = ["EXTRAS", "DataPath", "ObjectPath", "ObjectStat", "allowed_uri", "is_uri", "location",
-           "normalize_prefix", "open_binary", "options_for", "source", "storage_error"]
+__all__ = ["EXTRAS", "DataPath", "ObjectPath", "ObjectStat", "allowed_uri", "file_uri_path",
+           "is_uri", "location", "normalize_prefix", "normalize_uri", "open_binary", "options_for",
+           "source", "storage_error"]
 
 EXTRAS = {"s3": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "az": ("adlfs", "azure")}
 """Object-storage scheme → (the fsspec implementation it needs, the jupyter-fed extra that
