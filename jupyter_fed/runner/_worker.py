@@ -172,6 +172,7 @@ class Worker:
         (which keeps a Dask-backed dataset's backend, so its partials run on the cluster).
         ``scope`` (cache folder, principal) is where ``handle.aligned()`` finds alignments."""
         from jupyter_fed.runner.arrays import CachedDataset
+        from jupyter_fed.runner.storage import location
         from jupyter_fed.runner.views import ViewDataset
         from jupyter_fed.wire import DatasetInfo
         from jupyter_fed.wire.models import DatasetBackend
@@ -179,9 +180,11 @@ class Worker:
         info = DatasetInfo.model_validate(d["info"])
         info.backend = DatasetBackend.model_validate(d["backend"]) if d.get("backend") else None
         info.view, info.budget_group = d.get("view"), d.get("budget_group")
+        # a file, or an object read with the runner's storage options for its prefix
+        path = location(d["path"], self.config.get("storage_options") or {})
         if info.view:
-            return ViewDataset(info, Path(d["path"]), self.tables.get, scope)
-        return CachedDataset(info, Path(d["path"]), self.tables, self.arrays, scope)
+            return ViewDataset(info, path, self.tables.get, scope)
+        return CachedDataset(info, path, self.tables, self.arrays, scope)
 
     def _custom_step(self, box: dict[str, Any], job: str, step: str) -> Any:
         """A custom package's step function, after the audit hook is in place (the kernel's

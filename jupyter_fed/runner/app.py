@@ -202,7 +202,8 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     async def register(body: DatasetRegistration, request: Request,
                        _: Principal = scope("register_dataset")) -> DatasetInfo:
         request.state.audit = {"dataset": body.name}
-        return register_dataset(settings, store, body)
+        # off the loop: the file is read in full, and an object on object storage over the network
+        return await asyncio.to_thread(register_dataset, settings, store, body)
 
     @app.post("/v1/datasets/lookup")
     async def lookup_dataset(path: Annotated[str, Body(embed=True, max_length=4096)],

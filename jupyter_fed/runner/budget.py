@@ -10,20 +10,20 @@ may spend — and must keep to it.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from jupyter_fed.errors import PermissionDenied
 from jupyter_fed.packages.registry import PackageSpec
 from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost
 from jupyter_fed.runner.policy import Charge, DatasetPolicy, Evaluation, Ledger, budget_group
+from jupyter_fed.runner.storage import DataPath
 from jupyter_fed.wire import DatasetInfo, TaskSpec
 
 __all__ = ["charge_step"]
 
 
 def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
-                handles: dict[str, tuple[DatasetInfo, Path]], policies: dict[str, DatasetPolicy],
+                handles: dict[str, tuple[DatasetInfo, DataPath]], policies: dict[str, DatasetPolicy],
                 principal: str, tensors: bytes | None, *, task: str | None = None
                 ) -> dict[str, dict[str, Any]]:
     """Check and debit a step's privacy cost; returns each role's policy with its ``grant``.

@@ -242,7 +242,8 @@ class WorkerPool:
             reader, worker.writer = await asyncio.open_unix_connection(sock=sock)
             worker.send({"op": "config", "torch_threads": self.settings.torch_threads,
                          "warmup": self.settings.warmup,
-                         "array_cache_bytes": self.settings.array_cache_mb * MiB})
+                         "array_cache_bytes": self.settings.array_cache_mb * MiB,
+                         "storage_options": self.settings.storage_options})
             while True:
                 header, _ = await _ipc.read(reader)
                 self._handle(worker, header)
