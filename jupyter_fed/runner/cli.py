@@ -194,7 +194,7 @@ def _open(home: Path) -> Iterator[tuple[RunnerSettings, Any]]:
         store.close()
 
 
-def _print_rows(rows: list[dict[str, Any]], cols: list[str]) -> None:
+def print_rows(rows: list[dict[str, Any]], cols: list[str]) -> None:
     widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:
@@ -244,7 +244,7 @@ def _datasets(args: argparse.Namespace, settings: RunnerSettings, store: Any) ->
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_rows([{**d, "tags": ",".join(d["tags"])} for d in rows],
+        print_rows([{**d, "tags": ",".join(d["tags"])} for d in rows],
                     ["name", "num_rows", "num_columns", "tags", "description"])
     return 0
 
@@ -267,7 +267,7 @@ def _user(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int
 
     accounts = Accounts(store)
     if args.action == "list":
-        _print_rows(accounts.users(), ["name", "role", "created_at"])
+        print_rows(accounts.users(), ["name", "role", "created_at"])
     elif args.action == "create":
         print(json.dumps(accounts.create_user(args.name, args.role)))
     else:
@@ -284,7 +284,7 @@ def _token(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> in
 
     accounts = Accounts(store)
     if args.action == "list":
-        _print_rows(accounts.tokens(args.target), ["token_id", "user", "scopes", "expires_at",
+        print_rows(accounts.tokens(args.target), ["token_id", "user", "scopes", "expires_at",
                                                    "active", "description"])
     elif args.action == "create":
         token_id, secret = accounts.create_token(args.target, args.scopes, args.expires)
@@ -315,7 +315,7 @@ def _invite(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> i
 def _budget(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
     from jupyter_fed.runner.policy import Ledger
 
-    _print_rows(Ledger(store).spending(args.principal), ["principal", "dataset", "spent",
+    print_rows(Ledger(store).spending(args.principal), ["principal", "dataset", "spent",
                                                          "delta_spent", "updated_at"])
     return 0
 
@@ -328,7 +328,7 @@ def _audit(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> in
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_rows(rows, ["at", "principal", "method", "path", "dataset", "package", "step",
+        print_rows(rows, ["at", "principal", "method", "path", "dataset", "package", "step",
                            "status", "outcome", "bytes_out"])
     return 0
 
@@ -430,7 +430,7 @@ def _grants(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> i
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_rows([{**g, "packages": ",".join(g["packages"] or ["(policy)"])} for g in rows],
+        print_rows([{**g, "packages": ",".join(g["packages"] or ["(policy)"])} for g in rows],
                     ["grant_id", "user", "dataset", "packages", "epsilon_budget", "expires_at",
                      "active"])
     return 0
@@ -448,7 +448,7 @@ def _requests(args: argparse.Namespace, settings: RunnerSettings, store: Any) ->
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
-            _print_rows([{**r, "packages": ",".join(r["packages"] or ["(any)"])} for r in rows],
+            print_rows([{**r, "packages": ",".join(r["packages"] or ["(any)"])} for r in rows],
                         ["request_id", "user", "dataset", "packages", "epsilon", "status",
                          "created_at", "reason"])
         return 0
