@@ -160,13 +160,11 @@ def runner(tmp_path_factory: pytest.TempPathFactory, s3: S3) -> Iterator[Runner]
     try:
         proc.wait_ready()
         r = Runner(proc, home, root, "")
-        with r.admin() as admin:
-            admin.post("/v1/users", json={"name": "builder", "role": "model_builder"})
-            r.builder_token = admin.post("/v1/tokens", json={"user": "builder"}).json()["token"]
         for name, path in {"remote": PREFIX + "d.parquet", "remote_csv": PREFIX + "d.csv",
                            "local": str(root / "d.parquet"), "local_csv": str(root / "d.csv")
                            }.items():
             assert r.register(name, path).status_code == 201, name
+        r.builder_token = proc.builder_token("builder")  # granted the four datasets
         yield r
     finally:
         proc.stop()
