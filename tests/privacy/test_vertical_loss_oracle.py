@@ -250,6 +250,7 @@ def test_vfl_gbm_answers_one_exact_evaluation_per_tree(attacker) -> None:
     exact_answers = [a for a in answers if exact(a)]
     assert len(exact_answers) == 1, f"{len(exact_answers)} exact evaluations in one round"
     assert exact(answers[0]) and answers[0].get("influence")  # the round's own, as before
-    assert all("test_noisy_epsilon" in a["metrics"] and not a.get("influence")
+    assert all("test_noisy_epsilon" in a["metrics"] and "train_noisy_epsilon" in a["train"]
+               and "test_roc_auc" not in a["metrics"] and not a.get("influence")
                for a in answers[1:])
-    assert attacker.spent() == pytest.approx(len(answers) - 1)
+    assert attacker.spent() == pytest.approx(2 * (len(answers) - 1))  # test and train files
