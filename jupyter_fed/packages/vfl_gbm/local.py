@@ -12,7 +12,8 @@ Label party (holds the target and the private Paillier key):
            which node.
 ``finish`` a tree ends: leaf values, scores of the training and test rows, metrics — exact,
            with influence scores, for the round's one exact evaluation the runner grants
-           (``_cost``); beyond it noisy test loss and accuracy and nothing else.
+           (``_cost``); beyond it noisy loss and accuracy (training and test rows) and
+           nothing else.
 ``predict`` (prediction sessions) walks every tree and writes the predictions.
 
 Passive party:
