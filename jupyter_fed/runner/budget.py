@@ -59,7 +59,10 @@ def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
         if cost.spends:
             charges.append(Charge(group, info.name, cost, eps_budget, dlt_budget))
         if cost.evaluation:
-            evaluations.append(Evaluation(group, info.name, model, policy.evaluation_epsilon,
+            # a model kept at the party is not told apart by the request's arrays: every such
+            # evaluation is a model of its own (a retry keeps its task key, so its mode)
+            measured = f"step:{task or spec.task_id}" if cost.party_model else model
+            evaluations.append(Evaluation(group, info.name, measured, policy.evaluation_epsilon,
                                           eps_budget, dlt_budget))
     modes = ledger.charge(task or spec.task_id, principal, charges, evaluations, session=spec.session_id,
                           round=spec.round, fit=any(c.trains for c in costs.values()))
