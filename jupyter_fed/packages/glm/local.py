@@ -237,7 +237,9 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
                 prox()
                 total += loss.item() * len(idx)
             ctx.progress((_epoch + 1) / cfg.local_epochs, f"epoch {_epoch + 1}")
-        outputs["train"] = {"train_loss": total / n, "train_num_examples": n}
+        outputs["train"] = {"train_num_examples": n}
+        if _granted(ctx, datasets, train):  # the training loss is an evaluation on its rows
+            outputs["train"]["train_loss"] = total / n
     outputs["train"]["train_seconds"] = time.monotonic() - started
     weights = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
     if not all(np.isfinite(w).all() for w in weights.values()):
