@@ -1,7 +1,10 @@
 """Runner half of ffnet: evaluate the incoming global model, then train it on this silo.
 
 Only parameters and aggregate metrics leave: the state dict of the locally trained network, the
-loss/accuracy/AUC (or R²) on the silo's test rows, and the number of training examples.
+loss/accuracy/AUC (or R²) on the silo's test rows, the training loss, and the number of training
+examples. The training loss measures the model on the training rows (with a learning rate of 0,
+the incoming one): like the test metrics, it is exact only for the round's one evaluation the
+runner grants on ``train`` and noisy beyond it.
 
 With ``differential_privacy_params`` the training is DP-SGD (see ``_dp``) and nothing computed
 from the training rows leaves except the DP weights: no training loss, and no evaluation on the

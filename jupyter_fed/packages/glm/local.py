@@ -4,10 +4,11 @@
 predictor's mean and centred sum of squares (the SGD solver's standardisation). ``newton``: one
 pass at the received coefficients returning the score (``gradient``) and Fisher information
 (``hessian``) sums, the deviance and Pearson χ², plus the model's metrics on the test rows.
-``fit`` / ``evaluate``: the SGD solver's FedAvg steps (optionally DP-SGD). Moments and Newton sums
-are exact aggregates of the whole registered dataset: the runner's minimum rows apply, and a
-dataset that requires differential privacy refuses them (use ``solver: sgd`` with
-``differential_privacy_params``). No row or cell value leaves, nor appears in an error.
+``fit`` / ``evaluate``: the SGD solver's FedAvg steps (optionally DP-SGD); ``fit``'s training
+loss is an evaluation on the training rows, reported only when the runner granted it exactly.
+Moments and Newton sums are exact aggregates of the whole registered dataset: the runner's minimum
+rows apply, and a dataset that requires differential privacy refuses them (use ``solver: sgd``
+with ``differential_privacy_params``). No row or cell value leaves, nor appears in an error.
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ Label party (holds the target and the private Paillier key):
 ``split``  one level: its own plaintext histograms plus the passive parties' decrypted ones; the
            best split of every node (gbm's :class:`~jupyter_fed.packages.gbm._grow.Grower`);
            routes its own splits' rows; tells each passive party only *which of its bins* split
-           which node.
-``finish`` a tree ends: leaf values, scores of the training and test rows, metrics — exact,
+           which node. The node array and the relayed histograms are checked against the
+           party's own record and gradients, and no child is smaller than the policy's release
+           minimum (``_nodes``).
+``finish`` a tree ends: leaf values (from its own gradients over the node array, every leaf of
+           at least the release minimum), scores of the training and test rows, metrics — exact,
            with influence scores, for the round's one exact evaluation the runner grants
            (``_cost``); beyond it noisy loss and accuracy (training and test rows) and
            nothing else.
