@@ -71,9 +71,11 @@ class PrivacyCost:
         The step reads these rows at all (``False``: e.g. a DP session's final evaluation,
         which measures nothing on its training rows, so ``require_dp`` has nothing to refuse).
     party_model
-        The measured model lives (partly) at this party between steps, not only in the
-        request's arrays (the vertical packages): two requests with the same arrays may
-        measure different models, so the runner counts each such evaluation as a new model.
+        The measured model is not only the request's arrays: it lives (partly) at this party
+        between steps (the vertical packages), or it is the model as the step trains it (a
+        fit's training loss, which depends on the training settings too). Two requests with the
+        same arrays may measure different models, so the runner counts each such evaluation as
+        a new model.
     """
 
     epsilon: float

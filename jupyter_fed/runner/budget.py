@@ -10,6 +10,7 @@ may spend — and must keep to it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from jupyter_fed.errors import PermissionDenied
@@ -64,7 +65,8 @@ def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
             measured = f"step:{task or spec.task_id}" if cost.party_model else model
             evaluations.append(Evaluation(group, info.name, measured, policy.evaluation_epsilon,
                                           eps_budget, dlt_budget))
-    modes = ledger.charge(task or spec.task_id, principal, charges, evaluations, session=spec.session_id,
+    modes = ledger.charge(task or spec.task_id, principal, charges, _by_group(evaluations),
+                          session=spec.session_id,
                           round=spec.round, fit=any(c.trains for c in costs.values()))
     out: dict[str, dict[str, Any]] = {}
     for role, (info, path) in handles.items():
@@ -80,3 +82,22 @@ def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
                 grant["evaluation_loss_bound"] = policy.evaluation_loss_bound
         out[role] = {**policy.model_dump(), "grant": grant}
     return out
+
+
+def _by_group(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
+    """One evaluation per budget group: a step that measures on two views of one file (e.g. a
+    fit's training loss on ``train`` and its incoming model on ``test``) uses that round's one
+    slot once. Beyond the slot each measurement is answered with noise, so the charge is the sum
+    of their epsilons — or a refusal when one of them allows none."""
+    merged: dict[str, Evaluation] = {}
+    for ev in evaluations:
+        prev = merged.get(ev.group)
+        if prev is None:
+            merged[ev.group] = ev
+            continue
+        eps = 0.0 if min(prev.epsilon, ev.epsilon) <= 0 else prev.epsilon + ev.epsilon
+        merged[ev.group] = Evaluation(ev.group, prev.dataset,
+                                      "+".join(sorted({*prev.model.split("+"), ev.model})), eps,
+                                      min(prev.epsilon_budget, ev.epsilon_budget),
+                                      min(prev.delta_budget, ev.delta_budget))
+    return list(merged.values())

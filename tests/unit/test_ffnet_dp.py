@@ -120,8 +120,10 @@ def test_evaluate_and_non_dp_steps_spend_nothing_but_count_as_evaluations() -> N
     free = PrivacyCost(0.0, evaluation=True)
     assert privacy_cost("evaluate", _params(num_rounds=3)) == {"test": free}
     assert privacy_cost("evaluate", _params()) == {"test": free}  # no num_rounds needed
-    assert privacy_cost("fit", _params(None)) == {"train": PrivacyCost(0.0, trains=True),
-                                                  "test": free}
+    # a non-DP fit's training loss measures its own model (the one training) on the train rows
+    trained = PrivacyCost(0.0, trains=True, evaluation=True, party_model=True)
+    assert privacy_cost("fit", _params(None)) == {"train": trained, "test": free}
+    assert privacy_cost("fit", _params(None), {"train": FACTS["train"]}) == {"train": trained}
     # no test set: without DP the training rows are measured; under DP nothing is
     assert privacy_cost("evaluate", _params(None), {"train": FACTS["train"]}) == {"train": free}
     assert privacy_cost("evaluate", _params(), {"train": FACTS["train"]}) == {

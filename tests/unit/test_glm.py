@@ -175,6 +175,8 @@ def test_dp_sgd_spends_what_the_runner_debits(tmp_path) -> None:
     exact = spec.privacy_cost_of("newton", newton, facts)
     assert not exact["train"].spends and exact["train"].trains and exact["test"].evaluation
     assert not spec.privacy_cost_of("moments", newton, facts)["train"].spends
+    sgd = spec.privacy_cost_of("fit", newton, facts)["train"]  # its training loss is measured
+    assert sgd.trains and sgd.evaluation and sgd.party_model and not sgd.spends
     assert io.model().solver == "sgd" and ("moments" not in [s for _, s in io.steps])
     assert all(set(m.per_client) == set(clients) for m in io.metrics)  # measured on test rows only
 

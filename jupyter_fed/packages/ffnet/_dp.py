@@ -75,8 +75,10 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetF
 
     ``fit``: ``epsilon / num_rounds`` on ``train`` (basic composition over rounds, delta capped
     by the policy), and an evaluation of the incoming model on ``test`` (on ``train`` without a
-    test set, unless DP: then nothing is measured on the training rows). ``evaluate``: an
-    evaluation only.
+    test set, unless DP: then nothing is measured on the training rows). Without DP, ``fit``
+    also reports the training loss: an evaluation on ``train`` of the model as it trains — a
+    model of its own (``party_model``: it depends on the training settings too, and with a
+    learning rate of 0 it is the incoming model). ``evaluate``: an evaluation only.
     """
     if step not in ("fit", "evaluate"):
         return {}
@@ -87,7 +89,7 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetF
         train = facts["train"]
         plan = plan_round(params, train.num_rows, train.delta_cap) if private else None
         out["train"] = PrivacyCost(plan.epsilon, plan.delta, trains=True) if plan else \
-            PrivacyCost(0.0, trains=True)
+            PrivacyCost(0.0, trains=True, evaluation=True, party_model=True)
     measured = "test" if "test" in facts else ("train" if not private else None)
     if measured is not None and measured in facts:
         out[measured] = (out.get(measured) or PrivacyCost(0.0)) + PrivacyCost(0.0, evaluation=True)

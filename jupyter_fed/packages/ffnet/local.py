@@ -1,7 +1,10 @@
 """Runner half of ffnet: evaluate the incoming global model, then train it on this silo.
 
 Only parameters and aggregate metrics leave: the state dict of the locally trained network, the
-loss/accuracy/AUC (or R²) on the silo's test rows, and the number of training examples.
+loss/accuracy/AUC (or R²) on the silo's test rows, the training loss, and the number of training
+examples. The training loss measures the model on the training rows (with a learning rate of 0,
+the incoming one): like the test metrics, it is exact only for the round's one evaluation the
+runner grants on ``train`` and noisy beyond it.
 
 With ``differential_privacy_params`` the training is DP-SGD (see ``_dp``) and nothing computed
 from the training rows leaves except the DP weights: no training loss, and no evaluation on the
@@ -135,6 +138,8 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
         if cfg.balance_train_datasets and cfg.ml_task.type == "classification" \
         else torch.arange(len(y))
     loss_fn, opt = _loss_fn(cfg), _optimizer(cfg, net.parameters())
+    grant = (ctx.policy.get("train") or {}).get("grant")
+    per_row = _loss_fn(cfg, "none") if (grant or {}).get("evaluation") == "noisy" else None
     n, bs = len(index), cfg.batch_size
     batches_per_epoch = max(1, -(-n // bs))
     total = cfg.local_epochs * batches_per_epoch
@@ -142,11 +147,14 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     net.train()
     for _epoch in range(cfg.local_epochs):
         order = index[torch.randperm(n, generator=gen)]
-        train_loss = 0.0
+        train_loss, rows_loss = 0.0, []  # type: float, list[Any]
         for b in range(batches_per_epoch):
             idx = order[b * bs:(b + 1) * bs]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(x[idx]), y[idx])
+            out = net(x[idx])
+            loss = loss_fn(out, y[idx])
+            if per_row is not None:  # for the noisy training loss
+                rows_loss.append(per_row(out.detach(), y[idx]).reshape(len(idx), -1).mean(1))
             loss.backward()
             opt.step()
             train_loss += loss.item() * len(idx)
@@ -157,9 +165,25 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     if not np.isfinite(train_loss):
         raise ConfigError("training diverged (the loss is not finite)",
                           "lower the optimizer's learning_rate")
-    outputs["train"] = {"train_loss": train_loss, "train_num_examples": int(n),
+    outputs["train"] = {**_train_loss(train_loss, rows_loss, grant), "train_num_examples": int(n),
                         "train_seconds": time.monotonic() - started}
     return StepResult(tensors=_net.to_numpy(net), outputs=outputs, num_examples=int(n))
+
+
+def _train_loss(exact: float, rows: list[Any], grant: dict[str, Any] | None) -> dict[str, Any]:
+    """The training loss (of the model as it trained, over the last epoch): a measurement of a
+    model on the training rows like any other — exact for the round's one evaluation the runner
+    granted on ``train``, else with noise over the per-row losses (``privacy.evaluation``)."""
+    if grant is None or grant.get("evaluation") != "noisy":
+        return {"train_loss": exact}
+    import torch
+
+    from jupyter_fed.privacy.evaluation import noisy_metrics
+
+    out = noisy_metrics(torch.cat(rows).numpy(), None, float(grant["evaluation_epsilon"]),
+                        float(grant["evaluation_loss_bound"]), "train_")
+    out.pop("train_num_examples")
+    return out
 
 
 def _fit_private(ctx: StepContext, cfg: FFNetConfig, params: dict[str, Any], net: Any, x: Any,

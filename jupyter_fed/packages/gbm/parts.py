@@ -4,8 +4,8 @@ sums). Re-exported here so that gbm's private modules stay gbm's to change."""
 
 from __future__ import annotations
 
-from jupyter_fed.packages.gbm._grow import Grower
+from jupyter_fed.packages.gbm._grow import TINY, Grower
 from jupyter_fed.packages.gbm._loss import baseline, gradients, metrics
 from jupyter_fed.packages.gbm._trees import slots
 
-__all__ = ["Grower", "baseline", "gradients", "metrics", "slots"]
+__all__ = ["TINY", "Grower", "baseline", "gradients", "metrics", "slots"]

@@ -68,6 +68,8 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, DatasetF
             plan = plan_round(params, train.num_rows, train.delta_cap)
             assert plan is not None
             out["train"] = PrivacyCost(plan.epsilon, plan.delta, trains=True)
+        elif step == "fit":  # the SGD solver's training loss measures the model on its rows
+            out["train"] = PrivacyCost(0.0, trains=True, evaluation=True, party_model=True)
         else:
             out["train"] = PrivacyCost(0.0, trains=step in TRAINING)
     if step in MEASURING:

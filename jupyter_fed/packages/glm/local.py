@@ -4,10 +4,11 @@
 predictor's mean and centred sum of squares (the SGD solver's standardisation). ``newton``: one
 pass at the received coefficients returning the score (``gradient``) and Fisher information
 (``hessian``) sums, the deviance and Pearson χ², plus the model's metrics on the test rows.
-``fit`` / ``evaluate``: the SGD solver's FedAvg steps (optionally DP-SGD). Moments and Newton sums
-are exact aggregates of the whole registered dataset: the runner's minimum rows apply, and a
-dataset that requires differential privacy refuses them (use ``solver: sgd`` with
-``differential_privacy_params``). No row or cell value leaves, nor appears in an error.
+``fit`` / ``evaluate``: the SGD solver's FedAvg steps (optionally DP-SGD); ``fit``'s training
+loss is an evaluation on the training rows, reported only when the runner granted it exactly.
+Moments and Newton sums are exact aggregates of the whole registered dataset: the runner's minimum
+rows apply, and a dataset that requires differential privacy refuses them (use ``solver: sgd``
+with ``differential_privacy_params``). No row or cell value leaves, nor appears in an error.
 """
 
 from __future__ import annotations
@@ -237,7 +238,9 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
                 prox()
                 total += loss.item() * len(idx)
             ctx.progress((_epoch + 1) / cfg.local_epochs, f"epoch {_epoch + 1}")
-        outputs["train"] = {"train_loss": total / n, "train_num_examples": n}
+        outputs["train"] = {"train_num_examples": n}
+        if _granted(ctx, datasets, train):  # the training loss is an evaluation on its rows
+            outputs["train"]["train_loss"] = total / n
     outputs["train"]["train_seconds"] = time.monotonic() - started
     weights = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
     if not all(np.isfinite(w).all() for w in weights.values()):

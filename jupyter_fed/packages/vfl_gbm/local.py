@@ -9,8 +9,11 @@ Label party (holds the target and the private Paillier key):
 ``split``  one level: its own plaintext histograms plus the passive parties' decrypted ones; the
            best split of every node (gbm's :class:`~jupyter_fed.packages.gbm._grow.Grower`);
            routes its own splits' rows; tells each passive party only *which of its bins* split
-           which node.
-``finish`` a tree ends: leaf values, scores of the training and test rows, metrics — exact,
+           which node. The node array and the relayed histograms are checked against the
+           party's own record and gradients, and no child is smaller than the policy's release
+           minimum (``_nodes``).
+``finish`` a tree ends: leaf values (from its own gradients over the node array, every leaf of
+           at least the release minimum), scores of the training and test rows, metrics — exact,
            with influence scores, for the round's one exact evaluation the runner grants
            (``_cost``); beyond it noisy loss and accuracy (training and test rows) and
            nothing else.
@@ -40,7 +43,7 @@ from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.gbm import parts as gbm_parts
 from jupyter_fed.packages.gbm.parts import Grower, slots
-from jupyter_fed.packages.vfl_gbm import _bins, _forest, _paillier, _valuation
+from jupyter_fed.packages.vfl_gbm import _bins, _forest, _nodes, _paillier, _valuation
 from jupyter_fed.packages.vfl_gbm._party import (
     Party,
     label_party,
@@ -105,7 +108,9 @@ def start(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
 # -- the label party ---------------------------------------------------------------------------
 def _grower(p: Party, n_bins: list[int]) -> Grower:
     prm = p.cfg.params
-    return Grower(1, prm.max_depth, np.asarray(n_bins), min_samples_leaf=prm.min_samples_leaf,
+    # no child below the release minimum: its leaf value would be a few rows' gradients
+    least = max(prm.min_samples_leaf, _nodes.minimum(p.ctx))
+    return Grower(1, prm.max_depth, np.asarray(n_bins), min_samples_leaf=least,
                   l2=prm.l2_regularization, learning_rate=prm.learning_rate,
                   constant_hessian=False)
 
@@ -148,7 +153,8 @@ def grad(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str,
             raise ConfigError("the coordinator sent bin counts that do not fit data_config", "")
         grower = _grower(p, n_bins)
         arrays = {k: v for k, v in arrays.items() if not k.startswith("g.")}
-        arrays.update({"grad": g[:, 0], "hess": h[:, 0], **_pack_grower(grower)})
+        arrays.update({"grad": g[:, 0], "hess": h[:, 0], **_pack_grower(grower),
+                       **_nodes.expected(len(y))})
         meta.update(n_bins_all=n_bins, level=0, tree=int(params["tree"]))
         out = StepResult(tensors={"ct": cts, "pub_n": arrays["key.n"]},
                          outputs={"tree": int(params["tree"])}, num_examples=len(y))
@@ -167,15 +173,16 @@ def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
             return again
         grower = _unpack_grower(p, arrays, meta)
         node = np.asarray(tensors["node"], np.int64)
+        top = slots(p.cfg.params.max_depth)
+        _nodes.follow(arrays, node, _nodes.minimum(ctx), top)
+        _nodes.agree(grower.stats[0], node, arrays["grad"], arrays["hess"])
         x = p.x("train")
-        if node.shape != (len(x),):
-            raise ConfigError("the coordinator sent a malformed node array", "")
         open_slots = [m for _k, m in grower.open_nodes()]
         width = grower.bins
         offsets = p.offsets()
         total = sum(len(d.predictors) for d in p.data.clients.values())
         hist = np.zeros((len(open_slots), total, width, 3))
-        lookup = np.full(slots(p.cfg.params.max_depth), -1, np.intp)
+        lookup = np.full(top, -1, np.intp)
         lookup[open_slots] = np.arange(len(open_slots))
         pos = lookup[node]
         rows = np.flatnonzero(pos >= 0)
@@ -205,6 +212,7 @@ def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
             block[..., 2] = counts
         before = grower.feature.copy()
         withheld = {int(i) for q in p.data.passive for i in params.get("withheld", {}).get(q, [])}
+        _nodes.columns_agree(hist, pos, arrays["grad"], arrays["hess"], withheld)
         grower.split(hist, sorted(withheld))
         new = np.flatnonzero((grower.feature[0] >= 0) & (before[0] < 0))
         route = np.full(len(x), -1, np.int32)
@@ -222,6 +230,8 @@ def split(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
                       for q, r in requests.items() if r})
         arrays = {k: v for k, v in arrays.items() if not k.startswith("g.")}
         arrays.update(_pack_grower(grower))
+        arrays.update(_nodes.expected(len(x), node, route, [r[0] for q in requests
+                                                              for r in requests[q]]))
         meta["level"] = grower.level
         out = StepResult(tensors=out_t, outputs={"open": [m for _k, m in grower.open_nodes()],
                                                  "splits": len(new)}, num_examples=len(rows))
@@ -259,12 +269,13 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
             return again
         grower = _unpack_grower(p, arrays, meta)
         n_feat = len(meta["n_bins_all"])
-        done = grower.finish(np.zeros((n_feat, max(grower.bins, 1))))
         node = np.asarray(tensors["node"], np.intp)
+        _nodes.follow(arrays, node, _nodes.minimum(ctx), slots(p.cfg.params.max_depth))
+        # what leaves is computed from the party's own gradients over the node array
+        own = _nodes.agree(grower.stats[0], node, arrays["grad"], arrays["hess"])
+        done = _nodes.released(grower.finish(np.zeros((n_feat, max(grower.bins, 1)))), own,
+                               p.cfg.params.learning_rate, p.cfg.params.l2_regularization)
         value = done["value"][0]
-        if node.shape != arrays["raw"].shape or node.min(initial=0) < 0 or \
-                node.max(initial=0) >= len(value):
-            raise ConfigError("the coordinator sent a malformed node array", "")
         arrays["raw"] = arrays["raw"] + value[node]
         for name in ("feature", "bin", "value", "gain", "count"):
             prev = arrays.get(f"trees.{name}", np.zeros((0, len(value)), done[name].dtype))
@@ -299,7 +310,7 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
                 if granted == "exact":
                     outputs["influence"] = found
         arrays = {k: v for k, v in arrays.items()
-                  if not k.startswith("g.") and k not in ("grad", "hess")}
+                  if not k.startswith(("g.", "n.")) and k not in ("grad", "hess")}
         out_t = {} if not params.get("final") else {
             f"trees.{k}": arrays[f"trees.{k}"] for k in ("feature", "value", "gain", "count")}
         if params.get("final"):
@@ -333,9 +344,7 @@ def _small(ctx: StepContext, node: np.ndarray, open_slots: list[int]) -> list[in
     """Positions of the open nodes whose bin counts would describe fewer rows than the policy's
     release minimum — the node or its sibling (which the label party derives by subtraction)
     holds fewer (but some). They are withheld, and the label party splits neither."""
-    from jupyter_fed.privacy.suppression import release_minimum
-
-    minimum = release_minimum(ctx.policy.get("train") or {}, 1)
+    minimum = _nodes.minimum(ctx)
     here = np.bincount(node[node >= 0], minlength=max(open_slots) + 2)
     out = []
     for i, m in enumerate(open_slots):
