@@ -242,7 +242,8 @@ class WorkerPool:
             reader, worker.writer = await asyncio.open_unix_connection(sock=sock)
             worker.send({"op": "config", "torch_threads": self.settings.torch_threads,
                          "warmup": self.settings.warmup,
-                         "array_cache_bytes": self.settings.array_cache_mb * MiB})
+                         "array_cache_bytes": self.settings.array_cache_mb * MiB,
+                         "shuffle_buffer_bytes": self.settings.shuffle_buffer_mb * MiB})
             while True:
                 header, _ = await _ipc.read(reader)
                 self._handle(worker, header)
