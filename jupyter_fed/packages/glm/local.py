@@ -199,17 +199,17 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
             cfg, data, handle, raw_coefficients(tensors, width), _granted(ctx, datasets, handle))
     train = datasets["train"]
     _check(train, data)
-    y_np = train.to_numpy([data.target], np.float64)[:, 0]
-    _target_ok(cfg.ml_task.type, y_np, train.info.name, data.target)
-    x = torch.from_numpy(train.to_numpy(data.predictors, np.float32))
-    y = torch.from_numpy(y_np.astype(np.float32)).unsqueeze(1)
     net = _torch.load(_torch.build(width, cfg.standardize), tensors)
     opt = _optimizer(cfg, net)
     lr = float(cfg.optimizer.params.get("learning_rate", cfg.optimizer.params.get("lr", 0.01)))
     prox = functools.partial(_torch.proximal, net, lr, cfg.l1, cfg.l2)
     family, link = cfg.ml_task.type, cfg.ml_task.link
     per_example = lambda eta, target: _torch.half_deviance(family, link, eta, target)  # noqa: E731
-    started, n = time.monotonic(), len(y)
+    started = time.monotonic()
+    step = functools.partial(_sgd_step, net, opt, per_example, prox)
+    if private or cfg.balance_train_datasets:
+        x, y, y_np = _in_memory(train, data, cfg)
+        n = len(y)
     if private:
         dp = cfg.differential_privacy_params
         assert dp is not None
@@ -218,10 +218,9 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
                            epochs=cfg.local_epochs, plan=plan, after_step=prox).as_dict()
         outputs["privacy"] = report
         outputs["train"] = {"train_num_examples": n, "privacy": report}
-    else:
+    elif cfg.balance_train_datasets:
         gen = torch.Generator().manual_seed(round_seed(cfg.seed, ctx.round))
-        rows = torch.from_numpy(balanced_index(y_np, round_seed(cfg.seed, ctx.round))) \
-            if cfg.balance_train_datasets else torch.arange(n)
+        rows = torch.from_numpy(balanced_index(y_np, round_seed(cfg.seed, ctx.round)))
         n = len(rows)
         net.train()
         total = 0.0
@@ -230,13 +229,25 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
             order = rows[torch.randperm(n, generator=gen)]
             for b in range(0, n, cfg.batch_size):
                 idx = order[b:b + cfg.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = per_example(net(x[idx]), y[idx]).mean()
-                loss.backward()
-                opt.step()
-                prox()
-                total += loss.item() * len(idx)
+                total += step(x[idx], y[idx]) * len(idx)
             ctx.progress((_epoch + 1) / cfg.local_epochs, f"epoch {_epoch + 1}")
+        outputs["train"] = {"train_loss": total / n, "train_num_examples": n}
+    else:
+        net.train()
+        n, total = 0, 0.0
+        seed = round_seed(cfg.seed, ctx.round)
+        for epoch in range(cfg.local_epochs):
+            n, total = 0, 0.0
+            for block in train.batches([*data.predictors, data.target], cfg.batch_size,
+                                       seed=seed, epoch=epoch):
+                _target_ok(family, block[:, -1].astype(np.float64), train.info.name,
+                           data.target)
+                x_b = torch.from_numpy(np.ascontiguousarray(block[:, :-1]))
+                total += step(x_b, torch.from_numpy(block[:, -1:].copy())) * len(block)
+                n += len(block)
+            ctx.progress((epoch + 1) / cfg.local_epochs, f"epoch {epoch + 1}")
+        if n == 0:
+            raise ConfigError(f"dataset {train.info.name!r} has no rows", "")
         outputs["train"] = {"train_loss": total / n, "train_num_examples": n}
     outputs["train"]["train_seconds"] = time.monotonic() - started
     weights = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
@@ -244,6 +255,33 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
         raise ConfigError("training diverged (the weights are not finite)",
                           "lower the optimizer's learning_rate, or set normalize: true")
     return StepResult(tensors=weights, outputs=outputs, num_examples=n)
+
+
+def _sgd_step(net: Any, opt: Any, per_example: Any, prox: Any, x: Any, y: Any) -> float:
+    """One SGD step on a batch and the penalty's proximal step; the batch's mean loss."""
+    opt.zero_grad(set_to_none=True)
+    loss = per_example(net(x), y).mean()
+    loss.backward()
+    opt.step()
+    prox()
+    return float(loss.item())
+
+
+def _in_memory(train: DatasetHandle, data: GLMData, cfg: GLMConfig) -> tuple[Any, Any, np.ndarray]:
+    """Every training row in memory (DP-SGD's Poisson sampling and balanced undersampling need
+    random access), refused for a dataset the runner streams."""
+    import torch
+
+    if not train.fits_in_memory([*data.predictors, data.target]):
+        raise ConfigError(f"dataset {train.info.name!r} is larger than this runner keeps in "
+                          "memory, and balance_train_datasets and differential privacy need "
+                          "random access to every training row",
+                          "train without them (rows are then streamed in shuffled batches), or "
+                          "ask the custodian for a larger array_cache_mb and step_memory_mb")
+    y_np = train.to_numpy([data.target], np.float64)[:, 0]
+    _target_ok(cfg.ml_task.type, y_np, train.info.name, data.target)
+    x = torch.from_numpy(train.to_numpy(data.predictors, np.float32))
+    return x, torch.from_numpy(y_np.astype(np.float32)).unsqueeze(1), y_np
 
 
 def _optimizer(cfg: GLMConfig, net: Any) -> Any:
