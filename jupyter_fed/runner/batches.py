@@ -160,9 +160,9 @@ def _row_groups(path: Any) -> list[int]:
 def _parquet_unit(path: Any, columns: list[str], group: int) -> Iterator[np.ndarray]:
     import pyarrow.parquet as pq
 
-    from jupyter_fed.runner.streaming import block
+    from jupyter_fed.runner.streaming import PRE_BUFFER, block
 
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=PRE_BUFFER)
     try:
         for batch in pf.iter_batches(batch_size=PIECE_ROWS, row_groups=[group], columns=columns):
             yield block(batch.select(columns), len(columns))

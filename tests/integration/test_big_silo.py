@@ -35,11 +35,11 @@ from jupyter_fed.demo.federation import LocalFederation
 
 HERE = Path(__file__).parent
 FEATURES = [f"x{i}" for i in range(20)]
-BIG_ROWS = 1_200_000
-"""1.2 million rows × 21 columns: 202 MB as float64 (101 MB as float32)."""
+BIG_ROWS = 2_000_000
+"""2 million rows × 21 columns: 320 MiB as float64 (160 MiB as float32), 330 MB on disk."""
 SMALL_ROWS = 30_000
 ROW_GROUP_BIG, ROW_GROUP_SMALL = 20_000, 1_500
-LIMIT_MB = 160
+LIMIT_MB = 256
 """The big runner's step memory limit, below the big dataset's decoded size."""
 BUFFER_MB = 1
 """Shuffle buffer: 1 MiB is 12,483 rows of 21 float32 columns, below the small dataset's rows,
@@ -123,7 +123,7 @@ def test_a_step_reading_the_big_dataset_whole_is_stopped_at_the_limit(runners, d
     # Prepare: the rows as numbers take more than a step may add to its worker
     rows = pq.ParquetFile(data / "big.parquet").metadata.num_rows
     decoded = rows * (len(FEATURES) + 1) * 8
-    assert decoded > LIMIT_MB * 2**20 and decoded / 2 > LIMIT_MB * 2**20 / 2
+    assert decoded > LIMIT_MB * 2**20
     spec = {"task_id": "whole-read", "session_id": "whole", "round": 1, "package": "whole_read",
             "step": "read", "datasets": {"train": "big"}, "params": {}}
 
@@ -131,7 +131,10 @@ def test_a_step_reading_the_big_dataset_whole_is_stopped_at_the_limit(runners, d
     with runners["big"].processes["big"].http(timeout=120) as http:
         resp = http.post("/v1/tasks", files={"spec": (None, json.dumps(spec), "application/json")})
         assert resp.status_code == 202, resp.text
-        status = http.get("/v1/tasks/whole-read", params={"wait": 110}).json()
+        for _ in range(4):
+            status = http.get("/v1/tasks/whole-read", params={"wait": 60}).json()
+            if status["state"] in ("succeeded", "failed"):
+                break
 
     # Assert
     assert status["state"] == "failed", status
