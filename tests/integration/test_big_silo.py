@@ -39,7 +39,7 @@ BIG_ROWS = 2_000_000
 """2 million rows × 21 columns: 320 MiB as float64 (160 MiB as float32), 330 MB on disk."""
 SMALL_ROWS = 30_000
 ROW_GROUP_BIG, ROW_GROUP_SMALL = 20_000, 1_500
-LIMIT_MB = 256
+LIMIT_MB = 300
 """The big runner's step memory limit, below the big dataset's decoded size."""
 BUFFER_MB = 1
 """Shuffle buffer: 1 MiB is 12,483 rows of 21 float32 columns, below the small dataset's rows,

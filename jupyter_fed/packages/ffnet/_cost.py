@@ -29,7 +29,7 @@ from jupyter_fed.packages._config import parse_config
 from jupyter_fed.packages.ffnet.config import FFNetConfig
 
 FLOAT = 4
-EVAL_ROWS = 65_536
+EVAL_ROWS = 16_384
 """Rows ``local._metrics`` pushes through the network at once when measuring a model."""
 _OPTIMIZER_SLOTS = {"SGD": 1, "Adagrad": 1, "RMSprop": 2, "Adadelta": 2}
 """float32 copies of the parameters an optimiser keeps (SGD: momentum buffer); others: 2."""

@@ -94,51 +94,72 @@ def _eval_handle(datasets: dict[str, DatasetHandle], private: bool) -> DatasetHa
 def _metrics(cfg: FFNetConfig, net: Any, handle: DatasetHandle, data: FFNetData, prefix: str,
              grant: dict[str, Any] | None = None) -> dict[str, Any]:
     """Loss and accuracy/AUC (or R²) of ``net`` on ``handle``'s rows, read in blocks of
-    :data:`EVAL_ROWS` (memory: a block, and one loss and prediction per row): exact for the
-    round's evaluation, noisy (``privacy.evaluation``, no diagnostics) when the runner charged
-    this one as an extra query."""
+    :data:`EVAL_ROWS` (memory: a block, and per row its loss, label and predicted probabilities,
+    which the AUC needs): exact for the round's evaluation, noisy (``privacy.evaluation``, no
+    diagnostics) when the runner charged this one as an extra query."""
     import torch
 
     _check_columns(handle, data)
-    per_row = _loss_fn(cfg, "none")
-    losses, weights, outs, labels = [], [], [], []
     classes = cfg.ml_task.type == "classification"
+    width = cfg.model.params.output_size if classes else 1
+    rows = _PerRow(handle.num_rows, width, classes)
     class_weights = cfg.ml_task.params.get("loss_weights") if classes else None
+    per_row, weight_sum = _loss_fn(cfg, "none"), 0.0
     net.eval()
     with torch.no_grad():
         for block in handle.batches([*data.predictors, data.target], EVAL_ROWS):
             x, y = _batch(cfg, block, handle, data)
             out = net(x)
-            losses.append(per_row(out, y).reshape(len(y), -1).numpy())
+            loss = per_row(out, y).reshape(len(y), -1).numpy()
             if class_weights:
-                weights.append(np.asarray(class_weights, np.float32)[y.numpy()])
-            outs.append(torch.softmax(out, dim=1).numpy().astype(np.float64) if classes
-                        else out.numpy()[:, 0])
-            labels.append(y.numpy() if classes else y.numpy()[:, 0])
-    loss_rows = np.concatenate(losses) if losses else np.zeros((0, 1), np.float32)
-    y_all = np.concatenate(labels) if labels else np.zeros(0)
-    out_all = np.concatenate(outs) if outs else np.zeros((0, cfg.model.params.output_size))
+                weight_sum += float(np.asarray(class_weights, np.float64)[y.numpy()].sum())
+            rows.add(loss, torch.softmax(out, dim=1).numpy() if classes else out.numpy(),
+                     y.numpy() if classes else y.numpy()[:, 0])
+    losses, out_all, y_all = rows.arrays()
     if grant and grant.get("evaluation") == "noisy":
         from jupyter_fed.privacy.evaluation import noisy_metrics
 
         hits = out_all.argmax(1) == y_all if classes else None
-        return noisy_metrics(loss_rows.mean(1), hits, float(grant["evaluation_epsilon"]),
+        return noisy_metrics(losses, hits, float(grant["evaluation_epsilon"]),
                              float(grant["evaluation_loss_bound"]), prefix)
     n = len(y_all)
-    # torch's "mean" reduction: weighted by the class weights when there are any
-    total = float(loss_rows.sum(dtype=np.float64))
-    denominator = float(np.concatenate(weights).sum(dtype=np.float64)) if weights else \
-        float(loss_rows.size)
-    metrics = {f"{prefix}loss": total / denominator if denominator else float("nan"),
-               f"{prefix}num_examples": n}
+    # torch's "mean" reduction: over the class weights of the rows when there are any
+    denominator = weight_sum if class_weights else float(n)
+    metrics = {f"{prefix}loss": float(losses.sum(dtype=np.float64)) / denominator
+               if denominator else float("nan"), f"{prefix}num_examples": n}
     if classes:
         metrics[f"{prefix}accuracy"] = float((out_all.argmax(1) == y_all).mean())
         metrics[f"{prefix}roc_auc"] = roc_auc(y_all, out_all)
         metrics["diagnostics"] = {"predicted_classes": len(np.unique(out_all.argmax(1))),
                                   "test_rows": n}
     else:
-        metrics[f"{prefix}r2"] = r2(y_all, out_all)
+        metrics[f"{prefix}r2"] = r2(y_all, out_all[:, 0])
     return metrics
+
+
+class _PerRow:
+    """Per-row results of an evaluation, filled block by block into arrays made once (the
+    registered row count; more rows, from a file changed since, still fit)."""
+
+    def __init__(self, rows: int, width: int, classes: bool) -> None:
+        self.loss = np.empty(rows, np.float32)
+        self.out = np.empty((rows, width), np.float64 if classes else np.float32)
+        self.y = np.empty(rows, np.int64 if classes else np.float32)
+        self.n = 0
+
+    def add(self, loss: np.ndarray, out: np.ndarray, y: np.ndarray) -> None:
+        end = self.n + len(y)
+        if end > len(self.y):
+            grow = max(end, 2 * len(self.y))
+            self.loss, self.out, self.y = (np.resize(a, (grow, *a.shape[1:]))
+                                           for a in (self.loss, self.out, self.y))
+        self.loss[self.n:end] = loss.mean(1)
+        self.out[self.n:end] = out
+        self.y[self.n:end] = y
+        self.n = end
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.loss[:self.n], self.out[:self.n], self.y[:self.n]
 
 
 def _optimizer(cfg: FFNetConfig, params: Any) -> Any:
