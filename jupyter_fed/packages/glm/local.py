@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._metrics import RowArrays
 from jupyter_fed.packages._options import balanced_index, round_seed
 from jupyter_fed.packages._secure import SUMS, as_sums
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
@@ -95,12 +96,11 @@ def _metrics(cfg: GLMConfig, data: GLMData, handle: DatasetHandle, coef: np.ndar
     if not allowed:
         return {}, {}
     cols = _check(handle, data)
-    ys, etas = [], []
+    rows = RowArrays(handle.num_rows, y=np.float64, eta=np.float64)
     for block in handle.iter_batches(cols):
         _target_ok(cfg.ml_task.type, block[:, 0], handle.info.name, data.target)
-        ys.append(block[:, 0])
-        etas.append(coef[0] + block[:, 1:] @ coef[1:])
-    y, eta = (np.concatenate(ys), np.concatenate(etas)) if ys else (np.zeros(0), np.zeros(0))
+        rows.add(y=block[:, 0], eta=coef[0] + block[:, 1:] @ coef[1:])
+    y, eta = rows["y"], rows["eta"]
     with np.errstate(all="ignore"):
         mu = _family.inverse_link(cfg.ml_task.link, eta)
         metrics = _family.metrics(cfg.ml_task.type, y, mu, eta)
@@ -152,7 +152,9 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
     fn = functools.partial(_block_newton, family=cfg.ml_task.type, link=cfg.ml_task.link,
                            coef=coef, dataset=handle.info.name, target=data.target, keep=same)
     grad, hess = np.zeros(width + 1), np.zeros((width + 1, width + 1))
-    n, dev, pearson, valid, kept = 0, 0.0, 0.0, True, []
+    n, dev, pearson, valid = 0, 0.0, 0.0, True
+    kept = RowArrays(handle.num_rows if same else 0, y=np.float64, eta=np.float64,
+                     mu=np.float64)
     for part in handle.map_blocks(_check(handle, data), fn):
         n += part["n"]
         valid = valid and part["valid"]
@@ -160,7 +162,7 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
             grad, hess = grad + part["gradient"], hess + part["hessian"]
             dev, pearson = dev + part["deviance"], pearson + part["pearson"]
             if same:
-                kept.append(part)
+                kept.add(y=part["y"], eta=part["eta"], mu=part["mu"])
         ctx.progress(min(n / max(handle.num_rows, 1), 1.0), "one IRLS pass")
     outputs: dict[str, Any] = {"valid": valid, "deviance": dev if valid else None,
                                "pearson": pearson if valid else None}
@@ -168,8 +170,7 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         grad, hess = np.zeros(width + 1), np.zeros((width + 1, width + 1))
         outputs["metrics"] = {}
     elif same:
-        y, eta, mu = (np.concatenate([p[k] for p in kept]) for k in ("y", "eta", "mu"))
-        outputs["metrics"] = _family.metrics(cfg.ml_task.type, y, mu, eta)
+        outputs["metrics"] = _family.metrics(cfg.ml_task.type, kept["y"], kept["mu"], kept["eta"])
     else:
         assert evaluated is not None
         outputs["metrics"] = _metrics(cfg, data, evaluated, coef,
