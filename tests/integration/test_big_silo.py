@@ -150,10 +150,12 @@ def test_ffnet_glm_and_gbm_train_on_a_silo_larger_than_the_limit(client) -> None
     gbm = _session(client, "gbm", GBM, "big", "big", rounds=3)
     elapsed = time.monotonic() - started
 
-    for session in (ffnet, sgd, newton, gbm):
+    for name, session in [("ffnet", ffnet), ("sgd", sgd), ("newton", newton), ("gbm", gbm)]:
         metrics = session.metrics().as_dict()["federated_metrics"]
-        assert metrics[-1]["roc_auc"] > 0.8, (session.info()["package_name"], metrics[-1])
-        assert metrics[-1]["loss"] < metrics[0]["loss"]
+        print(name, metrics[0], metrics[-1])
+        # three depth-3 trees see a few of the 20 linear effects; the linear models see all
+        assert metrics[-1]["roc_auc"] > (0.7 if name == "gbm" else 0.85), (name, metrics[-1])
+        assert metrics[-1]["loss"] < metrics[0]["loss"], name
     assert newton.model().converged
     train = ffnet.metrics().as_dict()["client_metrics"]
     assert train, "no client metrics"
