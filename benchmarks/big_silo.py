@@ -49,7 +49,7 @@ def write(path: Path, rows: int, features: int, row_group: int, seed: int = 1) -
 
 
 def workers(runner_pid: int) -> list[int]:
-    """Processes below the runner (its fork server's workers), by walking /proc."""
+    """The runner's workers: children of its children (the fork server), from /proc."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -58,14 +58,8 @@ def workers(runner_pid: int) -> list[int]:
             continue
         pid = int(stat.parent.name)
         parents[pid] = int(text.rsplit(")", 1)[1].split()[1])
-    below, found = {runner_pid}, True
-    while found:
-        found = False
-        for pid, ppid in parents.items():
-            if ppid in below and pid not in below:
-                below.add(pid)
-                found = True
-    return sorted(below - {runner_pid})
+    children = {pid for pid, ppid in parents.items() if ppid == runner_pid}
+    return sorted(pid for pid, ppid in parents.items() if ppid in children)
 
 
 def status(pid: int, field: str) -> int:
@@ -114,18 +108,21 @@ def run_mode(mode: str, work: Path, data: Path, features: int, only: list[str],
 
     settings = {"array_cache_mb": 0} if mode == "streamed" else \
         {"array_cache_mb": 16384, "step_memory_mb": 65536}
-    fed = LocalFederation(work / f"runner-{mode}", {"r": {"big": data}}, data.parent,
-                          max_workers=1, shuffle_buffer_mb=buffer_mb, **settings)
+    warm = data.parent / "warm.parquet"
+    if not warm.exists():
+        write(warm, 5_000, features, 1_000, seed=2)
+    fed = LocalFederation(work / f"runner-{mode}", {"r": {"big": data, "warm": warm}},
+                          data.parent, max_workers=1, warm_workers=1,
+                          shuffle_buffer_mb=buffer_mb, **settings)
     out: dict[str, Any] = {}
     with fed:
         pid = fed.processes["r"].pid
         assert pid is not None
         client = jupyter_fed.connect(embedded=True, state_dir=work / f"coord-{mode}",
                                      runners=fed.runners)
-        time.sleep(3.0)  # the worker warms up (torch) before it is measured
         names = [f"x{i}" for i in range(features)]
-        for key in only:
-            package, model_config, rounds = MODELS[key]
+        for key in ["warm", *only]:  # a first session on a small dataset warms the worker up
+            package, model_config, rounds = MODELS["ffnet" if key == "warm" else key]
             if package == "ffnet":
                 model_config = json.loads(json.dumps(model_config))
                 model_config["model"]["params"]["input_size"] = features
@@ -136,12 +133,14 @@ def run_mode(mode: str, work: Path, data: Path, features: int, only: list[str],
                 name=key, min_num_clients=1, num_rounds=rounds, package_name=package,
                 model_config=model_config, data_config={"predictors": names, "target": "y"}
             ).start()
-            task = client.task_builder().hfl("big", runner="r")
+            task = client.task_builder().hfl("warm" if key == "warm" else "big", runner="r")
             assert SessionTaskGroup(session).add_task(task).start().wait(3600, 0.05), \
                 session.info()
             seconds = time.perf_counter() - started
             peak = max((status(p, "VmHWM") - before.get(p, 0) for p in workers(pid)), default=0)
             auc = session.metrics().as_dict()["federated_metrics"][-1].get("roc_auc")
+            if key == "warm":
+                continue
             out[key] = {"seconds": round(seconds, 2), "peak_growth_mib": round(peak / MiB, 1),
                         "roc_auc": None if auc is None else round(auc, 4)}
             print(mode, key, json.dumps(out[key]), flush=True)

@@ -189,3 +189,14 @@ def test_streamed_and_in_memory_training_agree_for_the_same_seed(client) -> None
     for name in ("feature", "bin", "value"):
         np.testing.assert_array_equal(ta.arrays[name], tb.arrays[name], err_msg=name)
     np.testing.assert_array_equal(ta.edges, tb.edges)
+
+
+def test_balanced_undersampling_needs_the_rows_in_memory_and_is_refused(client) -> None:
+    """Balanced undersampling (and DP-SGD) need random access to every row: refused up front by
+    the step's memory estimate here, else by the step itself before it reads a row."""
+    from jupyter_fed.errors import SessionFailed
+
+    with pytest.raises(SessionFailed, match=r"would need about .* MiB of memory|larger than this "
+                                            r"runner keeps in memory"):
+        _session(client, "ffnet", {**FFNET, "balance_train_datasets": True}, "big", "big",
+                 rounds=1, timeout=120)
