@@ -11,7 +11,7 @@ from typing import Any
 from jupyter_fed._version import __version__
 from jupyter_fed.errors import FedError
 
-__all__ = ["FedError", "SessionTaskGroup", "TaskBuilder", "__version__", "connect"]
+__all__ = ["FedError", "Scope", "SessionTaskGroup", "TaskBuilder", "__version__", "connect"]
 
 
 def connect(*args: Any, **kwargs: Any) -> Any:
@@ -56,4 +56,8 @@ def __getattr__(name: str) -> Any:
         from jupyter_fed import client
 
         return getattr(client, name)
+    if name == "Scope":
+        from jupyter_fed.auth.scopes import Scope
+
+        return Scope
     raise AttributeError(name)

@@ -2,9 +2,11 @@
 
 Starts three runners on loopback (``silo0`` and ``silo1`` with a training silo and the shared
 ``test`` set each, connected to the Lab's coordinator; ``vault`` left unconnected, with a one-time
-invitation for the tests to paste), then JupyterLab with the jupyter_fed server extension. Writes
-``<workdir>/ready.json`` (URL, token, invitation) once the Lab answers, and runs until SIGINT or
-SIGTERM, then stops the Lab and the runners.
+invitation for the tests to paste), then JupyterLab with the jupyter_fed server extension. For the
+Access section, a model builder ``analyst`` has two requests waiting at ``silo0`` (whose admin token
+the Lab holds), and a model builder ``bob`` has a token for ``vault``. Writes
+``<workdir>/ready.json`` (URL, token, invitation, the access fixtures) once the Lab answers, and
+runs until SIGINT or SIGTERM, then stops the Lab and the runners.
 
 Usage::
 
@@ -51,10 +53,44 @@ def _invite(fed: LocalFederation, name: str) -> dict[str, Any]:
     proc = fed.processes[name]
     with proc.http() as http:
         http.post("/v1/users", json={"name": "guest", "role": "model_builder"}).raise_for_status()
+        # Datasets are private unless granted: the invitation grants the runner's one dataset.
         resp = http.post("/v1/invitations", json={"user": "guest", "password": INVITATION_PASSWORD,
-                                                  "scopes": ["read_catalog"], "url": proc.url})
+                                                  "scopes": ["read_catalog"], "url": proc.url,
+                                                  "datasets": ["registry"]})
         resp.raise_for_status()
     return {"runner": name, "blob": resp.json()["blob"], "password": INVITATION_PASSWORD}
+
+
+def _access_requests(fed: LocalFederation, name: str) -> dict[str, str]:
+    """Two requests of a model builder waiting at runner ``name``: one for a dataset it holds,
+    one for a name it does not (the custodian's view flags it); their ids by purpose."""
+    proc = fed.processes[name]
+    with proc.http() as http:
+        http.post("/v1/users", json={"name": "analyst", "role": "model_builder"}).raise_for_status()
+        resp = http.post("/v1/tokens", json={"user": "analyst", "description": "ui tests"})
+        resp.raise_for_status()
+    ids = {}
+    with proc.http(resp.json()["token"]) as http:
+        for purpose, body in {
+            "approve": {"dataset": f"train_{name}", "packages": ["ffnet"], "epsilon": 2,
+                        "reason": "churn model for the quarterly review"},
+            "deny": {"dataset": "payroll", "epsilon": 1, "reason": "salary bands"},
+        }.items():
+            filed = http.post("/v1/requests", json=body)
+            filed.raise_for_status()
+            ids[purpose] = filed.json()["request_id"]
+    return {"runner": name, **ids}
+
+
+def _builder_token(fed: LocalFederation, name: str) -> dict[str, Any]:
+    """A model builder's token for runner ``name`` (not connected: a test connects it)."""
+    proc = fed.processes[name]
+    with proc.http() as http:
+        http.post("/v1/users", json={"name": "bob", "role": "model_builder"}).raise_for_status()
+        resp = http.post("/v1/tokens", json={"user": "bob", "description": "ui tests"})
+        resp.raise_for_status()
+    return {"runner": name, "user": "bob", "url": proc.url, "token": resp.json()["token"],
+            "fingerprint": proc.fingerprint, "home": str(proc.home)}
 
 
 def _wait_for_lab(url: str, token: str, proc: subprocess.Popen[bytes], log: Path,
@@ -115,6 +151,8 @@ def main() -> int:
     try:
         fed.start()
         invitation = _invite(fed, "vault")
+        access = {"requests": _access_requests(fed, "silo0"),
+                  "builder": _builder_token(fed, "vault"), "python": sys.executable}
         connected = [r for r in fed.runners if r["name"] != "vault"]
 
         workspace = root / "lab"
@@ -141,7 +179,7 @@ def main() -> int:
         _wait_for_lab(url, args.token, lab, log)
         ready = {"url": url, "token": args.token, "root": str(root),
                  "home": str(workspace / "home"), "runners": [r["name"] for r in connected],
-                 "invitation": invitation}
+                 "invitation": invitation, "access": access}
         (root / "ready.json").write_text(json.dumps(ready, indent=2))
         print(f"fed_lab: ready at {url}lab?token={args.token} (workdir {root})", flush=True)
         while not stopping and lab.poll() is None:

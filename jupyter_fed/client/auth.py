@@ -34,19 +34,29 @@ class RunnerAuth:
     def users(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/users")
 
-    def create_token(self, user: str, scopes: list[str] | None = None, expires_days: float = 30,
-                     description: str = "") -> dict[str, Any]:
-        """A new scoped token (at most 30 days); the secret is in ``["token"]``, shown only now."""
-        return self._call("POST", "/v1/tokens", {"user": user, "scopes": scopes,
-                                                 "expires_days": expires_days,
-                                                 "description": description})
+    def create_token(self, user: str | None = None, scopes: list[Any] | None = None,
+                     expires_days: float = 30, description: str = "", *,
+                     user_id: str | None = None) -> dict[str, Any]:
+        """A new scoped token (at most 30 days); the secret is in ``["token"]``, shown only now.
+
+        ``user_id`` is the reference SDK's name for ``user``; ``scopes`` are names or
+        :class:`~jupyter_fed.auth.scopes.Scope` members (default: the user's role).
+        """
+        from jupyter_fed.client.tokens import one_user, scope_names, with_reference_keys
+
+        return with_reference_keys(self._call(
+            "POST", "/v1/tokens", {"user": one_user(user, user_id), "scopes": scope_names(scopes),
+                                   "expires_days": expires_days, "description": description}))
 
     def revoke_token(self, token_id: str) -> None:
         self._call("DELETE", f"/v1/tokens/{token_id}")
 
     def token_info(self, token: str) -> dict[str, Any]:
-        """User, scopes, issued/expiry times and whether the token is active."""
-        return self._call("POST", "/v1/tokens/info", {"token": token})
+        """User, scopes, issued/expiry times and whether the token is active (also under the
+        reference SDK's keys ``user_id`` and ``scope``, a space-separated string)."""
+        from jupyter_fed.client.tokens import with_reference_keys
+
+        return with_reference_keys(self._call("POST", "/v1/tokens/info", {"token": token}))
 
     def tokens(self, user: str | None = None) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/tokens", user=user)

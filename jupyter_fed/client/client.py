@@ -474,6 +474,11 @@ class Client:
     def session(self, session_id: str) -> Session:
         return Session(self, self._backend.session(session_id))
 
+    def fl_session(self, session_id: str) -> Session:
+        """An existing session by id, as the reference SDK spells it (same as :meth:`session`):
+        ``client.fl_session(id).metrics().as_dict()`` (or ``.metrics.as_dict()``)."""
+        return self.session(session_id)
+
     def sessions(self) -> list[Session]:
         return [Session(self, s) for s in self._backend.sessions()]
 
@@ -506,10 +511,13 @@ def connect(url: str | None = None, *, token: str | None = None, embedded: bool 
     ----------
     url
         A Jupyter server with the jupyter-fed extension (``http://host:port/base_url/``), or a
-        headless ``jupyter fed coordinator``.
+        headless ``jupyter fed coordinator``. Anything that does not start with ``http://`` or
+        ``https://`` is taken as ``token``, as the reference SDK's ``connect("token")`` writes it.
     token
         That server's token. Default: the token of the running local server at ``url``, else
-        ``$JUPYTER_TOKEN``.
+        ``$JUPYTER_TOKEN``. A token without a URL selects the configured coordinator:
+        ``$JUPYTER_FED_URL`` if set, else the Jupyter server that started this kernel (it must
+        accept the token); with neither, ``ConfigError``.
     embedded
         ``True`` runs the coordinator in this process. ``None`` (default): inside a kernel started
         by a Jupyter server with the extension, use that server (sessions outlive the kernel and
@@ -530,11 +538,16 @@ def connect(url: str | None = None, *, token: str | None = None, embedded: bool 
     """
     from jupyter_fed.errors import ConfigError
 
-    if url is not None and (embedded or state_dir is not None):
-        raise ConfigError("url= connects to a Jupyter server; embedded=True and state_dir= are for "
-                          "an in-process coordinator", "give one or the other")
+    if url is not None and not _is_url(url):
+        if token is not None:
+            raise ConfigError(f"{url!r} is not a URL, and token= is given too",
+                              "pass the server's URL (http://… or https://…) and token=")
+        url, token = None, url
+    if (url is not None or token is not None) and (embedded or state_dir is not None):
+        raise ConfigError("url= and token= connect to a Jupyter server; embedded=True and "
+                          "state_dir= are for an in-process coordinator", "give one or the other")
     if token is not None and url is None:
-        raise ConfigError("token= needs url=", "give the server's URL too")
+        url = _configured_url()
     backend: Any = None
     if url is not None:
         from jupyter_fed.client._rest import RestBackend, token_for
@@ -560,3 +573,29 @@ def connect(url: str | None = None, *, token: str | None = None, embedded: bool 
     if runners:
         client.add_runners(runners)
     return client
+
+
+def _is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def _configured_url() -> str:
+    """The coordinator a bare token is for: ``$JUPYTER_FED_URL``, else this kernel's server."""
+    import os
+
+    configured = os.environ.get("JUPYTER_FED_URL", "").strip()
+    if configured:
+        if not _is_url(configured):
+            raise ConfigError(f"JUPYTER_FED_URL={configured!r} is not a URL",
+                              "set it to the coordinator's http(s)://host:port/base_url/")
+        return configured
+    from jupyter_fed.client._rest import find_server
+
+    found = find_server()
+    if found is not None:
+        found.close()
+        return found.url
+    raise ConfigError("connect(token) needs a configured coordinator, and none is",
+                      "set JUPYTER_FED_URL to the coordinator's URL (a Jupyter server with the "
+                      "extension, or `jupyter fed coordinator`), run inside such a server, or "
+                      "pass url=")

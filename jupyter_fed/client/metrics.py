@@ -6,6 +6,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from matplotlib.figure import Figure
 
 
@@ -144,3 +146,23 @@ class SessionMetrics:
         from jupyter_fed.client.reprs import metrics_html
 
         return metrics_html(self._data)
+
+
+class MetricsAccessor:
+    """``session.metrics``: call it for a :class:`SessionMetrics`, or use one's attributes on it
+    directly (``session.metrics.as_dict()``, as the reference SDK's metrics page writes it).
+    Each use fetches the session's current metrics."""
+
+    def __init__(self, fetch: Callable[[], SessionMetrics]) -> None:
+        self._fetch = fetch
+
+    def __call__(self) -> SessionMetrics:
+        return self._fetch()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._fetch(), name)
+
+    def __repr__(self) -> str:
+        return "<session metrics: call for SessionMetrics>"

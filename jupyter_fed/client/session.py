@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from jupyter_fed.client.metrics import SessionMetrics
+from jupyter_fed.client.metrics import MetricsAccessor, SessionMetrics
 from jupyter_fed.errors import SessionFailed
 from jupyter_fed.wire.models import TERMINAL_STATUSES as TERMINAL
 
@@ -95,8 +95,11 @@ class Session:
         session ends, or ``timeout`` seconds pass: a live view long-polls this, never sleeps."""
         return self._backend.wait(self.id, timeout, after_round)
 
-    def metrics(self) -> SessionMetrics:
-        return SessionMetrics(self._backend.metrics(self.id))
+    @property
+    def metrics(self) -> MetricsAccessor:
+        """``session.metrics()``: the session's :class:`SessionMetrics` now. The reference SDK's
+        metrics page also writes ``session.metrics.as_dict()``; that works too."""
+        return MetricsAccessor(lambda: SessionMetrics(self._backend.metrics(self.id)))
 
     def influence_scores(self, all_metrics: bool = False) -> InfluenceScores:
         """Each party's dataset influence in a vertical training session (its Shapley value for

@@ -10,7 +10,9 @@ replays the same calls with those outputs. A digest of the recorded inputs makes
 pass asked for exactly what the first did.
 
 Only :func:`summarise`'s mean |SHAP| per feature leaves a runner, unless the dataset's policy sets
-``release_shap_details`` (per-row values describe rows).
+``release_shap_details`` (per-row values describe rows) — and either only when the runner granted
+the step an exact evaluation of the rows (once per training round of the session): two summaries
+over row sets that differ by one person describe that person. Otherwise :func:`withheld`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from jupyter_fed.errors import ConfigError, PermissionDenied
 from jupyter_fed.packages._valuation import ImportanceParams
 
 __all__ = ["BACKGROUND", "Replay", "background_rows", "explain", "minimum_rows", "record",
-           "summarise"]
+           "summarise", "withheld"]
 
 BACKGROUND = 16
 """Background rows the masker draws masked features from: the explainer's cost grows with them."""
@@ -131,3 +133,8 @@ def summarise(values: np.ndarray, features: list[str], policy: dict[str, Any]
     out = {"scores": dict(zip(features, scores.tolist(), strict=True)), "rows": len(values),
            "details_released": released}
     return out, ({"shap": cube.astype(np.float32)} if released else {})
+
+
+def withheld(rows: int) -> dict[str, Any]:
+    """What a party reports when the runner granted no exact evaluation of its rows: no score."""
+    return {"scores": {}, "rows": rows, "details_released": False, "withheld": True}

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages.base import DataFile, file_version
 
 __all__ = ["Alignment", "DatasetVersion", "alignment_path", "load_alignment", "principal_dir",
            "save_alignment", "write_private_file"]
@@ -92,22 +93,24 @@ class DatasetVersion:
     size: int
     mtime_ns: int
     num_rows: int
+    etag: str = ""
+    """An object's ETag on object storage (``""`` for a local file, and in older alignments)."""
 
     @classmethod
-    def of(cls, registered_at: Any, path: Path | None, num_rows: int) -> DatasetVersion:
+    def of(cls, registered_at: Any, path: DataFile | None, num_rows: int) -> DatasetVersion:
         stamp = registered_at.isoformat() if isinstance(registered_at, datetime) else \
             str(registered_at)
         if path is None:
             return cls(stamp, -1, -1, int(num_rows))
-        st = os.stat(path)
-        return cls(stamp, int(st.st_size), int(st.st_mtime_ns), int(num_rows))
+        size, mtime_ns, etag = file_version(path)
+        return cls(stamp, size, mtime_ns, int(num_rows), etag)
 
     def changes(self, current: DatasetVersion) -> list[str]:
         """What differs from ``current``, in words (never a value from the file)."""
         out = []
         if self.registered_at != current.registered_at:
             out.append("it was registered again")
-        if (self.size, self.mtime_ns) != (current.size, current.mtime_ns):
+        if (self.size, self.mtime_ns, self.etag) != (current.size, current.mtime_ns, current.etag):
             out.append("its file was rewritten")
         if self.num_rows != current.num_rows:
             out.append("its number of rows changed")

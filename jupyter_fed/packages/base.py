@@ -32,6 +32,29 @@ class StepCancelled(FedError):
     status = 409
 
 
+class DataFile(Protocol):
+    """Where a dataset's rows are: a local ``Path``, or an object on object storage (the runner's
+    ``ObjectPath``, ``s3://…``). Both name the data's version through :func:`file_version`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def suffix(self) -> str: ...
+
+    def stat(self) -> Any: ...
+
+
+def file_version(path: DataFile) -> tuple[int, int, str]:
+    """``(size, mtime_ns, etag)`` of a dataset's file: what changes when its bytes are rewritten.
+
+    An object on object storage adds its ETag (its modification time has whole seconds only); a
+    local file's ETag is ``""``. One request for an object, one ``stat`` for a file.
+    """
+    st = path.stat()
+    return int(st.st_size), int(st.st_mtime_ns), str(getattr(st, "etag", "") or "")
+
+
 class DatasetHandle(Protocol):
     """Read access to one registered dataset, given to ``local.py`` steps only.
 
@@ -42,8 +65,9 @@ class DatasetHandle(Protocol):
     """
 
     info: DatasetInfo
-    path: Path | None
-    """The file (``None`` for rows held only in memory): what identifies the data's version."""
+    path: DataFile | None
+    """The file or object (``None`` for rows held only in memory): what identifies the data's
+    version, through :func:`file_version`."""
 
     @property
     def num_rows(self) -> int: ...

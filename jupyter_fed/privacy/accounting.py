@@ -70,6 +70,10 @@ class PrivacyCost:
     reads
         The step reads these rows at all (``False``: e.g. a DP session's final evaluation,
         which measures nothing on its training rows, so ``require_dp`` has nothing to refuse).
+    party_model
+        The measured model lives (partly) at this party between steps, not only in the
+        request's arrays (the vertical packages): two requests with the same arrays may
+        measure different models, so the runner counts each such evaluation as a new model.
     """
 
     epsilon: float
@@ -77,6 +81,7 @@ class PrivacyCost:
     evaluation: bool = False
     trains: bool = False
     reads: bool = True
+    party_model: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epsilon", "delta"):
@@ -93,7 +98,7 @@ class PrivacyCost:
     def __add__(self, other: PrivacyCost) -> PrivacyCost:
         return PrivacyCost(self.epsilon + other.epsilon, self.delta + other.delta,
                            self.evaluation or other.evaluation, self.trains or other.trains,
-                           self.reads or other.reads)
+                           self.reads or other.reads, self.party_model or other.party_model)
 
     def as_dict(self) -> dict[str, float]:
         return {"epsilon": self.epsilon, "delta": self.delta}

@@ -175,6 +175,7 @@ class Worker:
         to a quarter of it (the rest is for the model, the arrow table and copies), and streams
         a larger dataset."""
         from jupyter_fed.runner.arrays import CachedDataset
+        from jupyter_fed.runner.storage import location
         from jupyter_fed.runner.views import ViewDataset
         from jupyter_fed.wire import DatasetInfo
         from jupyter_fed.wire.models import DatasetBackend
@@ -182,9 +183,11 @@ class Worker:
         info = DatasetInfo.model_validate(d["info"])
         info.backend = DatasetBackend.model_validate(d["backend"]) if d.get("backend") else None
         info.view, info.budget_group = d.get("view"), d.get("budget_group")
+        # a file, or an object read with the runner's storage options for its prefix
+        path = location(d["path"], self.config.get("storage_options") or {})
         if info.view:
-            return ViewDataset(info, Path(d["path"]), self.tables.get, scope)
-        return CachedDataset(info, Path(d["path"]), self.tables, self.arrays, scope,
+            return ViewDataset(info, path, self.tables.get, scope)
+        return CachedDataset(info, path, self.tables, self.arrays, scope,
                              memory_budget=None if memory_bytes is None else memory_bytes // 4,
                              shuffle_buffer_bytes=self.config.get("shuffle_buffer_bytes"))
 

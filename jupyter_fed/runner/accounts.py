@@ -21,13 +21,15 @@ from jupyter_fed.runner.store import RunnerStore, now
 from jupyter_fed.wire.models import NAME_RE
 
 ALL_SCOPES = ("admin", "register_dataset", "read_catalog", "create_session", "read_session",
-              "read_model", "run_custom_code")
+              "read_model", "run_custom_code", "read_user_session")
 ROLES: dict[str, tuple[str, ...]] = {
     "administrator": ALL_SCOPES,
     "data_custodian": ("register_dataset", "read_catalog", "read_session"),
-    "model_builder": ("read_catalog", "create_session", "read_session", "read_model",
+    "model_builder": ("read_catalog", "create_session", "read_user_session", "read_model",
                       "run_custom_code"),
 }
+IMPLIES: dict[str, frozenset[str]] = {"read_session": frozenset({"read_user_session"})}
+"""Scopes that include others: reading every principal's tasks includes reading one's own."""
 MAX_TOKEN_DAYS = 30
 TOKEN_PREFIX = "jfr_"
 
@@ -61,7 +63,8 @@ class Principal:
         return "admin" in self.scopes
 
     def require(self, scope: str) -> None:
-        if not self.is_admin and scope not in self.scopes:
+        if not self.is_admin and scope not in self.scopes and \
+                not any(scope in IMPLIES.get(held, ()) for held in self.scopes):
             raise PermissionDenied(f"this token lacks the {scope!r} scope",
                                    "ask the runner's custodian for a token with that scope")
 

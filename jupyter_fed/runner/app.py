@@ -55,11 +55,13 @@ ROUTE_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/datasets"): "read_catalog",
     ("GET", "/v1/datasets/{name}"): "read_catalog",
     ("POST", "/v1/datasets"): "register_dataset",
+    ("POST", "/v1/datasets/lookup"): "read_catalog",
     ("DELETE", "/v1/datasets/{name}"): "register_dataset",
     ("GET", "/v1/datasets/{name}/policy"): "read_catalog",
     ("PUT", "/v1/datasets/{name}/policy"): "register_dataset",
     ("POST", "/v1/tasks"): "create_session",
-    ("GET", "/v1/tasks/{task_id}"): "read_session",
+    ("GET", "/v1/tasks"): "read_user_session",
+    ("GET", "/v1/tasks/{task_id}"): "read_user_session",
     ("GET", "/v1/tasks/{task_id}/result"): "read_model",
     ("POST", "/v1/tasks/{task_id}/cancel"): "create_session",
     ("GET", "/v1/users"): "admin",
@@ -200,7 +202,18 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
     async def register(body: DatasetRegistration, request: Request,
                        _: Principal = scope("register_dataset")) -> DatasetInfo:
         request.state.audit = {"dataset": body.name}
-        return register_dataset(settings, store, body)
+        # off the loop: the file is read in full, and an object on object storage over the network
+        return await asyncio.to_thread(register_dataset, settings, store, body)
+
+    @app.post("/v1/datasets/lookup")
+    async def lookup_dataset(path: Annotated[str, Body(embed=True, max_length=4096)],
+                             principal: Principal = scope("read_catalog")) -> dict[str, Any]:
+        """The registered dataset(s) at a path, among those this token's catalog shows
+        (``runner/paths.py``): names data for ``hfl(train_path=...)``, never reads it."""
+        from jupyter_fed.runner.paths import lookup
+
+        visible = [d["name"] for d in await list_datasets(principal)]
+        return lookup(settings.name, settings.data_roots, store.dataset_paths(), path, visible)
 
     @app.delete("/v1/datasets/{name}", status_code=204)
     async def delete_dataset(name: str, _: Principal = scope("register_dataset")) -> Response:
@@ -272,9 +285,19 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
                                 media_type=answer.MEDIA_TYPE, status_code=202)
         return status
 
+    @app.get("/v1/tasks")
+    async def list_tasks(everyone: Annotated[bool, Query(alias="all")] = False,
+                         limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+                         principal: Principal = scope("read_user_session")) -> list[dict[str, Any]]:
+        """This principal's tasks; with ``all=true`` (``read_session``) everyone's (metadata only:
+        ``runner/sessions.py``)."""
+        from jupyter_fed.runner.sessions import list_tasks as listing
+
+        return listing(store, accounts, principal, everyone=everyone, limit=limit)
+
     @app.get("/v1/tasks/{task_id}", response_model=TaskStatus)
     async def task_status(task_id: str, wait: Annotated[float, Query(ge=0, le=60)] = 0,
-                          principal: Principal = scope("read_session")) -> TaskStatus:
+                          principal: Principal = scope("read_user_session")) -> TaskStatus:
         return await executor.wait(executor.resolve(task_id, principal), wait)
 
     @app.get("/v1/tasks/{task_id}/result")

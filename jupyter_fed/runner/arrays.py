@@ -3,8 +3,8 @@
 A training session asks for the same columns of the same file every round. Reading the file and
 converting its columns to one numpy block costs more than a small model's whole local epoch, so
 each worker process keeps the blocks it made, keyed by the file's identity (path, modification
-time, size) — a file replaced on disk is a new dataset version and misses the cache — plus the
-columns and dtype, within a byte budget (least recently used first out).
+time, size; an object's ETag too) — a file replaced on disk is a new dataset version and misses
+the cache — plus the columns and dtype, within a byte budget (least recently used first out).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jupyter_fed.runner.data import LoadedDataset, TableCache
+from jupyter_fed.packages.base import file_version
+from jupyter_fed.runner.data import DataPath, LoadedDataset, TableCache
 from jupyter_fed.wire import DatasetInfo
 
 if TYPE_CHECKING:
@@ -80,13 +80,13 @@ class CachedDataset(LoadedDataset):
     costs a small fraction of reading and converting it.
     """
 
-    def __init__(self, info: DatasetInfo, path: Path, tables: TableCache,
+    def __init__(self, info: DatasetInfo, path: DataPath, tables: TableCache,
                  arrays: ArrayCache, alignments: AlignmentScope | None = None,
                  memory_budget: int | None = None, shuffle_buffer_bytes: int | None = None
                  ) -> None:
         super().__init__(info, tables.peek(path), path, tables.get, alignments)
-        st = path.stat()
-        self._identity = (str(path), st.st_mtime_ns, st.st_size)
+        size, mtime_ns, etag = file_version(path)
+        self._identity = (str(path), mtime_ns, size, *([etag] if etag else []))
         self._arrays = arrays
         # ``batches`` keeps rows in memory only as far as the cache would keep them: a larger
         # dataset is streamed, not read whole and thrown away every round.

@@ -149,25 +149,32 @@ def unit_rows(handle: Any) -> list[int]:
 def _row_groups(path: Any) -> list[int]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
-    try:
-        meta = pf.metadata
-        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    finally:
-        pf.close()
+    from jupyter_fed.runner.storage import source
+
+    with source(path) as src:
+        pf = pq.ParquetFile(src)
+        try:
+            meta = pf.metadata
+            return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        finally:
+            pf.close()
 
 
 def _parquet_unit(path: Any, columns: list[str], group: int) -> Iterator[np.ndarray]:
+    """One row group's rows as float64 blocks (a local file, or an object on object storage)."""
     import pyarrow.parquet as pq
 
+    from jupyter_fed.runner.storage import source
     from jupyter_fed.runner.streaming import PRE_BUFFER, block
 
-    pf = pq.ParquetFile(path, pre_buffer=PRE_BUFFER)
-    try:
-        for batch in pf.iter_batches(batch_size=PIECE_ROWS, row_groups=[group], columns=columns):
-            yield block(batch.select(columns), len(columns))
-    finally:
-        pf.close()
+    with source(path) as src:
+        pf = pq.ParquetFile(src, pre_buffer=PRE_BUFFER)
+        try:
+            for batch in pf.iter_batches(batch_size=PIECE_ROWS, row_groups=[group],
+                                         columns=columns):
+                yield block(batch.select(columns), len(columns))
+        finally:
+            pf.close()
 
 
 def read(handle: Any, columns: list[str], batch_rows: int, *, seed: int | None, epoch: int,

@@ -10,20 +10,20 @@ may spend — and must keep to it.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from jupyter_fed.errors import PermissionDenied
 from jupyter_fed.packages.registry import PackageSpec
 from jupyter_fed.privacy.accounting import DatasetFacts, PrivacyCost
 from jupyter_fed.runner.policy import Charge, DatasetPolicy, Evaluation, Ledger, budget_group
+from jupyter_fed.runner.storage import DataPath
 from jupyter_fed.wire import DatasetInfo, TaskSpec
 
 __all__ = ["charge_step"]
 
 
 def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
-                handles: dict[str, tuple[DatasetInfo, Path]], policies: dict[str, DatasetPolicy],
+                handles: dict[str, tuple[DatasetInfo, DataPath]], policies: dict[str, DatasetPolicy],
                 principal: str, tensors: bytes | None, *, task: str | None = None
                 ) -> dict[str, dict[str, Any]]:
     """Check and debit a step's privacy cost; returns each role's policy with its ``grant``.
@@ -59,7 +59,10 @@ def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
         if cost.spends:
             charges.append(Charge(group, info.name, cost, eps_budget, dlt_budget))
         if cost.evaluation:
-            evaluations.append(Evaluation(group, info.name, model, policy.evaluation_epsilon,
+            # a model kept at the party is not told apart by the request's arrays: every such
+            # evaluation is a model of its own (a retry keeps its task key, so its mode)
+            measured = f"step:{task or spec.task_id}" if cost.party_model else model
+            evaluations.append(Evaluation(group, info.name, measured, policy.evaluation_epsilon,
                                           eps_budget, dlt_budget))
     modes = ledger.charge(task or spec.task_id, principal, charges, evaluations, session=spec.session_id,
                           round=spec.round, fit=any(c.trains for c in costs.values()))

@@ -30,8 +30,9 @@ def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
     p = cmd("init", "create a runner home folder, TLS certificate and admin token")
     p.add_argument("--name", required=True, help="name model builders see")
-    p.add_argument("--data-root", action="append", type=Path, required=True, dest="data_roots",
-                   help="folder datasets may be registered from (repeatable)")
+    p.add_argument("--data-root", action="append", required=True, dest="data_roots",
+                   help="folder datasets may be registered from, or an object-storage prefix "
+                   "such as s3://bucket/prefix/ (repeatable)")
     p.add_argument("--max-workers", type=int, default=2)
     p.add_argument("--hostname", action="append", default=[], dest="hostnames",
                    help="name or address the TLS certificate should also cover (repeatable)")
@@ -44,9 +45,11 @@ def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--insecure-http", action="store_true",
                    help="plain HTTP instead of TLS; refused unless --host is a loopback address")
 
-    p = cmd("register", "register a parquet or csv file as a dataset")
+    p = cmd("register", "register a parquet or csv file (or object) as a dataset")
     p.add_argument("name")
-    p.add_argument("path")
+    p.add_argument("path", help="a file under a data root, or a URI under an allowed prefix "
+                   "(s3://bucket/prefix/file.parquet; credentials from the runner's environment "
+                   "or runner.json)")
     p.add_argument("--description", default="")
     p.add_argument("--tag", action="append", default=[], dest="tags")
     p.add_argument("--id-column", action="append", default=[], dest="id_columns")
@@ -59,9 +62,11 @@ def add_runner_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
                    "\"age >= 18 AND region == 2\" (exact statistics of a subset)")
     _policy_options(p)
 
-    p = cmd("data-root", "list, add or remove the folders datasets may be registered from")
+    p = cmd("data-root", "list, add or remove the folders (and object-storage prefixes) "
+            "datasets may be registered from")
     p.add_argument("action", choices=["list", "add", "remove"])
-    p.add_argument("path", nargs="?", type=Path, help="folder to add or remove")
+    p.add_argument("path", nargs="?", help="folder, or prefix such as s3://bucket/prefix/, to add "
+                   "or remove")
 
     p = cmd("datasets", "list registered datasets")
     p.add_argument("--json", action="store_true")
@@ -189,7 +194,7 @@ def _open(home: Path) -> Iterator[tuple[RunnerSettings, Any]]:
         store.close()
 
 
-def _print_rows(rows: list[dict[str, Any]], cols: list[str]) -> None:
+def print_rows(rows: list[dict[str, Any]], cols: list[str]) -> None:
     widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:
@@ -221,11 +226,13 @@ def run_runner_command(args: argparse.Namespace) -> int:
 def _register(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
     from jupyter_fed.runner.policy import DatasetPolicy
     from jupyter_fed.runner.registry import parse_bounds, register_dataset
+    from jupyter_fed.runner.storage import is_uri
     from jupyter_fed.wire import DatasetRegistration
 
     policy = DatasetPolicy(**_policy_changes(args))
     info = register_dataset(settings, store, DatasetRegistration(
-        name=args.name, path=str(Path(args.path).absolute()), description=args.description,
+        name=args.name, path=args.path if is_uri(args.path) else str(Path(args.path).absolute()),
+        description=args.description,
         tags=args.tags, id_columns=args.id_columns,
         bounds=parse_bounds(args.bounds, args.bounds_file), view=args.view), policy)
     print(f"registered {info.name!r}: {info.num_rows} rows, {info.num_columns} columns")
@@ -237,7 +244,7 @@ def _datasets(args: argparse.Namespace, settings: RunnerSettings, store: Any) ->
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_rows([{**d, "tags": ",".join(d["tags"])} for d in rows],
+        print_rows([{**d, "tags": ",".join(d["tags"])} for d in rows],
                     ["name", "num_rows", "num_columns", "tags", "description"])
     return 0
 
@@ -260,7 +267,7 @@ def _user(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int
 
     accounts = Accounts(store)
     if args.action == "list":
-        _print_rows(accounts.users(), ["name", "role", "created_at"])
+        print_rows(accounts.users(), ["name", "role", "created_at"])
     elif args.action == "create":
         print(json.dumps(accounts.create_user(args.name, args.role)))
     else:
@@ -277,7 +284,7 @@ def _token(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> in
 
     accounts = Accounts(store)
     if args.action == "list":
-        _print_rows(accounts.tokens(args.target), ["token_id", "user", "scopes", "expires_at",
+        print_rows(accounts.tokens(args.target), ["token_id", "user", "scopes", "expires_at",
                                                    "active", "description"])
     elif args.action == "create":
         token_id, secret = accounts.create_token(args.target, args.scopes, args.expires)
@@ -308,7 +315,7 @@ def _invite(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> i
 def _budget(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
     from jupyter_fed.runner.policy import Ledger
 
-    _print_rows(Ledger(store).spending(args.principal), ["principal", "dataset", "spent",
+    print_rows(Ledger(store).spending(args.principal), ["principal", "dataset", "spent",
                                                          "delta_spent", "updated_at"])
     return 0
 
@@ -321,7 +328,7 @@ def _audit(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> in
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_rows(rows, ["at", "principal", "method", "path", "dataset", "package", "step",
+        print_rows(rows, ["at", "principal", "method", "path", "dataset", "package", "step",
                            "status", "outcome", "bytes_out"])
     return 0
 
@@ -329,16 +336,19 @@ def _audit(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> in
 def _data_root(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
     """Data roots live in runner.json; a running runner reads them at its next start."""
     from jupyter_fed.errors import ConfigError, NotFoundError
+    from jupyter_fed.runner.storage import is_uri
 
     roots = list(settings.data_roots)
     if args.action == "list":
-        for root in roots:
+        for root in [*roots, *settings.data_uri_prefixes]:
             print(root)
         return 0
     if args.path is None:
         raise ConfigError(f"`data-root {args.action}` needs a folder",
                           f"jupyter-fed runner data-root {args.action} /path/to/folder")
-    folder = args.path.expanduser().absolute()
+    if is_uri(args.path):
+        return _uri_prefix(args, settings, store)
+    folder = Path(args.path).expanduser().absolute()
     if args.action == "add":
         if not folder.is_dir():
             raise NotFoundError(f"{folder} is not a folder", "create it first, or check the path")
@@ -351,15 +361,20 @@ def _data_root(args: argparse.Namespace, settings: RunnerSettings, store: Any) -
         if len(kept) == len(roots):
             raise NotFoundError(f"{folder} is not a data root",
                                 "see `jupyter-fed runner data-root list`")
-        in_use = [name for name, path in store.dataset_paths()
-                  if Path(path).resolve().is_relative_to(folder.resolve())]
+        in_use = [name for name, path in store.dataset_paths() if not is_uri(path)
+                  and Path(path).resolve().is_relative_to(folder.resolve())]
         if in_use:
             raise ConfigError(f"datasets {', '.join(sorted(in_use))} lie under {folder}",
                               "remove those datasets first")
         settings.data_roots = kept
+    return _saved(settings)
+
+
+def _saved(settings: RunnerSettings) -> int:
     settings.save()
-    print(f"data roots: {', '.join(str(r) for r in settings.data_roots) or '(none)'}"
-          " (a running runner uses them after a restart)")
+    shown = [str(r) for r in settings.data_roots] + settings.data_uri_prefixes
+    print(f"data roots: {', '.join(shown) or '(none)'} (a running runner uses them after a "
+          "restart)")
     return 0
 
 
@@ -415,7 +430,7 @@ def _grants(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> i
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_rows([{**g, "packages": ",".join(g["packages"] or ["(policy)"])} for g in rows],
+        print_rows([{**g, "packages": ",".join(g["packages"] or ["(policy)"])} for g in rows],
                     ["grant_id", "user", "dataset", "packages", "epsilon_budget", "expires_at",
                      "active"])
     return 0
@@ -433,7 +448,7 @@ def _requests(args: argparse.Namespace, settings: RunnerSettings, store: Any) ->
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
-            _print_rows([{**r, "packages": ",".join(r["packages"] or ["(any)"])} for r in rows],
+            print_rows([{**r, "packages": ",".join(r["packages"] or ["(any)"])} for r in rows],
                         ["request_id", "user", "dataset", "packages", "epsilon", "status",
                          "created_at", "reason"])
         return 0
@@ -456,6 +471,30 @@ def _requests(args: argparse.Namespace, settings: RunnerSettings, store: Any) ->
     _audit_cli(store, f"runner requests {args.action} {args.request_id}", r["dataset"],
                args.action)
     return 0
+
+
+def _uri_prefix(args: argparse.Namespace, settings: RunnerSettings, store: Any) -> int:
+    """``data-root add|remove s3://bucket/prefix/``: the allow-list of object-storage prefixes."""
+    from jupyter_fed.errors import ConfigError, NotFoundError
+    from jupyter_fed.runner.storage import normalize_prefix
+
+    prefix = normalize_prefix(args.path)
+    prefixes = list(settings.data_uri_prefixes)
+    if args.action == "add":
+        if prefix in prefixes:
+            print(f"{prefix} is already allowed")
+            return 0
+        settings.data_uri_prefixes = [*prefixes, prefix]
+        return _saved(settings)
+    if prefix not in prefixes:
+        raise NotFoundError(f"{prefix} is not an allowed prefix",
+                            "see `jupyter-fed runner data-root list`")
+    in_use = [name for name, path in store.dataset_paths() if path.startswith(prefix)]
+    if in_use:
+        raise ConfigError(f"datasets {', '.join(sorted(in_use))} lie under {prefix}",
+                          "remove those datasets first")
+    settings.data_uri_prefixes = [p for p in prefixes if p != prefix]
+    return _saved(settings)
 
 
 _COMMANDS = {"data-root": _data_root, "register": _register, "datasets": _datasets,

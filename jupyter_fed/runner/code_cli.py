@@ -38,9 +38,9 @@ def run_code_command(args: argparse.Namespace, settings: Any, store: Any) -> int
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
-        from jupyter_fed.runner.cli import _print_rows
+        from jupyter_fed.runner.cli import print_rows
 
-        _print_rows([{**r, "digest": r["digest"][:16], "datasets": ",".join(r["datasets"])}
+        print_rows([{**r, "digest": r["digest"][:16], "datasets": ",".join(r["datasets"])}
                      for r in rows], ["id", "principal", "name", "digest", "status", "datasets",
                                       "submitted_at"])
         return 0

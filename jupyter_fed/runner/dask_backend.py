@@ -18,7 +18,8 @@ servers Dask always starts listen on loopback only and serve no route (no dashbo
 
 ``scheduler: tcp://host:port`` connects a ``Client`` to the custodian's own cluster (one client
 per address, kept for the runner's lifetime); its workers must see the dataset's file at the same
-path and have jupyter-fed installed, since they import the packages' partial functions. Dask ships
+path (or reach its object, with credentials of their own) and have jupyter-fed installed, since
+they import the packages' partial functions. Dask ships
 those functions and their parameters to the workers with cloudpickle: the cluster is inside the
 silo, and what is shipped is the runner's own package code and the step's validated configuration,
 never anything decoded from the network.
@@ -31,12 +32,12 @@ import operator
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from jupyter_fed.errors import DatasetError, RunnerUnavailable
+from jupyter_fed.runner.storage import DataPath, ObjectPath
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -122,7 +123,7 @@ def close_clients() -> None:
             pass
 
 
-def frame(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
+def frame(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
           backend: DatasetBackend) -> dd.DataFrame:
     """The lazy Dask frame of ``columns``, typed as the pyarrow reader types them.
 
@@ -133,12 +134,22 @@ def frame(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
 
     cols = list(columns)
     size = {} if backend.blocksize is None else {"blocksize": backend.blocksize}
+    size.update(_storage(path, backend))
     if fmt == "parquet":
         ddf = dd.read_parquet(str(path), columns=cols, **size)
     else:
         types = {c: "bool" if dtypes.get(c) == "bool" else "float64" for c in cols}
         ddf = dd.read_csv(str(path), usecols=cols, dtype=types, **_exact_floats(), **size)
     return ddf[cols]
+
+
+def _storage(path: DataPath, backend: DatasetBackend) -> dict[str, Any]:
+    """fsspec options for an object on object storage: the runner's own, for its in-process
+    cluster only. A remote cluster's workers find credentials in their own environment: the
+    runner's secrets never travel over the scheduler's connection."""
+    if isinstance(path, ObjectPath) and backend.scheduler is None and path.storage_options:
+        return {"storage_options": dict(path.storage_options)}
+    return {}
 
 
 def _exact_floats() -> dict[str, str]:
@@ -164,7 +175,7 @@ def _apply(part: pd.DataFrame, columns: Sequence[str], fn: BlockFn, first_row: i
     return fn(as_block(part, columns), first_row)
 
 
-def map_partitions(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
+def map_partitions(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
                    backend: DatasetBackend, fn: BlockFn) -> Iterator[Any]:
     """``fn(block, first_row)`` on the workers for each partition; its results, in row order.
 
@@ -187,13 +198,13 @@ def map_partitions(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[st
         client.cancel(futures)
 
 
-def partition_count(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
+def partition_count(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
                     backend: DatasetBackend) -> int:
     """Number of partitions Dask reads the dataset in (no row is read)."""
     return int(frame(path, fmt, list(columns), dtypes, backend).npartitions)
 
 
-def partition_blocks(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
+def partition_blocks(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
                      backend: DatasetBackend, order: Sequence[int] | None = None
                      ) -> Iterator[np.ndarray]:
     """Each partition's rows as one float64 block, read by the workers: in file order, or in
@@ -222,7 +233,7 @@ def _apply_arrow(part: pd.DataFrame, columns: Sequence[str], fn: Callable[[Any, 
     return fn(pa.Table.from_pandas(part[list(columns)], preserve_index=False), first_row)
 
 
-def map_arrow_partitions(path: Path, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
+def map_arrow_partitions(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
                          text: Sequence[str], backend: DatasetBackend,
                          fn: Callable[[Any, int], Any]) -> Iterator[Any]:
     """``fn(table, first_row)`` on the workers for each partition, columns as stored (pyarrow
@@ -233,6 +244,7 @@ def map_arrow_partitions(path: Path, fmt: str, columns: Sequence[str], dtypes: d
     client = client_for(backend.scheduler)
     cols = list(columns)
     size = {} if backend.blocksize is None else {"blocksize": backend.blocksize}
+    size.update(_storage(path, backend))
     if fmt == "parquet":
         ddf = dd.read_parquet(str(path), columns=cols, **size)
     else:

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from jupyter_fed.errors import DatasetError, PermissionDenied
-from jupyter_fed.runner import streaming
+from jupyter_fed.errors import DatasetError, FedError, PermissionDenied
+from jupyter_fed.packages.base import file_version
+from jupyter_fed.runner import storage, streaming
+from jupyter_fed.runner.storage import DataPath, ObjectPath
 from jupyter_fed.runner.streaming import FORMATS
 from jupyter_fed.wire.models import NAME_RE, ColumnInfo, DatasetInfo
 
@@ -25,9 +27,40 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from jupyter_fed.runner.aligned import AlignmentScope
+    from jupyter_fed.runner.settings import RunnerSettings
 
 
 T = TypeVar("T")
+
+
+def resolve_dataset(path: str | Path, settings: RunnerSettings, *, reach: bool = True) -> DataPath:
+    """Where a dataset may be read from: a file under a data root or an object under an allowed
+    URI prefix (``s3://``, ``gs://``, ``az://``; ``file://`` is a local path), else refused.
+
+    A URI is judged as written against ``settings.data_uri_prefixes`` before any request leaves
+    the runner: one outside every prefix is refused with the same 403 as a path outside every
+    root, whether or not it exists. ``reach=False`` skips the request that checks an object
+    exists (the executor's per-step check: the worker reads it anyway); local paths are always
+    resolved in full.
+    """
+    text = str(path)
+    if "\x00" in text or not text.strip():
+        raise DatasetError("the dataset path is empty or contains a NUL character",
+                           "give the path of a parquet or csv file under a data root")
+    if not storage.is_uri(text):
+        return resolve_under_roots(path, settings.data_roots)
+    if text.lower().startswith("file://"):
+        return resolve_under_roots(storage.file_uri_path(text), settings.data_roots)
+    uri = storage.allowed_uri(text, settings.data_uri_prefixes)
+    if uri is None:
+        raise _outside(text)
+    if storage.location(uri).suffix.lower() not in FORMATS:
+        raise DatasetError(f"{uri} is neither parquet nor csv",
+                           "convert the data to parquet (recommended) or csv")
+    found = ObjectPath(uri, storage.options_for(uri, settings.storage_options))
+    if reach:
+        found.stat()
+    return found
 
 
 def resolve_under_roots(path: str | Path, roots: Sequence[Path]) -> Path:
@@ -105,18 +138,38 @@ def _real(root: Path) -> Path:
 
 
 def _outside(path: str) -> PermissionDenied:
+    if storage.is_uri(path):
+        return PermissionDenied(f"{path} is outside the runner's data roots",
+                                "register objects under an allowed prefix, or add one with "
+                                "`jupyter-fed runner data-root add s3://bucket/prefix/` (then "
+                                "restart the runner)")
     return PermissionDenied(f"{path} is outside the runner's data roots",
                             "move the file under a data root, or add its folder with "
                             "`jupyter-fed runner data-root add FOLDER` (then restart the runner)")
 
 
-def read_table(path: Path) -> pa.Table:
+def read_table(path: DataPath) -> pa.Table:
+    """The whole file or object as one table (parquet, or csv with types inferred)."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    if FORMATS[path.suffix.lower()] == "parquet":
-        return pq.read_table(path)
-    return pacsv.read_csv(path)
+    try:
+        with storage.source(path) as src:
+            if FORMATS[path.suffix.lower()] == "parquet":
+                return pq.read_table(src)
+            return pacsv.read_csv(src)
+    except OSError as exc:
+        if isinstance(path, ObjectPath):  # said in the storage's terms, not pyarrow's
+            raise unreadable(path, exc) from None
+        raise
+
+
+def unreadable(path: DataPath, exc: Exception) -> FedError:
+    """A file pyarrow could not read, or an object storage refused: by name and error type."""
+    if isinstance(path, ObjectPath) and not isinstance(exc, ValueError):  # ArrowInvalid is one
+        return storage.storage_error(exc, path.uri)
+    return DatasetError(f"could not read {path.name}: {type(exc).__name__}",
+                        "check that the file is a valid parquet or csv file")
 
 
 MAX_LABELS = 1000
@@ -153,7 +206,7 @@ def column_kind(col: Any, min_count: int) -> tuple[str, int | None]:
     return "integer", None
 
 
-def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: int = 10,
+def inspect(name: str, path: DataPath, id_columns: Sequence[str] = (), min_count: int = 10,
             rows: Callable[[pa.Table], pa.Table] | None = None) -> DatasetInfo:
     """Infer the schema and check the data requirements; refuse with a per-column report.
 
@@ -167,9 +220,10 @@ def inspect(name: str, path: Path, id_columns: Sequence[str] = (), min_count: in
 
     try:
         table = read_table(path)
+    except DatasetError:
+        raise
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DatasetError(f"could not read {path.name}: {type(exc).__name__}",
-                           "check that the file is a valid parquet or csv file") from None
+        raise unreadable(path, exc) from None
     if rows is not None:
         table = rows(table)
     problems: list[dict[str, str]] = []
@@ -232,22 +286,21 @@ class TableCache:
     """A few recently used tables, keyed by file identity, so rounds do not re-read files."""
 
     def __init__(self, max_tables: int = 8) -> None:
-        self._tables: OrderedDict[tuple[str, float, int], pa.Table] = OrderedDict()
+        self._tables: OrderedDict[tuple[Any, ...], pa.Table] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_tables
 
     @staticmethod
-    def _key(path: Path) -> tuple[str, float, int]:
-        st = path.stat()
-        return (str(path), st.st_mtime, st.st_size)
+    def _key(path: DataPath) -> tuple[Any, ...]:
+        return (str(path), *file_version(path))
 
-    def peek(self, path: Path) -> pa.Table | None:
+    def peek(self, path: DataPath) -> pa.Table | None:
         """The cached table of ``path`` if it is in memory already, without reading the file."""
         key = self._key(path)
         with self._lock:
             return self._tables.get(key)
 
-    def get(self, path: Path) -> pa.Table:
+    def get(self, path: DataPath) -> pa.Table:
         key = self._key(path)
         with self._lock:
             if key in self._tables:
@@ -272,7 +325,8 @@ class LoadedDataset:
         The whole table when it is already in memory; ``None`` to read it only if a step asks for
         it (``to_pandas`` / ``to_numpy``), through ``loader``.
     path
-        The file, so that :meth:`iter_batches` can stream it without materialising the table.
+        The file (or object on object storage), so that :meth:`iter_batches` can stream it
+        without materialising the table.
     loader
         Reads ``path`` into a table (the runner passes its ``TableCache.get``); default: read it.
     alignments
@@ -289,8 +343,8 @@ class LoadedDataset:
     shuffle_buffer_bytes: int = 64 * 2**20
     """The shuffle buffer's size when streaming (see ``batches``)."""
 
-    def __init__(self, info: DatasetInfo, table: pa.Table | None, path: Path | None = None,
-                 loader: Callable[[Path], pa.Table] | None = None,
+    def __init__(self, info: DatasetInfo, table: pa.Table | None, path: DataPath | None = None,
+                 loader: Callable[[DataPath], pa.Table] | None = None,
                  alignments: AlignmentScope | None = None) -> None:
         if table is None and path is None:
             raise ValueError("LoadedDataset needs a table or a path")

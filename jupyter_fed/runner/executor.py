@@ -41,6 +41,7 @@ from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.queue import FairQueue
 from jupyter_fed.runner.registry import load_dataset
 from jupyter_fed.runner.settings import RunnerSettings
+from jupyter_fed.runner.storage import DataPath
 from jupyter_fed.runner.store import RunnerStore, now
 from jupyter_fed.runner.workers import Job, MiB, StepLimits, WorkerPool
 from jupyter_fed.wire import DatasetInfo, ErrorBody, TaskSpec, TaskState, TaskStatus, encode
@@ -84,9 +85,10 @@ def task_key(principal: str, task_id: str) -> str:
     return f"{principal}/{task_id}"
 
 
-def _dataset_header(info: DatasetInfo, path: Path) -> dict[str, Any]:
+def _dataset_header(info: DatasetInfo, path: DataPath) -> dict[str, Any]:
     """What a worker needs to open a dataset, runner-side fields included (the catalog's JSON
-    leaves out the backend, the view and the budget group; a worker must not)."""
+    leaves out the backend, the view and the budget group; a worker must not). An object's URI
+    travels without its storage options: the worker has the runner's own (see ``workers.py``)."""
     return {"info": info.model_dump(mode="json"), "path": str(path),
             "backend": info.backend.model_dump(mode="json") if info.backend else None,
             "view": info.view, "budget_group": info.budget_group}
@@ -278,7 +280,7 @@ class Executor:
                 return found
         raise NotFoundError(f"no task {task_id!r} on this runner", "")
 
-    def _dataset(self, name: str) -> tuple[DatasetInfo, Path]:
+    def _dataset(self, name: str) -> tuple[DatasetInfo, DataPath]:
         return load_dataset(self.settings, self.store, name)
 
     # -- scheduling (on the event loop) -------------------------------------------------------

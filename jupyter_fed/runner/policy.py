@@ -117,7 +117,8 @@ class PrivacyBudgetExceeded(PermissionDenied):
 
 
 def budget_group(path: Any) -> str:
-    """The budget (and differencing) key of a dataset: its resolved file, whatever its name."""
+    """The budget (and differencing) key of a dataset: its resolved file (or its object's URI),
+    whatever its name."""
     return "file:" + hashlib.sha256(str(path).encode()).hexdigest()[:24]
 
 

@@ -9,11 +9,13 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_fed.errors import ConflictError, PermissionDenied
+from pydantic import ValidationError
+
+from jupyter_fed.errors import ConfigError, ConflictError, PermissionDenied
 from jupyter_fed.runner.accounts import Accounts
 from jupyter_fed.runner.http import protocol_class
 from jupyter_fed.runner.settings import RunnerSettings
@@ -23,18 +25,32 @@ from jupyter_fed.wire.tls import fingerprint, is_loopback, make_certificate
 log = logging.getLogger("jupyter_fed.runner")
 
 
-def init_runner(home: Path, name: str, data_roots: list[Path], *, hostnames: list[str] | None = None,
-                public_url: str | None = None, **extra: Any) -> tuple[RunnerSettings, str]:
+def init_runner(home: Path, name: str, data_roots: Sequence[Path | str], *,
+                hostnames: list[str] | None = None, public_url: str | None = None,
+                **extra: Any) -> tuple[RunnerSettings, str]:
     """Create a runner's home, TLS certificate, admin user and admin token.
 
-    The token is returned once and stored only as a hash; the certificate's fingerprint is what
-    model builders pin (``runner_fingerprint(home)``).
+    ``data_roots`` are folders, and object-storage prefixes (``s3://bucket/prefix/``, which go to
+    ``data_uri_prefixes``). The token is returned once and stored only as a hash; the
+    certificate's fingerprint is what model builders pin (``runner_fingerprint(home)``).
     """
+    from jupyter_fed.runner.storage import is_uri
+
     home = Path(home).absolute()
     if (home / "runner.json").exists():
         raise ConflictError(f"a runner already exists at {home}", "use another --home, or serve it")
-    settings = RunnerSettings(name=name, home=home, data_roots=[Path(r).absolute() for r in data_roots],
-                              **({"public_url": public_url} if public_url else {}), **extra)
+    prefixes = [str(r) for r in data_roots if is_uri(str(r))]
+    if prefixes:
+        extra["data_uri_prefixes"] = [*extra.get("data_uri_prefixes", []), *prefixes]
+    try:
+        settings = RunnerSettings(
+            name=name, home=home,
+            data_roots=[Path(r).absolute() for r in data_roots if not is_uri(str(r))],
+            **({"public_url": public_url} if public_url else {}), **extra)
+    except ValidationError as exc:
+        raise ConfigError("invalid runner settings: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()),
+            "fix the --data-root values") from None
     settings.save()
     os.chmod(home, 0o700)
     make_certificate(home, hostnames or [])

@@ -3,17 +3,24 @@
 A registration may declare public bounds per column (``--bounds age=0:120``): DP releases clip to
 them at no privacy cost, so custodians who know their ranges get accurate results. A registration
 may also be a *view*: a row filter over the file (see ``views.py``). Every dataset on the same
-resolved file shares one budget group — its privacy budget and its differencing store.
+resolved file (or the same object URI) shares one budget group — its privacy budget and its
+differencing store.
+
+A dataset is a file under one of the runner's data roots or an object under one of its allowed
+URI prefixes (``s3://bucket/prefix/``; see ``storage.py``), read with the runner's own
+credentials.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from jupyter_fed.errors import ConfigError, ConflictError, NotFoundError
 from jupyter_fed.runner import data
 from jupyter_fed.runner.policy import DatasetPolicy, budget_group
 from jupyter_fed.runner.settings import RunnerSettings
+from jupyter_fed.runner.storage import DataPath, source
 from jupyter_fed.runner.store import RunnerStore
 from jupyter_fed.wire import DatasetInfo, DatasetRegistration
 
@@ -29,7 +36,7 @@ def register_dataset(settings: RunnerSettings, store: RunnerStore, body: Dataset
     if store.get_dataset(body.name) is not None:
         raise ConflictError(f"a dataset named {body.name!r} already exists on this runner",
                             "choose another name, or remove the old one first")
-    path = data.resolve_under_roots(body.path, settings.data_roots)
+    path = data.resolve_dataset(body.path, settings)
     backend = body.backend if body.backend is not None and body.backend.name != "pyarrow" else None
     if backend is not None:
         from jupyter_fed.runner import dask_backend
@@ -52,15 +59,23 @@ def register_dataset(settings: RunnerSettings, store: RunnerStore, body: Dataset
     if backend is not None:
         stored["backend"] = backend.model_dump(mode="json")
     stored["view"], stored["budget_group"] = info.view, info.budget_group
-    store.put_dataset(body.name, str(path), stored, policy.model_dump())
+    try:
+        store.put_dataset(body.name, str(path), stored, policy.model_dump())
+    except sqlite3.IntegrityError:  # registered meanwhile by another request
+        raise ConflictError(f"a dataset named {body.name!r} already exists on this runner",
+                            "choose another name, or remove the old one first") from None
     return info
 
 
-def _file_columns(path: Path) -> list[str]:
+def _file_columns(path: DataPath) -> list[str]:
     import pyarrow.parquet as pq
 
     if data.FORMATS[path.suffix.lower()] == "parquet":
-        return list(pq.ParquetFile(path).schema_arrow.names)
+        try:
+            with source(path) as src:
+                return list(pq.ParquetFile(src).schema_arrow.names)
+        except OSError as exc:
+            raise data.unreadable(path, exc) from None
     return list(data.read_table(path).column_names)
 
 
@@ -116,13 +131,18 @@ def no_such_dataset(name: str, runner: str) -> NotFoundError:
                          "access with client.request_access()")
 
 
-def load_dataset(settings: RunnerSettings, store: RunnerStore, name: str) -> tuple[DatasetInfo, Path]:
-    """A registered dataset's info (with its runner-side view and budget group) and file."""
+def load_dataset(settings: RunnerSettings, store: RunnerStore, name: str
+                 ) -> tuple[DatasetInfo, DataPath]:
+    """A registered dataset's info (with its runner-side view and budget group) and file.
+
+    The location is checked again against the data roots and allowed prefixes as they are now;
+    an object on object storage is not fetched here (the step that reads it will).
+    """
     row = store.get_dataset(name)
     if row is None:
         raise no_such_dataset(name, settings.name)
     path, stored = row
     info = DatasetInfo.model_validate(stored)
-    resolved = data.resolve_under_roots(path, settings.data_roots)
+    resolved = data.resolve_dataset(path, settings, reach=False)
     info.budget_group = info.budget_group or budget_group(resolved)
     return info, resolved

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -12,6 +13,16 @@ from jupyter_fed.errors import ConfigError, NotFoundError
 from jupyter_fed.wire.models import check_name
 
 SETTINGS_FILE = "runner.json"
+
+
+def _prefix(text: str) -> str:
+    from jupyter_fed.errors import FedError
+    from jupyter_fed.runner.storage import normalize_prefix
+
+    try:
+        return normalize_prefix(text)
+    except FedError as exc:
+        raise ValueError(exc.message) from None
 
 
 def default_home() -> Path:
@@ -26,6 +37,17 @@ class RunnerSettings(BaseModel):
     name: str = Field(description="how model builders see this runner")
     home: Path
     data_roots: list[Path] = Field(description="datasets may only be registered below these folders")
+    data_uri_prefixes: list[str] = Field([], description="object-storage prefixes datasets may be "
+                                         "registered from, e.g. s3://bucket/prefix/ (also "
+                                         "gs://, az://); an object under none is refused like a "
+                                         "file outside every data root")
+    storage_options: dict[str, dict[str, Any]] = Field({}, description="fsspec options by URI "
+                                                       "prefix (the longest that covers a "
+                                                       "dataset applies), e.g. {\"s3://bucket/\": "
+                                                       "{\"endpoint_url\": …, \"profile\": …}}; "
+                                                       "without them the storage library reads "
+                                                       "credentials from the runner's "
+                                                       "environment (AWS_ACCESS_KEY_ID, …)")
     max_workers: int = Field(2, ge=1, description="package steps running at once, each in its own "
                              "worker process")
     torch_threads: int = Field(1, ge=1, description="intra-op threads per step; small models "
@@ -73,6 +95,16 @@ class RunnerSettings(BaseModel):
                             "written into invitations")
 
     _name = field_validator("name")(classmethod(lambda cls, v: check_name(v)))
+
+    @field_validator("data_uri_prefixes")
+    @classmethod
+    def _prefixes(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(_prefix(p) for p in v))
+
+    @field_validator("storage_options")
+    @classmethod
+    def _options(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {_prefix(p): options for p, options in v.items()}
 
     @property
     def db_path(self) -> Path:

@@ -3,18 +3,20 @@
 Two shapes: float64 blocks (rows × columns) for statistics and training
 (``LoadedDataset.iter_batches``), and pyarrow tables of columns as they are — identifiers
 included — for record linkage (``LoadedDataset.map_arrow``). Rows always come in file order.
-Errors name the file and the column, never a cell value.
+Errors name the file and the column, never a cell value. A file on object storage is read the
+same way, through an fsspec file object (``storage.source``): pyarrow asks it for the byte ranges
+of one row group or one csv block at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from jupyter_fed.errors import DatasetError
+from jupyter_fed.runner.storage import DataPath, open_binary, source
 from jupyter_fed.wire.models import NAME_RE
 
 if TYPE_CHECKING:
@@ -49,41 +51,42 @@ def row_group_batches(pf: Any, batch_rows: int, columns: list[str]) -> Iterator[
         yield from pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns)
 
 
-def stream(path: Path, columns: list[str], batch_rows: int, dtypes: dict[str, str]
+def stream(path: DataPath, columns: list[str], batch_rows: int, dtypes: dict[str, str]
             ) -> Iterator[np.ndarray]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    if FORMATS[path.suffix.lower()] == "parquet":
-        pf = pq.ParquetFile(path, pre_buffer=PRE_BUFFER)
+    with source(path) as src:
+        if FORMATS[path.suffix.lower()] == "parquet":
+            pf = pq.ParquetFile(src, pre_buffer=PRE_BUFFER)
+            try:
+                for batch in row_group_batches(pf, batch_rows, columns):
+                    yield block(batch.select(columns), len(columns))
+            finally:
+                pf.close()
+            return
+        # Types from the registered schema: the streaming reader would otherwise infer them from
+        # the first block and fail on a later block (an int column whose later rows hold floats).
+        types = {c: pa.bool_() if dtypes.get(c) == "bool" else pa.float64() for c in columns}
+        block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
         try:
-            for batch in row_group_batches(pf, batch_rows, columns):
+            reader = pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=block_size),
+                                    convert_options=pacsv.ConvertOptions(include_columns=columns,
+                                                                         column_types=types))
+            for batch in reader:
                 yield block(batch.select(columns), len(columns))
-        finally:
-            pf.close()
-        return
-    # Types from the registered schema: the streaming reader would otherwise infer them from the
-    # first block and fail on a later block (an int column whose later rows hold floats).
-    types = {c: pa.bool_() if dtypes.get(c) == "bool" else pa.float64() for c in columns}
-    block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
-    try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                                convert_options=pacsv.ConvertOptions(include_columns=columns,
-                                                                     column_types=types))
-        for batch in reader:
-            yield block(batch.select(columns), len(columns))
-    except pa.ArrowInvalid as exc:  # its text quotes the offending cell: name the column instead
-        raise _unreadable(path, exc) from None
+        except pa.ArrowInvalid as exc:  # its text quotes the offending cell: name the column
+            raise _unreadable(path, exc) from None
 
 
-def _unreadable(path: Path, exc: Exception) -> DatasetError:
+def _unreadable(path: DataPath, exc: Exception) -> DatasetError:
     """A csv value that is not a number, by file and column — never the value itself."""
     import re
 
     found = re.search(r"column #(\d+)", str(exc))
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        header = fh.readline().rstrip("\r\n").split(",")
+    with open_binary(path) as fh:
+        header = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n").split(",")
     column = header[int(found.group(1))] if found and int(found.group(1)) < len(header) else None
     where = f"column {column!r}" if column and NAME_RE.match(column) else "a column"
     return DatasetError(f"{path.name}: {where} holds a value that is not a number (the file "
@@ -116,7 +119,7 @@ def map_table(table: pa.Table, fn: Callable[[pa.Table, int], T], batch_rows: int
         yield fn(table.slice(start, batch_rows), start)
 
 
-def map_file(path: Path, fmt: str, columns: list[str], dtypes: dict[str, str], text: list[str],
+def map_file(path: DataPath, fmt: str, columns: list[str], dtypes: dict[str, str], text: list[str],
              fn: Callable[[pa.Table, int], T], batch_rows: int) -> Iterator[T]:
     """``fn(table, first_row)`` over a file read in blocks of ``batch_rows`` rows, columns as
     stored — except that CSV columns in ``text`` (identifiers) are read as strings, so that an
@@ -126,29 +129,31 @@ def map_file(path: Path, fmt: str, columns: list[str], dtypes: dict[str, str], t
     import pyarrow.parquet as pq
 
     first = 0
-    if fmt == "parquet":
-        pf = pq.ParquetFile(path, pre_buffer=PRE_BUFFER)
+    with source(path) as src:
+        if fmt == "parquet":
+            pf = pq.ParquetFile(src, pre_buffer=PRE_BUFFER)
+            try:
+                for batch in row_group_batches(pf, batch_rows, columns):
+                    table = pa.Table.from_batches([batch]).select(columns)
+                    yield fn(table, first)
+                    first += table.num_rows
+            finally:
+                pf.close()
+            return
+        types = {c: pa.string() if c in text else pa.bool_() if dtypes.get(c) == "bool"
+                 else pa.float64() for c in columns}
+        block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
         try:
-            for batch in row_group_batches(pf, batch_rows, columns):
+            reader = pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=block_size),
+                                    convert_options=pacsv.ConvertOptions(
+                                        include_columns=columns, column_types=types,
+                                        strings_can_be_null=False,
+                                        quoted_strings_can_be_null=False))
+            for batch in reader:
                 table = pa.Table.from_batches([batch]).select(columns)
-                yield fn(table, first)
-                first += table.num_rows
-        finally:
-            pf.close()
-        return
-    types = {c: pa.string() if c in text else pa.bool_() if dtypes.get(c) == "bool"
-             else pa.float64() for c in columns}
-    block_size = max(1 << 20, min(batch_rows * max(len(dtypes), 1) * 24, 64 << 20))
-    try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_size),
-                                convert_options=pacsv.ConvertOptions(
-                                    include_columns=columns, column_types=types,
-                                    strings_can_be_null=False, quoted_strings_can_be_null=False))
-        for batch in reader:
-            table = pa.Table.from_batches([batch]).select(columns)
-            for start in range(0, table.num_rows, batch_rows):
-                part = table.slice(start, batch_rows)
-                yield fn(part, first)
-                first += part.num_rows
-    except pa.ArrowInvalid as exc:
-        raise _unreadable(path, exc) from None
+                for start in range(0, table.num_rows, batch_rows):
+                    part = table.slice(start, batch_rows)
+                    yield fn(part, first)
+                    first += part.num_rows
+        except pa.ArrowInvalid as exc:
+            raise _unreadable(path, exc) from None

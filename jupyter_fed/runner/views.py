@@ -11,7 +11,6 @@ row numbering, so two overlapping views that differ by a few rows are caught lik
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from jupyter_fed.contracts import BoolOp, Comparison, Expr, parse_filter
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.runner.data import LoadedDataset, TableCache
+from jupyter_fed.runner.storage import DataPath
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,7 +67,7 @@ class ViewDataset(LoadedDataset):
 
     whole_file = False
 
-    def __init__(self, info: DatasetInfo, path: Path, loader: Callable[[Path], pa.Table],
+    def __init__(self, info: DatasetInfo, path: DataPath, loader: Callable[[DataPath], pa.Table],
                  alignments: AlignmentScope | None = None) -> None:
         assert info.view is not None
         select = view_rows(info.view, [c.name for c in info.columns])
@@ -109,7 +109,7 @@ class ViewDataset(LoadedDataset):
         return int(self._full_loader(self.path).num_rows) if self.path is not None else 0
 
 
-def open_dataset(info: DatasetInfo, path: Path, cache: TableCache) -> LoadedDataset:
+def open_dataset(info: DatasetInfo, path: DataPath, cache: TableCache) -> LoadedDataset:
     """The handle a step reads a registered dataset through: the file, or a view of it."""
     if info.view:
         return ViewDataset(info, path, cache.get)

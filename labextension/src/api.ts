@@ -6,17 +6,23 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { requestAPI } from './handler';
 import {
+  IAccessRequest,
+  IAdminCall,
+  IApproval,
   ICatalog,
   IDatasetPolicy,
+  IGrant,
   IInvitation,
   ILogEntry,
+  INewAccessRequest,
   IPackage,
   IRunner,
   IRunnerAdded,
   IRunnerSpec,
   IServerStatus,
   ISession,
-  ISessionMetrics
+  ISessionMetrics,
+  ITokenInfo
 } from './tokens';
 
 const seg = encodeURIComponent;
@@ -77,9 +83,72 @@ export class FedAPI {
 
   /** A dataset's privacy policy, read at its runner with the stored token. */
   datasetPolicy(runner: string, dataset: string): Promise<IDatasetPolicy> {
-    return this.post(`runners/${seg(runner)}/admin`, {
+    return this.runnerCall(runner, { method: 'GET', path: `/v1/datasets/${seg(dataset)}/policy` });
+  }
+
+  /** One call to a runner's own API, made by the server with the token it stores for it. */
+  runnerCall<T>(runner: string, call: IAdminCall): Promise<T> {
+    return this.post(`runners/${seg(runner)}/admin`, call);
+  }
+
+  // access: grants and requests at a runner (the runner decides what the stored token may do) ----
+  /** Who the stored token is and its scopes: decides the custodian or the builder view. */
+  tokenSelf(runner: string): Promise<ITokenInfo> {
+    return this.runnerCall(runner, { method: 'GET', path: '/v1/tokens/self' });
+  }
+
+  /** Custodian: requests waiting for a decision, oldest first. */
+  pendingRequests(runner: string): Promise<IAccessRequest[]> {
+    return this.runnerCall(runner, {
       method: 'GET',
-      path: `/v1/datasets/${seg(dataset)}/policy`
+      path: '/v1/requests',
+      params: { status: 'pending' }
+    });
+  }
+
+  /** Custodian: the active grants on the runner's datasets. */
+  grants(runner: string): Promise<IGrant[]> {
+    return this.runnerCall(runner, { method: 'GET', path: '/v1/grants' });
+  }
+
+  approveRequest(runner: string, requestId: string, approval: IApproval): Promise<IAccessRequest> {
+    return this.runnerCall(runner, {
+      method: 'POST',
+      path: `/v1/requests/${seg(requestId)}/approve`,
+      body: approval
+    });
+  }
+
+  denyRequest(runner: string, requestId: string, note: string): Promise<IAccessRequest> {
+    return this.runnerCall(runner, {
+      method: 'POST',
+      path: `/v1/requests/${seg(requestId)}/deny`,
+      body: { note }
+    });
+  }
+
+  revokeGrant(runner: string, grantId: string): Promise<void> {
+    return this.runnerCall(runner, { method: 'DELETE', path: `/v1/grants/${seg(grantId)}` });
+  }
+
+  /** Builder: their own requests at the runner, oldest first. */
+  myRequests(runner: string): Promise<IAccessRequest[]> {
+    return this.runnerCall(runner, { method: 'GET', path: '/v1/requests/self' });
+  }
+
+  /** Builder: their own active grants at the runner. */
+  myGrants(runner: string): Promise<IGrant[]> {
+    return this.runnerCall(runner, { method: 'GET', path: '/v1/grants/self' });
+  }
+
+  fileRequest(runner: string, request: INewAccessRequest): Promise<IAccessRequest> {
+    return this.runnerCall(runner, { method: 'POST', path: '/v1/requests', body: request });
+  }
+
+  withdrawRequest(runner: string, requestId: string): Promise<IAccessRequest> {
+    return this.runnerCall(runner, {
+      method: 'POST',
+      path: `/v1/requests/${seg(requestId)}/withdraw`
     });
   }
 

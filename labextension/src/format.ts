@@ -2,7 +2,15 @@
  * Words and numbers for the panel: pure functions, shared by the views and tested on their own.
  */
 import type { IFederatePlan } from './federate';
-import { IDataset, IDatasetPolicy, IRunner, ISession, TERMINAL_STATUSES } from './tokens';
+import {
+  IAccessRequest,
+  IDataset,
+  IDatasetPolicy,
+  IGrant,
+  IRunner,
+  ISession,
+  TERMINAL_STATUSES
+} from './tokens';
 
 const integer = new Intl.NumberFormat('en-US');
 
@@ -144,4 +152,93 @@ export function planSummary(plan: IFederatePlan, all: boolean): string {
     parts.push(`target ${plan.target}`);
   }
   return prefix + parts.join(', ');
+}
+
+// access: requests and grants -------------------------------------------------------------------
+
+/** `"just now"`, `"5 min ago"`, `"3 h ago"`, `"2 d ago"` (empty for an unreadable time). */
+export function age(iso: string | null, now: number = Date.now()): string {
+  const then = iso ? Date.parse(iso) : NaN;
+  if (!Number.isFinite(then)) {
+    return '';
+  }
+  const seconds = Math.max(0, (now - then) / 1000);
+  if (seconds < 60) {
+    return 'just now';
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min ago`;
+  }
+  if (seconds < 86400) {
+    return `${Math.floor(seconds / 3600)} h ago`;
+  }
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+/** Packages asked for or granted; `null` leaves it to the dataset's policy. */
+export function packagesText(packages: ReadonlyArray<string> | null): string {
+  if (packages === null) {
+    return 'packages the policy allows';
+  }
+  return packages.length === 0 ? 'no package' : packages.join(', ');
+}
+
+/** `"ε 2"`, or the policy's budget when none was named. */
+export function epsilonText(epsilon: number | null): string {
+  return epsilon === null ? "the policy's ε" : `ε ${epsilon}`;
+}
+
+/** `"expires in 29 d"`, `"expires in 5 h"`, `"expired"`, `"no expiry"`. */
+export function expiryText(expiresAt: string | null, now: number = Date.now()): string {
+  if (!expiresAt) {
+    return 'no expiry';
+  }
+  const seconds = (Date.parse(expiresAt) - now) / 1000;
+  if (!Number.isFinite(seconds)) {
+    return '';
+  }
+  if (seconds <= 0) {
+    return 'expired';
+  }
+  if (seconds < 3600) {
+    return `expires in ${Math.max(1, Math.round(seconds / 60))} min`;
+  }
+  if (seconds < 2 * 86400) {
+    return `expires in ${Math.round(seconds / 3600)} h`;
+  }
+  return `expires in ${Math.round(seconds / 86400)} d`;
+}
+
+/** `"ffnet · ε 2 · 5 min ago"`: what a request asks for, and since when. */
+export function requestSummary(request: IAccessRequest, now: number = Date.now()): string {
+  return [packagesText(request.packages), epsilonText(request.epsilon), age(request.created_at, now)]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+/** `"ffnet · ε budget 1 · expires in 30 d"`. */
+export function grantSummary(grant: IGrant, now: number = Date.now()): string {
+  const budget =
+    grant.epsilon_budget === null ? "the policy's ε budget" : `ε budget ${grant.epsilon_budget}`;
+  return [packagesText(grant.packages), budget, expiryText(grant.expires_at, now)]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+/**
+ * The notification for a builder, e.g. `"silo0 approved your request for train (ffnet · ε budget
+ * 0.5 · no expiry): enjoy"` or `"silo0 denied your request for payroll: not shared"`.
+ */
+export function decisionMessage(
+  runner: string,
+  request: IAccessRequest,
+  grant: IGrant | null,
+  now: number = Date.now()
+): string {
+  const note = request.note ? `: ${request.note}` : '';
+  if (request.status !== 'approved') {
+    return `${runner} denied your request for ${request.dataset}${note}`;
+  }
+  const terms = grant ? ` (${grantSummary(grant, now)})` : '';
+  return `${runner} approved your request for ${request.dataset}${terms}${note}`;
 }

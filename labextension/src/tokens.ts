@@ -285,3 +285,72 @@ export interface IWarningEvent {
 }
 
 export type FedEvent = IReadyEvent | IRoundEvent | IStatusEvent | ILogEvent | IWarningEvent;
+
+// access: grants and the request queue at a runner (`jupyter_fed/runner/grants.py`) -------------
+
+/** `GET /v1/tokens/self`: what the stored token is (the secret itself never comes back). */
+export interface ITokenInfo {
+  token_id: string;
+  user: string;
+  scopes: string[];
+  expires_at?: string | null;
+  description?: string;
+}
+
+export type AccessRequestStatus = 'pending' | 'approved' | 'denied' | 'withdrawn';
+
+/** One access request (`GET /v1/requests`, `GET /v1/requests/self`). */
+export interface IAccessRequest {
+  request_id: string;
+  user: string;
+  dataset: string;
+  /** Packages (or `package.step`) asked for; `null`: what the dataset's policy allows. */
+  packages: string[] | null;
+  /** Epsilon asked for; `null`: the policy's budget. */
+  epsilon: number | null;
+  reason: string;
+  status: AccessRequestStatus;
+  created_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  /** The custodian's word on the decision. */
+  note: string;
+  /** The grant an approval made. */
+  grant_id: string | null;
+  /** Custodian view only: whether a dataset of that name is registered. */
+  dataset_exists?: boolean;
+}
+
+/** One grant (`GET /v1/grants`, `GET /v1/grants/self`). */
+export interface IGrant {
+  grant_id: string;
+  user: string;
+  dataset: string;
+  /** `null`: what the dataset's policy allows. */
+  packages: string[] | null;
+  /** `null`: the policy's budget. */
+  epsilon_budget: number | null;
+  granted_by: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  request_id: string | null;
+  note: string;
+  active: boolean;
+}
+
+/** `POST /v1/requests`: a builder asks for a dataset. */
+export interface INewAccessRequest {
+  dataset: string;
+  packages?: string[] | null;
+  epsilon?: number | null;
+  reason?: string;
+}
+
+/** `POST /v1/requests/{id}/approve`: fields given replace what was asked. */
+export interface IApproval {
+  packages?: string[] | null;
+  epsilon?: number | null;
+  expires_days?: number | null;
+  note?: string;
+}

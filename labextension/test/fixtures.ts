@@ -1,7 +1,7 @@
 /**
  * Catalog entries and sessions shaped like the server's (`jupyter_fed/server/README.md`).
  */
-import { IColumn, IDataset, IPackage, ISession } from '../src/tokens';
+import { IAccessRequest, IColumn, IDataset, IGrant, IPackage, ISession } from '../src/tokens';
 
 export const FEATURES = Array.from({ length: 15 }, (_, i) => `x${i}`);
 
@@ -113,3 +113,41 @@ export const byName = (name: string): IPackage => {
   }
   return found;
 };
+
+/** An access request as the runner answers it (`Grants._request_dict`). */
+export function accessRequest(id: string, extra: Partial<IAccessRequest> = {}): IAccessRequest {
+  return {
+    request_id: id,
+    user: 'analyst',
+    dataset: 'train_silo0',
+    packages: ['ffnet'],
+    epsilon: 2,
+    reason: 'churn model',
+    status: 'pending',
+    created_at: '2026-11-23T17:00:00+00:00',
+    decided_by: null,
+    decided_at: null,
+    note: '',
+    grant_id: null,
+    ...extra
+  };
+}
+
+/** A grant as the runner answers it (`Grants._row_dict`). */
+export function grant(id: string, extra: Partial<IGrant> = {}): IGrant {
+  return {
+    grant_id: id,
+    user: 'analyst',
+    dataset: 'train_silo0',
+    packages: ['ffnet'],
+    epsilon_budget: 0.5,
+    granted_by: 'admin',
+    created_at: '2026-11-23T18:00:00+00:00',
+    expires_at: null,
+    revoked_at: null,
+    request_id: null,
+    note: '',
+    active: true,
+    ...extra
+  };
+}

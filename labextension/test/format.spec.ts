@@ -1,7 +1,13 @@
 import {
+  age,
   allTags,
   datasetShape,
+  decisionMessage,
   duration,
+  expiryText,
+  grantSummary,
+  packagesText,
+  requestSummary,
   matchesDataset,
   planSummary,
   policySummary,
@@ -13,7 +19,7 @@ import {
 import { formatMetric, metricLabel, metricNames, primaryMetric, summarizeMetrics } from '../src/metrics';
 import { IRunner } from '../src/tokens';
 import { planFederate } from '../src/federate';
-import { byName, dataset, DEMO, session } from './fixtures';
+import { accessRequest, byName, dataset, DEMO, grant, session } from './fixtures';
 
 const runner = (extra: Partial<IRunner> = {}): IRunner => ({
   name: 'silo0',
@@ -114,5 +120,51 @@ describe('planSummary', () => {
       'All datasets: analyse 4 datasets with eda, one step each (no rounds)'
     );
     expect(summary('stats', [DEMO[0]])).toBe('analyse 1 dataset with stats, one step each (no rounds)');
+  });
+});
+
+describe('access', () => {
+  const now = Date.parse('2026-11-23T18:00:00+00:00');
+
+  it('ages and expiries in words', () => {
+    expect(age('2026-11-23T17:59:30+00:00', now)).toBe('just now');
+    expect(age('2026-11-23T17:55:00+00:00', now)).toBe('5 min ago');
+    expect(age('2026-11-23T15:00:00+00:00', now)).toBe('3 h ago');
+    expect(age('2026-11-21T18:00:00+00:00', now)).toBe('2 d ago');
+    expect(age(null, now)).toBe('');
+    expect(expiryText(null, now)).toBe('no expiry');
+    expect(expiryText('2026-11-23T17:00:00+00:00', now)).toBe('expired');
+    expect(expiryText('2026-11-23T18:20:00+00:00', now)).toBe('expires in 20 min');
+    expect(expiryText('2026-11-24T06:00:00+00:00', now)).toBe('expires in 12 h');
+    expect(expiryText('2026-12-23T18:00:00+00:00', now)).toBe('expires in 30 d');
+  });
+
+  it('says what a request asks for and what a grant gives', () => {
+    expect(packagesText(null)).toBe('packages the policy allows');
+    expect(packagesText([])).toBe('no package');
+    expect(requestSummary(accessRequest('r', { created_at: '2026-11-23T17:00:00+00:00' }), now)).toBe(
+      'ffnet · ε 2 · 1 h ago'
+    );
+    expect(requestSummary(accessRequest('r', { packages: null, epsilon: null }), now)).toBe(
+      "packages the policy allows · the policy's ε · 1 h ago"
+    );
+    expect(grantSummary(grant('g', { packages: ['ffnet', 'eda'], epsilon_budget: 0.5 }), now)).toBe(
+      'ffnet, eda · ε budget 0.5 · no expiry'
+    );
+    expect(grantSummary(grant('g', { epsilon_budget: null, expires_at: '2026-11-30T18:00:00+00:00' }), now)).toBe(
+      "ffnet · the policy's ε budget · expires in 7 d"
+    );
+  });
+
+  it("tells the builder of a decision, with the grant's terms and the custodian's note", () => {
+    const approved = accessRequest('r', { dataset: 'registry', status: 'approved', note: 'use it well' });
+    expect(decisionMessage('vault', approved, grant('g', { epsilon_budget: 0.5 }), now)).toBe(
+      'vault approved your request for registry (ffnet · ε budget 0.5 · no expiry): use it well'
+    );
+    expect(decisionMessage('vault', { ...approved, note: '' }, null, now)).toBe(
+      'vault approved your request for registry'
+    );
+    const denied = accessRequest('r', { dataset: 'payroll', status: 'denied', note: 'not shared' });
+    expect(decisionMessage('vault', denied, null, now)).toBe('vault denied your request for payroll: not shared');
   });
 });

@@ -8,6 +8,7 @@ Imports inside functions count too: they run later, in front of a user.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.metadata as md
 import importlib.util
@@ -56,8 +57,15 @@ def _declared() -> tuple[set[str], dict[str, set[str]]]:
     return core, extras
 
 
+@functools.cache
+def _packages() -> dict[str, list[str]]:
+    """Top-level module → distributions, read once: each call walks every installed file list
+    (botocore's and moto's alone hold thousands), which per import took minutes in all."""
+    return dict(md.packages_distributions())
+
+
 def _distributions(module: str) -> set[str]:
-    return {d.lower().replace("_", "-") for d in md.packages_distributions().get(module, [])}
+    return {d.lower().replace("_", "-") for d in _packages().get(module, [])}
 
 
 def test_every_third_party_import_is_a_declared_dependency() -> None:

@@ -111,7 +111,7 @@ def test_a_submission_can_wait_for_its_step_and_carry_its_arrays(http, federatio
     assert small.json()["state"] == "succeeded" and small.json()["has_tensors"]
 
     token = federation.processes["silo1"].builder_token(
-        "submitter", scopes=["create_session", "read_session"])
+        "submitter", scopes=["create_session", "read_user_session"])
     with federation.processes["silo1"].http(token, timeout=60) as limited:
         files["spec"] = (None, json.dumps(_spec("t-limited")), "application/json")
         blind = limited.post("/v1/tasks", files=files, params={"wait": 30, "inline": 1 << 24})

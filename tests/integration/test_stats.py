@@ -115,6 +115,13 @@ def test_receive_side_block_keeps_the_contribution_out_of_the_merge(client, silo
         results.peer("train_silo0")
 
 
+def publish(admin, name: str) -> None:
+    """Make a dataset registered during a test visible to every principal (the test's own)."""
+    policy = admin.get(f"/v1/datasets/{name}/policy").json()
+    assert admin.put(f"/v1/datasets/{name}/policy",
+                     json={**policy, "public": True}).status_code == 200
+
+
 @contextlib.contextmanager
 def view(federation, where: str, runner: str = "silo0", of: str = "train_silo0"):
     """A view of a silo's file registered by its custodian for the test, removed afterwards."""
@@ -124,6 +131,7 @@ def view(federation, where: str, runner: str = "silo0", of: str = "train_silo0")
     with proc.http() as admin:
         resp = admin.post("/v1/datasets", json={"name": name, "path": str(path), "view": where})
         assert resp.status_code == 201, resp.text
+        publish(admin, name)
     try:
         yield name
     finally:
@@ -188,6 +196,7 @@ def test_an_incremental_update_with_too_few_new_rows_is_refused(client, federati
     proc = federation.processes["silo0"]
     with proc.http() as admin:
         assert admin.post("/v1/datasets", json={"name": name, "path": str(path)}).status_code == 201
+        publish(admin, name)
     try:
         run(client, [name])
         base.iloc[:105].to_parquet(path)  # 5 new rows < 3 attributes + 5... and < k = 10

@@ -18,7 +18,9 @@ def admin(fed: LocalFederation, runner: str = "p0") -> Any:
 
 def register(fed: LocalFederation, runner: str, body: dict[str, Any],
              policy: dict[str, Any] | None = None) -> str:
-    """Register a dataset through the runner's REST API (as a custodian would), with a policy."""
+    """Register a dataset through the runner's REST API (as a custodian would), with a policy;
+    public, so the tests' fresh principals may use it (the attacks need access, not a grant)."""
+    policy = {"public": True, **(policy or {})}
     with admin(fed, runner) as http:
         resp = http.post("/v1/datasets", json=body)
         assert resp.status_code == 201, resp.text

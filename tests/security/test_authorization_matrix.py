@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_token
 
-from jupyter_fed.runner.accounts import ALL_SCOPES
+from jupyter_fed.runner.accounts import ALL_SCOPES, IMPLIES
 from jupyter_fed.runner.accounts import ROLES as ALL_ROLES
 from jupyter_fed.runner.app import ROUTE_SCOPES, create_app
 from jupyter_fed.runner.settings import RunnerSettings
@@ -41,7 +41,8 @@ def test_each_route_allows_exactly_its_scope(vault, admin, scope) -> None:
             elif scope is None:
                 allowed = False
             else:
-                allowed = needed == "" or scope in (needed, "admin")
+                allowed = needed == "" or scope in (needed, "admin") or \
+                    needed in IMPLIES.get(scope, ())
             where = f"{method} {template} with scope {scope}: {resp.status_code} {resp.text[:120]}"
             if allowed:
                 assert resp.status_code not in (401, 403), where

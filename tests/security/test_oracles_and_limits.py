@@ -115,9 +115,9 @@ def test_two_principals_can_use_the_same_task_id_without_seeing_each_other(vault
     with vault.http(bob) as http:
         b = http.post("/v1/tasks", files={"spec": (None, spec)})
     assert a.status_code == b.status_code == 202, (a.text, b.text)
-    with vault.http(alice) as http:
+    with vault.http(alice, timeout=60) as http:  # the long poll waits up to 30 s
         done_a = http.get("/v1/tasks/same-id", params={"wait": 30}).json()
-    with vault.http(bob) as http:
+    with vault.http(bob, timeout=60) as http:
         done_b = http.get("/v1/tasks/same-id", params={"wait": 30}).json()
     assert done_a["task_id"] == done_b["task_id"] == "same-id"
     assert done_a["submitted_at"] != done_b["submitted_at"]

@@ -159,13 +159,33 @@ def test_outside_a_kernel_there_is_no_server_to_find(monkeypatch: pytest.MonkeyP
         jupyter_fed.connect(embedded=False)
 
 
-def test_contradictory_arguments_are_refused(tmp_path: Path) -> None:
+def test_contradictory_arguments_are_refused(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("JUPYTER_FED_URL", "JPY_PARENT_PID", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigError, match="url="):
         jupyter_fed.connect("http://localhost:8888/", embedded=True)
     with pytest.raises(ConfigError, match="url="):
         jupyter_fed.connect("http://localhost:8888/", state_dir=tmp_path)
-    with pytest.raises(ConfigError, match="token= needs url="):
-        jupyter_fed.connect(token="t")
+    with pytest.raises(ConfigError, match="needs a configured coordinator"):
+        jupyter_fed.connect(token="t")  # a token alone: no coordinator is configured here
+
+
+async def test_a_bare_token_connects_to_the_configured_coordinator(
+        server_url: str, server_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_FED_URL", server_url)
+
+    client = await asyncio.to_thread(jupyter_fed.connect, server_token)  # connect("token")
+    try:
+        sessions = await asyncio.to_thread(client.sessions)
+    finally:
+        client.close()
+    with pytest.raises(AuthError):
+        await asyncio.to_thread(jupyter_fed.connect, "not-the-token")
+
+    assert isinstance(client._backend, RestBackend)
+    assert client._backend.url == server_url.rstrip("/") + "/"
+    assert sessions == []
 
 
 def test_the_parent_server_comes_first_then_the_innermost_root(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def test_tokens_are_stored_hashed_and_deleting_a_user_revokes_them(store, tmp_pa
     on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("runner.db*"))  # db and its WAL
     assert b"tok_" in on_disk and secret.encode() not in on_disk
     assert accounts.authenticate(f"Bearer {secret}").scopes == {
-        "read_catalog", "create_session", "read_session", "read_model"}
+        "read_catalog", "create_session", "read_user_session", "read_model", "run_custom_code"}
 
     accounts.delete_user("ann")
 

@@ -79,14 +79,19 @@ def test_each_epoch_charges_its_share_and_evaluations_are_declared() -> None:
     facts = {"train": DatasetFacts(1000, 1e-6), "test": DatasetFacts(500, 1e-6)}
     params = {"model_config": model, "data_config": data, "num_rounds": 3}
 
-    first = _dp.privacy_cost("forward", {**params, "new_epoch": True, "test": True}, facts)
-    later = _dp.privacy_cost("forward", {**params, "new_epoch": False}, facts)
-    head = _dp.privacy_cost("head", {**params, "new_epoch": True, "eval": True}, facts)
+    first = _dp.privacy_cost("forward", {**params, "new_epoch": True, "test": True,
+                                         "forward": [1, 0]}, facts)
+    later = _dp.privacy_cost("forward", {**params, "new_epoch": False, "forward": [1, 1]}, facts)
+    head = _dp.privacy_cost("head", {**params, "new_epoch": True, "eval": True,
+                                     "train": [1, 0]}, facts)
+    only = _dp.privacy_cost("head", {**params, "new_epoch": True, "eval": True}, facts)
 
     assert first["train"].epsilon == pytest.approx(1.0) and first["train"].trains
     assert first["test"].epsilon == pytest.approx(0.75)  # 4 evaluated models
     assert later["train"].epsilon == 0.0
     assert head["test"].evaluation and head["train"].epsilon == pytest.approx(1.0)
+    assert head["train"].trains and not head["train"].evaluation  # DP: no training loss
+    assert only["test"].evaluation and not only["train"].trains  # measuring is no training
     assert _dp.privacy_cost("start", params, facts)["train"].epsilon == 0.0
 
 

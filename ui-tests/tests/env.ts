@@ -21,6 +21,17 @@ export interface IReady {
   home: string;
   runners: string[];
   invitation: { runner: string; blob: string; password: string };
+  access: IAccessFixtures;
+}
+
+/** What `fed_lab.py` prepared for the Access section. */
+export interface IAccessFixtures {
+  /** Requests of `analyst` waiting at a runner the Lab holds an admin token for. */
+  requests: { runner: string; approve: string; deny: string };
+  /** A model builder's token for a runner the Lab is not connected to. */
+  builder: { runner: string; user: string; url: string; token: string; fingerprint: string | null; home: string };
+  /** The Python that runs the runners (for `jupyter-fed runner …` commands). */
+  python: string;
 }
 
 /** What `fed_lab.py` wrote once JupyterLab and the runners answered. */

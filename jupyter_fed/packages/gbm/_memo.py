@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_fed.packages.base import DatasetHandle
+from jupyter_fed.packages.base import DatasetHandle, file_version
 from jupyter_fed.packages.gbm._trees import Ensemble, route
 
 __all__ = ["MEMO", "Memo", "data_key", "prefix_digests", "tree_nodes"]
@@ -101,10 +101,10 @@ def data_key(handle: DatasetHandle, columns: Sequence[str]) -> tuple[Any, ...] |
     if handle.path is None:
         return None
     try:
-        st = handle.path.stat()
-    except OSError:
+        size, mtime_ns, etag = file_version(handle.path)
+    except Exception:  # a file gone, an object out of reach: no memo, the step reads the rows
         return None
-    return (str(handle.path), st.st_mtime_ns, st.st_size, tuple(columns))
+    return (str(handle.path), mtime_ns, size, etag, tuple(columns))
 
 
 def digest(*parts: np.ndarray | bytes | str) -> str:

@@ -14,6 +14,12 @@ What it does not cover: the parties' networks are trained on exact values. Later
 gradients) depend on the networks, and so, beyond each row's own noisy vectors, on other rows'
 values. The README says so; a dataset whose policy requires DP refuses splitnn (its ``start``
 step spends nothing and reads the rows).
+
+Evaluations: the label party's ``head`` with ``eval`` measures the model on the test rows (and,
+without DP, its exchange's training loss on the training rows), and the feature-importance
+steps summarise SHAP values of the training rows; each declares it (``evaluation=True``), and an
+exchange that trains declares the training round (``trains=True``) that earns the runner's one
+exact evaluation per round.
 """
 
 from __future__ import annotations
@@ -74,17 +80,28 @@ def privacy_cost(step: str, params: dict[str, Any], facts: Mapping[str, Any]
     if step == "start":
         return out
     new_epoch = bool(params.get("new_epoch"))
+    # a training round: an exchange that trains (the head on batches, a bottom network on its
+    # gradients or embedding the next batches) — not one that only measures
+    training = mode == "train" and bool(
+        params.get("train") if step == "head" else
+        step == "forward" and (params.get("apply") or params.get("forward")))
+    evaluating = mode == "train" and step == "head" and bool(params.get("eval"))
     if "train" in facts:
         releasing = step in ("forward", "head") and new_epoch if mode == "train" else True
         cost = _share(dp, releases(mode, "train", rounds), facts["train"].delta_cap) \
             if dp is not None and releasing and step != "predict" else PrivacyCost(0.0)
-        out["train"] = cost + PrivacyCost(0.0, trains=mode == "train" and not params.get("final"))
+        # the training loss of the round's evaluated exchange (never under DP: it would escape
+        # the accounting), and the SHAP summaries of the training rows, measure a model there
+        measures = (evaluating and training and dp is None) or \
+            (mode == "train" and step in ("explain_head", "explain_finish"))
+        out["train"] = cost + PrivacyCost(0.0, trains=training, evaluation=measures,
+                                          party_model=measures)
     if "test" in facts and mode == "train":
         cost = PrivacyCost(0.0)
         if step == "forward" and params.get("test") and dp is not None:
             cost = _share(dp, releases(mode, "test", rounds), facts["test"].delta_cap)
-        if step == "head" and params.get("eval"):
-            cost = cost + PrivacyCost(0.0, evaluation=True)
+        if evaluating:  # the head and bottom network live at the party, not in the request
+            cost = cost + PrivacyCost(0.0, evaluation=True, party_model=True)
         out["test"] = cost
     return out
 

@@ -10,7 +10,12 @@
 ``head`` (the label party)
     Measure the current model on the test rows (when asked), then train its own bottom network
     and the head on the exchange's batches, with the other parties' embeddings as inputs, and
-    return each party the gradient of the loss with respect to *its* embeddings.
+    return each party the gradient of the loss with respect to *its* embeddings. The test
+    embeddings come from the coordinator, which may have crafted them, so the metrics and
+    influence scores are exact only for the round's one exact evaluation the runner grants
+    (``_dp.privacy_cost`` declares it); beyond it loss and accuracy with noise, as ffnet's, and
+    no ROC AUC and no influence. The exchange's training loss leaves only beside the round's
+    exact evaluation, and never under DP.
 ``predict`` (the label party, prediction sessions)
     Run the trained networks over the linked rows and write the predictions, with the party's own
     ids, to ``storage_path`` under the runner's data roots. Nothing but the file's place, its
@@ -267,14 +272,14 @@ def _forward(p: Party, nets: tuple[Any, Any, Any], params: dict[str, Any],
     return out, sum(map(len, applied)) + sum(map(len, ahead))
 
 
-def _loss_fn(cfg: SplitNNConfig) -> Any:
+def _loss_fn(cfg: SplitNNConfig, reduction: str = "mean") -> Any:
     import torch
 
     if cfg.ml_task.type == "regression":
-        return torch.nn.MSELoss()
+        return torch.nn.MSELoss(reduction=reduction)
     weights = cfg.ml_task.params.get("loss_weights")
     return torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
-                                     if weights else None)
+                                     if weights else None, reduction=reduction)
 
 
 def metrics(cfg: SplitNNConfig, out: Any, y: Any) -> dict[str, Any]:
@@ -291,6 +296,14 @@ def metrics(cfg: SplitNNConfig, out: Any, y: Any) -> dict[str, Any]:
     return found
 
 
+def noisy_metrics(p: Party, out: Any, y: Any) -> dict[str, Any]:
+    """Loss and accuracy of outputs ``out`` against ``y`` with differential privacy (as ffnet's
+    evaluations beyond the allowance): no ROC AUC or R², no influence scores."""
+    losses = _loss_fn(p.cfg, "none")(out, y).reshape(len(y), -1).mean(1).numpy()
+    hits = (out.argmax(1) == y).numpy() if p.cfg.ml_task.type == "classification" else None
+    return p.noisy_metrics("test", losses, hits)
+
+
 def _inputs(p: Party, net: Any, x: Any, given: dict[str, Any]) -> list[Any]:
     return [net(x) if c == p.client else given[c] for c in p.data.clients]
 
@@ -302,15 +315,18 @@ def _head(p: Party, nets: tuple[Any, Any, Any], params: dict[str, Any],
     net, top, opt = nets
     widths = {c: p.features[c].output_size for c in p.data.passive}
     outputs: dict[str, Any] = {}
-    if params.get("eval") and "test" in p.handles:
+    granted = p.evaluation("test") if params.get("eval") else None
+    if granted is not None:
         xt, yt = p.x("test"), p.y("test")
         given = {c: torch.from_numpy(_expect(tensors, f"test_emb/{c}", len(xt), w))
                  for c, w in widths.items()}
         net.eval(), top.eval()
         with torch.no_grad():
             inputs = _inputs(p, net, xt, given)
-            outputs["metrics"] = metrics(p.cfg, top(torch.cat(inputs, 1)), yt)
-        if p.cfg.influence_score.enable:
+            found = top(torch.cat(inputs, 1))
+            outputs["metrics"] = metrics(p.cfg, found, yt) if granted == "exact" else \
+                noisy_metrics(p, found, yt)
+        if p.cfg.influence_score.enable and granted == "exact":
             outputs["influence"] = _valuation.influence(
                 p.cfg, list(p.data.clients), inputs, top, yt, _loss_fn(p.cfg),
                 p.seed * 1_000_003 + int(params["exchange"]))
@@ -339,7 +355,8 @@ def _head(p: Party, nets: tuple[Any, Any, Any], params: dict[str, Any],
             raise ConfigError("training diverged (the loss is not finite)",
                               "lower the optimizer's learning_rate")
         out = {f"grad/{c}": p.noisy(g, "train", "gradient_clip") for c, g in grads.items()}
-        outputs["train"] = {"train_loss": total / seen, "train_num_examples": seen}
+        if p.evaluation("train") == "exact":  # the round's evaluated exchange, without DP
+            outputs["train"] = {"train_loss": total / seen, "train_num_examples": seen}
     if params.get("final") and p.cfg.differential_privacy_params is None:
         out.update(_nets.to_numpy(top, "head."))  # trained parameters, as ffnet releases
     return out, outputs, seen

@@ -16,6 +16,11 @@ Run once, after the last exchange, on the same subsample of linked training rows
 ``explain_finish`` (every passive party)
     The explainer's second pass, answered by those outputs; returns mean |SHAP| per column (and
     per-row values only when the dataset's policy sets ``release_shap_details``).
+
+A SHAP summary measures the model on a party's training rows: ``explain_head`` and
+``explain_finish`` declare an evaluation (``_dp.privacy_cost``) and report scores only for the
+exact one the runner grants after the last training round — run again over other rows, two
+summaries would describe the rows in between.
 """
 
 from __future__ import annotations
@@ -110,6 +115,10 @@ def explain_head(ctx: StepContext, datasets: dict[str, DatasetHandle], params: d
             parts = [torch.from_numpy(perturbed) if d == c else actual[d][idx] for d in clients]
             out[f"out/{c}"] = _explained(p.cfg, e.top(torch.cat(parts, 1)))
 
+    if p.evaluation("train") != "exact":  # a second summary over other rows is differencing
+        return StepResult(tensors=out, outputs={"importance": _shap.withheld(k)},
+                          num_examples=k)
+
     def model(row: int, z: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             mine = e.embed(z)
@@ -127,6 +136,9 @@ def explain_finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params:
                    tensors: dict[str, np.ndarray]) -> StepResult:
     """A passive party's second pass, answered by the label party's outputs."""
     e = _Explaining(ctx, datasets, params)
+    if e.p.evaluation("train") != "exact":
+        return StepResult(outputs={"importance": _shap.withheld(len(e.x))},
+                          num_examples=len(e.x))
     with e.file.locked():
         arrays, meta = e.file.read("feature importance record")
     owner = arrays["owner"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from jupyter_fed.contracts import Contract, filter_columns, lookup, parse_filter
 from jupyter_fed.errors import ConfigError, PermissionDenied
-from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
+from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult, file_version
 from jupyter_fed.packages.stats._explore import StatsView
 from jupyter_fed.packages.stats._moments import Stats
 from jupyter_fed.packages.stats._private import private_stats
@@ -63,10 +63,11 @@ def _columns(handle: DatasetHandle, spec: list[str | int], extra: list[str]) -> 
 
 def _version(handle: DatasetHandle) -> list[Any]:
     """What identifies the data behind an answer: registration, and the file as it is now."""
-    path = handle.path
-    st = path.stat() if path is not None else None
-    return [str(handle.info.registered_at), handle.info.num_rows,
-            st.st_mtime_ns if st else None, st.st_size if st else None]
+    if handle.path is None:
+        return [str(handle.info.registered_at), handle.info.num_rows, None, None]
+    size, mtime_ns, etag = file_version(handle.path)
+    return [str(handle.info.registered_at), handle.info.num_rows, mtime_ns, size,
+            *([etag] if etag else [])]
 
 
 def _contract_columns(contract: Contract | None) -> tuple[list[str], list[str]]:

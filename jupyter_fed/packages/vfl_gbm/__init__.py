@@ -13,7 +13,9 @@ loss, ``_valuation``): the label party walks the trees with the parties outside 
 treated as missing, from the validation bits it already holds, so influence costs no exchange.
 With ``feature_importance_score`` the parties explain their own columns with SHAP once training
 ends (``local_importance``): a passive party sends only left/right bits of its perturbed rows at
-its own splits and gets back the model's raw scores.
+its own splits and gets back the model's raw scores. Metrics, influence scores and SHAP
+summaries are exact only for the round's one exact evaluation the runner grants (``_cost``);
+beyond it the label party reports loss and accuracy with noise, as gbm does, and nothing else.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ PACKAGE = register(PackageSpec(
                                                        "explain_finish")}},
     plan="jupyter_fed.packages.vfl_gbm.plan:VflGbmPlan",
     model="jupyter_fed.packages.vfl_gbm.model:VflGbmModel",
+    privacy_cost="jupyter_fed.packages.vfl_gbm._cost:privacy_cost",
     roles=("train", "test"),
     description="gradient-boosted trees over vertically partitioned data (after a prl "
                 "linkage), SecureBoost-style: Paillier-encrypted gradients, split values kept "

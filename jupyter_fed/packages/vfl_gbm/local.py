@@ -10,7 +10,10 @@ Label party (holds the target and the private Paillier key):
            best split of every node (gbm's :class:`~jupyter_fed.packages.gbm._grow.Grower`);
            routes its own splits' rows; tells each passive party only *which of its bins* split
            which node.
-``finish`` a tree ends: leaf values, scores of the training and test rows, metrics.
+``finish`` a tree ends: leaf values, scores of the training and test rows, metrics — exact,
+           with influence scores, for the round's one exact evaluation the runner grants
+           (``_cost``); beyond it noisy loss and accuracy (training and test rows) and
+           nothing else.
 ``predict`` (prediction sessions) walks every tree and writes the predictions.
 
 Passive party:
@@ -233,6 +236,17 @@ def _decisions(p: Party, arrays: dict[str, np.ndarray], x: np.ndarray, feature: 
                              p.offsets()[p.client], feature, bins, tree, given)
 
 
+def _noisy_metrics(p: Party, raw: np.ndarray, y: np.ndarray, role: str) -> dict[str, Any]:
+    """Loss and accuracy of raw scores ``raw`` on ``role``'s rows with differential privacy (as
+    gbm's evaluations beyond the allowance): per-row log-loss or squared error, clipped by the
+    policy; no ROC AUC."""
+    if p.cfg.classification:
+        losses, hits = np.logaddexp(0.0, raw) - y * raw, (raw > 0) == (y > 0.5)
+    else:
+        losses, hits = (raw - y) ** 2, None
+    return p.noisy_metrics(role, losses, hits, f"{role}_")
+
+
 def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
            tensors: dict[str, np.ndarray]) -> StepResult:
     """A tree ends: leaf values, new scores, metrics on the test rows."""
@@ -256,22 +270,34 @@ def finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
             prev = arrays.get(f"trees.{name}", np.zeros((0, len(value)), done[name].dtype))
             arrays[f"trees.{name}"] = np.concatenate([prev, done[name][:1].astype(prev.dtype)])
         y = p.y("train")
-        found, _ = gbm_parts.metrics(arrays["raw"][:, None], y, p.cfg.classification, 2, "train_")
-        outputs: dict[str, Any] = {"train": found}
+        outputs: dict[str, Any] = {}
+        if p.evaluation("train") == "exact":
+            outputs["train"], _ = gbm_parts.metrics(arrays["raw"][:, None], y,
+                                                    p.cfg.classification, 2, "train_")
+        elif p.evaluation("train") == "noisy":
+            outputs["train"] = _noisy_metrics(p, arrays["raw"], y, "train")
         if "raw_test" in arrays:
             xt, yt = p.x("test"), p.y("test")
             given = _forest.given_bits(tensors, p.data.passive)
             right = _decisions(p, arrays, xt, done["feature"][0], done["bin"][0], tree, given)
             leaf = _forest.walk(right, done["feature"][0], p.cfg.params.max_depth)
             arrays["raw_test"] = arrays["raw_test"] + value[leaf]
-            outputs["metrics"], _ = gbm_parts.metrics(arrays["raw_test"][:, None], yt,
-                                                  p.cfg.classification, 2, "test_")
+            granted = p.evaluation("test")
+            if granted == "exact":
+                outputs["metrics"], _ = gbm_parts.metrics(arrays["raw_test"][:, None], yt,
+                                                          p.cfg.classification, 2, "test_")
+            elif granted == "noisy":
+                outputs["metrics"] = _noisy_metrics(p, arrays["raw_test"], yt, "test")
             if p.cfg.influence_score.enable:
-                outputs["influence"] = _valuation.tree_influence(
+                # kept up to date every tree (the next one starts from it), released only with
+                # the round's exact evaluation: each value is made of exact validation losses
+                found = _valuation.tree_influence(
                     p.cfg, list(p.data.clients), list(p.offsets().values()), arrays, meta,
                     tree, yt, right, given,
                     lambda t, g: _decisions(p, arrays, xt, arrays["trees.feature"][t],
                                             arrays["trees.bin"][t], t, g))
+                if granted == "exact":
+                    outputs["influence"] = found
         arrays = {k: v for k, v in arrays.items()
                   if not k.startswith("g.") and k not in ("grad", "hess")}
         out_t = {} if not params.get("final") else {

@@ -20,6 +20,11 @@ evaluate the trees; it sends *decisions* instead:
 ``explain_finish`` (every passive party)
     The explainer's second pass, answered by those raw scores; returns mean |SHAP| per column
     (and per-row values only when the dataset's policy sets ``release_shap_details``).
+
+A SHAP summary measures the model on a party's training rows: ``explain_model`` and
+``explain_finish`` declare an evaluation (``_cost``) and report scores only for the exact one
+the runner grants after the last tree — run again over other rows, two summaries would describe
+the rows in between.
 """
 
 from __future__ import annotations
@@ -156,11 +161,14 @@ def explain_model(ctx: StepContext, datasets: dict[str, DatasetHandle], params: 
                 raise ConfigError(f"the coordinator sent a malformed 'owner/{q}'", "")
             perturbed = _unpack(tensors, f"perturbed/{q}", len(owner), len(keys[q]))
             out_t[f"out/{q}"] = raw(e.x[owner], given(owner, q, perturbed))[:, None]
-        inputs, owner, digest = _shap.record(e.x, e.background, 1, e.fi)
-        second = _shap.Replay(raw(inputs, given(owner))[:, None], owner, digest)
-        values = _shap.explain(e.x, e.background, second, e.fi)
-        second.check()
-        summary, mine = _shap.summarise(values, list(p.mine.predictors), e.policy)
+        if p.evaluation("train") == "exact":
+            inputs, owner, digest = _shap.record(e.x, e.background, 1, e.fi)
+            second = _shap.Replay(raw(inputs, given(owner))[:, None], owner, digest)
+            values = _shap.explain(e.x, e.background, second, e.fi)
+            second.check()
+            summary, mine = _shap.summarise(values, list(p.mine.predictors), e.policy)
+        else:  # a second summary over other rows is differencing
+            summary, mine = _shap.withheld(k), {}
         out = StepResult(tensors={**out_t, **mine}, outputs={"importance": summary},
                          num_examples=k)
         return save(p, arrays, meta, seq, out)
@@ -185,9 +193,13 @@ def explain_finish(ctx: StepContext, datasets: dict[str, DatasetHandle], params:
                 not np.isfinite(answers).all():
             raise ConfigError("the coordinator sent a malformed 'out'",
                               "the relay is not faithful; start a new session")
-        second = _shap.Replay(np.asarray(answers, np.float64), owner, str(meta["shap_digest"]))
-        values = _shap.explain(e.x, e.background, second, e.fi)
-        second.check()
-        summary, out_t = _shap.summarise(values, list(p.mine.predictors), e.policy)
+        if p.evaluation("train") == "exact":
+            second = _shap.Replay(np.asarray(answers, np.float64), owner,
+                                  str(meta["shap_digest"]))
+            values = _shap.explain(e.x, e.background, second, e.fi)
+            second.check()
+            summary, out_t = _shap.summarise(values, list(p.mine.predictors), e.policy)
+        else:
+            summary, out_t = _shap.withheld(len(e.x)), {}
         out = StepResult(tensors=out_t, outputs={"importance": summary}, num_examples=len(e.x))
         return save(p, arrays, meta, seq, out)

@@ -9,7 +9,8 @@ residuals and labels never leave the label party in the clear. The reference SDK
 and the README for what each party and the coordinator learn. Every evaluated round also values
 each party (its Shapley value for the validation deviance, ``_valuation``), and with
 ``feature_importance_score`` each party computes its columns' exact linear SHAP values at the end
-(``local.importance``).
+(``local.importance``). Metrics, influence scores and SHAP summaries leave only for the round's
+one exact evaluation the runner grants (``_cost``); beyond it the label party reports nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ PACKAGE = register(PackageSpec(
            "importance": f"{_LOCAL}:importance"},
     plan="jupyter_fed.packages.vfl_glm.plan:VflGlmPlan",
     model="jupyter_fed.packages.vfl_glm.model:VflGlmModel",
+    privacy_cost="jupyter_fed.packages.vfl_glm._cost:privacy_cost",
     roles=("train", "test"),
     description="generalised linear model over vertically partitioned data (after a prl "
                 "linkage): coefficients at every party, BFV-encrypted gradients",

@@ -8,14 +8,16 @@
     standardised training features, in fixed point, once: the label party gets the public key
     and these ciphertexts, which it cannot read.
 ``label`` (the label party, once a round)
-    Apply nothing it did not compute: given the images ``X_p D_p`` of each passive party's
-    offered directions, minimise the deviance over its own coefficients and those directions
-    (:func:`._solve.subspace_newton`), move its own coefficients and its running copy of each
-    passive party's partial linear predictor, then compute the score vector ``s`` (the
-    residuals, for canonical links) and, for each passive party, the encrypted ``X_pᵀ s`` from
-    the party's ciphertexts and ``s`` in fixed point (plaintext × ciphertext products;
-    re-randomised and masked so that only the total decrypts). It sends each passive party
-    those ciphertexts and the coefficients of its directions — never ``s`` or a label.
+    Measure the model on the test rows (when asked, and only for the round's exact evaluation
+    the runner granted: see ``_cost``), then apply nothing it did not compute: given the images
+    ``X_p D_p`` of each passive party's offered directions, minimise the deviance over its own
+    coefficients and those directions (:func:`._solve.subspace_newton`), move its own
+    coefficients and its running copy of each passive party's partial linear predictor, then
+    compute the score vector ``s`` (the residuals, for canonical links) and, for each passive
+    party, the encrypted ``X_pᵀ s`` from the party's ciphertexts and ``s`` in fixed point
+    (plaintext × ciphertext products; re-randomised and masked so that only the total decrypts).
+    It sends each passive party those ciphertexts and the coefficients of its directions — never
+    ``s`` or a label.
 ``passive`` (every passive party, once a round)
     Move its coefficients by the label party's combination of its last directions, decrypt its
     gradient ``X_pᵀ s``, and offer its next directions (preconditioned gradient, last steps):
@@ -181,7 +183,9 @@ def label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
                     arrays[f"{k}/{c}"] = tensors[f"{k}/{c}"]
         u = {c: arrays.get(f"u/{c}", np.zeros(n)) for c in passive}
         outputs: dict[str, Any] = {}
-        if params.get("eval") and "test" in p.handles:
+        # exact metrics and influence for the round's one exact evaluation only; beyond it
+        # nothing (as glm): the deviance has no small sensitivity worth a noisy answer here
+        if params.get("eval") and "test" in p.handles and p.evaluation("test") == "exact":
             zt, yt = p.design("test", arrays), p.y("test")
             parts = {c: _expect(tensors, f"test_u/{c}", (len(yt),)) for c in passive}
             parts[p.client] = zt[:, 1:] @ arrays["beta"][1:]
@@ -222,9 +226,12 @@ def label(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str
                 result = bfv.evaluate(arrays[f"public/{c}"].tobytes(), chunks, width, fixed,
                                       np.zeros((1, width), dtype=np.int64))
                 out_t.update({f"grad/{c}/{k}": v for k, v in bfv.pack(result).items()})
-            outputs["train"] = {"train_loss": dev / n, "train_num_examples": n}
             outputs["score_bits"] = bits
-            outputs["converged"] = bool(before - dev <= p.cfg.tol * max(abs(dev), 1.0))
+            if p.evaluation("train") == "exact":  # the new fit measured on the training rows
+                outputs["train"] = {"train_loss": dev / n, "train_num_examples": n}
+                outputs["converged"] = bool(before - dev <= p.cfg.tol * max(abs(dev), 1.0))
+            else:
+                outputs["converged"] = False
         if params.get("final") and p.cfg.release_coefficients:
             out_t["coef"] = arrays["beta"][1:] / arrays["scale"]
             out_t["intercept"] = np.array([arrays["beta"][0] - float(
@@ -336,7 +343,9 @@ def importance(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dic
     background the (interventional) SHAP value of column ``j`` for a row is exactly
     ``β_j (z_j - mean(z_j))`` = ``β_j z_j`` (every column is centred on its training mean): what
     shap's ``LinearExplainer`` computes, without its cost. Only mean |SHAP| per column leaves,
-    unless the dataset's policy sets ``release_shap_details``.
+    unless the dataset's policy sets ``release_shap_details`` — and only when the runner granted
+    the step the round's exact evaluation of the training rows: re-run over every row and over
+    all but one, two summaries would give that person's ``|β_j z_j|``.
     """
     from jupyter_fed.packages import _shap
     from jupyter_fed.packages._valuation import subsample_rows
@@ -348,6 +357,9 @@ def importance(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dic
     arrays, _meta = p.file().read("model")
     x = p.x("train")
     rows = subsample_rows(len(x), p.cfg.feature_importance_score.params)
+    if p.evaluation("train") != "exact":  # a second summary over other rows is differencing
+        return StepResult(outputs={"importance": _shap.withheld(len(rows))},
+                          num_examples=len(rows))
     z = (x[rows] - arrays["mean"]) / arrays["scale"]
     beta = arrays["beta"][1:] if p.is_label else arrays["beta"]
     summary, out = _shap.summarise(z * beta, list(p.mine.predictors),

@@ -9,6 +9,10 @@ Each round is one step at the label party, then one at every passive party (in p
 2. each passive party moves its coefficients, decrypts its gradient and offers its next
    directions (and its partial linear predictor on the test rows, for the metrics).
 
+The final model is measured (and explained) in round ``done + 1``, after the last training
+round: each party's runner answers one exact evaluation of its rows per training round and one
+after the last (the round-``done`` label step already measured its fit on the training rows).
+
 The label party's block is solved exactly every round and each passive block moves by the best
 combination of its preconditioned gradient and its last steps, so a few dozen rounds reach the
 pooled maximum-likelihood fit (``benchmarks/vfl_glm.py``). The session stops after
@@ -119,7 +123,7 @@ class VflGlmPlan(VerticalPlan):
                    if "test_u" in last[p].tensors}
         final = (await self._step(io, "label", {label: Payload(
             {**self._base(label), "exchange": done_round + 1, "directions": {},
-             "eval": testing, "final": True}, tensors)}, done_round)).answers[label]
+             "eval": testing, "final": True}, tensors)}, done_round + 1)).answers[label]
         if testing:
             per = {label: dict(final.outputs.get("metrics") or {})}
             history.append(weighted_metrics(per))
@@ -133,7 +137,8 @@ class VflGlmPlan(VerticalPlan):
         importance: dict[str, Any] | None = None
         if self.cfg.feature_importance_score.enable:
             shap = await self._step(io, "importance", {c: Payload(self._base(c))
-                                                        for c in self.data.clients}, done_round)
+                                                        for c in self.data.clients},
+                                   done_round + 1)
             importance, shap_arrays = self._importance(
                 {c: (a.outputs, a.tensors) for c, a in shap.answers.items()},
                 ["linear predictor"])

@@ -1,6 +1,7 @@
 /**
  * Small pieces shared by the sections: the model subscription hook, error notes, loading text.
  */
+import { ISignal } from '@lumino/signaling';
 import React from 'react';
 
 import { FedModel, FedModelPart } from '../model';
@@ -54,4 +55,16 @@ export function Loading(props: { what: string }): JSX.Element {
 
 export function Empty(props: { children: React.ReactNode }): JSX.Element {
   return <div className="jp-Fed-empty">{props.children}</div>;
+}
+
+/** Re-render whenever `signal` fires (e.g. the Access model's `changed`). */
+export function useSignal<T>(signal: ISignal<T, unknown>): void {
+  const [, setTick] = React.useState(0);
+  React.useEffect(() => {
+    const onChange = (): void => setTick(tick => tick + 1);
+    signal.connect(onChange);
+    return () => {
+      signal.disconnect(onChange);
+    };
+  }, [signal]);
 }

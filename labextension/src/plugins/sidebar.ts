@@ -7,12 +7,14 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
+import { AccessModel, IDecision } from '../access';
 import { insertFederateCell } from '../cells';
 import { planFederate, renderFederateCell } from '../federate';
+import { decisionMessage } from '../format';
 import { fedIcon } from '../icons';
 import { FedModel } from '../model';
 import { createFedPanel, PANEL_ID } from '../panel';
@@ -45,9 +47,26 @@ async function targetNotebook(
   return created;
 }
 
+/** Tell a builder that a custodian decided one of their requests (it stays in the centre). */
+function notifyDecisions(app: JupyterFrontEnd, decisions: IDecision[]): void {
+  for (const { runner, request, grant } of decisions) {
+    const message = decisionMessage(runner, request, grant);
+    const options = {
+      autoClose: 15000,
+      actions: [{ label: 'Show', callback: () => app.shell.activateById(PANEL_ID) }]
+    };
+    if (request.status === 'approved') {
+      Notification.success(message, options);
+    } else {
+      Notification.warning(message, options);
+    }
+  }
+}
+
 export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-fed:sidebar',
-  description: 'Runners, the dataset catalog and federated sessions in the left sidebar.',
+  description:
+    'Runners, the dataset catalog, federated sessions, grants and access requests in the left sidebar.',
   autoStart: true,
   optional: [INotebookTracker, ICommandPalette, ILayoutRestorer, IDefaultFileBrowser],
   activate: (
@@ -58,6 +77,10 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     browser: IDefaultFileBrowser | null
   ): void => {
     const model = new FedModel({ isVisible: () => panel.isVisible });
+    // Polls even while the panel is closed, so a builder hears of a decision and a custodian
+    // sees the count of waiting requests on the sidebar's tab.
+    const access = new AccessModel(model);
+    access.decided.connect((_, decisions) => notifyDecisions(app, decisions));
 
     const insertCell = async (text: string): Promise<void> => {
       const notebook = await targetNotebook(app, tracker, browser);
@@ -73,9 +96,10 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       return result.button.accept;
     };
 
-    const panel = createFedPanel(model, { confirm, insertCell });
+    const panel = createFedPanel(model, access, { confirm, insertCell });
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, PANEL_ID);
+    void app.restored.then(() => access.start());
 
     app.commands.addCommand(CommandIDs.show, {
       label: 'Show Federated Learning Sidebar',
@@ -83,8 +107,8 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       execute: () => app.shell.activateById(PANEL_ID)
     });
     app.commands.addCommand(CommandIDs.refresh, {
-      label: 'Refresh Runners, Datasets and Sessions',
-      execute: () => model.refreshAll()
+      label: 'Refresh Runners, Datasets, Sessions and Access',
+      execute: () => model.refreshAll().then(() => access.refresh(true))
     });
     app.commands.addCommand(CommandIDs.insert, {
       label: 'Insert %%federate Cell for All Datasets',
