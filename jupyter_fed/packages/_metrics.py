@@ -32,8 +32,27 @@ def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     neg = len(labels) - pos
     if pos == 0 or neg == 0:
         return float("nan")
-    ranks = _average_ranks(np.asarray(scores, dtype=np.float64))
-    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    rank_sum = _rank_sum(np.asarray(scores, dtype=np.float64), labels)
+    return float((rank_sum - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def _rank_sum(x: np.ndarray, labels: np.ndarray) -> float:
+    """Sum of the average ranks (1-based, ties sharing their mean) of the rows ``labels`` marks:
+    the Mann-Whitney statistic, tie group by tie group, with one sort and about 17 bytes a row
+    beside ``x`` (a model measured on millions of rows must not need gigabytes for its AUC)."""
+    n = len(x)
+    order = np.argsort(x, kind="mergesort")
+    ordered = x[order]
+    first = np.empty(n, dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    del ordered
+    starts = np.flatnonzero(first)
+    del first
+    marked = np.add.reduceat(labels[order], starts, dtype=np.int64)
+    del order
+    counts = np.diff(np.append(starts, n))
+    return float((marked * (starts + (counts + 1) / 2.0)).sum())
 
 
 def roc_auc(labels: np.ndarray, prob: np.ndarray) -> float:
@@ -58,3 +77,26 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
     if ss_tot == 0:
         return 1.0 if ss_res == 0 else 0.0
     return 1.0 - ss_res / ss_tot
+
+
+class RowArrays:
+    """Per-row values (one 1-d array per name) filled block by block into arrays made once for
+    the expected rows, so collecting them never holds a list of blocks and their concatenation
+    at the same time; more rows than expected still fit (the arrays grow)."""
+
+    def __init__(self, rows: int, **dtypes: type | np.dtype) -> None:
+        self._arrays = {name: np.empty(rows, dtype) for name, dtype in dtypes.items()}
+        self.n = 0
+
+    def add(self, **values: np.ndarray) -> None:
+        m = len(next(iter(values.values())))
+        end = self.n + m
+        for name, v in values.items():
+            a = self._arrays[name]
+            if end > len(a):
+                a = self._arrays[name] = np.resize(a, max(end, 2 * len(a)))
+            a[self.n:end] = v
+        self.n = end
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name][:self.n]

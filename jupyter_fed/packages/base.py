@@ -83,6 +83,42 @@ class DatasetHandle(Protocol):
         """
         ...
 
+    def batches(self, columns: Sequence[str], batch_rows: int, *, seed: int | None = None,
+                epoch: int = 0, buffer_rows: int | None = None, dtype: Any = np.float32
+                ) -> Iterator[np.ndarray]:
+        """Training batches in bounded memory: ``columns`` as blocks (rows × columns, ``dtype``)
+        of ``batch_rows`` rows, the last possibly shorter.
+
+        Parameters
+        ----------
+        columns
+            Columns of each block, in this order (predictors and target together, so a row's
+            values stay together through the shuffle).
+        batch_rows
+            Rows per block.
+        seed, epoch
+            ``seed=None``: every row once, in file order (evaluation, sums). Otherwise one
+            shuffled order per ``(seed, epoch)``: the dataset's units (parquet row groups, Dask
+            partitions; a csv file is one unit) in a random order, through a shuffle buffer of
+            ``buffer_rows`` rows (default: the runner's ``shuffle_buffer_mb``) — see
+            :mod:`jupyter_fed.runner.batches` and the README. A dataset of at most
+            ``buffer_rows`` rows is shuffled uniformly.
+        dtype
+            The blocks' dtype.
+
+        Memory is the buffer, one unit being read and one block, whatever the dataset's size.
+        A dataset small enough (the runner's array cache, a quarter of the step's memory limit)
+        is read once and kept in the worker between rounds, and the same method run on its row
+        numbers gives the same order: one seed, one batch order, one trained model either way.
+        """
+        ...
+
+    def fits_in_memory(self, columns: Sequence[str], dtype: Any = np.float32) -> bool:
+        """Whether :meth:`batches` holds these columns in memory (else it streams them): what a
+        step that needs random access to every row (balanced undersampling, DP-SGD's Poisson
+        sampling) checks before it reads them whole."""
+        ...
+
     @property
     def partitioned(self) -> bool:
         """True when a Dask cluster reads the rows (``backend: dask``): prefer :meth:`map_blocks`,

@@ -167,10 +167,13 @@ class Worker:
         except (EOFError, OSError, ValueError):
             os._exit(0)  # the runner is gone (or spoke nonsense): nobody is waiting for results
 
-    def _open(self, d: dict[str, Any], scope: Any = None) -> Any:
+    def _open(self, d: dict[str, Any], scope: Any = None, memory_bytes: int | None = None) -> Any:
         """A dataset handle: a view's filtered rows, else the file through the array cache
         (which keeps a Dask-backed dataset's backend, so its partials run on the cluster).
-        ``scope`` (cache folder, principal) is where ``handle.aligned()`` finds alignments."""
+        ``scope`` (cache folder, principal) is where ``handle.aligned()`` finds alignments.
+        ``memory_bytes``: the step's memory limit; ``handle.batches`` holds rows in memory up
+        to a quarter of it (the rest is for the model, the arrow table and copies), and streams
+        a larger dataset."""
         from jupyter_fed.runner.arrays import CachedDataset
         from jupyter_fed.runner.storage import location
         from jupyter_fed.runner.views import ViewDataset
@@ -184,7 +187,9 @@ class Worker:
         path = location(d["path"], self.config.get("storage_options") or {})
         if info.view:
             return ViewDataset(info, path, self.tables.get, scope)
-        return CachedDataset(info, path, self.tables, self.arrays, scope)
+        return CachedDataset(info, path, self.tables, self.arrays, scope,
+                             memory_budget=None if memory_bytes is None else memory_bytes // 4,
+                             shuffle_buffer_bytes=self.config.get("shuffle_buffer_bytes"))
 
     def _custom_step(self, box: dict[str, Any], job: str, step: str) -> Any:
         """A custom package's step function, after the audit hook is in place (the kernel's
@@ -248,7 +253,8 @@ class Worker:
                 get_package(spec.package).load_step(spec.step)
             arrays = decode(payload) if payload else {}
             scope = AlignmentScope(Path(header["cache_dir"]), header["principal"])
-            datasets = {role: self._open(d, scope) for role, d in header["datasets"].items()}
+            datasets = {role: self._open(d, scope, header.get("memory_bytes"))
+                        for role, d in header["datasets"].items()}
             ctx = StepContext(task_id=spec.task_id, round=spec.round, cancel_event=cancel,
                               on_progress=progress, policy=header["policy"],
                               cache_dir=Path(header["cache_dir"]),

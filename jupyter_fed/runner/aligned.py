@@ -104,6 +104,8 @@ class AlignedDataset(LoadedDataset):
     intersection, which fits where the dataset did. ``info.num_rows`` is the intersection's size.
     """
 
+    whole_file = False
+
     def __init__(self, base: LoadedDataset, alignment: Alignment,
                  cache: ArrayCacheFn | None = None) -> None:
         import pyarrow as pa

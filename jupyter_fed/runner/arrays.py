@@ -81,18 +81,31 @@ class CachedDataset(LoadedDataset):
     """
 
     def __init__(self, info: DatasetInfo, path: DataPath, tables: TableCache,
-                 arrays: ArrayCache, alignments: AlignmentScope | None = None) -> None:
+                 arrays: ArrayCache, alignments: AlignmentScope | None = None,
+                 memory_budget: int | None = None, shuffle_buffer_bytes: int | None = None
+                 ) -> None:
         super().__init__(info, tables.peek(path), path, tables.get, alignments)
         size, mtime_ns, etag = file_version(path)
         self._identity = (str(path), mtime_ns, size, *([etag] if etag else []))
         self._arrays = arrays
+        # ``batches`` keeps rows in memory only as far as the cache would keep them: a larger
+        # dataset is streamed, not read whole and thrown away every round.
+        self.memory_budget = min(arrays.budget, memory_budget) if memory_budget is not None \
+            else arrays.budget
+        if shuffle_buffer_bytes is not None:
+            self.shuffle_buffer_bytes = shuffle_buffer_bytes
 
     def to_numpy(self, columns: Sequence[str], dtype: Any = np.float32) -> np.ndarray:
-        cols = tuple(columns)
-        key = (*self._identity, cols, np.dtype(dtype).str)
-        block = self._arrays.get(key, lambda: super(CachedDataset, self).to_numpy(cols, dtype))
+        block = self.block(columns, dtype)
         # A block too large to keep comes back writable and is the step's own already.
         return block if block.flags.writeable else np.array(block, copy=True)
+
+    def block(self, columns: Sequence[str], dtype: Any = np.float32) -> np.ndarray:
+        """The cached block itself (read-only when kept): ``batches`` indexes it, never copies
+        it whole."""
+        cols = tuple(columns)
+        key = (*self._identity, cols, np.dtype(dtype).str)
+        return self._arrays.get(key, lambda: super(CachedDataset, self).to_numpy(cols, dtype))
 
     def aligned(self, prl_session_id: str) -> LoadedDataset:
         """The linked rows (see ``DatasetHandle.aligned``), their decoded columns kept in the

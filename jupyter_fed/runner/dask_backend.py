@@ -47,8 +47,7 @@ if TYPE_CHECKING:
     from jupyter_fed.wire.models import DatasetBackend
 
 __all__ = ["LOCAL_THREADS", "BlockFn", "check_available", "close_clients", "map_arrow_partitions",
-           "map_partitions",
-           "partition_blocks"]
+           "map_partitions", "partition_blocks", "partition_count"]
 
 T = TypeVar("T")
 BlockFn = Callable[[np.ndarray, int], Any]
@@ -199,16 +198,25 @@ def map_partitions(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dic
         client.cancel(futures)
 
 
+def partition_count(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
+                    backend: DatasetBackend) -> int:
+    """Number of partitions Dask reads the dataset in (no row is read)."""
+    return int(frame(path, fmt, list(columns), dtypes, backend).npartitions)
+
+
 def partition_blocks(path: DataPath, fmt: str, columns: Sequence[str], dtypes: dict[str, str],
-                     backend: DatasetBackend) -> Iterator[np.ndarray]:
-    """Each partition's rows as one float64 block, in file order, read by the workers."""
+                     backend: DatasetBackend, order: Sequence[int] | None = None
+                     ) -> Iterator[np.ndarray]:
+    """Each partition's rows as one float64 block, read by the workers: in file order, or in
+    ``order`` (partition numbers, for a shuffled epoch; see ``batches``)."""
     import dask
 
     client = client_for(backend.scheduler)
     cols = list(columns)
     pending: deque[Any] = deque()
+    parts = frame(path, fmt, cols, dtypes, backend).to_delayed()
     try:
-        for part in frame(path, fmt, cols, dtypes, backend).to_delayed():
+        for part in parts if order is None else [parts[i] for i in order]:
             pending.append(client.compute(dask.delayed(as_block)(part, cols)))
             if len(pending) >= WINDOW:
                 yield pending.popleft().result()

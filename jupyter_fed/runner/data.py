@@ -334,6 +334,15 @@ class LoadedDataset:
         for :meth:`aligned`; ``None`` outside a runner's worker.
     """
 
+    whole_file = True
+    """The rows are the whole file, in file order (not a view's or an alignment's selection):
+    :meth:`batches` may then read them unit by unit (parquet row groups)."""
+    memory_budget: int | None = None
+    """Bytes of decoded rows :meth:`batches` may hold in memory at once; more are streamed.
+    ``None``: no limit (a plain handle reads its rows into memory, as it always did)."""
+    shuffle_buffer_bytes: int = 64 * 2**20
+    """The shuffle buffer's size when streaming (see ``batches``)."""
+
     def __init__(self, info: DatasetInfo, table: pa.Table | None, path: DataPath | None = None,
                  loader: Callable[[DataPath], pa.Table] | None = None,
                  alignments: AlignmentScope | None = None) -> None:
@@ -404,6 +413,36 @@ class LoadedDataset:
             return
         yield from streaming.rebatch(streaming.stream(self.path, columns, batch_rows,
                                                       self._dtypes()), batch_rows, len(columns))
+
+    def batches(self, columns: Sequence[str], batch_rows: int, *, seed: int | None = None,
+                epoch: int = 0, buffer_rows: int | None = None, dtype: Any = np.float32
+                ) -> Iterator[np.ndarray]:
+        """``columns`` as blocks of ``batch_rows`` rows of ``dtype`` (the last may be shorter):
+        shuffled by a seeded method that reads the rows one unit at a time (``seed``, one order
+        per ``epoch``), or in file order (``seed=None``). See ``DatasetHandle.batches`` and
+        :mod:`jupyter_fed.runner.batches` for the method and its memory bound.
+        """
+        from jupyter_fed.runner import batches
+
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        return batches.read(self, self._known(columns), batch_rows, seed=seed, epoch=epoch,
+                            buffer_rows=buffer_rows, dtype=dtype)
+
+    def fits_in_memory(self, columns: Sequence[str], dtype: Any = np.float32) -> bool:
+        """Whether :meth:`batches` holds ``columns`` in memory (else it streams them): rows
+        already loaded, or within :attr:`memory_budget`; never for a Dask-backed dataset."""
+        if self._loaded is not None or self.path is None:
+            return True
+        if self.partitioned:
+            return False
+        return self.memory_budget is None or \
+            self.num_rows * len(columns) * np.dtype(dtype).itemsize <= self.memory_budget
+
+    def block(self, columns: Sequence[str], dtype: Any = np.float32) -> np.ndarray:
+        """``columns`` of every row as one array, which the caller must not modify (a cached
+        handle hands out its kept copy)."""
+        return self.to_numpy(columns, dtype)
 
     def map_blocks(self, columns: Sequence[str], fn: Callable[[np.ndarray, int], T],
                    batch_rows: int = 65_536) -> Iterator[T]:

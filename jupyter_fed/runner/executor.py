@@ -219,7 +219,8 @@ class Executor:
                   "data_roots": [str(r) for r in self.settings.data_roots],
                   "secagg_dir": str(self.settings.home / "secagg"),
                   "secagg_ttl": self.settings.secagg_ttl,
-                  "result_path": str(self._result_path(key))}
+                  "result_path": str(self._result_path(key)),
+                  "memory_bytes": limits.memory_bytes}
         if custom is not None and not builtin:  # runs alone in a sandboxed one-shot worker
             header["custom"] = self.custom.header(custom, key, handles, header)
         if builtin:

@@ -81,7 +81,11 @@ class RunnerSettings(BaseModel):
     max_queued_per_principal: int = Field(64, ge=1, description="steps one principal may have "
                                           "waiting; more are refused with 429")
     array_cache_mb: int = Field(512, ge=0, description="decoded dataset columns each worker keeps "
-                                "between rounds, in MiB")
+                                "between rounds, in MiB; training reads a larger dataset (or one "
+                                "over a quarter of step_memory_mb) in streamed batches instead")
+    shuffle_buffer_mb: int = Field(64, ge=1, description="rows a training step holds to shuffle "
+                                   "a dataset it streams, in MiB of decoded values (see README: "
+                                   "training on silos larger than memory)")
     secagg_ttl: float = Field(6 * 3600.0, gt=0, description="seconds a secure-aggregation "
                               "round's keys and shares are kept at most (they are deleted "
                               "after its unmask step anyway)")

@@ -22,12 +22,17 @@ from jupyter_fed.wire.models import NAME_RE
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["FORMATS", "block", "map_file", "map_table", "rebatch", "stream"]
+__all__ = ["FORMATS", "PRE_BUFFER", "block", "map_file", "map_table", "rebatch", "row_group_batches",
+           "stream"]
 
 T = TypeVar("T")
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 """File suffix → format the runner reads."""
+PRE_BUFFER = False
+"""pyarrow's ``pre_buffer`` for parquet files read in blocks. With it (pyarrow's default), a
+``ParquetFile`` keeps the column chunks it pre-buffered until it is closed: iterating a 200 MB
+file's batches grew the process by the whole file's columns, which is no streaming at all."""
 
 
 def block(batch: Any, width: int) -> np.ndarray:
@@ -38,6 +43,14 @@ def block(batch: Any, width: int) -> np.ndarray:
     return out
 
 
+def row_group_batches(pf: Any, batch_rows: int, columns: list[str]) -> Iterator[Any]:
+    """A parquet file's record batches one row group at a time, in file order: a batch that
+    spans row groups makes pyarrow decode them together (batches end at row groups here;
+    ``rebatch`` evens them out)."""
+    for group in range(pf.metadata.num_row_groups):
+        yield from pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns)
+
+
 def stream(path: DataPath, columns: list[str], batch_rows: int, dtypes: dict[str, str]
             ) -> Iterator[np.ndarray]:
     import pyarrow as pa
@@ -46,9 +59,9 @@ def stream(path: DataPath, columns: list[str], batch_rows: int, dtypes: dict[str
 
     with source(path) as src:
         if FORMATS[path.suffix.lower()] == "parquet":
-            pf = pq.ParquetFile(src)
+            pf = pq.ParquetFile(src, pre_buffer=PRE_BUFFER)
             try:
-                for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+                for batch in row_group_batches(pf, batch_rows, columns):
                     yield block(batch.select(columns), len(columns))
             finally:
                 pf.close()
@@ -118,9 +131,9 @@ def map_file(path: DataPath, fmt: str, columns: list[str], dtypes: dict[str, str
     first = 0
     with source(path) as src:
         if fmt == "parquet":
-            pf = pq.ParquetFile(src)
+            pf = pq.ParquetFile(src, pre_buffer=PRE_BUFFER)
             try:
-                for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+                for batch in row_group_batches(pf, batch_rows, columns):
                     table = pa.Table.from_batches([batch]).select(columns)
                     yield fn(table, first)
                     first += table.num_rows

@@ -65,6 +65,8 @@ def view_rows(text: str, columns: Sequence[str]) -> Callable[[pa.Table], pa.Tabl
 class ViewDataset(LoadedDataset):
     """A ``DatasetHandle`` over the rows of a file that a view's filter keeps."""
 
+    whole_file = False
+
     def __init__(self, info: DatasetInfo, path: DataPath, loader: Callable[[DataPath], pa.Table],
                  alignments: AlignmentScope | None = None) -> None:
         assert info.view is not None

@@ -243,6 +243,7 @@ class WorkerPool:
             worker.send({"op": "config", "torch_threads": self.settings.torch_threads,
                          "warmup": self.settings.warmup,
                          "array_cache_bytes": self.settings.array_cache_mb * MiB,
+                         "shuffle_buffer_bytes": self.settings.shuffle_buffer_mb * MiB,
                          "storage_options": self.settings.storage_options})
             while True:
                 header, _ = await _ipc.read(reader)

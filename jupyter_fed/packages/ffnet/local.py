@@ -23,6 +23,7 @@ from jupyter_fed.packages._metrics import r2, roc_auc
 from jupyter_fed.packages._options import balanced_index, round_seed
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.ffnet import _dp, _net
+from jupyter_fed.packages.ffnet._cost import EVAL_ROWS
 from jupyter_fed.packages.ffnet.config import FFNetConfig, FFNetData, parse
 
 
@@ -34,22 +35,44 @@ def _check_columns(handle: DatasetHandle, data: FFNetData) -> None:
                           "check data_config predictors/target against the catalog schema")
 
 
-def _arrays(handle: DatasetHandle, data: FFNetData, cfg: FFNetConfig) -> tuple[Any, Any]:
+def _labels(cfg: FFNetConfig, y_np: np.ndarray, handle: DatasetHandle, data: FFNetData) -> Any:
+    """The target as torch wants it: class indices (int64) or a float32 column; checked."""
     import torch
 
-    _check_columns(handle, data)
-    x = torch.from_numpy(handle.to_numpy(data.predictors, np.float32))
-    y_np = handle.to_numpy([data.target], np.float64)[:, 0]
     if cfg.ml_task.type == "classification":
         classes = cfg.model.params.output_size
-        if (y_np != np.round(y_np)).any() or y_np.min() < 0 or y_np.max() >= classes:
+        if len(y_np) and ((y_np != np.round(y_np)).any() or y_np.min() < 0 or
+                          y_np.max() >= classes):
             raise ConfigError(f"target {data.target!r} of dataset {handle.info.name!r} must hold "
                               f"class labels 0..{classes - 1} for classification",
                               "set model.params.output_size to the number of classes")
-        y = torch.from_numpy(y_np.astype(np.int64))
-    else:
-        y = torch.from_numpy(y_np.astype(np.float32)).unsqueeze(1)
-    return x, y
+        return torch.from_numpy(y_np.astype(np.int64))
+    return torch.from_numpy(y_np.astype(np.float32)).unsqueeze(1)
+
+
+def _arrays(handle: DatasetHandle, data: FFNetData, cfg: FFNetConfig) -> tuple[Any, Any]:
+    """Every row in memory: for the steps that need random access to all of them (balanced
+    undersampling, DP-SGD's Poisson sampling), refused for a dataset the runner streams."""
+    import torch
+
+    _check_columns(handle, data)
+    if not handle.fits_in_memory([*data.predictors, data.target]):
+        raise ConfigError(f"dataset {handle.info.name!r} is larger than this runner keeps in "
+                          "memory, and balance_train_datasets and differential privacy need "
+                          "random access to every training row",
+                          "train without them (rows are then streamed in shuffled batches), or "
+                          "ask the custodian for a larger array_cache_mb and step_memory_mb")
+    x = torch.from_numpy(handle.to_numpy(data.predictors, np.float32))
+    return x, _labels(cfg, handle.to_numpy([data.target], np.float64)[:, 0], handle, data)
+
+
+def _batch(cfg: FFNetConfig, block: np.ndarray, handle: DatasetHandle, data: FFNetData
+           ) -> tuple[Any, Any]:
+    """One block of ``batches`` (predictors then target) as torch inputs and targets."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(block[:, :-1]))
+    return x, _labels(cfg, block[:, -1], handle, data)
 
 
 def _loss_fn(cfg: FFNetConfig, reduction: str = "mean") -> Any:
@@ -71,36 +94,75 @@ def _eval_handle(datasets: dict[str, DatasetHandle], private: bool) -> DatasetHa
     return test if test is not None and test.info.name != train.info.name else None
 
 
-def _metrics(cfg: FFNetConfig, net: Any, x: Any, y: Any, prefix: str,
+def _metrics(cfg: FFNetConfig, net: Any, handle: DatasetHandle, data: FFNetData, prefix: str,
              grant: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Loss and accuracy/AUC (or R²) of ``net`` on ``x, y``: exact for the round's evaluation,
-    noisy (``privacy.evaluation``, no diagnostics) when the runner charged this one as an extra
-    query."""
+    """Loss and accuracy/AUC (or R²) of ``net`` on ``handle``'s rows, read in blocks of
+    :data:`EVAL_ROWS` (memory: a block, and per row its loss, label and predicted probabilities,
+    which the AUC needs): exact for the round's evaluation, noisy (``privacy.evaluation``, no
+    diagnostics) when the runner charged this one as an extra query."""
     import torch
 
+    _check_columns(handle, data)
+    classes = cfg.ml_task.type == "classification"
+    width = cfg.model.params.output_size if classes else 1
+    rows = _PerRow(handle.num_rows, width, classes)
+    class_weights = cfg.ml_task.params.get("loss_weights") if classes else None
+    per_row, weight_sum = _loss_fn(cfg, "none"), 0.0
     net.eval()
     with torch.no_grad():
-        out = net(x)
-        if grant and grant.get("evaluation") == "noisy":
-            from jupyter_fed.privacy.evaluation import noisy_metrics
+        for block in handle.batches([*data.predictors, data.target], EVAL_ROWS):
+            x, y = _batch(cfg, block, handle, data)
+            out = net(x)
+            loss = per_row(out, y).reshape(len(y), -1).numpy()
+            if class_weights:
+                weight_sum += float(np.asarray(class_weights, np.float64)[y.numpy()].sum())
+            rows.add(loss, torch.softmax(out, dim=1).numpy() if classes else out.numpy(),
+                     y.numpy() if classes else y.numpy()[:, 0])
+    losses, out_all, y_all = rows.arrays()
+    if grant and grant.get("evaluation") == "noisy":
+        from jupyter_fed.privacy.evaluation import noisy_metrics
 
-            hits = (out.argmax(1) == y).numpy() if cfg.ml_task.type == "classification" else None
-            return noisy_metrics(_loss_fn(cfg, "none")(out, y).reshape(len(y), -1).mean(1).numpy(),
-                                 hits, float(grant["evaluation_epsilon"]),
-                                 float(grant["evaluation_loss_bound"]), prefix)
-        loss = float(_loss_fn(cfg)(out, y))
-    n = len(y)
-    metrics = {f"{prefix}loss": loss, f"{prefix}num_examples": n}
-    if cfg.ml_task.type == "classification":
-        prob = torch.softmax(out, dim=1).numpy().astype(np.float64)
-        labels = y.numpy()
-        metrics[f"{prefix}accuracy"] = float((prob.argmax(1) == labels).mean())
-        metrics[f"{prefix}roc_auc"] = roc_auc(labels, prob)
-        metrics["diagnostics"] = {"predicted_classes": len(np.unique(prob.argmax(1))),
+        hits = out_all.argmax(1) == y_all if classes else None
+        return noisy_metrics(losses, hits, float(grant["evaluation_epsilon"]),
+                             float(grant["evaluation_loss_bound"]), prefix)
+    n = len(y_all)
+    # torch's "mean" reduction: over the class weights of the rows when there are any
+    denominator = weight_sum if class_weights else float(n)
+    metrics = {f"{prefix}loss": float(losses.sum(dtype=np.float64)) / denominator
+               if denominator else float("nan"), f"{prefix}num_examples": n}
+    if classes:
+        metrics[f"{prefix}accuracy"] = float((out_all.argmax(1) == y_all).mean())
+        metrics[f"{prefix}roc_auc"] = roc_auc(y_all, out_all)
+        metrics["diagnostics"] = {"predicted_classes": len(np.unique(out_all.argmax(1))),
                                   "test_rows": n}
     else:
-        metrics[f"{prefix}r2"] = r2(y.numpy()[:, 0], out.numpy()[:, 0])
+        metrics[f"{prefix}r2"] = r2(y_all, out_all[:, 0])
     return metrics
+
+
+class _PerRow:
+    """Per-row results of an evaluation, filled block by block into arrays made once (the
+    registered row count; more rows, from a file changed since, still fit)."""
+
+    def __init__(self, rows: int, width: int, classes: bool) -> None:
+        self.loss = np.empty(rows, np.float32)
+        self.out = np.empty((rows, width), np.float64 if classes else np.float32)
+        self.y = np.empty(rows, np.int64 if classes else np.float32)
+        self.n = 0
+
+    def add(self, loss: np.ndarray, out: np.ndarray, y: np.ndarray) -> None:
+        end = self.n + len(y)
+        if end > len(self.y):
+            grow = max(end, 2 * len(self.y))
+            self.loss, self.out, self.y = (np.resize(a, (grow, *a.shape[1:]))
+                                           for a in (self.loss, self.out, self.y))
+        self.loss[self.n:end] = loss.mean(1)
+        self.out[self.n:end] = out
+        self.y[self.n:end] = y
+        self.n = end
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.loss[:self.n], self.out[:self.n], self.y[:self.n]
 
 
 def _optimizer(cfg: FFNetConfig, params: Any) -> Any:
@@ -119,7 +181,6 @@ def _optimizer(cfg: FFNetConfig, params: Any) -> Any:
 def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
         tensors: dict[str, np.ndarray]) -> StepResult:
     """Evaluate the received global model on ``test`` (else ``train``), then train it on ``train``."""
-    import torch
 
     cfg, data = parse(params.get("model_config"), params.get("data_config"))
     net = _net.load_numpy(_net.build(cfg), tensors)
@@ -127,45 +188,34 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     handle = _eval_handle(datasets, private)
     outputs: dict[str, Any] = {"metrics": {}}
     if handle is not None:
-        xt, yt = _arrays(handle, data, cfg)
-        outputs["metrics"] = _metrics(cfg, net, xt, yt, "test_", _grant(ctx, datasets, handle))
+        outputs["metrics"] = _metrics(cfg, net, handle, data, "test_",
+                                      _grant(ctx, datasets, handle))
         outputs["diagnostics"] = outputs["metrics"].pop("diagnostics", {})
-    x, y = _arrays(datasets["train"], data, cfg)
+    train = datasets["train"]
+    _check_columns(train, data)
     if private:
+        x, y = _arrays(train, data, cfg)
         return _fit_private(ctx, cfg, params, net, x, y, outputs)
-    gen = torch.Generator().manual_seed(round_seed(cfg.seed, ctx.round))
-    index = torch.from_numpy(balanced_index(y.numpy(), round_seed(cfg.seed, ctx.round))) \
-        if cfg.balance_train_datasets and cfg.ml_task.type == "classification" \
-        else torch.arange(len(y))
+    balanced = cfg.balance_train_datasets and cfg.ml_task.type == "classification"
     loss_fn, opt = _loss_fn(cfg), _optimizer(cfg, net.parameters())
     grant = (ctx.policy.get("train") or {}).get("grant")
-    per_row = _loss_fn(cfg, "none") if (grant or {}).get("evaluation") == "noisy" else None
-    n, bs = len(index), cfg.batch_size
-    batches_per_epoch = max(1, -(-n // bs))
-    total = cfg.local_epochs * batches_per_epoch
-    started, done, train_loss = time.monotonic(), 0, 0.0
+    # Beyond the round's one exact evaluation on its rows, the training loss is released with
+    # noise over per-row losses of the last epoch (collected only then).
+    rows_loss: list[Any] | None = [] if (grant or {}).get("evaluation") == "noisy" else None
+    per_row = _loss_fn(cfg, "none") if rows_loss is not None else None
+    started = time.monotonic()
     net.train()
-    for _epoch in range(cfg.local_epochs):
-        order = index[torch.randperm(n, generator=gen)]
-        train_loss, rows_loss = 0.0, []  # type: float, list[Any]
-        for b in range(batches_per_epoch):
-            idx = order[b * bs:(b + 1) * bs]
-            opt.zero_grad(set_to_none=True)
-            out = net(x[idx])
-            loss = loss_fn(out, y[idx])
-            if per_row is not None:  # for the noisy training loss
-                rows_loss.append(per_row(out.detach(), y[idx]).reshape(len(idx), -1).mean(1))
-            loss.backward()
-            opt.step()
-            train_loss += loss.item() * len(idx)
-            done += 1
-            if done % 50 == 0:
-                ctx.progress(done / total, f"epoch {_epoch + 1}/{cfg.local_epochs}")
-        train_loss /= n
+    if balanced:
+        n, train_loss = _train_balanced(ctx, cfg, net, opt, loss_fn, *_arrays(train, data, cfg),
+                                        per_row=per_row, rows=rows_loss)
+    else:
+        n, train_loss = _train_streamed(ctx, cfg, net, opt, loss_fn, train, data,
+                                        per_row=per_row, rows=rows_loss)
     if not np.isfinite(train_loss):
         raise ConfigError("training diverged (the loss is not finite)",
                           "lower the optimizer's learning_rate")
-    outputs["train"] = {**_train_loss(train_loss, rows_loss, grant), "train_num_examples": int(n),
+    outputs["train"] = {**_train_loss(train_loss, rows_loss or [], grant),
+                        "train_num_examples": int(n),
                         "train_seconds": time.monotonic() - started}
     return StepResult(tensors=_net.to_numpy(net), outputs=outputs, num_examples=int(n))
 
@@ -184,6 +234,67 @@ def _train_loss(exact: float, rows: list[Any], grant: dict[str, Any] | None) -> 
                         float(grant["evaluation_loss_bound"]), "train_")
     out.pop("train_num_examples")
     return out
+
+
+def _step(net: Any, opt: Any, loss_fn: Any, x: Any, y: Any, per_row: Any = None,
+          rows: list[Any] | None = None) -> float:
+    opt.zero_grad(set_to_none=True)
+    out = net(x)
+    loss = loss_fn(out, y)
+    if per_row is not None and rows is not None:  # for a noisy training loss
+        rows.append(per_row(out.detach(), y).reshape(len(y), -1).mean(1))
+    loss.backward()
+    opt.step()
+    return float(loss.item())
+
+
+def _train_streamed(ctx: StepContext, cfg: FFNetConfig, net: Any, opt: Any, loss_fn: Any,
+                    handle: DatasetHandle, data: FFNetData, per_row: Any = None,
+                    rows: list[Any] | None = None) -> tuple[int, float]:
+    """Local epochs over ``handle.batches``: one shuffled order per epoch from the round's seed,
+    the same whether the rows are in memory or streamed. Returns (rows, last epoch's loss)."""
+    seed, bs = round_seed(cfg.seed, ctx.round), cfg.batch_size
+    total = cfg.local_epochs * max(1, -(-handle.num_rows // bs))
+    done, n, train_loss = 0, 0, 0.0
+    for epoch in range(cfg.local_epochs):
+        n, train_loss = 0, 0.0
+        if rows is not None:
+            rows.clear()  # the last epoch's losses only
+        for block in handle.batches([*data.predictors, data.target], bs, seed=seed, epoch=epoch):
+            x, y = _batch(cfg, block, handle, data)
+            train_loss += _step(net, opt, loss_fn, x, y, per_row, rows) * len(y)
+            n += len(y)
+            done += 1
+            if done % 50 == 0:
+                ctx.progress(min(done / total, 1.0), f"epoch {epoch + 1}/{cfg.local_epochs}")
+    return n, train_loss / max(n, 1)
+
+
+def _train_balanced(ctx: StepContext, cfg: FFNetConfig, net: Any, opt: Any, loss_fn: Any,
+                    x: Any, y: Any, per_row: Any = None, rows: list[Any] | None = None
+                    ) -> tuple[int, float]:
+    """Local epochs over a class-balanced undersample of rows held in memory."""
+    import torch
+
+    seed = round_seed(cfg.seed, ctx.round)
+    gen = torch.Generator().manual_seed(seed)
+    index = torch.from_numpy(balanced_index(y.numpy(), seed))
+    n, bs = len(index), cfg.batch_size
+    batches_per_epoch = max(1, -(-n // bs))
+    total = cfg.local_epochs * batches_per_epoch
+    done, train_loss = 0, 0.0
+    for epoch in range(cfg.local_epochs):
+        order = index[torch.randperm(n, generator=gen)]
+        train_loss = 0.0
+        if rows is not None:
+            rows.clear()
+        for b in range(batches_per_epoch):
+            idx = order[b * bs:(b + 1) * bs]
+            train_loss += _step(net, opt, loss_fn, x[idx], y[idx], per_row, rows) * len(idx)
+            done += 1
+            if done % 50 == 0:
+                ctx.progress(done / total, f"epoch {epoch + 1}/{cfg.local_epochs}")
+    return n, train_loss / max(n, 1)
 
 
 def _fit_private(ctx: StepContext, cfg: FFNetConfig, params: dict[str, Any], net: Any, x: Any,
@@ -263,8 +374,7 @@ def evaluate(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[
     if handle is None:
         return StepResult(outputs={"metrics": {}}, num_examples=0)
     net = _net.load_numpy(_net.build(cfg), tensors)
-    x, y = _arrays(handle, data, cfg)
-    metrics = _metrics(cfg, net, x, y, "test_", _grant(ctx, datasets, handle))
+    metrics = _metrics(cfg, net, handle, data, "test_", _grant(ctx, datasets, handle))
     diagnostics = metrics.pop("diagnostics", {})
     return StepResult(outputs={"metrics": metrics, "diagnostics": diagnostics},
                       num_examples=int(metrics["test_num_examples"]))

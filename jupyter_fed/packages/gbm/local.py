@@ -29,6 +29,7 @@ leaves, nor appears in an error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ import numpy as np
 from jupyter_fed.errors import ConfigError, PermissionDenied
 from jupyter_fed.packages._options import balanced_index, round_seed
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
-from jupyter_fed.packages.gbm import _loss, _memo, _sketch
+from jupyter_fed.packages.gbm import _loss, _memo, _read
 from jupyter_fed.packages.gbm._hist import histograms
 from jupyter_fed.packages.gbm._trees import Ensemble
 from jupyter_fed.packages.gbm.config import GBMConfig, GBMData, parse
@@ -58,19 +59,21 @@ def _check(handle: DatasetHandle, data: GBMData) -> None:
                           "id columns identify rows and are never used as numbers")
 
 
-def _target(handle: DatasetHandle, data: GBMData, cfg: GBMConfig,
-            n_classes: int | None = None) -> np.ndarray:
-    """The target column, checked: labels ``0..n_classes-1`` (classification) or finite."""
-    y = handle.to_numpy([data.target], np.float64)[:, 0]
+def _target_check(handle: DatasetHandle, data: GBMData, cfg: GBMConfig,
+                  n_classes: int | None = None) -> Callable[[np.ndarray], None]:
+    """Checks a block of the target: labels ``0..n_classes-1`` (classification) or finite."""
     where = f"target {data.target!r} of dataset {handle.info.name!r}"
-    if not np.isfinite(y).all():
-        raise ConfigError(f"{where} holds infinite values", "fix or drop those rows")
-    if cfg.classification:
-        top = MAX_CLASSES if n_classes is None else n_classes
-        if len(y) and ((y != np.round(y)).any() or y.min() < 0 or y.max() >= top):
+    top = MAX_CLASSES if n_classes is None else n_classes
+
+    def check(y: np.ndarray) -> None:
+        if not np.isfinite(y).all():
+            raise ConfigError(f"{where} holds infinite values", "fix or drop those rows")
+        if cfg.classification and len(y) and \
+                ((y != np.round(y)).any() or y.min() < 0 or y.max() >= top):
             raise ConfigError(f"{where} must hold class labels 0..{top - 1} for classification",
                               "encode the classes as 0..k-1, or use ml_task.type 'regression'")
-    return y
+
+    return check
 
 
 def _minimum(ctx: StepContext, role: str) -> int:
@@ -86,23 +89,22 @@ def sketch(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
     cfg, data = parse(params.get("model_config"), params.get("data_config"))
     handle = datasets["train"]
     _check(handle, data)
-    x = handle.to_numpy(data.predictors, np.float64)
-    y = _target(handle, data, cfg)
-    if len(y) == 0:
-        raise ConfigError(f"dataset {handle.info.name!r} has no rows", "")
-    _no_differencing(ctx, handle, len(y))
     k = int((ctx.policy.get("train") or {}).get("min_count") or 10)
     alpha = cfg.params.sketch_relative_accuracy
-    parts = []
-    for j in range(x.shape[1]):
-        sign, keys, counts = _sketch.column_sketch(x[:, j], alpha, k)
-        parts.append((np.full(len(keys), j, np.int32), sign, keys, counts))
-        ctx.progress((j + 1) / x.shape[1], "sketching predictors")
+    ctx.progress(0.0, "sketching predictors")
+    sketches, class_counts, rows, y_sum = _read.sketches(
+        handle, data.predictors, data.target, alpha, k, _target_check(handle, data, cfg),
+        cfg.classification)
+    if rows == 0:
+        raise ConfigError(f"dataset {handle.info.name!r} has no rows", "")
+    _no_differencing(ctx, handle, rows)
+    parts = [(np.full(len(keys), j, np.int32), sign, keys, counts)
+             for j, (sign, keys, counts) in enumerate(sketches)]
     out = {f"sketch.{name}": np.concatenate([p[i] for p in parts])
            for i, name in enumerate(("feature", "sign", "key", "count"))}
-    outputs: dict[str, Any] = {"count": len(y)}
+    outputs: dict[str, Any] = {"count": rows}
     if cfg.classification:
-        counts = np.bincount(y.astype(np.intp)).astype(np.float64)
+        counts = class_counts.astype(np.float64)
         if cfg.balance_train_datasets:
             counts[counts > 0] = counts[counts > 0].min()
         small = (counts > 0) & (counts < _minimum(ctx, "train"))
@@ -110,8 +112,8 @@ def sketch(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         counts[small] = 0.0
         out["target"] = counts
     else:
-        out["target"] = np.array([float(len(y)), float(y.sum())])
-    return StepResult(tensors=out, outputs=outputs, num_examples=len(y))
+        out["target"] = np.array([float(rows), y_sum])
+    return StepResult(tensors=out, outputs=outputs, num_examples=rows)
 
 
 def _no_differencing(ctx: StepContext, handle: DatasetHandle, rows: int) -> None:
@@ -159,10 +161,17 @@ def _binned(handle: DatasetHandle, data: GBMData, cfg: GBMConfig, ens: Ensemble,
         raise ConfigError("step input: edges do not match the predictors", "")
     key = _memo.data_key(handle, [*data.predictors, data.target])
     edges = _memo.digest(ens.edges, ens.n_edges) if key is not None else ""
-    codes = _memo.cached(None if key is None else (key, "codes", edges), lambda: _sketch.bin_columns(
-        handle.to_numpy(data.predictors, np.float64), ens.edges, ens.n_edges))
-    y = _memo.cached(None if key is None else (key, "y", n_classes),
-                     lambda: _target(handle, data, cfg, n_classes if cfg.classification else None))
+    read: list[tuple[np.ndarray, np.ndarray]] = []  # one pass serves both when both miss
+
+    def rows() -> tuple[np.ndarray, np.ndarray]:
+        if not read:
+            read.append(_read.binned(handle, data.predictors, data.target, ens.edges, ens.n_edges,
+                                     _target_check(handle, data, cfg,
+                                                   n_classes if cfg.classification else None)))
+        return read[0]
+
+    codes = _memo.cached(None if key is None else (key, "codes", edges), lambda: rows()[0])
+    y = _memo.cached(None if key is None else (key, "y", n_classes), lambda: rows()[1])
     return codes, y, key
 
 
@@ -249,14 +258,15 @@ def privacy_cost(step: str, params: dict[str, Any], facts: dict[str, Any]) -> di
 
 
 def estimate(step: str, params: dict[str, Any], rows: dict[str, int]) -> int:
-    """Peak bytes of a step: bin codes and float copies of the rows, per-tree gradients and raw
-    predictions, and the histograms (open nodes × predictors × bins × 3 float64)."""
+    """Peak bytes of a step: bin codes of the rows (one byte a cell: the float rows are read in
+    blocks, see ``_read``), per-tree gradients and raw predictions, and the histograms (open
+    nodes × predictors × bins × 3 float64)."""
     cfg, data = parse((params or {}).get("model_config"), (params or {}).get("data_config"))
     n_classes = params.get("n_classes") if isinstance(params.get("n_classes"), int) else 2
     k = _loss.trees_per_iteration(cfg.classification, max(int(n_classes), 1))
     f = len(data.predictors)
     n = rows.get("train", 0) + rows.get("test", 0)
-    per_row = f * (1 + 8) + 8 * k * 6 + 16
+    per_row = f + 8 * k * 6 + 16  # bin codes (``_read``), per-tree state, target and nodes
     nodes = k * 2 ** (cfg.params.max_depth - 1)
     hist = nodes * f * (cfg.params.max_bins + 1) * 3 * 8 * 2 if step == "grow" else 0
     return int(n * per_row + hist)

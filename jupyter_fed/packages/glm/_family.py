@@ -109,6 +109,17 @@ def check_target(family: str, y: np.ndarray) -> str | None:
     return None
 
 
+CHUNK = 1 << 18
+"""Rows whose unit deviances are computed at once (their temporaries stay small)."""
+
+
+def _mean_deviance(family: str, y: np.ndarray, mu: np.ndarray, eta: np.ndarray) -> float:
+    total = 0.0
+    for s in range(0, len(y), CHUNK):
+        total += float(deviance(family, y[s:s + CHUNK], mu[s:s + CHUNK], eta[s:s + CHUNK]).sum())
+    return total / len(y)
+
+
 def metrics(family: str, y: np.ndarray, mu: np.ndarray, eta: np.ndarray, prefix: str = "test_"
             ) -> dict[str, float]:
     """The reference's metrics: cross-entropy, accuracy and ROC AUC (logistic); MSE and R²
@@ -118,10 +129,10 @@ def metrics(family: str, y: np.ndarray, mu: np.ndarray, eta: np.ndarray, prefix:
     if n == 0:
         return out
     if family == "logistic":
-        out[f"{prefix}loss"] = float(deviance(family, y, mu, eta).mean() / 2.0)
+        out[f"{prefix}loss"] = _mean_deviance(family, y, mu, eta) / 2.0
         out[f"{prefix}accuracy"] = float(((eta > 0) == (y > 0.5)).mean())
         out[f"{prefix}roc_auc"] = binary_auc(y > 0.5, eta)
         return out
-    out[f"{prefix}loss"] = float(deviance(family, y, mu, eta).mean())
+    out[f"{prefix}loss"] = _mean_deviance(family, y, mu, eta)
     out[f"{prefix}r2"] = r2(y, mu)
     return out

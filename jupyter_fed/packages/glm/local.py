@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+from jupyter_fed.packages._metrics import RowArrays
 from jupyter_fed.packages._options import balanced_index, round_seed
 from jupyter_fed.packages._secure import SUMS, as_sums
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
@@ -96,12 +97,11 @@ def _metrics(cfg: GLMConfig, data: GLMData, handle: DatasetHandle, coef: np.ndar
     if not allowed:
         return {}, {}
     cols = _check(handle, data)
-    ys, etas = [], []
+    rows = RowArrays(handle.num_rows, y=np.float64, eta=np.float64)
     for block in handle.iter_batches(cols):
         _target_ok(cfg.ml_task.type, block[:, 0], handle.info.name, data.target)
-        ys.append(block[:, 0])
-        etas.append(coef[0] + block[:, 1:] @ coef[1:])
-    y, eta = (np.concatenate(ys), np.concatenate(etas)) if ys else (np.zeros(0), np.zeros(0))
+        rows.add(y=block[:, 0], eta=coef[0] + block[:, 1:] @ coef[1:])
+    y, eta = rows["y"], rows["eta"]
     with np.errstate(all="ignore"):
         mu = _family.inverse_link(cfg.ml_task.link, eta)
         metrics = _family.metrics(cfg.ml_task.type, y, mu, eta)
@@ -153,7 +153,9 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
     fn = functools.partial(_block_newton, family=cfg.ml_task.type, link=cfg.ml_task.link,
                            coef=coef, dataset=handle.info.name, target=data.target, keep=same)
     grad, hess = np.zeros(width + 1), np.zeros((width + 1, width + 1))
-    n, dev, pearson, valid, kept = 0, 0.0, 0.0, True, []
+    n, dev, pearson, valid = 0, 0.0, 0.0, True
+    kept = RowArrays(handle.num_rows if same else 0, y=np.float64, eta=np.float64,
+                     mu=np.float64)
     for part in handle.map_blocks(_check(handle, data), fn):
         n += part["n"]
         valid = valid and part["valid"]
@@ -161,7 +163,7 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
             grad, hess = grad + part["gradient"], hess + part["hessian"]
             dev, pearson = dev + part["deviance"], pearson + part["pearson"]
             if same:
-                kept.append(part)
+                kept.add(y=part["y"], eta=part["eta"], mu=part["mu"])
         ctx.progress(min(n / max(handle.num_rows, 1), 1.0), "one IRLS pass")
     outputs: dict[str, Any] = {"valid": valid, "deviance": dev if valid else None,
                                "pearson": pearson if valid else None}
@@ -169,8 +171,7 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         grad, hess = np.zeros(width + 1), np.zeros((width + 1, width + 1))
         outputs["metrics"] = {}
     elif same:
-        y, eta, mu = (np.concatenate([p[k] for p in kept]) for k in ("y", "eta", "mu"))
-        outputs["metrics"] = _family.metrics(cfg.ml_task.type, y, mu, eta)
+        outputs["metrics"] = _family.metrics(cfg.ml_task.type, kept["y"], kept["mu"], kept["eta"])
     else:
         assert evaluated is not None
         outputs["metrics"] = _metrics(cfg, data, evaluated, coef,
@@ -200,17 +201,17 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
             cfg, data, handle, raw_coefficients(tensors, width), _granted(ctx, datasets, handle))
     train = datasets["train"]
     _check(train, data)
-    y_np = train.to_numpy([data.target], np.float64)[:, 0]
-    _target_ok(cfg.ml_task.type, y_np, train.info.name, data.target)
-    x = torch.from_numpy(train.to_numpy(data.predictors, np.float32))
-    y = torch.from_numpy(y_np.astype(np.float32)).unsqueeze(1)
     net = _torch.load(_torch.build(width, cfg.standardize), tensors)
     opt = _optimizer(cfg, net)
     lr = float(cfg.optimizer.params.get("learning_rate", cfg.optimizer.params.get("lr", 0.01)))
     prox = functools.partial(_torch.proximal, net, lr, cfg.l1, cfg.l2)
     family, link = cfg.ml_task.type, cfg.ml_task.link
     per_example = lambda eta, target: _torch.half_deviance(family, link, eta, target)  # noqa: E731
-    started, n = time.monotonic(), len(y)
+    started = time.monotonic()
+    step = functools.partial(_sgd_step, net, opt, per_example, prox)
+    if private or cfg.balance_train_datasets:
+        x, y, y_np = _in_memory(train, data, cfg)
+        n = len(y)
     if private:
         dp = cfg.differential_privacy_params
         assert dp is not None
@@ -219,10 +220,9 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
                            epochs=cfg.local_epochs, plan=plan, after_step=prox).as_dict()
         outputs["privacy"] = report
         outputs["train"] = {"train_num_examples": n, "privacy": report}
-    else:
+    elif cfg.balance_train_datasets:
         gen = torch.Generator().manual_seed(round_seed(cfg.seed, ctx.round))
-        rows = torch.from_numpy(balanced_index(y_np, round_seed(cfg.seed, ctx.round))) \
-            if cfg.balance_train_datasets else torch.arange(n)
+        rows = torch.from_numpy(balanced_index(y_np, round_seed(cfg.seed, ctx.round)))
         n = len(rows)
         net.train()
         total = 0.0
@@ -231,13 +231,27 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
             order = rows[torch.randperm(n, generator=gen)]
             for b in range(0, n, cfg.batch_size):
                 idx = order[b:b + cfg.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = per_example(net(x[idx]), y[idx]).mean()
-                loss.backward()
-                opt.step()
-                prox()
-                total += loss.item() * len(idx)
+                total += step(x[idx], y[idx]) * len(idx)
             ctx.progress((_epoch + 1) / cfg.local_epochs, f"epoch {_epoch + 1}")
+        outputs["train"] = {"train_num_examples": n}
+        if _granted(ctx, datasets, train):  # the training loss is an evaluation on its rows
+            outputs["train"]["train_loss"] = total / n
+    else:
+        net.train()
+        n, total = 0, 0.0
+        seed = round_seed(cfg.seed, ctx.round)
+        for epoch in range(cfg.local_epochs):
+            n, total = 0, 0.0
+            for block in train.batches([*data.predictors, data.target], cfg.batch_size,
+                                       seed=seed, epoch=epoch):
+                _target_ok(family, block[:, -1].astype(np.float64), train.info.name,
+                           data.target)
+                x_b = torch.from_numpy(np.ascontiguousarray(block[:, :-1]))
+                total += step(x_b, torch.from_numpy(block[:, -1:].copy())) * len(block)
+                n += len(block)
+            ctx.progress((epoch + 1) / cfg.local_epochs, f"epoch {epoch + 1}")
+        if n == 0:
+            raise ConfigError(f"dataset {train.info.name!r} has no rows", "")
         outputs["train"] = {"train_num_examples": n}
         if _granted(ctx, datasets, train):  # the training loss is an evaluation on its rows
             outputs["train"]["train_loss"] = total / n
@@ -247,6 +261,33 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
         raise ConfigError("training diverged (the weights are not finite)",
                           "lower the optimizer's learning_rate, or set normalize: true")
     return StepResult(tensors=weights, outputs=outputs, num_examples=n)
+
+
+def _sgd_step(net: Any, opt: Any, per_example: Any, prox: Any, x: Any, y: Any) -> float:
+    """One SGD step on a batch and the penalty's proximal step; the batch's mean loss."""
+    opt.zero_grad(set_to_none=True)
+    loss = per_example(net(x), y).mean()
+    loss.backward()
+    opt.step()
+    prox()
+    return float(loss.item())
+
+
+def _in_memory(train: DatasetHandle, data: GLMData, cfg: GLMConfig) -> tuple[Any, Any, np.ndarray]:
+    """Every training row in memory (DP-SGD's Poisson sampling and balanced undersampling need
+    random access), refused for a dataset the runner streams."""
+    import torch
+
+    if not train.fits_in_memory([*data.predictors, data.target]):
+        raise ConfigError(f"dataset {train.info.name!r} is larger than this runner keeps in "
+                          "memory, and balance_train_datasets and differential privacy need "
+                          "random access to every training row",
+                          "train without them (rows are then streamed in shuffled batches), or "
+                          "ask the custodian for a larger array_cache_mb and step_memory_mb")
+    y_np = train.to_numpy([data.target], np.float64)[:, 0]
+    _target_ok(cfg.ml_task.type, y_np, train.info.name, data.target)
+    x = torch.from_numpy(train.to_numpy(data.predictors, np.float32))
+    return x, torch.from_numpy(y_np.astype(np.float32)).unsqueeze(1), y_np
 
 
 def _optimizer(cfg: GLMConfig, net: Any) -> Any:
