@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import secrets
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +313,13 @@ class Coordinator:
         finally:
             self._runs.pop(sid, None)
             self.ctx.live.pop(sid, None)
+
+    def keep(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` beside the sessions; :meth:`aclose` cancels it and waits while it tidies
+        up (a simulation's engine and simulated runner, stopped when its session ends)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._runs[name] = task
+        task.add_done_callback(lambda _: self._runs.pop(name, None))
 
     def _fail(self, sid: str, message: str) -> None:
         self.store.set_status(sid, "failed", error=message)

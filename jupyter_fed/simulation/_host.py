@@ -108,9 +108,8 @@ class VirtualHost:
 
         from jupyter_fed.packages import package_names
 
+        from jupyter_fed.runner._worker import _warmup
+
         package_names()
-        try:
-            import torch  # noqa: F401
-        except ImportError:  # pragma: no cover - analytics packages only
-            pass
+        _warmup(self.threads)  # torch, autograd and the optimiser's first use, as a worker's
         return os.getpid()

@@ -70,7 +70,8 @@ class LocalEngine(Engine):
         self._host: VirtualHost | None = None
 
     def start(self, specs: list[HostSpec]) -> None:
-        self._host = VirtualHost({**specs[0], "threads": specs[0].get("threads", 1)})
+        self._host = VirtualHost(specs[0])
+        self._host.warm()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="jupyter-fed-sim")
 
     async def run(self, host: int, spec_json: str, payload: bytes,
@@ -201,7 +202,7 @@ class DaskEngine(Engine):
         distributed = _need("distributed", "dask")
         self._cluster = distributed.LocalCluster(
             n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            dashboard_address=None)
+            dashboard_address=":0", scheduler_kwargs={"dashboard": False})
         self.client = distributed.Client(self._cluster)
 
     def start(self, specs: list[HostSpec]) -> None:

@@ -118,8 +118,7 @@ async def start_simulation(coordinator: Coordinator, *, package_name: str,
     except BaseException:
         await _teardown(coordinator, runner, eng, ledger_dir, None)
         raise
-    asyncio.get_running_loop().create_task(_finish(coordinator, sid, runner, eng, ledger_dir),
-                                           name=f"simulation-{sid}")
+    coordinator.keep(f"simulation:{sid}", _finish(coordinator, sid, runner, eng, ledger_dir))
     return coordinator.session(sid)
 
 
