@@ -108,8 +108,17 @@ class VirtualHost:
 
         from jupyter_fed.packages import package_names
 
-        from jupyter_fed.runner._worker import _warmup
-
         package_names()
-        _warmup(self.threads)  # torch, autograd and the optimiser's first use, as a worker's
+        try:  # torch, autograd and the optimiser's first use, as a runner's worker warms up
+            import torch
+
+            torch.set_num_threads(self.threads)
+            net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(),
+                                      torch.nn.Linear(4, 2))
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            torch.nn.functional.cross_entropy(net(torch.zeros(8, 4)),
+                                              torch.zeros(8, dtype=torch.long)).backward()
+            opt.step()
+        except ImportError:  # pragma: no cover - analytics packages only
+            pass
         return os.getpid()

@@ -124,6 +124,7 @@ class RayEngine(Engine):
             path = os.environ.get("PYTHONPATH")
             if path and not self.address:  # local workers import jupyter_fed as this process does
                 kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
+            os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPUs to hide
             ray.init(**kwargs)
             self._started_ray = True
         actor = ray.remote(num_cpus=1)(VirtualHost)
@@ -226,7 +227,7 @@ class DaskEngine(Engine):
             try:
                 outcome: Any = f.result()
                 loop.call_soon_threadsafe(_set, done, outcome, None)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting step as is
+            except BaseException as exc:  # handed to the awaiting step as it is
                 loop.call_soon_threadsafe(_set, done, None, exc)
 
         fut.add_done_callback(settle)
@@ -257,13 +258,18 @@ def _set(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> Non
         fut.set_result(value)
 
 
-def _need(module: str, extra: str) -> Any:
-    import importlib
-
+def _need(module: str, engine: str) -> Any:
+    """Ray or Dask's ``distributed``, imported only by the engine that uses it."""
     try:
-        return importlib.import_module(module)
+        if module == "ray":
+            import ray
+
+            return ray
+        import distributed
+
+        return distributed
     except ImportError:
-        raise ConfigError(f"the {extra} engine needs {module}, which is not installed",
+        raise ConfigError(f"the {engine} engine needs {module}, which is not installed",
                           f"pip install 'jupyter-fed[simulation]' (or {module}), or use "
                           "engine='local'") from None
 
