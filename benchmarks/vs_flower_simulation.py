@@ -10,6 +10,9 @@ alternating, ``--runs`` times:
 - **jupyter-fed**: ``client.simulate(..., engine="ray")`` (or ``--engines ray,dask``) on an
   embedded coordinator: virtual clients on 2 Ray actors (many clients per actor, one torch
   import per actor), the coordinator's own engine, FedAvg and metrics store;
+Both train the same network from the same initial weights (ffnet's seeded ones, without its
+standardisation layer, ``normalize: false``); only the order of batches differs.
+
 - **Flower**: ``flwr.simulation.run_simulation`` (Ray backend, one CPU per virtual client on the
   same 2 CPUs) with the Message-API ``FedAvg``, train then evaluate each round; each Ray actor
   reads a partition once and caches it, as a Flower user's ClientApp would.
@@ -39,6 +42,11 @@ from typing import Any
 FEATURES = [f"x{i}" for i in range(15)]
 HIDDEN = [6, 6, 6]
 LR, BATCH, CPUS = 0.2, 64, 2
+CONFIG = {"model": {"params": {"input_size": 15, "hidden_layer_sizes": HIDDEN, "output_size": 2}},
+          "optimizer": {"name": "SGD", "params": {"learning_rate": LR}}, "batch_size": BATCH,
+          "seed": 0, "normalize": False}
+"""ffnet's configuration of the task: no standardisation layer, so both tools train the very same
+network from the very same initial weights (Flower's start from ffnet's seeded ones)."""
 
 
 # -- the driver ------------------------------------------------------------------------------------
@@ -128,14 +136,11 @@ def _jupyter_fed(args: argparse.Namespace, tool: str) -> dict[str, Any]:
     engine = tool.split(":")[1]
     options = {"ray": {"num_cpus": CPUS}, "dask": {"workers": CPUS},
                "local": {"workers": 1}}[engine]
-    cfg = {"model": {"params": {"input_size": 15, "hidden_layer_sizes": HIDDEN, "output_size": 2}},
-           "optimizer": {"name": "SGD", "params": {"learning_rate": LR}}, "batch_size": BATCH,
-           "seed": 0}
     client = jupyter_fed.connect(embedded=True,
                                  state_dir=Path(tempfile.mkdtemp(prefix="vs-flower-sim-jf-")))
     try:
         session = client.simulate(
-            "ffnet", cfg, {"predictors": FEATURES, "target": "y"},
+            "ffnet", CONFIG, {"predictors": FEATURES, "target": "y"},
             dataset=args.data / "train_silo0.parquet", test=args.data / "test.parquet",
             partitions=[p.tolist() for p in _partitions(args.data, args.n)],
             num_rounds=args.rounds, engine=engine, engine_options=options)
@@ -159,6 +164,19 @@ def _torch_net() -> Any:
         layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
         width = h
     return torch.nn.Sequential(*layers, torch.nn.Linear(width, 2))
+
+
+def _initial_net() -> Any:
+    """The network with ffnet's seeded initial weights (same names: Linear layers 0, 2, …)."""
+    import torch
+
+    from jupyter_fed.packages.ffnet._net import initial_weights
+    from jupyter_fed.packages.ffnet.config import FFNetConfig
+
+    net = _torch_net()
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in
+                         initial_weights(FFNetConfig.model_validate(CONFIG)).items()})
+    return net
 
 
 def _load(path: str, rows: Any = None) -> tuple[Any, Any]:
@@ -238,11 +256,10 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        torch.manual_seed(0)
         strategy = FedAvg(fraction_train=1.0, fraction_evaluate=1.0, min_train_nodes=n,
                           min_evaluate_nodes=n, min_available_nodes=n,
                           evaluate_metrics_aggr_fn=weighted_auc)
-        strategy.start(grid=grid, initial_arrays=ArrayRecord(_torch_net().state_dict()),
+        strategy.start(grid=grid, initial_arrays=ArrayRecord(_initial_net().state_dict()),
                        num_rounds=args.rounds)
 
     run_simulation(server_app=server_app, client_app=client_app, num_supernodes=n,
@@ -250,7 +267,7 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
                                    "init_args": {"num_cpus": CPUS, "include_dashboard": False,
                                                  "log_to_driver": False,
                                                  "object_store_memory": 200 * 2**20}})
-    return {"auc": record["auc"][-1] if record["auc"] else float("nan")}
+    return {"auc": record["auc"][-1] if record["auc"] else float("nan"), "aucs": record["auc"]}
 
 
 if __name__ == "__main__":

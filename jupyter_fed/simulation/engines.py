@@ -189,6 +189,9 @@ class DaskEngine(Engine):
         self.client, self.workers = client, workers
         self._cluster: Any = None
         self._addresses: list[str] = []
+        self._completed: Any = None
+        self._closed = False
+        self._waiting: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Report]]] = {}
         import secrets
 
         self._key = f"sim-{secrets.token_hex(6)}"
@@ -222,21 +225,43 @@ class DaskEngine(Engine):
         fut = self.client.submit(_dask_run, self._key, spec_json, payload, policy,
                                  workers=[self._addresses[host]], allow_other_workers=False,
                                  pure=False)
+        self._waiting[fut.key] = (loop, done)
+        self._results().add(fut)
+        return await done
 
-        def settle(f: Any) -> None:  # on a thread of Dask's: hand the outcome to our loop
-            try:
-                outcome: Any = f.result()
-                loop.call_soon_threadsafe(_set, done, outcome, None)
-            except BaseException as exc:  # handed to the awaiting step as it is
-                loop.call_soon_threadsafe(_set, done, None, exc)
+    def _results(self) -> Any:
+        """One ``as_completed`` that fetches finished steps' results in batches, on one thread
+        (a ``result()`` per step would cost a round trip to the scheduler each)."""
+        if self._completed is None:
+            import threading
 
-        fut.add_done_callback(settle)
-        try:
-            return await done
-        finally:
-            del fut
+            distributed = _need("distributed", "dask")
+            self._completed = distributed.as_completed([], with_results=True, raise_errors=False)
+            threading.Thread(target=self._deliver, name="jupyter-fed-dask-results",
+                             daemon=True).start()
+        return self._completed
+
+    def _deliver(self) -> None:
+        assert self._completed is not None
+        while not self._closed:
+            for batch in self._completed.batches():
+                for fut, outcome in batch:
+                    loop, done = self._waiting.pop(fut.key, (None, None))
+                    if loop is None or done is None:
+                        continue
+                    if fut.status == "finished":
+                        loop.call_soon_threadsafe(_set, done, outcome, None)
+                    else:
+                        exc = outcome if isinstance(outcome, BaseException) else \
+                            RuntimeError(f"dask task {fut.status}")
+                        loop.call_soon_threadsafe(_set, done, None, exc)
+            if not self._closed:  # drained: wait for the next step to be submitted
+                import time
+
+                time.sleep(0.005)
 
     def close(self) -> None:
+        self._closed = True
         if self.client is None:
             return
         try:
