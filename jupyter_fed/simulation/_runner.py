@@ -118,7 +118,7 @@ class VirtualRunner:
     async def admin(self, method: str, path: str, body: Any = None,
                     params: dict[str, Any] | None = None) -> Any:
         if method == "GET" and path == "/v1/budget":
-            return self.ledger.spending(self.principal)
+            return self.spending()
         raise NotFoundError(f"a simulated runner has no {method} {path}",
                             "simulations answer budget questions only (simulation.budget())")
 

@@ -89,8 +89,12 @@ async def start_simulation(coordinator: Coordinator, *, package_name: str,
               "datasets": {k: [k, None, infos[k].model_dump(mode="json")]
                            for k in tables if where.get(k, h) == h},
               "principal": "simulation", "threads": 1} for h in range(hosts)]
+    try:
+        await asyncio.to_thread(eng.start, specs)
+    except BaseException:
+        await asyncio.to_thread(eng.close)
+        raise
     ledger_dir = Path(tempfile.mkdtemp(prefix="jupyter-fed-sim-ledger-"))
-    await asyncio.to_thread(eng.start, specs)
     runner_name = f"sim-{secrets.token_hex(3)}"
     runner = VirtualRunner(runner_name, infos, where, eng, dataset_policy,
                            ledger_dir)

@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+from helpers import DATA_CONFIG
 
 import jupyter_fed
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulation"))
-from simhelpers import DATA_CONFIG, ffnet_config, frame  # noqa: E402
+from jupyter_fed.demo.data import _rows
 
 API = "jupyter-fed/api/v1"
 
 
+def frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    return pd.DataFrame(_rows(np.random.default_rng(seed), rows, 0.0))
+
+
 def _simulate(client: Any) -> dict[str, Any]:
-    session = client.simulate("ffnet", ffnet_config(), DATA_CONFIG, dataset=frame(600),
+    cfg = {"model": {"params": {"input_size": 15, "hidden_layer_sizes": [8], "output_size": 2}},
+           "seed": 1}
+    session = client.simulate("ffnet", cfg, DATA_CONFIG, dataset=frame(600),
                               test=frame(200, seed=1), partitions="dirichlet:1.0",
                               num_clients=3, num_rounds=2, seed=1)
     session.wait(120)
