@@ -1,4 +1,4 @@
-"""``jupyter-fed`` (also ``jupyter fed``): runner administration and the demo."""
+"""``jupyter-fed`` (also ``jupyter fed``): runner administration, the demo and simulations."""
 
 from __future__ import annotations
 
@@ -85,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jupyter_fed.demo.cli import add_demo_command
 
     add_demo_command(sub)
+    from jupyter_fed.simulation.cli import add_simulate_command
+
+    add_simulate_command(sub)
     args, extra = parser.parse_known_args(argv)  # argparse: one usage line, exit code 2
     if args.cmd == "coordinator":
         return _run_coordinator(extra)

@@ -141,6 +141,11 @@ class EmbeddedBackend:
     def artefact_bytes(self, sid: str) -> tuple[bytes, dict[str, Any]]:
         return self._sync(self.coordinator.artefact_bytes, sid)
 
+    def simulate(self, **kwargs: Any) -> dict[str, Any]:
+        from jupyter_fed.simulation import start_simulation
+
+        return self.run(start_simulation(self.coordinator, **kwargs))
+
     def close(self) -> None:
         if self.closed:
             return

@@ -220,6 +220,90 @@ class Client:
                                   data_config=data_config or {}, policy=policy)
         return Session(self, info)
 
+    def simulate(self, package_name: str, model_config: dict[str, Any] | None = None,
+                 data_config: dict[str, Any] | None = None, *, dataset: Any,
+                 partitions: Any = "iid", num_clients: int | None = None, num_rounds: int = 10,
+                 engine: Any = "local", engine_options: dict[str, Any] | None = None,
+                 seed: int = 0, label: str | None = None, test: Any = None,
+                 policy: dict[str, Any] | None = None, name: str | None = None,
+                 description: str = "", min_num_clients: int | None = None,
+                 round_timeout: float | None = None, wait: bool = False) -> Session:
+        """Run a package on simulated clients: partitions of one dataset, before real runners.
+
+        The same package code and plan as a real session — each virtual client runs the
+        package's ``local.py`` steps on its partition, with a runner's checks (policy, minimum
+        rows, privacy budget on a simulated ledger) — through this coordinator's engine, round
+        policy, strategy and metrics. The session is an ordinary :class:`Session` marked as a
+        simulation (``info()["simulation"]``); moving to real runners changes only where the
+        data is: the same ``model_config`` and ``data_config`` go to ``create_fl_session``.
+
+        Parameters
+        ----------
+        package_name
+            The algorithm, e.g. ``"ffnet"``.
+        model_config, data_config
+            The package's configuration, as for a real session.
+        dataset
+            The rows to partition: a pandas DataFrame, a pyarrow Table, or a parquet/csv path.
+        partitions
+            ``"iid"`` (default), ``"dirichlet:<alpha>"`` (label skew; smaller alpha, more skew),
+            ``"column:<name>"`` (one client per value), or explicit lists of row positions
+            (see :func:`jupyter_fed.simulation.partition`).
+        num_clients
+            Virtual clients (for ``column`` partitions: the column's number of values).
+        num_rounds
+            Federated rounds.
+        engine
+            Where clients run: ``"local"`` (this process), ``"ray"`` (actors, each hosting many
+            clients) or ``"dask"`` (workers), or an engine from ``jupyter_fed.simulation``.
+        engine_options
+            Options of the engine: ``workers`` (local, dask), ``actors``, ``address``,
+            ``num_cpus`` (ray), ``client`` (dask: an existing ``distributed.Client``).
+        seed
+            Seeds the partitioning (the model's own seed is ``model_config["seed"]``).
+        label
+            The class column for Dirichlet partitions (default: ``data_config["target"]``).
+        test
+            A test set every client evaluates on (DataFrame, Table or path); default: each
+            client evaluates on its own partition, as a runner without a test set does.
+        policy
+            The policy of every simulated dataset, as a custodian would set it
+            (``epsilon_budget``, ``min_rows``, ``allowed_packages``, …).
+        name, description
+            Shown in listings (default name ``"simulated <package>"``).
+        min_num_clients
+            Clients that must answer every round (default: all of them).
+        round_timeout
+            Seconds a round may take.
+        wait
+            Block until the session ends (default: return once it runs).
+
+        Returns
+        -------
+        Session
+            ``metrics()``, ``model()``, ``logs()``, ``wait()`` as for any session.
+
+        Examples
+        --------
+        ::
+
+            s = client.simulate("ffnet", cfg, {"predictors": FEATURES, "target": "y"},
+                                dataset=frame, partitions="dirichlet:0.5", num_clients=10,
+                                num_rounds=5, engine="ray")
+            s.wait(); s.metrics().as_dict()
+        """
+        info = self._backend.simulate(
+            package_name=package_name, model_config=model_config or {},
+            data_config=data_config or {}, dataset=dataset, partitions=partitions,
+            num_clients=num_clients, num_rounds=num_rounds, engine=engine,
+            engine_options=engine_options, seed=seed, label=label, test=test, policy=policy,
+            name=name, description=description, min_num_clients=min_num_clients,
+            session_policy={"round_timeout": round_timeout} if round_timeout else None)
+        session = Session(self, info)
+        if wait:
+            session.wait()
+        return session
+
     def create_analytics_session(self, package_name: str, name: str, description: str = "",
                                  data_config: dict[str, Any] | None = None,
                                  model_config: dict[str, Any] | None = None,

@@ -24,6 +24,9 @@ class Connections:
     def __init__(self, store: CoordinatorStore) -> None:
         self.store = store
         self._runners: dict[str, RunnerClient] = {}
+        self.virtual: dict[str, Any] = {}
+        """Simulated runners (``jupyter_fed.simulation``) by name: answered in place of a
+        connection, never stored, listed only in the catalog sessions are joined against."""
         self.rows: dict[tuple[str, str], int] = {}
         """(runner, dataset) → registered rows, from the last catalog read (update validation)."""
         self._join_attempts = AttemptLimiter(attempts=10, window=60.0)
@@ -35,6 +38,8 @@ class Connections:
         self._runners.clear()
 
     def runner(self, name: str) -> RunnerClient:
+        if name in self.virtual:
+            return self.virtual[name]  # type: ignore[no-any-return]
         client = self._runners.get(name)
         if client is None:
             row = next((r for r in self.store.runners() if r["name"] == name), None)
@@ -135,9 +140,21 @@ class Connections:
 
         return list(await asyncio.gather(*(one(r) for r in rows)))
 
-    async def catalog(self) -> dict[str, Any]:
-        """Datasets across runners; unreachable runners are listed under ``errors``, not fatal."""
-        rows = self.store.runners()
+    def attach(self, name: str, runner: Any) -> None:
+        """Serve ``name`` from ``runner`` (a simulated runner) until :meth:`detach`."""
+        if name in self._runners or any(r["name"] == name for r in self.store.runners()):
+            raise ConfigError(f"runner name {name!r} is taken", "")
+        self.virtual[name] = runner
+
+    def detach(self, name: str) -> None:
+        self.virtual.pop(name, None)
+        for key in [k for k in self.rows if k[0] == name]:
+            del self.rows[key]
+
+    async def catalog(self, simulated: bool = False) -> dict[str, Any]:
+        """Datasets across runners; unreachable runners are listed under ``errors``, not fatal.
+        With ``simulated``, simulated runners' datasets too (what sessions are joined against)."""
+        rows = self.store.runners() + ([{"name": n} for n in self.virtual] if simulated else [])
         results = await asyncio.gather(*(self.runner(r["name"]).datasets() for r in rows),
                                        return_exceptions=True)
         datasets, errors = [], []
@@ -153,7 +170,7 @@ class Connections:
     async def row_count(self, runner: str, dataset: str) -> int | None:
         if (runner, dataset) not in self.rows:
             try:
-                await self.catalog()
+                await self.catalog(simulated=runner in self.virtual)
             except FedError:
                 return None
         return self.rows.get((runner, dataset))

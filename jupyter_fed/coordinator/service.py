@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import secrets
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,11 @@ class Coordinator:
         """
         resumed = []
         for rec in self.store.sessions():
+            if rec["status"] in ("running", "pending") and rec["config"].get("simulation"):
+                # its simulated clients lived in the process that ran it
+                self.store.set_status(rec["id"], "failed", error="the simulation ended with the "
+                                      "process that ran it; simulate again")
+                continue
             if rec["status"] == "running":
                 names = {c["runner"] for c in self.store.clients(rec["id"])
                          if c["status"] in ("joined", "active")}
@@ -185,9 +191,13 @@ class Coordinator:
     # sessions -------------------------------------------------------------------------------
     def create_session(self, *, name: str, description: str = "", package_name: str,
                        min_num_clients: int, num_rounds: int, model_config: dict[str, Any],
-                       data_config: dict[str, Any], policy: dict[str, Any] | None = None
-                       ) -> dict[str, Any]:
-        """Validate the configuration against the package's plan, then record the session."""
+                       data_config: dict[str, Any], policy: dict[str, Any] | None = None,
+                       simulation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate the configuration against the package's plan, then record the session.
+
+        ``simulation`` (set by ``jupyter_fed.simulation`` only) marks a session whose clients are
+        simulated: how the data was partitioned, on which engine; it shows in the session's info.
+        """
         package = get_package(package_name)
         if not isinstance(num_rounds, int) or not 1 <= num_rounds <= 100_000:
             raise ConfigError("invalid session: num_rounds: must be an integer from 1 to 100000",
@@ -200,6 +210,8 @@ class Coordinator:
         sid = secrets.token_hex(5)
         config = {"min_num_clients": min_num_clients, "num_rounds": num_rounds,
                   "model_config": model_config, "data_config": data_config, "policy": pol}
+        if simulation:
+            config["simulation"] = dict(simulation)
         self.store.create_session(sid, name, description, package.name, config)
         self.store.log(sid, "info", f"created {package.name} session {name!r}")
         return self.session(sid)
@@ -239,7 +251,7 @@ class Coordinator:
                 "num_rounds": cfg["num_rounds"], "min_num_clients": cfg["min_num_clients"],
                 "created_at": rec["created_at"], "started_at": rec["started_at"],
                 "finished_at": rec["finished_at"], "clients": clients, "config": cfg,
-                "warnings": self.store.warnings(sid)}
+                "warnings": self.store.warnings(sid), "simulation": cfg.get("simulation")}
 
     def sessions(self) -> list[dict[str, Any]]:
         return [self.session(r["id"]) for r in self.store.sessions()]
@@ -267,7 +279,7 @@ class Coordinator:
             raise ConflictError(f"session {sid} is {rec['status']}; clients can join only before "
                                 "it runs", "create a new session")
         try:
-            clients = resolve_clients(rec, tasks, await self.catalog())
+            clients = resolve_clients(rec, tasks, await self.connections.catalog(simulated=True))
         except FedError as exc:
             self._fail(sid, f"join refused: {exc.message}")
             raise
@@ -301,6 +313,13 @@ class Coordinator:
         finally:
             self._runs.pop(sid, None)
             self.ctx.live.pop(sid, None)
+
+    def keep(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` beside the sessions; :meth:`aclose` cancels it and waits while it tidies
+        up (a simulation's engine and simulated runner, stopped when its session ends)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._runs[name] = task
+        task.add_done_callback(lambda _: self._runs.pop(name, None))
 
     def _fail(self, sid: str, message: str) -> None:
         self.store.set_status(sid, "failed", error=message)

@@ -64,6 +64,18 @@ class FederateMagics(Magics):
               help="eda --mode intersect, splitnn: the prl session whose linked rows to use, "
                    "e.g. --prl {linked.id} "
                    "(wins over prl_session_id in the body)")
+    @argument("--simulate", type=int, default=None, metavar="N",
+              help="run on N simulated clients: partitions of --dataset, the same package code "
+                   "and plan as on runners (--test-datasets then names a test set every client "
+                   "evaluates on)")
+    @argument("--partition", default="iid", metavar="HOW",
+              help="with --simulate: iid (default), dirichlet:ALPHA (label skew, e.g. "
+                   "dirichlet:0.5) or column:NAME (one client per value)")
+    @argument("--dataset", default=None, metavar="VAR|PATH",
+              help="with --simulate: the rows to partition, a DataFrame variable or a "
+                   "parquet/csv path")
+    @argument("--engine", default="local", metavar="ENGINE",
+              help="with --simulate: where the clients run: local (default), ray or dask")
     def federate(self, line: str, cell: str) -> None:
         """Train across silos from one cell: the body is the session's configuration.
 
@@ -79,6 +91,10 @@ class FederateMagics(Magics):
         Session in VAR at once, shows a live panel (metrics per round, progress, each client's
         errors, a Stop button) and waits for the end unless ``--no-wait``. A refused configuration
         or a failed session is reported as one message naming the field or the runner.
+
+        ``--simulate N`` runs the same session on N simulated clients instead: partitions of
+        ``--dataset`` (a DataFrame variable or a parquet/csv path), cut by ``--partition``, on the
+        ``--engine`` (``local``, ``ray``, ``dask``); ``--test-datasets`` then names a test set.
 
         ``eda`` and ``stats`` run one analytics step per dataset (``--datasets``, ``-o``,
         ``--name``, ``--no-wait`` and ``--timeout`` apply) and then show the results: for EDA the
@@ -102,6 +118,11 @@ class FederateMagics(Magics):
             model:
               params: {hidden_layer_sizes: [16, 8], output_size: 2}
             optimizer: {name: SGD, params: {learning_rate: 0.1}}
+
+            %%federate ffnet --simulate 20 --partition dirichlet:0.5 --dataset frame -o sim
+            target: y
+            model:
+              params: {hidden_layer_sizes: [16, 8], output_size: 2}
 
             %%federate eda --datasets train_silo0,train_silo1 -o eda
             epsilon: 1.0
@@ -134,24 +155,36 @@ class FederateMagics(Magics):
                                   "use letters, digits and '_', e.g. -o session")
         package = _with_mode(_canonical(args.package), args.mode, args.prl)
         if not _takes_rounds(package):  # a one-shot package (eda, stats, pca, …)
+            if args.simulate is not None:
+                raise CellConfigError(f"--simulate runs packages with rounds, not {package}",
+                                      "simulate ffnet, glm, gbm, …")
             self._analytics(package, args, cell, var)
             return
         spec = SessionSpec.from_cell(
             args.package, cell, datasets=args.datasets, test_datasets=args.test_datasets,
             rounds=args.rounds, min_clients=args.min_clients, name=unquote(args.name))
         spec.with_strategy(unquote(args.strategy))
-        spec.check()
-        client = get_client()
-        with fed_errors("reading the catalog"):
-            catalog = client.datasets().to_dict("records")
-        spec.check_datasets(catalog)
-        for note in spec.fill_defaults(catalog):
-            print(f"note: {note}")
+        if args.simulate is not None:
+            from jupyter_fed.magics._simulate import launch_simulation
 
-        store = self._storer(var)
-        session = spec.launch(client, on_created=store)
-        print(f"session {session.id} started: {session.package}, {spec.rounds} round(s), "
-              f"{len(spec.datasets)} client(s); the Session is in {var!r}")
+            session = launch_simulation(get_client(), spec, args, self.shell.user_ns
+                                        if self.shell is not None else {}, self._storer(var))
+            print(f"session {session.id} started: {session.package}, {spec.rounds} round(s), "
+                  f"{args.simulate} simulated client(s), partition {args.partition}; the "
+                  f"Session is in {var!r}")
+        else:
+            spec.check()
+            client = get_client()
+            with fed_errors("reading the catalog"):
+                catalog = client.datasets().to_dict("records")
+            spec.check_datasets(catalog)
+            for note in spec.fill_defaults(catalog):
+                print(f"note: {note}")
+
+            store = self._storer(var)
+            session = spec.launch(client, on_created=store)
+            print(f"session {session.id} started: {session.package}, {spec.rounds} round(s), "
+                  f"{len(spec.datasets)} client(s); the Session is in {var!r}")
         if not in_kernel():
             if not args.no_wait:
                 self._wait_plain(session, var, args.timeout)

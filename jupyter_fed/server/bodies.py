@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jupyter_fed.errors import ConfigError
 
-__all__ = ["AdminBody", "InvitationBody", "JoinBody", "RunnerBody", "SessionBody", "TaskBody",
-           "parse_body"]
+__all__ = ["AdminBody", "InvitationBody", "JoinBody", "RunnerBody", "SessionBody",
+           "SimulationBody", "TaskBody", "parse_body"]
 
 B = TypeVar("B", bound=BaseModel)
 
@@ -75,6 +75,53 @@ class SessionBody(_Body):
         out = self.model_dump()
         out["model_config"] = out.pop("model_cfg")
         return out
+
+
+class SimulationBody(_Body):
+    """``POST /simulations``: the arguments of ``Client.simulate``; the rows travel as parquet
+    (base64), read in the kernel, so the server reads no path a request names."""
+
+    package_name: str
+    model_cfg: dict[str, Any] = Field(default_factory=dict, alias="model_config")
+    data_config: dict[str, Any] = Field(default_factory=dict)
+    dataset_parquet: str = Field(description="the rows to partition: a parquet file, base64")
+    test_parquet: str | None = Field(None, description="a test set every client evaluates on")
+    partitions: str | list[list[int]] = "iid"
+    num_clients: int | None = Field(None, ge=1, le=100_000)
+    num_rounds: int = 10
+    engine: Literal["local", "ray", "dask"] = "local"
+    engine_options: dict[str, Any] | None = None
+    seed: int = 0
+    label: str | None = None
+    policy: dict[str, Any] | None = None
+    name: str | None = None
+    description: str = ""
+    min_num_clients: int | None = None
+    session_policy: dict[str, Any] | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``jupyter_fed.simulation.start_simulation``, rows decoded."""
+        out = self.model_dump(exclude={"dataset_parquet", "test_parquet"})
+        out["model_config"] = out.pop("model_cfg")
+        out["dataset"] = _parquet(self.dataset_parquet, "dataset_parquet")
+        out["test"] = _parquet(self.test_parquet, "test_parquet") if self.test_parquet else None
+        return out
+
+
+def _parquet(text: str, field: str) -> Any:
+    import base64
+    import binascii
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(io.BytesIO(base64.b64decode(text, validate=True)))
+    except (binascii.Error, ValueError, pa.ArrowException):
+        raise ConfigError(f"{field} is not a base64 parquet file", "send the rows as parquet",
+                          details=[{"field": field, "error": "not a base64 parquet file"}]) \
+            from None
 
 
 class TaskBody(_Body):

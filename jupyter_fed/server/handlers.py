@@ -29,6 +29,7 @@ from jupyter_fed.server.bodies import (
     JoinBody,
     RunnerBody,
     SessionBody,
+    SimulationBody,
     parse_body,
 )
 from jupyter_fed.server.host import CoordinatorHost, CoordinatorUnavailable
@@ -207,6 +208,20 @@ class SessionsHandler(FedHandler):
         kwargs = self.body(SessionBody).as_kwargs()
         kwargs["policy"].setdefault("round_timeout", self.fed.round_timeout)
         self.reply((await self.coordinator()).create_session(**kwargs), 201)
+
+
+class SimulationsHandler(FedHandler):
+    """``POST /simulations``: a session on simulated clients, hosted by this server's coordinator
+    (so the sidebar and every client see it); the engine runs beside the server."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        from jupyter_fed.simulation import start_simulation
+
+        kwargs = self.body(SimulationBody).as_kwargs()
+        policy = kwargs["session_policy"] = dict(kwargs["session_policy"] or {})
+        policy.setdefault("round_timeout", self.fed.round_timeout)
+        self.reply(await start_simulation(await self.coordinator(), **kwargs), 201)
 
 
 class SessionHandler(FedHandler):

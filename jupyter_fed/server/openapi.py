@@ -20,6 +20,7 @@ from jupyter_fed.server.bodies import (
     JoinBody,
     RunnerBody,
     SessionBody,
+    SimulationBody,
 )
 
 __all__ = ["OPERATIONS", "openapi"]
@@ -41,6 +42,8 @@ OPERATIONS: list[tuple[str, str, type[BaseModel] | None, dict[str, dict[str, Any
     ("post", "/code", CodeBody, {}, "Keep a builder's own package (its plan runs here)"),
     ("get", "/sessions", None, {}, "Every session"),
     ("post", "/sessions", SessionBody, {}, "Create a session"),
+    ("post", "/simulations", SimulationBody, {},
+     "Start a session on simulated clients (partitions of the rows sent)"),
     ("get", "/sessions/{sid}", None, {}, "One session"),
     ("post", "/sessions/{sid}/start", None, {}, "Open a session for clients"),
     ("post", "/sessions/{sid}/cancel", None, {}, "Cancel a session"),

@@ -23,6 +23,7 @@ from jupyter_fed.server.handlers import (
     SessionHandler,
     SessionsHandler,
     SessionViewHandler,
+    SimulationsHandler,
     StatusHandler,
     WaitHandler,
 )
@@ -46,6 +47,7 @@ ROUTES: list[tuple[str, type[RequestHandler]]] = [
     (r"/packages", PackagesHandler),
     (r"/code", CodeHandler),
     (r"/sessions", SessionsHandler),
+    (r"/simulations", SimulationsHandler),
     (rf"/sessions/{_SID}", SessionHandler),
     (rf"/sessions/{_SID}/(?P<action>start|cancel|resume)", SessionActionHandler),
     (rf"/sessions/{_SID}/join", JoinHandler),

@@ -25,7 +25,8 @@ import jupyter_fed
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "jupyter_fed"
 OPTIONAL_EXTRAS = {"dask": "jupyter_fed/runner/dask_backend.py",
-                   "psi": "jupyter_fed/packages/prl/_psi.py"}
+                   "psi": "jupyter_fed/packages/prl/_psi.py",
+                   "simulation": "jupyter_fed/simulation/engines.py"}
 """Extras a module may import from (only inside the module named)."""
 
 
