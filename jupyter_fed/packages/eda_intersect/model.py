@@ -212,7 +212,9 @@ class IntersectResults(EdaResults):
         if view.sum_xy is None or a.data.get("sum") is None or b.data.get("sum") is None:
             raise ConfigError(f"{a.dataset}.{a.name} and {b.dataset}.{b.name} must both be "
                               "numeric (with released sums)", "")
-        n = max(a.count(), 1.0)
+        # Both columns' noisy counts estimate the one intersection size: their mean keeps
+        # corr(a, b) == corr(b, a) and cov symmetric, whatever the noise drew.
+        n = max(0.5 * (a.count() + b.count()), 1.0)
         ma, mb = a.data["sum"] / n, b.data["sum"] / n
         va = max(a.data["sum_sq"] / n - ma * ma, 0.0)
         vb = max(b.data["sum_sq"] / n - mb * mb, 0.0)
