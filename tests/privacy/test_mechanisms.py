@@ -78,19 +78,24 @@ def test_a_value_held_by_one_row_is_released_at_most_at_rate_delta() -> None:
     assert all(30 in select_partitions({97: 1, 30: 5000}, 1.0, delta) for _ in range(100))
 
 
-@pytest.mark.parametrize(("data", "where"), [
-    (np.random.default_rng(1).uniform(113, 282, 5000), (100.0, 300.0)),
-    (np.random.default_rng(2).normal(0, 1, 5000), (-4.0, 4.0)),
-    (np.random.default_rng(3).normal(1.7e9, 1e6, 5000), (1.0e9, 3.5e9)),
+@pytest.mark.parametrize(("data", "support", "near"), [
+    (np.random.default_rng(1).uniform(113, 282, 5000), (64.0, 512.0), (100.0, 300.0)),
+    (np.random.default_rng(2).normal(0, 1, 5000), (-8.0, 8.0), (-4.0, 4.0)),
+    (np.random.default_rng(3).normal(1.7e9, 1e6, 5000), (2.0**30, 2.0**31), (2.0**30, 2.0**31)),
 ])
-def test_private_bounds_stay_near_the_data(data: np.ndarray, where: tuple[float, float]) -> None:
-    """100 runs at epsilon 1: bounds inside a generous window around the data every time (the
-    mechanism's own failure bound is 1e-4 a run: false failure below 1e-2), and clipping no more
-    than 10% in at least 95 runs (it is ~4% by design)."""
+def test_private_bounds_stay_near_the_data(data: np.ndarray, support: tuple[float, float],
+                                           near: tuple[float, float]) -> None:
+    """100 runs at epsilon 1. At most one pair outside the support's power-of-two bins (it
+    leaves them only if stage 1 counts an empty bin, at most 1e-4 a run: two in 100 runs has
+    probability below 5e-5); at least 97 inside a tight window around the data (the exponential
+    mechanism
+    picks a far candidate in ~7e-4 of runs, measured over 3,000: more than 3 of 100 has
+    probability ~1e-7); clipping no more than 10% in at least 95 runs (~4% by design)."""
     counts = magnitude_counts(data)
     runs = [private_bounds(counts, data, 1.0) for _ in range(100)]
 
-    assert all(b is not None and where[0] <= b.lo < b.hi <= where[1] for b in runs)
+    assert sum(b is None or not support[0] <= b.lo < b.hi <= support[1] for b in runs) <= 1
+    assert sum(near[0] <= b.lo < b.hi <= near[1] for b in runs if b is not None) >= 97
     clipped = [np.mean((data < b.lo) | (data > b.hi)) for b in runs if b is not None]
     assert sum(c <= 0.10 for c in clipped) >= 95
 
