@@ -10,7 +10,7 @@ plans through real runners and the real engine.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,8 @@ class LocalIO:
 
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Mapping[str, np.ndarray] | None = None,
-                   min_answers: int | None = None, secure: SecureSum | None = None) -> StepResults:
+                   min_answers: int | None = None, secure: SecureSum | None = None,
+                   fold: Callable[[Answer], None] | None = None) -> StepResults:
         fn = self.package.load_step(name)
         targets = list(clients or (payloads.keys() if isinstance(payloads, Mapping) else self.datasets))
         self.steps.append((round, name))
@@ -90,6 +91,9 @@ class LocalIO:
                 assert result.num_examples > 0
             answers[cid] = Answer(cid, dict(result.outputs), dict(result.tensors),
                                   int(result.num_examples), 0.0)
+            if fold is not None:  # as the engine: in client order, then the tensors let go
+                fold(answers[cid])
+                answers[cid].tensors = {}
         if secure is None:
             return StepResults(answers)
         # The plain sum the engine's secure sum equals (within its precision): the plan's maths.

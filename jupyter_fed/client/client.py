@@ -182,7 +182,8 @@ class Client:
                           min_completion_rate: float | None = None,
                           accept_failures: bool | None = None,
                           heartbeat_timeout: float | None = None,
-                          max_retries: int | None = None) -> Session:
+                          max_retries: int | None = None,
+                          ready_timeout: float | None = None) -> Session:
         """Create a federated-learning session (not yet started).
 
         Parameters
@@ -208,8 +209,13 @@ class Client:
             runner that keeps answering is never dropped before ``round_timeout``.
         max_retries
             Retries of a client's step after a connection failure or runner restart (default 2).
+        ready_timeout
+            Seconds to wait, once the clients joined, for their runners to report ready (a warm
+            worker; default 300) — the first round then does not pay for runners warming up at
+            once, and its ``round_timeout`` counts from then. The session starts anyway after it.
         """
         policy = {k: v for k, v in {"round_timeout": round_timeout,
+                                     "ready_timeout": ready_timeout,
                                      "min_completion_rate": min_completion_rate,
                                      "accept_failures": accept_failures,
                                      "heartbeat_timeout": heartbeat_timeout,

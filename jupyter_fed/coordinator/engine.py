@@ -65,6 +65,9 @@ class Policy(BaseModel):
                                      "answering before it is given up on")
     max_retries: int = Field(2, ge=0, le=10, description="retries after a connection failure or "
                              "a runner restart")
+    ready_timeout: float = Field(300.0, ge=0, description="seconds to wait for the session's "
+                                 "runners to report ready (warmed up) before its first step; "
+                                 "round timeouts count from then")
 
     def required(self, active: int) -> int:
         return max(self.min_num_clients, math.ceil(self.min_completion_rate * active))
@@ -130,7 +133,8 @@ class SessionRun:
 
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Mapping[str, np.ndarray] | None = None,
-                   min_answers: int | None = None, secure: SecureSum | None = None) -> StepResults:
+                   min_answers: int | None = None, secure: SecureSum | None = None,
+                   fold: Callable[[Answer], None] | None = None) -> StepResults:
         active = {c["client_id"]: c for c in self._active()}
         if isinstance(payloads, Payload):
             targets = list(clients) if clients is not None else list(active)
@@ -146,30 +150,43 @@ class SessionRun:
         chosen = [active[cid] for cid in targets]
         required = min_answers if min_answers is not None else self.policy.required(len(chosen))
         if secure is not None:
+            if fold is not None:
+                raise StepFailed(f"step {name}: fold and secure aggregation do not combine",
+                                 "this is a bug in the package's plan")
             from jupyter_fed.coordinator.secure import SecureStep
 
             return await SecureStep(self, name, {cid: per_client[cid] for cid in targets}, round,
                                     secure, expect, required, liveness).run()
+        folder = _InOrder(fold)
+
+        async def settle(i: int, res: ClientAnswer | BaseException) -> Answer | BaseException:
+            """An answer as it arrives: checked against ``expect``, then folded in order."""
+            out: Answer | BaseException = res if not isinstance(res, ClientAnswer) else Answer(
+                res.client["client_id"], res.outputs, res.tensors,
+                int(res.outputs.get("num_examples", 0)), res.elapsed)
+            if isinstance(out, Answer) and expect is not None:
+                try:
+                    await self.validate(out, expect, res.client)  # type: ignore[union-attr]
+                except UpdateRejected as exc:
+                    out = _Rejected(exc)
+            folder.arrived(i, out if isinstance(out, Answer) else None)
+            return out
+
         results = await self.dispatch(name, round, chosen, lambda c: per_client[c].params,
-                                      lambda c: per_client[c].tensors, liveness)
+                                      lambda c: per_client[c].tensors, liveness, settle)
+        if folder.error is not None:
+            raise folder.error
         answers: dict[str, Answer] = {}
         dropped: list[str] = []
         for client, res in zip(chosen, results, strict=True):
-            cid = client["client_id"]
-            if not isinstance(res, ClientAnswer):
+            if isinstance(res, _Rejected):
+                self.reject(client, res.error)
+            elif not isinstance(res, Answer):
                 self.fail(client, res, round)
-                dropped.append(cid)
+            else:
+                answers[client["client_id"]] = res
                 continue
-            answer = Answer(cid, res.outputs, res.tensors, int(res.outputs.get("num_examples", 0)),
-                            res.elapsed)
-            if expect is not None:
-                try:
-                    await self.validate(answer, expect, client)
-                except UpdateRejected as exc:
-                    self.reject(client, exc)
-                    dropped.append(cid)
-                    continue
-            answers[cid] = answer
+            dropped.append(client["client_id"])
         self.check_enough(len(answers), required, round)
         return StepResults(answers, dropped)
 
@@ -188,18 +205,32 @@ class SessionRun:
     async def dispatch(self, name: str, round: int, chosen: Sequence[dict[str, Any]],
                        params: Callable[[str], dict[str, Any]],
                        tensors: Callable[[str], Mapping[str, np.ndarray]], liveness: Liveness,
-                       ) -> list[ClientAnswer | BaseException]:
-        """Run step ``name`` at ``chosen`` clients at once: each answer, or what went wrong."""
+                       settle: Callable[[int, Any], Awaitable[Any]] | None = None,
+                       ) -> list[Any]:
+        """Run step ``name`` at ``chosen`` clients at once: each answer, or what went wrong —
+        passed through ``settle(index, answer)`` as it arrives when given."""
         seq = self.next_seq(round, name)
-        arrays = {c["client_id"]: tensors(c["client_id"]) for c in chosen}
+        payload_of: dict[str, bytes] = {}
         encoded: dict[int, bytes] = {}  # one encoding per distinct payload (often one for all)
-        for a in arrays.values():
+        arrays = {c["client_id"]: tensors(c["client_id"]) for c in chosen}
+        for cid, a in arrays.items():
             if id(a) not in encoded:
                 encoded[id(a)] = encode(dict(a))
-        results = await asyncio.gather(
-            *(self._one(c, round, name, seq, params(c["client_id"]),
-                        encoded[id(arrays[c["client_id"]])], liveness) for c in chosen),
-            return_exceptions=True)
+            payload_of[cid] = encoded[id(a)]
+        del arrays, encoded
+
+        async def one(i: int, c: dict[str, Any]) -> Any:
+            try:
+                res: Any = await self._one(c, round, name, seq, params(c["client_id"]),
+                                           payload_of[c["client_id"]], liveness)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the client's failure, reported in its place
+                res = exc
+            return res if settle is None else await settle(i, res)
+
+        results = await asyncio.gather(*(one(i, c) for i, c in enumerate(chosen)),
+                                       return_exceptions=True)
         for res in results:
             if isinstance(res, asyncio.CancelledError):
                 raise res
@@ -271,6 +302,7 @@ class SessionRun:
         self.ctx.store.set_status(self.sid, SessionStatus.running.value)
         self.ctx.emit({"type": "status", "session_id": self.sid, "status": "running"})
         try:
+            await self.wait_ready()
             await self.plan.run(self)
         finally:
             pending = list(self.secure_prefetch.values())  # set-ups nobody will read
@@ -282,6 +314,33 @@ class SessionRun:
         if self.ctx.store.session(self.sid)["status"] != SessionStatus.completed.value:
             self.ctx.store.set_status(self.sid, SessionStatus.completed.value)
             self._finish()
+
+    async def wait_ready(self) -> None:
+        """Start when every runner of the session has a warm worker (``Health.ready``), so the
+        first round is not many runners importing torch at once on shared cores, and its
+        timeout does not count their warm-up. A runner that does not say, or cannot be reached,
+        is not waited for (the step itself reports it); after ``ready_timeout`` the session
+        starts anyway, with a warning."""
+        waiting = sorted({c["runner"] for c in self._active()})
+        started = time.monotonic()
+        said = False
+        while waiting:
+            health = await asyncio.gather(*(self.ctx.runner(n).health() for n in waiting),
+                                          return_exceptions=True)
+            waiting = [n for n, h in zip(waiting, health, strict=True)
+                       if isinstance(h, dict) and h.get("ready") is False]
+            if not waiting:
+                break
+            if time.monotonic() - started >= self.policy.ready_timeout:
+                self.log("warning", f"runner(s) {', '.join(waiting)} not ready after "
+                         f"{self.policy.ready_timeout:g} s; starting anyway")
+                return
+            if not said:
+                self.log("info", f"waiting for {len(waiting)} runner(s) to warm up")
+                said = True
+            await asyncio.sleep(0.2)
+        if said:
+            self.log("info", f"runners ready after {time.monotonic() - started:.1f} s")
 
     def _finish(self) -> None:
         for c in self._active():
@@ -339,3 +398,36 @@ class SessionRun:
 
         return await ClientStep(self.ctx.runner(client["runner"]), client, spec, payload, liveness,
                                 progress, self.log).run()
+
+
+@dataclass
+class _Rejected:
+    """An answer that failed validation against ``expect`` (the client is dropped, not failed)."""
+
+    error: UpdateRejected
+
+
+class _InOrder:
+    """Hands answers to a plan's ``fold`` in client order as they arrive, then drops their
+    tensors; holds only answers that overtook a slower client earlier in the order."""
+
+    def __init__(self, fold: Callable[[Answer], None] | None) -> None:
+        self.fold, self.next = fold, 0
+        self.waiting: dict[int, Answer | None] = {}
+        self.error: Exception | None = None
+        """What the fold raised (a bug or a plan's refusal): the step fails with it."""
+
+    def arrived(self, i: int, answer: Answer | None) -> None:
+        """Client ``i`` answered (``None``: failed or rejected, nothing to fold)."""
+        if self.fold is None:
+            return
+        self.waiting[i] = answer
+        while self.next in self.waiting:
+            ready = self.waiting.pop(self.next)
+            self.next += 1
+            if ready is not None and self.error is None:
+                try:
+                    self.fold(ready)
+                except Exception as exc:  # re-raised by the step, not lost
+                    self.error = exc
+                ready.tensors = {}

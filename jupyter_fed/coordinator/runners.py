@@ -28,6 +28,10 @@ from jupyter_fed.wire.hello import verify as verify_hello
 from jupyter_fed.wire.tls import pinned_context
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+KEEPALIVE_EXPIRY = 2.0
+"""Seconds an idle connection to a runner is kept: well under the runner's own keep-alive (5 s),
+so the coordinator never reuses a connection the runner is closing at that moment (which surfaced
+as RemoteProtocolError and a retry on every runner at a session's first step)."""
 
 
 class RunnerClient:
@@ -64,7 +68,8 @@ class RunnerClient:
     def _new_http(self, verify: Any, headers: dict[str, str]) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.url, timeout=self._timeout, verify=verify, follow_redirects=False,
-            headers=headers, limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            headers=headers, limits=httpx.Limits(max_connections=16, max_keepalive_connections=8,
+                                keepalive_expiry=KEEPALIVE_EXPIRY),
             trust_env=False)  # never route runner traffic through ambient proxies
 
     async def _hello(self, http: httpx.AsyncClient) -> None:

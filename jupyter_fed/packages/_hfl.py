@@ -127,6 +127,12 @@ class HFLPlan(Plan):
     def aggregate(self, global_weights: Weights, updates: Sequence[ClientUpdate]) -> Weights:
         return self.strategy.aggregate(global_weights, updates)
 
+    def running(self, global_weights: Weights) -> Any:
+        """The strategy's update-by-update mean (unchecked: the engine validates each answer
+        against the global weights), or None when its rule needs every update at once."""
+        running = getattr(self.strategy, "running", None)
+        return None if running is None else running(global_weights, check=False)
+
     def federated_metrics(self, per_client: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
         return weighted_metrics(per_client)
 
@@ -182,13 +188,21 @@ class HFLPlan(Plan):
 
     async def _fit_round(self, io: SessionIO, rnd: int, weights: Weights) -> Weights:
         started = time.perf_counter()
+        # The mean of the updates is taken as they arrive (running sums, in client order) when
+        # the strategy's rule allows it; the engine has validated each against ``weights``.
+        running = None if self.secure else self.running(weights)
         found = await io.step(self.fit_step, Payload(self.step_params(), weights), round=rnd,
-                              expect=weights, secure=fedavg_sum(weights) if self.secure else None)
+                              expect=weights, secure=fedavg_sum(weights) if self.secure else None,
+                              fold=None if running is None else (
+                                  lambda a: running.add(ClientUpdate(a.client_id, a.tensors,
+                                                                     a.num_examples))))
         per_client = {a.client_id: a.outputs.get("metrics", {}) for a in found}
         if found.total is not None:  # secure: one update, the mean, is all the plan may see
             mean, examples = mean_from_total(found.total, weights, len(found))
             new_weights = cast_back(self.aggregate(
                 as_float64(weights), [ClientUpdate("secure-sum", mean, examples)]), weights)
+        elif running is not None:
+            new_weights = self.strategy.aggregate_running(weights, running)
         else:
             new_weights = self.aggregate(weights, [ClientUpdate(a.client_id, a.tensors,
                                                                 a.num_examples) for a in found])
@@ -196,6 +210,7 @@ class HFLPlan(Plan):
         self._history.append(federated)
         train = {a.client_id: a.outputs.get("train", {}) for a in found}
         info = {"duration": time.perf_counter() - started, "local_seconds": found.slowest,
+                "client_seconds": found.client_seconds,
                 "clients": [a.client_id for a in found], "dropped": found.dropped,
                 "num_examples": {a.client_id: a.num_examples for a in found}, "train": train,
                 "secure_aggregation": self.secure}

@@ -12,7 +12,7 @@ This module lives in ``packages/`` so that plans never import the coordinator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -122,6 +122,12 @@ class StepResults:
         """Seconds of the slowest client's step (0 when none answered)."""
         return max((a.elapsed for a in self.answers.values()), default=0.0)
 
+    @property
+    def client_seconds(self) -> float:
+        """Seconds of every answering client's step, summed: the critical path when clients
+        share one worker (a simulation's local engine), and the work a round asked for."""
+        return sum(a.elapsed for a in self.answers.values())
+
 
 @dataclass
 class RoundMetrics:
@@ -178,8 +184,8 @@ class SessionIO(Protocol):
 
     async def step(self, name: str, payloads: Payload | Mapping[str, Payload], *, round: int,
                    clients: Sequence[str] | None = None, expect: Arrays | None = None,
-                   min_answers: int | None = None, secure: SecureSum | None = None
-                   ) -> StepResults:
+                   min_answers: int | None = None, secure: SecureSum | None = None,
+                   fold: Callable[[Answer], None] | None = None) -> StepResults:
         """Run step ``name`` of this package at some or all clients and wait for their answers.
 
         Parameters
@@ -200,6 +206,13 @@ class SessionIO(Protocol):
         secure
             Sum these answer tensors under secure aggregation: the result's ``total`` holds the
             sum, and no client's values of them ever reach the coordinator.
+        fold
+            Called with each answer (validated against ``expect``) as answers arrive, in client
+            order — an answer that overtakes a slower client earlier in the order waits for it, so
+            floating-point sums come out the same whatever the arrival order. The answer's
+            tensors are then let go (the result keeps its outputs and counts, with empty
+            ``tensors``): a plan that aggregates by running sums holds one model, not one per
+            client. Not with ``secure``.
 
         Raises ``SessionFailed`` when fewer clients than needed answer; those that failed are
         dropped from the session (and from :attr:`clients`) with the reason in the log.

@@ -185,7 +185,7 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
             hello = Hello(nonce=nonce, certificate=(settings.home / "cert.pem").read_text(),
                           signature=sign_hello(settings.home / "key.pem", nonce))
         return Health(name=settings.name, version=__version__, packages=package_names(),
-                      hello=hello)
+                      hello=hello, ready=executor.pool.warm)
 
     @app.get("/v1/datasets", response_model=list[DatasetInfo])
     async def list_datasets(principal: Principal = scope("read_catalog")) -> list[dict[str, Any]]:

@@ -228,6 +228,13 @@ class WorkerPool:
                 and w.reserved is None]
 
     @property
+    def warm(self) -> bool:
+        """A worker has started and finished its warm-up: a step would start at once, without
+        paying for torch's first use (what ``/v1/health`` reports as ``ready``)."""
+        return any(w.ready and w.warm and w.reserved is None and w.kill_reason is None
+                   for w in self.workers)
+
+    @property
     def starting(self) -> int:
         return sum(1 for w in self.workers if not w.ready and w.reserved is None)
 

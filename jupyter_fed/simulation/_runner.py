@@ -5,7 +5,7 @@ The session engine dispatches a step to ``ctx.runner(name)`` and follows it with
 of one simulation. Before a step runs it does what a runner's executor does — the dataset's
 policy allows the package, the partition has the minimum rows, the step's privacy cost is
 charged to a :class:`~jupyter_fed.runner.policy.Ledger` (the runner's own arithmetic, on a
-ledger of the simulation's, in its own SQLite file) — then hands the step to the engine's host
+ledger of the simulation's, in an in-memory SQLite database) — then hands the step to the engine's host
 holding that partition. Everything after (provenance, validation, retries, aggregation) is the
 real engine's.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_fed._sqlite import MEMORY
 from jupyter_fed.errors import FedError, NotFoundError, PermissionDenied
 from jupyter_fed.packages import get_package
 from jupyter_fed.runner.budget import charge_step
@@ -53,18 +54,18 @@ class VirtualRunner:
         Where steps run.
     policy
         The policy every simulated dataset has (as a custodian would set it).
-    ledger_dir
-        Folder of the simulation's ledger (``ledger.db``).
     principal
         Whose budget the ledger debits.
     """
 
     def __init__(self, name: str, infos: dict[str, DatasetInfo], hosts: dict[str, int],
-                 engine: Engine, policy: DatasetPolicy, ledger_dir: Path,
+                 engine: Engine, policy: DatasetPolicy,
                  principal: str = "simulation") -> None:
         self.name, self.infos, self.hosts, self.engine = name, infos, hosts, engine
         self.policy, self.principal = policy, principal
-        self.store = RunnerStore(ledger_dir / "ledger.db")
+        # The runner's ledger schema and arithmetic, in memory: a simulation's ledger lives as long
+        # as it does, and a hundred clients' charges a round then cost no file writes.
+        self.store = RunnerStore(MEMORY)
         self.ledger = Ledger(self.store)
         self._tasks: dict[str, _Task] = {}
         self._seq = itertools.count()

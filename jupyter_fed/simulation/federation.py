@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import shutil
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -94,10 +91,8 @@ async def start_simulation(coordinator: Coordinator, *, package_name: str,
     except BaseException:
         await asyncio.to_thread(eng.close)
         raise
-    ledger_dir = Path(tempfile.mkdtemp(prefix="jupyter-fed-sim-ledger-"))
     runner_name = f"sim-{secrets.token_hex(3)}"
-    runner = VirtualRunner(runner_name, infos, where, eng, dataset_policy,
-                           ledger_dir)
+    runner = VirtualRunner(runner_name, infos, where, eng, dataset_policy)
     coordinator.connections.attach(runner_name, runner)
     marker = {"engine": eng.name, "hosts": hosts, "num_clients": n, "partition": scheme,
               "seed": seed, "rows": [len(p) for p in parts], "runner": runner_name,
@@ -120,9 +115,9 @@ async def start_simulation(coordinator: Coordinator, *, package_name: str,
                  for i in range(n)]
         await coordinator.join(sid, tasks)
     except BaseException:
-        await _teardown(coordinator, runner, eng, ledger_dir, None)
+        await _teardown(coordinator, runner, eng, None)
         raise
-    coordinator.keep(f"simulation:{sid}", _finish(coordinator, sid, runner, eng, ledger_dir))
+    coordinator.keep(f"simulation:{sid}", _finish(coordinator, sid, runner, eng))
     return coordinator.session(sid)
 
 
@@ -160,16 +155,16 @@ def _values(table: pa.Table, column: str | None) -> np.ndarray:
     return table.column(column).to_numpy()
 
 
-async def _finish(coordinator: Coordinator, sid: str, runner: VirtualRunner, engine: Engine,
-                  ledger_dir: Path) -> None:
+async def _finish(coordinator: Coordinator, sid: str, runner: VirtualRunner, engine: Engine
+                  ) -> None:
     try:
         await coordinator.wait(sid)
     finally:
-        await _teardown(coordinator, runner, engine, ledger_dir, sid)
+        await _teardown(coordinator, runner, engine, sid)
 
 
 async def _teardown(coordinator: Coordinator, runner: VirtualRunner, engine: Engine,
-                    ledger_dir: Path, sid: str | None) -> None:
+                    sid: str | None) -> None:
     if sid is not None:
         spent = runner.spending()
         _SPENDING[sid] = spent
@@ -184,4 +179,3 @@ async def _teardown(coordinator: Coordinator, runner: VirtualRunner, engine: Eng
     except Exception:  # pragma: no cover - a cluster that is already gone
         log.warning("closing the %s engine failed", engine.name, exc_info=True)
     await runner.aclose()
-    shutil.rmtree(ledger_dir, ignore_errors=True)

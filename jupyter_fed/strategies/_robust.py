@@ -78,19 +78,77 @@ def clip_delta(delta: dict[str, np.ndarray], clip_norm: float | None
 
 
 def weighted_mean(deltas: Deltas, counts: Sequence[float]) -> dict[str, np.ndarray]:
-    """Mean of ``deltas`` weighted by ``counts`` (example counts): FedAvg's rule."""
-    total = float(sum(counts))
-    if not deltas or total <= 0:
-        raise UpdateRejected("no client update with a positive example count to aggregate",
-                             "check that the clients' datasets are not empty")
-    shares = [c / total for c in counts]
-    out: dict[str, np.ndarray] = {}
-    for key in deltas[0]:
-        acc = np.zeros_like(deltas[0][key])
-        for share, d in zip(shares, deltas, strict=True):
-            acc += share * d[key]
-        out[key] = acc
-    return out
+    """Mean of ``deltas`` weighted by ``counts`` (example counts): FedAvg's rule.
+
+    Computed as :class:`RunningMean` computes it (Σ count·delta, divided by Σ count at the end),
+    so a mean taken update by update as answers arrive equals the one taken over a list."""
+    if not deltas:
+        _no_positive_count()
+    sums = {k: np.zeros_like(v, dtype=np.float64) for k, v in deltas[0].items()}
+    for c, d in zip(counts, deltas, strict=True):
+        for key, acc in sums.items():
+            acc += float(c) * d[key]
+    return _divided(sums, float(sum(counts)))
+
+
+def _divided(sums: dict[str, np.ndarray], total: float) -> dict[str, np.ndarray]:
+    if total <= 0:
+        _no_positive_count()
+    return {k: v / total for k, v in sums.items()}
+
+
+def _no_positive_count() -> None:
+    raise UpdateRejected("no client update with a positive example count to aggregate",
+                         "check that the clients' datasets are not empty")
+
+
+class RunningMean:
+    """FedAvg's aggregation one update at a time: clip the update's delta, add count × delta to
+    running sums, keep nothing else of it.
+
+    A coordinator aggregating a hundred clients then holds one model's worth of sums instead of
+    a hundred updates, and does the work while slower clients are still training. Floating-point
+    addition is not associative, so the caller adds updates in a fixed (client) order for
+    reproducible results; the engine's ``fold`` does.
+    """
+
+    def __init__(self, global_weights: Mapping[str, np.ndarray], clip_norm: float | None,
+                 check: bool = True) -> None:
+        self.global64 = to_float64(global_weights)
+        self.reference = dict(global_weights)
+        self.clip_norm, self.check = clip_norm, check
+        self.sums = {k: np.zeros_like(g) for k, g in self.global64.items()}
+        self.total = 0.0
+        self.ids: list[str] = []
+        self.norms: dict[str, float] = {}
+        self.clipped: list[str] = []
+
+    def add(self, update: ClientUpdate) -> None:
+        """Fold one update in (validated first unless the caller already did)."""
+        if update.client_id in self.norms:
+            raise UpdateRejected(f"client {update.client_id!r} sent more than one update for "
+                                 "the same round", "keep one update per client")
+        if self.check:
+            validate_update(update, self.reference)
+        delta = {k: np.asarray(update.weights[k], dtype=np.float64) - g
+                 for k, g in self.global64.items()}
+        delta, self.norms[update.client_id], was_clipped = clip_delta(delta, self.clip_norm)
+        if was_clipped:
+            self.clipped.append(update.client_id)
+        count = float(update.num_examples)
+        for key, acc in self.sums.items():
+            acc += count * delta[key]
+        self.total += count
+        self.ids.append(update.client_id)
+
+    def result(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], AggregationInfo]:
+        """What :class:`AggregationRule` returns: global weights (float64), the mean delta, and
+        what was done."""
+        if not self.ids:
+            raise UpdateRejected("no client update to aggregate",
+                                 "wait until at least one client has sent an update")
+        return (self.global64, _divided(self.sums, self.total),
+                AggregationInfo("mean", tuple(self.ids), tuple(self.clipped), self.norms))
 
 
 def coordinate_median(deltas: Deltas) -> dict[str, np.ndarray]:
@@ -175,6 +233,14 @@ class AggregationRule:
         return cls(params.aggregation, params.trim_ratio, params.num_byzantine,
                    params.num_selected, params.clip_norm)
 
+    def running(self, global_weights: Mapping[str, np.ndarray], check: bool = True
+                ) -> RunningMean | None:
+        """An accumulator taking updates one at a time, where the rule allows it (the mean);
+        None for rules that need every update at once (median, trimmed mean, Krum)."""
+        if self.aggregation != "mean":
+            return None
+        return RunningMean(global_weights, self.clip_norm, check)
+
     def __call__(self, global_weights: Mapping[str, np.ndarray], updates: Sequence[ClientUpdate]
                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], AggregationInfo]:
         if not updates:
@@ -185,6 +251,11 @@ class AggregationRule:
         if dupes:
             raise UpdateRejected(f"client(s) {', '.join(map(repr, dupes))} sent more than one "
                                  "update for the same round", "keep one update per client")
+        if self.aggregation == "mean":  # one code path with the engine's update-by-update fold
+            acc = RunningMean(global_weights, self.clip_norm)
+            for update in updates:
+                acc.add(update)
+            return acc.result()
         for update in updates:
             validate_update(update, global_weights)
         global64 = to_float64(global_weights)

@@ -17,6 +17,7 @@ from jupyter_fed.strategies._params import AggregationParams, FedAvgParams, pars
 from jupyter_fed.strategies._robust import (
     AggregationInfo,
     AggregationRule,
+    RunningMean,
     cast_like,
     to_float64,
 )
@@ -50,6 +51,26 @@ class RobustStrategy(Strategy):
         self.last_info: AggregationInfo | None = None
         """What the last successful ``aggregate`` did (selected and clipped clients, norms)."""
 
+    def aggregate(self, global_weights: Mapping[str, np.ndarray],
+                  updates: Sequence[ClientUpdate]) -> Weights:
+        return self.move(global_weights, *self.rule(global_weights, updates))
+
+    def running(self, global_weights: Mapping[str, np.ndarray], check: bool = True
+                ) -> RunningMean | None:
+        """Aggregate update by update (see :class:`RunningMean`) when the rule allows; finish
+        with :meth:`aggregate_running`. None when the rule needs every update at once."""
+        return self.rule.running(global_weights, check)
+
+    def aggregate_running(self, global_weights: Mapping[str, np.ndarray],
+                          acc: RunningMean) -> Weights:
+        """What :meth:`aggregate` returns for the updates folded into ``acc``."""
+        return self.move(global_weights, *acc.result())
+
+    def move(self, global_weights: Mapping[str, np.ndarray], global64: Weights, delta: Weights,
+             info: AggregationInfo) -> Weights:
+        """Apply the aggregated ``delta`` (this strategy's server step) and record ``info``."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         set_params = ", ".join(f"{k}={getattr(self.params, k)!r}"
                                for k in type(self.params).model_fields
@@ -67,9 +88,8 @@ class FedAvg(RobustStrategy):
     name: ClassVar[str] = "FedAvg"
     params_model: ClassVar[type[AggregationParams]] = FedAvgParams
 
-    def aggregate(self, global_weights: Mapping[str, np.ndarray],
-                  updates: Sequence[ClientUpdate]) -> Weights:
-        global64, delta, info = self.rule(global_weights, updates)
+    def move(self, global_weights: Mapping[str, np.ndarray], global64: Weights, delta: Weights,
+             info: AggregationInfo) -> Weights:
         self.last_info = info
         return cast_like({k: g + delta[k] for k, g in global64.items()}, global_weights)
 

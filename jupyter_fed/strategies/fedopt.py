@@ -12,15 +12,15 @@ State keys are ``"<slot>/<parameter>"`` (e.g. ``"m/dense.weight"``, ``"v/dense.w
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.strategies._params import AdaptiveParams
-from jupyter_fed.strategies._robust import cast_like
-from jupyter_fed.strategies.base import ClientUpdate, Weights
+from jupyter_fed.strategies._robust import AggregationInfo, cast_like
+from jupyter_fed.strategies.base import Weights
 from jupyter_fed.strategies.fedavg import RobustStrategy
 
 _RESTORE_HINT = ("restore the strategy from a checkpoint written by the same strategy for the same "
@@ -44,9 +44,8 @@ class ServerOptimizer(RobustStrategy):
     def _update(self, delta: np.ndarray, state: dict[str, np.ndarray], step: int) -> np.ndarray:
         """Update ``state`` (one array per slot, replaced, never mutated) and return the step."""
 
-    def aggregate(self, global_weights: Mapping[str, np.ndarray],
-                  updates: Sequence[ClientUpdate]) -> Weights:
-        global64, delta, info = self.rule(global_weights, updates)
+    def move(self, global_weights: Mapping[str, np.ndarray], global64: Weights, delta: Weights,
+             info: AggregationInfo) -> Weights:
         if self._step:
             self._check_state(global64)
         step = self._step + 1

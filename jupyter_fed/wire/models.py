@@ -46,6 +46,9 @@ class Health(_Model):
     version: str
     packages: list[str] = []
     hello: Hello | None = None
+    ready: bool | None = None
+    """A warm worker is waiting for steps; a coordinator starts a session's first step when every
+    runner of the session is ready (None from runners that do not say)."""
 
 
 ColumnKind = Literal["binary", "label", "integer", "numeric", "id"]
