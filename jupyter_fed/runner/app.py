@@ -228,15 +228,8 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         """The policy the caller's steps run under: their grant's budget and packages in it."""
         dataset_or_404(name, principal)
         found = grants.effective_policy(principal, name, policy_of(name))
-        if found is None:  # a custodian without a grant: the dataset's own policy
-            return policy_of(name)
-        policy, grant = found
-        if grant is not None and grant.packages is not None:
-            allowed = {p.split(".", 1)[0] for p in grant.packages}
-            policy = policy.model_copy(update={"allowed_packages": sorted(
-                allowed if policy.allowed_packages is None else
-                allowed & set(policy.allowed_packages))})
-        return policy
+        # None: a custodian without a grant, who sees the dataset's own policy
+        return policy_of(name) if found is None else found[0]
 
     @app.put("/v1/datasets/{name}/policy", response_model=DatasetPolicy)
     async def put_policy(name: str, body: DatasetPolicy, request: Request,

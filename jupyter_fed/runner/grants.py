@@ -197,8 +197,9 @@ class Grants:
 
     def effective_policy(self, principal: Principal, dataset: str, policy: DatasetPolicy
                          ) -> tuple[DatasetPolicy, Grant | None] | None:
-        """The policy a step of ``principal`` runs under on ``dataset``, with its grant, or
-        ``None`` when the dataset is not theirs to use (answered as if it did not exist)."""
+        """The policy a step of ``principal`` runs under on ``dataset`` — the grant's epsilon
+        budget and packages in it — with its grant, or ``None`` when the dataset is not theirs
+        to use (answered as if it did not exist)."""
         if principal.is_admin:
             return policy, None
         grant = self.active(principal.name, dataset)
@@ -207,6 +208,11 @@ class Grants:
         changes: dict[str, Any] = {}
         if grant.epsilon_budget is not None:
             changes["epsilon_budget"] = grant.epsilon_budget
+        if grant.packages is not None:  # the grant's packages, within what the policy allows
+            granted = {p.split(".", 1)[0] for p in grant.packages}
+            changes["allowed_packages"] = sorted(
+                granted if policy.allowed_packages is None else
+                granted & set(policy.allowed_packages))
         return policy.model_copy(update=changes), grant
 
     def check_step(self, principal: Principal, dataset: str, runner: str, policy: DatasetPolicy,

@@ -232,8 +232,9 @@ class WorkerPool:
         """A worker has started and finished its warm-up: a step would start at once, without
         paying for torch's first use (what ``/v1/health`` reports as ``ready``). A runner that
         starts no worker ahead (``warm_workers = 0``) has nothing to wait for."""
-        return self.settings.warm_workers == 0 or any(w.ready and w.warm and w.reserved is None and w.kill_reason is None
-                   for w in self.workers)
+        return self.settings.warm_workers == 0 or any(
+            w.ready and w.warm and w.reserved is None and w.kill_reason is None
+            for w in self.workers)
 
     @property
     def starting(self) -> int:
