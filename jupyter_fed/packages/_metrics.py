@@ -9,22 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their mean rank (as the Mann-Whitney statistic needs); one
-    sort (each evaluation of a model ranks all its test rows)."""
-    n = len(x)
-    order = np.argsort(x, kind="mergesort")
-    ordered = x[order]
-    first = np.empty(n, dtype=bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, n))
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
-    return ranks
-
-
 def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve; NaN when only one class is present (undefined, not faked)."""
     labels = np.asarray(labels).astype(bool)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["SaveBestModel", "balanced_index", "best_index", "round_seed"]
+__all__ = ["SaveBestModel", "balanced_index", "best_index", "need_in_memory", "round_seed"]
 
 
 class SaveBestModel(BaseModel):
@@ -40,6 +40,19 @@ class SaveBestModel(BaseModel):
 def round_seed(seed: int, round: int) -> int:
     """The seed of one round's draws: different every round, the same in every run."""
     return (int(seed) * 1_000_003 + int(round)) % 2**63
+
+
+def need_in_memory(handle: Any, columns: Sequence[str]) -> None:
+    """Refuse, before anything is read, the options that need every training row at once
+    (balanced undersampling, DP-SGD's Poisson sampling) on a dataset the runner streams."""
+    from jupyter_fed.errors import ConfigError
+
+    if not handle.fits_in_memory(list(columns)):
+        raise ConfigError(f"dataset {handle.info.name!r} is larger than this runner keeps in "
+                          "memory, and balance_train_datasets and differential privacy need "
+                          "random access to every training row",
+                          "train without them (rows are then streamed in shuffled batches), or "
+                          "ask the custodian for a larger array_cache_mb and step_memory_mb")
 
 
 def balanced_index(labels: np.ndarray, seed: int) -> np.ndarray:

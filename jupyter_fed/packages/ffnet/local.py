@@ -20,7 +20,7 @@ import numpy as np
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._metrics import r2, roc_auc
-from jupyter_fed.packages._options import balanced_index, round_seed
+from jupyter_fed.packages._options import balanced_index, need_in_memory, round_seed
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.ffnet import _dp, _net
 from jupyter_fed.packages.ffnet._cost import EVAL_ROWS
@@ -56,12 +56,7 @@ def _arrays(handle: DatasetHandle, data: FFNetData, cfg: FFNetConfig) -> tuple[A
     import torch
 
     _check_columns(handle, data)
-    if not handle.fits_in_memory([*data.predictors, data.target]):
-        raise ConfigError(f"dataset {handle.info.name!r} is larger than this runner keeps in "
-                          "memory, and balance_train_datasets and differential privacy need "
-                          "random access to every training row",
-                          "train without them (rows are then streamed in shuffled batches), or "
-                          "ask the custodian for a larger array_cache_mb and step_memory_mb")
+    need_in_memory(handle, [*data.predictors, data.target])
     x = torch.from_numpy(handle.to_numpy(data.predictors, np.float32))
     return x, _labels(cfg, handle.to_numpy([data.target], np.float64)[:, 0], handle, data)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from jupyter_fed.errors import ConfigError
 from jupyter_fed.packages._metrics import RowArrays
-from jupyter_fed.packages._options import balanced_index, round_seed
+from jupyter_fed.packages._options import balanced_index, need_in_memory, round_seed
 from jupyter_fed.packages._secure import SUMS, as_sums
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.glm import _family
@@ -278,12 +278,7 @@ def _in_memory(train: DatasetHandle, data: GLMData, cfg: GLMConfig) -> tuple[Any
     random access), refused for a dataset the runner streams."""
     import torch
 
-    if not train.fits_in_memory([*data.predictors, data.target]):
-        raise ConfigError(f"dataset {train.info.name!r} is larger than this runner keeps in "
-                          "memory, and balance_train_datasets and differential privacy need "
-                          "random access to every training row",
-                          "train without them (rows are then streamed in shuffled batches), or "
-                          "ask the custodian for a larger array_cache_mb and step_memory_mb")
+    need_in_memory(train, [*data.predictors, data.target])
     y_np = train.to_numpy([data.target], np.float64)[:, 0]
     _target_ok(cfg.ml_task.type, y_np, train.info.name, data.target)
     x = torch.from_numpy(train.to_numpy(data.predictors, np.float32))
