@@ -34,9 +34,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-FEATURES = [f"x{i}" for i in range(15)]
-HIDDEN = [6, 6, 6]
-LR, BATCH = 0.2, 64
+from hfl15 import (
+    BATCH,
+    FEATURES,
+    HIDDEN,
+    LR,
+    by_value_into_ray_actors,
+    load,
+    local_epoch,
+    scores,
+    torch_net,
+)
 
 
 # -- the driver ------------------------------------------------------------------------------------
@@ -141,61 +149,21 @@ def _jupyter_fed(args: argparse.Namespace) -> dict[str, Any]:
 
 def _bare_loop_seconds(path: Path, repeats: int) -> float:
     """One epoch of the same network in plain torch over rows already in memory (the floor)."""
-    import numpy as np
-    import pyarrow.parquet as pq
     import torch
 
     torch.set_num_threads(1)  # as each runner's step
-    table = pq.read_table(path)
-    x = torch.from_numpy(np.column_stack([table.column(c).to_numpy() for c in FEATURES])
-                         .astype(np.float32))
-    y = torch.from_numpy(table.column("y").to_numpy().astype(np.int64))
-    net, loss_fn = _torch_net(), torch.nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
+    x, y = load(str(path))
+    net = torch_net()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        order = torch.randperm(len(y))
-        for b in range(0, len(y), BATCH):
-            idx = order[b:b + BATCH]
-            opt.zero_grad()
-            loss_fn(net(x[idx]), y[idx]).backward()
-            opt.step()
+        local_epoch(net, x, y)
         times.append(time.perf_counter() - started)
     return min(times)
 
 
-def _torch_net() -> Any:
-    import torch
-
-    layers: list[Any] = []
-    width = 15
-    for h in HIDDEN:
-        layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
-        width = h
-    return torch.nn.Sequential(*layers, torch.nn.Linear(width, 2))
-
-
 # -- Flower ----------------------------------------------------------------------------------------
-_CACHE: dict[str, Any] = {}
-
-
-def _load(path: str) -> tuple[Any, Any]:
-    """A partition's tensors, read once per Ray actor (as a Flower user's ClientApp would)."""
-    if path not in _CACHE:
-        import numpy as np
-        import pyarrow.parquet as pq
-        import torch
-
-        table = pq.read_table(path)
-        x = np.column_stack([table.column(c).to_numpy() for c in FEATURES]).astype(np.float32)
-        _CACHE[path] = (torch.from_numpy(x),
-                        torch.from_numpy(table.column("y").to_numpy().astype(np.int64)))
-    return _CACHE[path]
-
-
 def _flower(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
     import torch
     from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
@@ -203,8 +171,7 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
     from flwr.serverapp.strategy import FedAvg
     from flwr.simulation import run_simulation
 
-    from jupyter_fed.packages._metrics import binary_auc
-
+    by_value_into_ray_actors()
     data = str(args.data)
     client_app = ClientApp()
     server_app = ServerApp()
@@ -215,18 +182,10 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(1)
         started = time.perf_counter()
         pid = int(context.node_config["partition-id"])
-        x, y = _load(f"{data}/train_silo{pid}.parquet")
-        net = _torch_net()
+        x, y = load(f"{data}/train_silo{pid}.parquet")
+        net = torch_net()
         net.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-        opt, loss_fn = torch.optim.SGD(net.parameters(), lr=LR), torch.nn.CrossEntropyLoss()
-        gen = torch.Generator().manual_seed(int(msg.content["config"]["server-round"]) * 7 + pid)
-        order = torch.randperm(len(y), generator=gen)
-        net.train()
-        for b in range(0, len(y), BATCH):
-            idx = order[b:b + BATCH]
-            opt.zero_grad()
-            loss_fn(net(x[idx]), y[idx]).backward()
-            opt.step()
+        local_epoch(net, x, y, int(msg.content["config"]["server-round"]) * 7 + pid)
         metrics = MetricRecord({"num-examples": len(y),
                                 "compute-seconds": time.perf_counter() - started})
         return Message(RecordDict({"arrays": ArrayRecord(net.state_dict()), "metrics": metrics}),
@@ -236,15 +195,10 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
     def evaluate(msg: Message, context: Context) -> Message:
         torch.set_num_threads(1)
         started = time.perf_counter()
-        x, y = _load(f"{data}/test.parquet")
-        net = _torch_net()
+        x, y = load(f"{data}/test.parquet")
+        net = torch_net()
         net.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-        net.eval()
-        with torch.no_grad():
-            out = net(x)
-            loss = float(torch.nn.functional.cross_entropy(out, y))
-            prob = torch.softmax(out, 1)[:, 1].numpy().astype(np.float64)
-        auc = binary_auc(y.numpy() == 1, prob)
+        loss, auc = scores(net, x, y)
         metrics = MetricRecord({"num-examples": len(y), "loss": loss, "auc": auc,
                                 "compute-seconds": time.perf_counter() - started})
         return Message(RecordDict({"metrics": metrics}), reply_to=msg)
@@ -270,7 +224,7 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
                           train_metrics_aggr_fn=slowest("train"),
                           evaluate_metrics_aggr_fn=slowest("eval"))
         started = time.perf_counter()
-        strategy.start(grid=grid, initial_arrays=ArrayRecord(_torch_net().state_dict()),
+        strategy.start(grid=grid, initial_arrays=ArrayRecord(torch_net().state_dict()),
                        num_rounds=args.rounds)
         timing["rounds"] = time.perf_counter() - started
 

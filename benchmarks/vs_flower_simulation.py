@@ -39,9 +39,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-FEATURES = [f"x{i}" for i in range(15)]
-HIDDEN = [6, 6, 6]
-LR, BATCH, CPUS = 0.2, 64, 2
+from hfl15 import (
+    BATCH,
+    FEATURES,
+    HIDDEN,
+    LR,
+    by_value_into_ray_actors,
+    load,
+    local_epoch,
+    scores,
+    torch_net,
+)
+
+CPUS = 2
 CONFIG = {"model": {"params": {"input_size": 15, "hidden_layer_sizes": HIDDEN, "output_size": 2}},
           "optimizer": {"name": "SGD", "params": {"learning_rate": LR}}, "batch_size": BATCH,
           "seed": 0, "normalize": False}
@@ -152,20 +162,6 @@ def _jupyter_fed(args: argparse.Namespace, tool: str) -> dict[str, Any]:
 
 
 # -- Flower ----------------------------------------------------------------------------------------
-_CACHE: dict[str, Any] = {}
-
-
-def _torch_net() -> Any:
-    import torch
-
-    layers: list[Any] = []
-    width = 15
-    for h in HIDDEN:
-        layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
-        width = h
-    return torch.nn.Sequential(*layers, torch.nn.Linear(width, 2))
-
-
 def _initial_net() -> Any:
     """The network with ffnet's seeded initial weights (same names: Linear layers 0, 2, …)."""
     import torch
@@ -173,31 +169,13 @@ def _initial_net() -> Any:
     from jupyter_fed.packages.ffnet._net import initial_weights
     from jupyter_fed.packages.ffnet.config import FFNetConfig
 
-    net = _torch_net()
+    net = torch_net()
     net.load_state_dict({k: torch.from_numpy(v) for k, v in
                          initial_weights(FFNetConfig.model_validate(CONFIG)).items()})
     return net
 
 
-def _load(path: str, rows: Any = None) -> tuple[Any, Any]:
-    """A partition's tensors, read once per Ray actor (as a Flower user's ClientApp would)."""
-    key = f"{path}:{None if rows is None else (rows[0], len(rows))}"
-    if key not in _CACHE:
-        import numpy as np
-        import pyarrow.parquet as pq
-        import torch
-
-        table = pq.read_table(path)
-        if rows is not None:
-            table = table.take(rows)
-        x = np.column_stack([table.column(c).to_numpy() for c in FEATURES]).astype(np.float32)
-        _CACHE[key] = (torch.from_numpy(x),
-                       torch.from_numpy(table.column("y").to_numpy().astype(np.int64)))
-    return _CACHE[key]
-
-
 def _flower(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
     import torch
     from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
@@ -205,8 +183,7 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
     from flwr.serverapp.strategy import FedAvg
     from flwr.simulation import run_simulation
 
-    from jupyter_fed.packages._metrics import binary_auc
-
+    by_value_into_ray_actors()
     train_path, test_path = str(args.data / "train_silo0.parquet"), str(args.data / "test.parquet")
     parts = [p.tolist() for p in _partitions(args.data, args.n)]
     n = args.n
@@ -217,18 +194,10 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
     def train(msg: Message, context: Context) -> Message:
         torch.set_num_threads(1)
         pid = int(context.node_config["partition-id"])
-        x, y = _load(train_path, parts[pid])
-        net = _torch_net()
+        x, y = load(train_path, parts[pid])
+        net = torch_net()
         net.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-        opt, loss_fn = torch.optim.SGD(net.parameters(), lr=LR), torch.nn.CrossEntropyLoss()
-        gen = torch.Generator().manual_seed(int(msg.content["config"]["server-round"]) * 7 + pid)
-        order = torch.randperm(len(y), generator=gen)
-        net.train()
-        for b in range(0, len(y), BATCH):
-            idx = order[b:b + BATCH]
-            opt.zero_grad()
-            loss_fn(net(x[idx]), y[idx]).backward()
-            opt.step()
+        local_epoch(net, x, y, int(msg.content["config"]["server-round"]) * 7 + pid)
         return Message(RecordDict({"arrays": ArrayRecord(net.state_dict()),
                                    "metrics": MetricRecord({"num-examples": len(y)})}),
                        reply_to=msg)
@@ -236,16 +205,11 @@ def _flower(args: argparse.Namespace) -> dict[str, Any]:
     @client_app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         torch.set_num_threads(1)
-        x, y = _load(test_path)
-        net = _torch_net()
+        x, y = load(test_path)
+        net = torch_net()
         net.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-        net.eval()
-        with torch.no_grad():
-            out = net(x)
-            loss = float(torch.nn.functional.cross_entropy(out, y))
-            prob = torch.softmax(out, 1)[:, 1].numpy().astype(np.float64)
-        metrics = MetricRecord({"num-examples": len(y), "loss": loss,
-                                "auc": binary_auc(y.numpy() == 1, prob)})
+        loss, auc = scores(net, x, y)
+        metrics = MetricRecord({"num-examples": len(y), "loss": loss, "auc": auc})
         return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 
     def weighted_auc(replies: list[RecordDict], key: str) -> MetricRecord:
