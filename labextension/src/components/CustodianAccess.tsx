@@ -3,14 +3,14 @@
  * (approve, optionally changing what is granted, or deny, each with a note) and the active
  * grants (revoke).
  */
-import { Button, InputGroup } from '@jupyterlab/ui-components';
+import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { AccessModel, IRunnerAccess, parseOptionalNumber, parsePackages } from '../access';
 import { grantSummary, requestSummary } from '../format';
 import { describeError } from '../handler';
 import { IAccessRequest, IApproval, IGrant } from '../tokens';
-import { Empty, ErrorNote } from './common';
+import { Empty, ErrorNote, FormButtons, TextField, useSubmit } from './common';
 
 export interface ICustodianAccessProps {
   access: AccessModel;
@@ -31,8 +31,7 @@ function ApproveForm(props: {
   const [packages, setPackages] = React.useState((request.packages ?? []).join(', '));
   const [expires, setExpires] = React.useState('');
   const [note, setNote] = React.useState('');
-  const [busy, setBusy] = React.useState(false);
-  const [error, setError] = React.useState<string | null>(null);
+  const { busy, error, setError, run } = useSubmit();
 
   const submit = async (e: React.FormEvent): Promise<void> => {
     e.preventDefault();
@@ -46,51 +45,20 @@ function ApproveForm(props: {
     if (days.value !== null) {
       approval.expires_days = days.value;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      await onSubmit(approval);
-    } catch (err) {
-      setError(describeError(err));
-      setBusy(false);
-    }
+    await run(() => onSubmit(approval));
   };
 
   return (
     <form className="jp-Fed-form jp-Fed-decision" onSubmit={submit} aria-label="Approve the request">
-      <label className="jp-Fed-label">
-        <span>
-          ε budget <span className="jp-Fed-muted">(empty: the policy's)</span>
-        </span>
-        <InputGroup name="epsilon" inputMode="decimal" value={epsilon} onChange={e => setEpsilon(e.target.value)} />
-      </label>
-      <label className="jp-Fed-label">
-        <span>
-          Packages <span className="jp-Fed-muted">(comma-separated; empty: the policy's)</span>
-        </span>
-        <InputGroup name="packages" value={packages} onChange={e => setPackages(e.target.value)} />
-      </label>
-      <label className="jp-Fed-label">
-        <span>
-          Expires after <span className="jp-Fed-muted">(days; empty: never)</span>
-        </span>
-        <InputGroup name="expires" inputMode="decimal" value={expires} onChange={e => setExpires(e.target.value)} />
-      </label>
-      <label className="jp-Fed-label">
-        <span>
-          Note <span className="jp-Fed-muted">(the requester sees it)</span>
-        </span>
-        <InputGroup name="note" value={note} onChange={e => setNote(e.target.value)} />
-      </label>
+      <TextField label="ε budget" hint="(empty: the policy's)" name="epsilon" inputMode="decimal"
+        value={epsilon} onChange={setEpsilon} />
+      <TextField label="Packages" hint="(comma-separated; empty: the policy's)" name="packages"
+        value={packages} onChange={setPackages} />
+      <TextField label="Expires after" hint="(days; empty: never)" name="expires" inputMode="decimal"
+        value={expires} onChange={setExpires} />
+      <TextField label="Note" hint="(the requester sees it)" name="note" value={note} onChange={setNote} />
       <ErrorNote message={error} />
-      <div className="jp-Fed-buttons">
-        <Button small type="button" className="jp-mod-styled jp-mod-reject" onClick={onCancel} disabled={busy}>
-          Cancel
-        </Button>
-        <Button small type="submit" className="jp-mod-styled jp-mod-accept" disabled={busy}>
-          {busy ? 'Granting…' : 'Grant'}
-        </Button>
-      </div>
+      <FormButtons onCancel={onCancel} busy={busy} label="Grant" busyLabel="Granting…" />
     </form>
   );
 }
@@ -98,38 +66,18 @@ function ApproveForm(props: {
 function DenyForm(props: { onSubmit: (note: string) => Promise<void>; onCancel: () => void }): JSX.Element {
   const { onSubmit, onCancel } = props;
   const [note, setNote] = React.useState('');
-  const [busy, setBusy] = React.useState(false);
-  const [error, setError] = React.useState<string | null>(null);
+  const { busy, error, run } = useSubmit();
 
   const submit = async (e: React.FormEvent): Promise<void> => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await onSubmit(note);
-    } catch (err) {
-      setError(describeError(err));
-      setBusy(false);
-    }
+    await run(() => onSubmit(note));
   };
 
   return (
     <form className="jp-Fed-form jp-Fed-decision" onSubmit={submit} aria-label="Deny the request">
-      <label className="jp-Fed-label">
-        <span>
-          Note <span className="jp-Fed-muted">(why; the requester sees it)</span>
-        </span>
-        <InputGroup name="note" value={note} onChange={e => setNote(e.target.value)} />
-      </label>
+      <TextField label="Note" hint="(why; the requester sees it)" name="note" value={note} onChange={setNote} />
       <ErrorNote message={error} />
-      <div className="jp-Fed-buttons">
-        <Button small type="button" className="jp-mod-styled jp-mod-reject" onClick={onCancel} disabled={busy}>
-          Cancel
-        </Button>
-        <Button small type="submit" className="jp-mod-styled jp-mod-warn" disabled={busy}>
-          {busy ? 'Denying…' : 'Deny request'}
-        </Button>
-      </div>
+      <FormButtons onCancel={onCancel} busy={busy} label="Deny request" busyLabel="Denying…" kind="warn" />
     </form>
   );
 }

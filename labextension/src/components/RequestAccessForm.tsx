@@ -2,13 +2,12 @@
  * A builder asks a runner's custodian for a dataset: runner, dataset name, packages, epsilon and
  * a reason. The custodian sees it in their Access section (or `jupyter-fed runner requests`).
  */
-import { Button, HTMLSelect, InputGroup } from '@jupyterlab/ui-components';
+import { HTMLSelect } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { AccessModel, parseOptionalNumber, parsePackages } from '../access';
-import { describeError } from '../handler';
 import { INewAccessRequest } from '../tokens';
-import { ErrorNote } from './common';
+import { ErrorNote, FormButtons, TextField, useSubmit } from './common';
 
 export interface IRequestAccessFormProps {
   access: AccessModel;
@@ -24,8 +23,7 @@ export function RequestAccessForm(props: IRequestAccessFormProps): JSX.Element {
   const [packages, setPackages] = React.useState('');
   const [epsilon, setEpsilon] = React.useState('');
   const [reason, setReason] = React.useState('');
-  const [busy, setBusy] = React.useState(false);
-  const [error, setError] = React.useState<string | null>(null);
+  const { busy, error, setError, run } = useSubmit();
   const runnerId = React.useId();
 
   const submit = async (e: React.FormEvent): Promise<void> => {
@@ -43,15 +41,10 @@ export function RequestAccessForm(props: IRequestAccessFormProps): JSX.Element {
     if (eps.value !== null) {
       request.epsilon = eps.value;
     }
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       await access.fileRequest(runner, request);
       onClose();
-    } catch (err) {
-      setError(describeError(err));
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -66,32 +59,12 @@ export function RequestAccessForm(props: IRequestAccessFormProps): JSX.Element {
           options={runners}
         />
       </div>
-      <label className="jp-Fed-label">
-        Dataset
-        <InputGroup
-          name="dataset"
-          placeholder="the dataset's name at the runner"
-          value={dataset}
-          onChange={e => setDataset(e.target.value)}
-        />
-      </label>
-      <label className="jp-Fed-label">
-        <span>
-          Packages <span className="jp-Fed-muted">(comma-separated; empty: what the policy allows)</span>
-        </span>
-        <InputGroup
-          name="packages"
-          placeholder="ffnet, eda"
-          value={packages}
-          onChange={e => setPackages(e.target.value)}
-        />
-      </label>
-      <label className="jp-Fed-label">
-        <span>
-          ε <span className="jp-Fed-muted">(empty: the policy's budget)</span>
-        </span>
-        <InputGroup name="epsilon" inputMode="decimal" value={epsilon} onChange={e => setEpsilon(e.target.value)} />
-      </label>
+      <TextField label="Dataset" name="dataset" placeholder="the dataset's name at the runner"
+        value={dataset} onChange={setDataset} />
+      <TextField label="Packages" hint="(comma-separated; empty: what the policy allows)" name="packages"
+        placeholder="ffnet, eda" value={packages} onChange={setPackages} />
+      <TextField label="ε" hint="(empty: the policy's budget)" name="epsilon" inputMode="decimal"
+        value={epsilon} onChange={setEpsilon} />
       <label className="jp-Fed-label">
         Reason
         <textarea
@@ -104,19 +77,8 @@ export function RequestAccessForm(props: IRequestAccessFormProps): JSX.Element {
         />
       </label>
       <ErrorNote message={error} />
-      <div className="jp-Fed-buttons">
-        <Button small type="button" className="jp-mod-styled jp-mod-reject" onClick={onClose} disabled={busy}>
-          Cancel
-        </Button>
-        <Button
-          small
-          type="submit"
-          className="jp-mod-styled jp-mod-accept"
-          disabled={busy || !runner || dataset.trim() === ''}
-        >
-          {busy ? 'Sending…' : 'Send request'}
-        </Button>
-      </div>
+      <FormButtons onCancel={onClose} busy={busy} label="Send request" busyLabel="Sending…"
+        disabled={!runner || dataset.trim() === ''} />
     </form>
   );
 }
