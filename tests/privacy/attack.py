@@ -62,6 +62,19 @@ def run_analytics(client: Any, package: str, datasets: list[str], data_config: d
     return session
 
 
+def train_alone(client: Any, dataset: str, model_config: dict[str, Any],
+                data_config: dict[str, Any], runner: str = "p0", rounds: int = 2) -> Any:
+    """An honest ffnet session of one client on ``dataset``, run to its end."""
+    from jupyter_fed import SessionTaskGroup
+
+    session = client.create_fl_session(name="fit", min_num_clients=1, num_rounds=rounds,
+                                       package_name="ffnet", model_config=model_config,
+                                       data_config=data_config).start()
+    SessionTaskGroup(session).add_task(client.task_builder().hfl(dataset, runner=runner)
+                                       ).start().wait(60)
+    return session
+
+
 def log_text(session: Any) -> str:
     return "\n".join(row["message"] for row in session.logs())
 

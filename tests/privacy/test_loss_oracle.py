@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from attack import TARGET_ROW, TARGET_Y, register, task_outcome
+from attack import TARGET_ROW, TARGET_Y, register, task_outcome, train_alone
 
 from jupyter_fed.wire import encode
 
@@ -92,14 +92,8 @@ def test_evaluations_are_refused_on_require_dp_and_when_the_policy_gives_no_budg
 
 
 def test_a_training_session_keeps_its_exact_per_round_evaluations(fed, new_client) -> None:
-    from jupyter_fed import SessionTaskGroup
-
     client = new_client()
-    session = client.create_fl_session(name="fit", min_num_clients=1, num_rounds=2,
-                                       package_name="ffnet", model_config=MODEL,
-                                       data_config=DATA).start()
-    SessionTaskGroup(session).add_task(client.task_builder().hfl("regress", runner="p0")
-                                       ).start().wait(60)
+    session = train_alone(client, "regress", MODEL, DATA)
 
     fed_metrics = session.metrics().as_dict()["federated_metrics"]
     assert len(fed_metrics) == 3 and all("r2" in m for m in fed_metrics)  # exact: R² included

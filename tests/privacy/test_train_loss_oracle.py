@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from attack import TARGET_ROW, TARGET_Y, task_outcome
+from attack import TARGET_ROW, TARGET_Y, task_outcome, train_alone
 from test_loss_oracle import DATA, MODEL, crafted, estimate
 
 from jupyter_fed.wire import encode
@@ -82,14 +82,8 @@ def test_training_losses_of_a_crafted_model_do_not_reveal_a_target(fed, new_clie
 
 
 def test_a_training_session_keeps_its_exact_training_loss(fed, new_client) -> None:
-    from jupyter_fed import SessionTaskGroup
-
     client = new_client()
-    session = client.create_fl_session(name="fit", min_num_clients=1, num_rounds=2,
-                                       package_name="ffnet", model_config=MODEL,
-                                       data_config=DATA).start()
-    SessionTaskGroup(session).add_task(client.task_builder().hfl("regress", runner="p0")
-                                       ).start().wait(60)
+    session = train_alone(client, "regress", MODEL, DATA)
 
     train = [t for r in session.rounds() if "train" in r["info"]
              for t in r["info"]["train"].values()]
