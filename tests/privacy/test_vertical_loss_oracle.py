@@ -107,6 +107,19 @@ class Attacker:
          .add_task(tb.prl("rb/rb_train", "rb_test", client_name="b")).start().wait(120))
         self.prl = prl.id
 
+    def train(self, name: str, package: str, model_config: dict[str, Any], timeout: float
+              ) -> Any:
+        """An honest two-party training session (``a`` features, ``b`` labels), run to its end."""
+        from jupyter_fed import SessionTaskGroup
+
+        session = self.client.create_vfl_session(
+            name, prl_session_id=self.prl, vfl_mode="train", num_rounds=2,
+            package_name=package, data_config=DATA, model_config=model_config).start()
+        tb = self.client.task_builder()
+        (SessionTaskGroup(session).add_task(tb.vfl_train("ra/ra_train", "ra_test", client_name="a"))
+         .add_task(tb.vfl_train("rb/rb_train", "rb_test", client_name="b")).start().wait(timeout))
+        return session
+
     def aligned(self, dataset: str) -> np.ndarray:
         """The label party's rows of ``dataset`` in aligned order (read here from the runner's
         files, to check the attack against)."""
@@ -185,16 +198,9 @@ def test_crafted_partial_predictors_no_longer_read_labels_off_vfl_glm(attacker) 
 
 
 def test_vfl_glm_feature_importance_cannot_be_differenced_across_subsamples(attacker) -> None:
-    from jupyter_fed import SessionTaskGroup
-
     fi = {"enable": True, "params": {"subsample": 100, "random_seed": 7}}
     model = {**GLM, "feature_importance_score": fi}
-    session = attacker.client.create_vfl_session(
-        "fit", prl_session_id=attacker.prl, vfl_mode="train", num_rounds=2,
-        package_name="vfl_glm", data_config=DATA, model_config=model).start()
-    tb = attacker.client.task_builder()
-    (SessionTaskGroup(session).add_task(tb.vfl_train("ra/ra_train", "ra_test", client_name="a"))
-     .add_task(tb.vfl_train("rb/rb_train", "rb_test", client_name="b")).start().wait(120))
+    session = attacker.train("fit", "vfl_glm", model, 120)
     assert session.feature_importance_scores().as_dict()["feature_importance_scores"]["b"]
 
     n = len(attacker.aligned("rb_train"))

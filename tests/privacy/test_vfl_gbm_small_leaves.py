@@ -163,16 +163,9 @@ def test_a_hostile_coordinator_gets_no_leaf_of_one_row(coordinator, isolate_at_r
 
 
 def test_min_samples_leaf_below_the_minimum_grows_no_small_leaf(coordinator) -> None:
-    from jupyter_fed import SessionTaskGroup
-
     model = {**GBM, "model": {"params": {**GBM["model"]["params"], "max_depth": 4,
                                          "max_iter": 2}}}
-    session = coordinator.client.create_vfl_session(
-        "small", prl_session_id=coordinator.prl, vfl_mode="train", num_rounds=2,
-        package_name="vfl_gbm", data_config=DATA, model_config=model).start()
-    tb = coordinator.client.task_builder()
-    (SessionTaskGroup(session).add_task(tb.vfl_train("ra/ra_train", "ra_test", client_name="a"))
-     .add_task(tb.vfl_train("rb/rb_train", "rb_test", client_name="b")).start().wait(240))
+    session = coordinator.train("small", "vfl_gbm", model, 240)
     assert session.status() == "completed"
     trees = session.model().tensors
     leaf = (trees["trees.feature"] < 0) & (trees["trees.count"] > 0)
