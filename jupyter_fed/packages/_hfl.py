@@ -130,8 +130,7 @@ class HFLPlan(Plan):
     def running(self, global_weights: Weights) -> Any:
         """The strategy's update-by-update mean (unchecked: the engine validates each answer
         against the global weights), or None when its rule needs every update at once."""
-        running = getattr(self.strategy, "running", None)
-        return None if running is None else running(global_weights, check=False)
+        return self.strategy.running(global_weights, check=False)
 
     def federated_metrics(self, per_client: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
         return weighted_metrics(per_client)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from jupyter_fed.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jupyter_fed.strategies._robust import RunningMean
 
 Weights = dict[str, np.ndarray]
 """Named parameter arrays, as they travel in safetensors."""
@@ -48,6 +51,17 @@ class Strategy(ABC):
     def aggregate(self, global_weights: Mapping[str, np.ndarray],
                   updates: Sequence[ClientUpdate]) -> Weights:
         """Return the next global weights; must not modify its inputs."""
+
+    def running(self, global_weights: Mapping[str, np.ndarray], check: bool = True
+                ) -> RunningMean | None:
+        """An accumulator taking updates one at a time as they arrive (finish it with
+        :meth:`aggregate_running`), or None: this strategy needs every update at once."""
+        return None
+
+    def aggregate_running(self, global_weights: Mapping[str, np.ndarray],
+                          acc: RunningMean) -> Weights:
+        """What :meth:`aggregate` returns for the updates folded into ``acc``."""
+        raise NotImplementedError(f"strategy {self.name} does not aggregate update by update")
 
     def state_dict(self) -> Weights:
         """Server-optimiser state (momentum, second moments) to checkpoint with a round."""

@@ -57,13 +57,11 @@ class RobustStrategy(Strategy):
 
     def running(self, global_weights: Mapping[str, np.ndarray], check: bool = True
                 ) -> RunningMean | None:
-        """Aggregate update by update (see :class:`RunningMean`) when the rule allows; finish
-        with :meth:`aggregate_running`. None when the rule needs every update at once."""
+        """A :class:`RunningMean` when the rule is the mean; None for the robust rules."""
         return self.rule.running(global_weights, check)
 
     def aggregate_running(self, global_weights: Mapping[str, np.ndarray],
                           acc: RunningMean) -> Weights:
-        """What :meth:`aggregate` returns for the updates folded into ``acc``."""
         return self.move(global_weights, *acc.result())
 
     def move(self, global_weights: Mapping[str, np.ndarray], global64: Weights, delta: Weights,
