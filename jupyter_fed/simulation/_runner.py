@@ -24,7 +24,7 @@ from jupyter_fed.packages import get_package
 from jupyter_fed.runner.budget import charge_step
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.store import RunnerStore, now
-from jupyter_fed.simulation.engines import Engine
+from jupyter_fed.simulation.engines import Engine, Report
 from jupyter_fed.wire import DatasetInfo, ErrorBody, TaskSpec, TaskState, TaskStatus
 from jupyter_fed.wire import secagg as secagg_msg
 
@@ -165,15 +165,15 @@ class VirtualRunner:
                                 submitted_at=now()), loop.create_future())
         self._tasks[spec.task_id] = task
         host = next((self.hosts[n] for n in spec.datasets.values() if n in self.hosts), 0)
-        run = loop.create_task(self._run(task, spec, payload, ctx_policy, host))
+        pending = self.engine.submit(host, spec.model_dump_json(), payload, ctx_policy)
+        task.status.state, task.status.started_at = TaskState.running, now()
+        run = loop.create_task(self._run(task, pending))
         task.runs.append(run)
         return task
 
-    async def _run(self, task: _Task, spec: TaskSpec, payload: bytes,
-                   policy: dict[str, Any], host: int) -> None:
-        task.status.state, task.status.started_at = TaskState.running, now()
+    async def _run(self, task: _Task, pending: asyncio.Future[Report]) -> None:
         try:
-            report, data = await self.engine.run(host, spec.model_dump_json(), payload, policy)
+            report, data = await pending
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the host itself failed (a dead actor, a lost worker)

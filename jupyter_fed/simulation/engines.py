@@ -24,7 +24,7 @@ Report = tuple[dict[str, Any], bytes | None]
 
 
 class Engine(ABC):
-    """Hosts for simulated clients; :meth:`start` once, :meth:`run` per step, :meth:`close`."""
+    """Hosts for simulated clients; :meth:`start` once, :meth:`submit` per step, :meth:`close`."""
 
     name: str = ""
     hosts: int = 1
@@ -42,9 +42,12 @@ class Engine(ABC):
         """Start ``len(specs)`` hosts (``self.hosts`` of them), host ``h`` with ``specs[h]``."""
 
     @abstractmethod
-    async def run(self, host: int, spec_json: str, payload: bytes,
-                  policy: dict[str, Any]) -> Report:
-        """Run one step on host ``host``; the worker's report and the result's arrays."""
+    def submit(self, host: int, spec_json: str, payload: bytes,
+               policy: dict[str, Any]) -> asyncio.Future[Report]:
+        """Hand one step to host ``host`` now; the future gives the worker's report and the
+        result's arrays. Not a coroutine on purpose: the step must be queued at the host when
+        the runner accepts it, not when the event loop next gets round to a task — with a
+        hundred clients dispatched at once, that is after all of them were accepted."""
 
     @abstractmethod
     def close(self) -> None:
@@ -74,10 +77,10 @@ class LocalEngine(Engine):
         self._host.warm()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="jupyter-fed-sim")
 
-    async def run(self, host: int, spec_json: str, payload: bytes,
-                  policy: dict[str, Any]) -> Report:
+    def submit(self, host: int, spec_json: str, payload: bytes,
+               policy: dict[str, Any]) -> asyncio.Future[Report]:
         assert self._host is not None and self._pool is not None, "start() the engine first"
-        return await asyncio.get_running_loop().run_in_executor(
+        return asyncio.get_running_loop().run_in_executor(
             self._pool, self._host.run, spec_json, payload, policy)
 
     def close(self) -> None:
@@ -139,10 +142,10 @@ class RayEngine(Engine):
             (self.num_cpus or os.cpu_count() or 1)
         return max(1, min(cpus, clients))
 
-    async def run(self, host: int, spec_json: str, payload: bytes,
-                  policy: dict[str, Any]) -> Report:
+    def submit(self, host: int, spec_json: str, payload: bytes,
+               policy: dict[str, Any]) -> asyncio.Future[Report]:
         ref = self._actors[host].run.remote(spec_json, payload, policy)
-        return await asyncio.wrap_future(ref.future())
+        return asyncio.wrap_future(ref.future())
 
     def close(self) -> None:
         ray = _need("ray", "ray")
@@ -218,8 +221,8 @@ class DaskEngine(Engine):
                    for spec, addr in zip(specs, self._addresses, strict=True)]
         self.client.gather(futures)
 
-    async def run(self, host: int, spec_json: str, payload: bytes,
-                  policy: dict[str, Any]) -> Report:
+    def submit(self, host: int, spec_json: str, payload: bytes,
+               policy: dict[str, Any]) -> asyncio.Future[Report]:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Report] = loop.create_future()
         fut = self.client.submit(_dask_run, self._key, spec_json, payload, policy,
@@ -227,7 +230,7 @@ class DaskEngine(Engine):
                                  pure=False)
         self._waiting[fut.key] = (loop, done)
         self._results().add(fut)
-        return await done
+        return done
 
     def _results(self) -> Any:
         """One ``as_completed`` that fetches finished steps' results in batches, on one thread
