@@ -76,7 +76,7 @@ def summarise(rows: list[dict[str, Any]], local_key: str, clients: int) -> dict[
             "median_local_s": round(statistics.median(r[local_key] for r in fit[1:] or fit), 4)}
 
 
-def _cpu_seconds() -> dict[str, float]:
+def cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) used so far by this process (the embedded coordinator), by
     the runner processes it started, and by their workers and fork servers (the steps): read
     from ``/proc``, Linux only."""
@@ -161,10 +161,10 @@ def real(counts: list[int], rounds: int, rows_per_client: int) -> list[dict[str,
                     running = group.start()
                     while len(session.rounds()) < 2:  # round 1 committed: steady state from here
                         time.sleep(0.005)
-                    cpu0, first = _cpu_seconds(), len(session.rounds())
+                    cpu0, first = cpu_seconds(), len(session.rounds())
                     while len(session.rounds()) < rounds + 1:
                         time.sleep(0.005)
-                    cpu1, last = _cpu_seconds(), len(session.rounds())
+                    cpu1, last = cpu_seconds(), len(session.rounds())
                     running.wait(1800, 0.1)
                     total = time.perf_counter() - t0
                     info = session.rounds()
