@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from jupyter_fed.coordinator.transfers import Transfers
 from jupyter_fed.errors import FedError, RunnerTimeout, RunnerUnavailable, StepFailed, UpdateRejected
 from jupyter_fed.wire import TaskSpec, TaskState, TaskStatus, decode
 from jupyter_fed.wire.tensors import metadata
@@ -63,9 +64,11 @@ class ClientStep:
 
     def __init__(self, runner: Any, client: dict[str, Any], spec: TaskSpec, payload: bytes,
                  liveness: Liveness, on_progress: Callable[[TaskStatus], None],
-                 log: Callable[[str, str, str | None], None]) -> None:
+                 log: Callable[[str, str, str | None], None],
+                 transfers: Transfers | None = None) -> None:
         self.runner, self.client, self.spec, self.payload = runner, client, spec, payload
         self.liveness, self.on_progress, self.log = liveness, on_progress, log
+        self.transfers = transfers
 
     async def run(self) -> ClientAnswer:
         base = self.spec.task_id
@@ -101,12 +104,17 @@ class ClientStep:
 
     async def _attempt(self, spec: TaskSpec) -> ClientAnswer:
         runner, hb = self.runner, self.liveness.heartbeat_timeout
+        large = self.transfers is not None and self.transfers.bounded(len(self.payload))
         try:
-            # The submission is the first long poll: most steps end within it, one request.
-            wait = max(0.0, min(self.liveness.left(), hb / 2, 10.0))
-            status, data = await self._bounded(runner.submit_wait(
-                spec, self.payload, wait=wait, timeout=wait + hb, inline=INLINE_RESULT_BYTES),
-                extra=wait)
+            if large:  # upload in a slot of the coordinator's budget, then poll (module doc)
+                assert self.transfers is not None
+                async with self.transfers.slot(len(self.payload)):
+                    status, data = await self._bounded(runner.submit_wait(spec, self.payload))
+            else:  # the submission is the first long poll: most steps end within it
+                wait = max(0.0, min(self.liveness.left(), hb / 2, 10.0))
+                status, data = await self._bounded(runner.submit_wait(
+                    spec, self.payload, wait=wait, timeout=wait + hb,
+                    inline=INLINE_RESULT_BYTES), extra=wait)
             self.on_progress(status)
             while not status.state.terminal:
                 wait = max(0.0, min(self.liveness.left(), hb / 2, 10.0))
@@ -124,7 +132,11 @@ class ClientStep:
                 raise failure
             tensors: dict[str, np.ndarray] = {}
             if status.has_tensors:
-                if data is None:  # not answered with the status: fetch them
+                if data is None and large:  # not answered with the status: fetch them
+                    assert self.transfers is not None
+                    async with self.transfers.slot(len(self.payload)):
+                        data = await self._bounded(runner.result(spec.task_id))
+                elif data is None:
                     data = await self._bounded(runner.result(spec.task_id))
                 check_provenance(metadata(data), spec)
                 tensors = decode(data)

@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from jupyter_fed.coordinator.dispatch import ClientAnswer, ClientStep, Liveness
+from jupyter_fed.coordinator.transfers import Transfers
 from jupyter_fed.errors import FedError, SessionFailed, StepFailed, UpdateRejected
 from jupyter_fed.packages import (
     Answer,
@@ -83,6 +84,8 @@ class RunContext:
     emit: Callable[[dict[str, Any]], None]
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
     row_counts: Callable[[str, str], Awaitable[int | None]] | None = None
+    transfers: Transfers = field(default_factory=Transfers)
+    """The coordinator's budget of large model transfers, shared by its sessions."""
 
 
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
@@ -397,7 +400,7 @@ class SessionRun:
             state.update(progress=status.progress, state=status.state.value)
 
         return await ClientStep(self.ctx.runner(client["runner"]), client, spec, payload, liveness,
-                                progress, self.log).run()
+                                progress, self.log, self.ctx.transfers).run()
 
 
 @dataclass
