@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from many_clients import cpu_seconds
+
 PREDICTORS = [f"x{i}" for i in range(15)]
 
 
@@ -136,6 +138,7 @@ def main() -> None:
     started = time.perf_counter()
     runs: dict[str, list[list[dict[str, Any]]]] = {"plain": [], "secure": []}
     phases: list[dict[str, float]] = []
+    cpu: dict[str, dict[str, float]] = {"plain": {}, "secure": {}}
     with LocalFederation(work / "runners", silos, work / "data", max_workers=1,
                          warm_workers=1) as fed:
         up = time.perf_counter() - started
@@ -143,8 +146,11 @@ def main() -> None:
             run(fed, work / f"warm-{kind}", args.clients, 2, kind == "secure")
         for r in range(args.repeats):
             for kind in ("plain", "secure") if r % 2 == 0 else ("secure", "plain"):
+                before = cpu_seconds()
                 infos, found = run(fed, work / f"{kind}{r}", args.clients, args.rounds,
                                    kind == "secure")
+                for k, v in cpu_seconds().items():
+                    cpu[kind][k] = cpu[kind].get(k, 0.0) + v - before[k]
                 runs[kind].append(infos)
                 phases += found[1:]
     steady = {k: [i["duration"] for rs in v for i in rs[1:]] for k, v in runs.items()}
@@ -165,6 +171,11 @@ def main() -> None:
         "secure_round_seconds_by_exchange_median": {
             name: round(statistics.median(p.get(name, 0.0) for p in phases), 3)
             for name in dict.fromkeys(k for p in phases for k in p)},
+        # CPU seconds per round (whole sessions, set-up and final evaluation included) of this
+        # process (the coordinator), the runners and their workers: on fewer cores than
+        # runners, what the round's wall time is made of
+        "cpu_seconds_per_round": {kind: {k: round(v / (args.rounds * args.repeats), 3)
+                                         for k, v in c.items()} for kind, c in cpu.items()},
         "communication_per_client_and_round": sizes(args.clients),
     }
     for key, value in figures.items():
