@@ -117,7 +117,8 @@ class SessionRun:
         self._reasons: dict[str, str] = {}
         self._used: dict[tuple[int, str], int] = {}
         self._checkpoint = self._last_checkpoint()
-        self.secure_prefetch: dict[frozenset[str], asyncio.Future[Any]] = {}
+        self.secure_prefetch: dict[frozenset[str], Any] = {}
+        """The next secure step's keys and shares, agreed during the last one (``secure.py``)."""
         """Secure aggregation's keys and shares started ahead for the next secure step."""
 
     # SessionIO ------------------------------------------------------------------------------
@@ -308,12 +309,7 @@ class SessionRun:
             await self.wait_ready()
             await self.plan.run(self)
         finally:
-            pending = list(self.secure_prefetch.values())  # set-ups nobody will read
-            self.secure_prefetch.clear()
-            for task in pending:
-                task.cancel()
-            if pending:  # let them free the runners' worker slots before the session ends
-                await asyncio.wait(pending, timeout=5.0)
+            self.secure_prefetch.clear()  # set-ups nobody will read expire at the runners
         if self.ctx.store.session(self.sid)["status"] != SessionStatus.completed.value:
             self.ctx.store.set_status(self.sid, SessionStatus.completed.value)
             self._finish()

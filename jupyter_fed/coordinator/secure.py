@@ -10,6 +10,11 @@ pairwise masks those share with clients that dropped out after sharing. It learn
 set of survivors and the timing — never a client's values, which exist here only masked and only
 in memory.
 
+The next secure step's keys and shares ride on this one's masked step and unmask exchange
+(``wire.secagg``): a plan that sums securely every round, or every tree level, pays two
+exchanges a step after the first, not four. When they could not all be made (a client dropped, a
+runner left them out), the next step agrees them in exchanges of its own.
+
 Every exchange goes through the engine's own dispatch, so retries, timeouts, liveness, task ids
 and provenance are those of any step, and a client that fails any of them is dropped from the
 session as any failing client is. Up to ``n - threshold`` clients may fail after sharing; when
@@ -20,7 +25,6 @@ than the round policy requires.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,77 +126,68 @@ class SecureStep:
                             "check the runners named in the session log")
 
     # the four exchanges -----------------------------------------------------------------------
-    async def _setup(self, targets: list[str], clock: _Clock, quiet: bool = False
-                     ) -> _Setup | None:
-        """Keys and shares among ``targets``. ``quiet`` (a prefetch): a client that fails is
-        not dropped, and the setup is given up (``None``) unless every target completed it."""
+    def _round_id(self) -> str:
         run = self.run_
-        rid = f"{run.sid}.a{run.attempt}.r{self.round}.x{run.next_seq(self.round, '#secagg')}"
+        return f"{run.sid}.a{run.attempt}.r{self.round}.x{run.next_seq(self.round, '#secagg')}"
+
+    async def _setup(self, targets: list[str], clock: _Clock) -> _Setup:
+        """Keys and shares among ``targets``, in exchanges of their own."""
+        rid = self._round_id()
         base = {"id": rid}
-        live = run.liveness() if quiet else self.liveness  # a prefetch outlives this step
-        keys = await self._exchange(msg.KEYS, targets, lambda c: {**base, "client": c},
-                                    msg.KeysAnswer, quiet, live)
+        keys, _ = await self._exchange(msg.KEYS, targets, lambda c: {**base, "client": c},
+                                       msg.KeysAnswer)
         clock.lap("keys")
         u1 = [c for c in targets if c in keys]
-        if quiet and len(u1) < len(targets):
-            return None
         self._enough(u1, 2, "public keys")
         t = sa.threshold(len(u1))
         roster = [{"client": c, **keys[c].model_dump()} for c in u1]
-        sent = await self._exchange(msg.SHARES, u1, lambda c: {**base, "client": c,
-                                                               "threshold": t, "roster": roster},
-                                    msg.SharesAnswer, quiet, live)
+        sent, _ = await self._exchange(msg.SHARES, u1, lambda c: {**base, "client": c,
+                                                                  "threshold": t,
+                                                                  "roster": roster},
+                                       msg.SharesAnswer)
         clock.lap("shares")
         u2 = [c for c in u1 if c in sent and set(sent[c].ciphertexts) == set(u1)]
-        if quiet:
-            return _Setup(rid, roster, t, sent, u2) if len(u2) == len(targets) else None
         self._drop_unanswered(u1, u2, "sent malformed shares")
         self._enough(u2, t, "shares")
         return _Setup(rid, roster, t, sent, u2)
 
-    async def _prefetched(self, targets: list[str]) -> _Setup | None:
-        """The setup a previous secure step started for these very clients, if it completed."""
-        task = self.run_.secure_prefetch.pop(frozenset(targets), None)
-        if task is None:
-            return None
-        try:
-            return await task
-        except Exception:  # a prefetch that failed is simply not used
-            return None
-
-    def _prefetch(self, clients: list[str]) -> None:
-        """Start the keys and shares of the next secure step among ``clients`` now, beside this
-        step's package step and unmask exchange (the runners answer them on their own thread,
-        not behind the package step): plans call secure steps again and again with the same
-        clients (rounds, tree levels), and a setup read by nobody expires at the runners (TTL)."""
-        for stale in self.run_.secure_prefetch.values():
-            stale.cancel()
+    def _prefetched(self, targets: list[str]) -> _Setup | None:
+        """The setup the previous secure step made for these very clients, if any (an unused
+        one expires at the runners: ``secagg_ttl``)."""
+        found = self.run_.secure_prefetch.pop(frozenset(targets), None)
         self.run_.secure_prefetch.clear()
-        self.run_.secure_prefetch[frozenset(clients)] = asyncio.ensure_future(
-            self._setup(clients, _Clock(), quiet=True))
+        return found
 
     async def _attempt(self, targets: list[str]) -> StepResults:
         clock = _Clock()
-        setup = await self._prefetched(targets)
+        setup = self._prefetched(targets)
         if setup is not None:
             clock.lap("keys and shares prefetched")
         else:
             setup = await self._setup(targets, clock)
-            assert setup is not None
         rid, roster, t, sent, u2 = setup.rid, setup.roster, setup.threshold, setup.sent, setup.u2
         u1 = [m["client"] for m in roster]
         base = {"id": rid}
-        self._prefetch(u2)  # agreed by the runners while they run this step
-        masked = await self._masked_step(base, u2, sent)
+        upcoming = self._round_id()  # the next secure step's, agreed beside this one
+        masked, new_keys = await self._masked_step(base, u2, sent, upcoming)
         clock.lap(self.name)
         u3 = [c for c in u2 if c in masked]
         self._enough(u3, t, "masked vectors")
-        if len(u3) < len(u2):
-            self._prefetch(u3)
-        revealed = await self._exchange(msg.UNMASK, u3, lambda c: {**base, "client": c,
-                                                                   "survivors": u3},
-                                        msg.UnmaskAnswer)
+        t_next = sa.threshold(len(u3))
+        roster_next = [{"client": c, **new_keys[c].model_dump()} for c in u3 if c in new_keys]
+
+        def riding_shares(c: str) -> dict[str, Any]:
+            return {"id": upcoming, "client": c, "threshold": t_next, "roster": roster_next}
+
+        riding = riding_shares if len(roster_next) == len(u3) else None
+        revealed, new_shares = await self._exchange(
+            msg.UNMASK, u3, lambda c: {**base, "client": c, "survivors": u3}, msg.UnmaskAnswer,
+            riding=riding, riding_model=msg.SharesAnswer)
         clock.lap("unmask")
+        if riding is not None and all(c in new_shares and set(new_shares[c].ciphertexts) ==
+                                      set(u3) for c in u3):
+            self.run_.secure_prefetch[frozenset(u3)] = _Setup(upcoming, roster_next, t_next,
+                                                              new_shares, list(u3))
         good = {c: a for c, a in revealed.items()
                 if a.index == u1.index(c) + 1 and set(a.self_shares) == set(u3)
                 and set(a.key_shares) == set(u2) - set(u3)}
@@ -213,31 +208,55 @@ class SecureStep:
         return StepResults(answers, list(dict.fromkeys(self.dropped)), total)
 
     async def _exchange(self, step: str, clients: list[str], params: Any,
-                        model: type[BaseModel], quiet: bool = False,
-                        liveness: Liveness | None = None) -> dict[str, Any]:
-        """Run a built-in step; answers parsed with ``model``, failing clients dropped (unless
-        ``quiet``: then they are only left out)."""
+                        model: type[BaseModel], riding: Any = None,
+                        riding_model: type[BaseModel] | None = None
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run a built-in step; answers parsed with ``model``, failing clients dropped. With
+        ``riding`` (client → params), the next step's message rides along (``wire.secagg``);
+        its answers, parsed with ``riding_model``, come second (a client without one is only
+        left out of them)."""
         run = self.run_
         chosen = [self._client(c) for c in clients]
-        results = await run.dispatch(step, self.round, chosen, lambda c: {msg.PARAM: params(c)},
-                                     lambda c: {}, liveness or self.liveness)
+
+        def request(c: str) -> dict[str, Any]:
+            return {msg.PARAM: params(c), **({msg.NEXT: riding(c)} if riding else {})}
+
+        results = await run.dispatch(step, self.round, chosen, request, lambda c: {},
+                                     self.liveness)
         out: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         for client, res in zip(chosen, results, strict=True):
             cid = client["client_id"]
             if isinstance(res, ClientAnswer):
+                found = self._riding(res, riding_model)
+                if found is not None:
+                    extra[cid] = found
                 try:
                     out[cid] = model.model_validate(
                         {k: v for k, v in res.outputs.items() if k != "num_examples"})
                     continue
                 except ValidationError:
                     res = UpdateRejected(f"client {cid} answered {step} with a malformed message")
-            if not quiet:
-                run.fail(client, res, self.round)
-                self.dropped.append(cid)
-        return out
+            run.fail(client, res, self.round)
+            self.dropped.append(cid)
+        return out, extra
+
+    @staticmethod
+    def _riding(res: ClientAnswer, model: type[BaseModel] | None) -> Any:
+        """The next step's answer riding on ``res`` (taken out of its outputs), or ``None``."""
+        raw = res.outputs.pop(msg.NEXT, None)
+        if raw is None or model is None:
+            return None
+        try:
+            return model.model_validate(raw)
+        except ValidationError:
+            return None
 
     async def _masked_step(self, base: dict[str, str], u2: list[str],
-                           sent: dict[str, msg.SharesAnswer]) -> dict[str, ClientAnswer]:
+                           sent: dict[str, msg.SharesAnswer], upcoming: str
+                           ) -> tuple[dict[str, ClientAnswer], dict[str, msg.KeysAnswer]]:
+        """The package step, masked; and the next step's keys (round ``upcoming``) riding on
+        it."""
         run, s = self.run_, self.secure
 
         def params(c: str) -> dict[str, Any]:
@@ -245,12 +264,14 @@ class SecureStep:
                       "ciphertexts": {sender: sent[sender].ciphertexts[c] for sender in u2},
                       "clip": s.clip, "precision": s.precision,
                       "scale_by_examples": s.scale_by_examples, "limbs": self.limbs}
-            return {**self.payloads[c].params, msg.PARAM: secagg}
+            return {**self.payloads[c].params, msg.PARAM: secagg,
+                    msg.NEXT: {"id": upcoming, "client": c}}
 
         chosen = [self._client(c) for c in u2]
         results = await run.dispatch(self.name, self.round, chosen, params,
                                      lambda c: self.payloads[c].tensors, self.liveness)
         found: dict[str, ClientAnswer] = {}
+        new_keys: dict[str, msg.KeysAnswer] = {}
         shapes: dict[str, tuple[int, ...]] = {k: (*np.shape(v), self.limbs) for k, v in
                                               (self.expect or {}).items() if k in s.tensors}
         shapes.update(dict.fromkeys((msg.EXAMPLES, msg.CLIPPED), (self.limbs,)))
@@ -260,6 +281,7 @@ class SecureStep:
                 run.fail(client, res, self.round)
                 self.dropped.append(cid)
                 continue
+            keys = self._riding(res, msg.KeysAnswer)
             try:
                 self._check_masked(res, shapes)
                 if self.expect is not None:
@@ -274,7 +296,9 @@ class SecureStep:
                 self.dropped.append(cid)
                 continue
             found[cid] = res
-        return found
+            if keys is not None:
+                new_keys[cid] = keys
+        return found, new_keys
 
     def _check_masked(self, res: ClientAnswer, shapes: dict[str, tuple[int, ...]]) -> None:
         """Masked tensors: ``uint64``, the shapes every client sends alike (or ``expect``'s, with
@@ -304,14 +328,14 @@ class SecureStep:
         total = np.zeros(sum(int(np.prod(sh)) for sh in shapes), dtype=np.uint64)
         for c in survivors:
             total += np.concatenate([masked[c].tensors[n].ravel() for n in layout])
-        for c in survivors:
-            seed = sa.combine({a.index: [sa.unb64(a.self_shares[c][0], sa.BLOCK)]
-                               for a in revealed.values()}, t)
+        seeds = sa.combine_all([{a.index: [sa.unb64(a.self_shares[c][0], sa.BLOCK)]
+                                 for a in revealed.values()} for c in survivors], t)
+        for seed in seeds:
             total -= sa.expand(sa.self_mask_key(seed, rid), len(total))
         order = [m["client"] for m in roster]
-        for d in dropped:
-            secret = sa.combine({a.index: [sa.unb64(x, sa.BLOCK) for x in a.key_shares[d]]
-                                 for a in revealed.values()}, t)
+        keys = sa.combine_all([{a.index: [sa.unb64(x, sa.BLOCK) for x in a.key_shares[d]]
+                                for a in revealed.values()} for d in dropped], t)
+        for d, secret in zip(dropped, keys, strict=True):
             if sa.public_of(secret) != sa.unb64(roster[order.index(d)]["s_pk"], 32):
                 raise SessionFailed(f"round {self.round}: the shares revealed for {d} do not "
                                     "rebuild its key (a client sent a wrong share)",

@@ -248,6 +248,7 @@ class Worker:
             # is read; the result is masked below, before it is written anywhere.
             masking = secagg.Masking.begin(secagg.files_for(header), params.pop(
                 secagg_msg.PARAM)) if secagg_msg.PARAM in params else None
+            upcoming = params.pop(secagg_msg.NEXT, None)  # the next secure step's keys
             box = header.get("custom")
             step_fn = self._custom_step(box, job, spec.step) if box is not None else \
                 get_package(spec.package).load_step(spec.step)
@@ -269,6 +270,8 @@ class Worker:
             if masking is not None:
                 result = masking.apply(result)
             outputs = dict(result.outputs)
+            if masking is not None and upcoming is not None:
+                outputs.update(secagg.next_keys(secagg.files_for(header), upcoming))
             outputs["num_examples"] = int(result.num_examples)
             json.dumps(outputs)  # a step may return only JSON-able outputs
             if result.tensors:

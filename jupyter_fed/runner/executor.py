@@ -421,18 +421,29 @@ def secagg_params(spec: TaskSpec) -> dict[str, Any]:
 
     from jupyter_fed.packages import field_errors
 
-    raw = spec.params.get(secagg_msg.PARAM)
-    if raw is None and spec.step not in secagg_msg.BUILTIN_STEPS:
+    raw, upcoming = spec.params.get(secagg_msg.PARAM), spec.params.get(secagg_msg.NEXT)
+    if raw is None and upcoming is None and spec.step not in secagg_msg.BUILTIN_STEPS:
         return spec.params
     model = {secagg_msg.KEYS: secagg_msg.KeysParams, secagg_msg.SHARES: secagg_msg.SharesParams,
              secagg_msg.UNMASK: secagg_msg.UnmaskParams}.get(spec.step, secagg_msg.MaskParams)
-    try:
-        model.model_validate(raw)
-    except ValidationError as exc:
-        details = field_errors(exc, f"params.{secagg_msg.PARAM}")
-        raise ConfigError("invalid secure-aggregation request: " + "; ".join(
-            f"{d['field']}: {d['error']}" for d in details), "", details=details) from None
-    return {k: v for k, v in spec.params.items() if k != secagg_msg.PARAM}
+    # What may ride along (wire.secagg): the next step's keys on a masked step, its shares on
+    # an unmask step; nothing on the others.
+    riding = {secagg_msg.UNMASK: secagg_msg.SharesParams, secagg_msg.KEYS: None,
+              secagg_msg.SHARES: None}.get(spec.step, secagg_msg.KeysParams)
+    checks = [(secagg_msg.PARAM, model, raw)]
+    if upcoming is not None:
+        if riding is None or raw is None:
+            raise ConfigError(f"invalid secure-aggregation request: params.{secagg_msg.NEXT} "
+                              "rides only on a masked step or an unmask step", "")
+        checks.append((secagg_msg.NEXT, riding, upcoming))
+    for key, kind, value in checks:
+        try:
+            kind.model_validate(value)
+        except ValidationError as exc:
+            details = field_errors(exc, f"params.{key}")
+            raise ConfigError("invalid secure-aggregation request: " + "; ".join(
+                f"{d['field']}: {d['error']}" for d in details), "", details=details) from None
+    return {k: v for k, v in spec.params.items() if k not in (secagg_msg.PARAM, secagg_msg.NEXT)}
 
 
 def check_payload(spec: TaskSpec, tensors: bytes | None) -> str:

@@ -43,7 +43,7 @@ from jupyter_fed.packages.base import StepResult
 from jupyter_fed.privacy import secagg as sa
 from jupyter_fed.wire import secagg as msg
 
-__all__ = ["Masking", "RoundFiles", "files_for", "run_builtin"]
+__all__ = ["Masking", "RoundFiles", "files_for", "next_keys", "run_builtin"]
 
 SHARE = struct.Struct(">H16s16s16s")
 """A sealed share's plaintext: holder index, seed share, the two halves of the key share."""
@@ -198,8 +198,28 @@ def run_builtin(step: str, params: dict[str, Any], header: dict[str, Any]) -> St
     if step == msg.SHARES:
         return StepResult(outputs=shares(files, msg.SharesParams.model_validate(raw)))
     if step == msg.UNMASK:
-        return StepResult(outputs=unmask(files, msg.UnmaskParams.model_validate(raw)))
+        answer = unmask(files, msg.UnmaskParams.model_validate(raw))
+        if msg.NEXT in params:
+            answer = {**answer, **_riding(shares, files, msg.SharesParams, params[msg.NEXT])}
+        return StepResult(outputs=answer)
     raise ConfigError(f"no built-in step {step!r}", "")
+
+
+def next_keys(files: RoundFiles, raw: Any) -> dict[str, Any]:
+    """The next secure step's keys, made beside a masked step (``wire.secagg``): ``{NEXT:
+    answer}``, or nothing when they cannot be made."""
+    return _riding(keys, files, msg.KeysParams, raw)
+
+
+def _riding(step: Any, files: RoundFiles, model: type[msg.KeysParams], raw: Any
+            ) -> dict[str, Any]:
+    """A step of the next secure step riding on this one: its answer under ``NEXT``, or nothing
+    when this runner refuses it — the step it rides on must not fail for it (the coordinator
+    then runs it in its own exchange, where a refusal is reported)."""
+    try:
+        return {msg.NEXT: step(files, model.model_validate(raw))}
+    except (sa.SecAggError, ValueError):
+        return {}
 
 
 # -- masking a package step's result ---------------------------------------------------------

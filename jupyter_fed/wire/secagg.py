@@ -16,6 +16,13 @@ policies and audit as any step); the three built-in steps need no package code:
 4. ``secagg.unmask`` (:class:`UnmaskParams` → :class:`UnmaskAnswer`): given who sent a masked
    vector, each survivor reveals its shares of the survivors' seeds and of the dropped clients'
    masking keys — never both kinds for one peer.
+
+Plans call secure steps again and again among the same clients (rounds, tree levels), so steps 1
+and 2 of the next one ride on steps 3 and 4 of this one, under ``params["_secagg_next"]``
+(:data:`NEXT`): the masked step also makes the next step's keys (:class:`KeysParams`), the unmask
+step also seals the next step's shares (:class:`SharesParams`, the roster being the survivors'
+new keys); each answer carries the result under the same key of its outputs. A runner that
+cannot make them leaves them out, and the next step agrees its keys in exchanges of their own.
 """
 
 from __future__ import annotations
@@ -24,15 +31,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["BUILTIN_STEPS", "CLIPPED", "EXAMPLES", "KEYS", "MASKED_PREFIX", "PARAM", "SHARES",
-           "UNMASK", "KeysAnswer", "KeysParams", "MaskParams", "Member", "SharesAnswer",
-           "SharesParams", "UnmaskAnswer", "UnmaskParams"]
+__all__ = ["BUILTIN_STEPS", "CLIPPED", "EXAMPLES", "KEYS", "MASKED_PREFIX", "NEXT", "PARAM",
+           "SHARES", "UNMASK", "KeysAnswer", "KeysParams", "MaskParams", "Member",
+           "SharesAnswer", "SharesParams", "UnmaskAnswer", "UnmaskParams"]
 
 KEYS, SHARES, UNMASK = "secagg.keys", "secagg.shares", "secagg.unmask"
 BUILTIN_STEPS = (KEYS, SHARES, UNMASK)
 """Steps every runner offers for every package: they read no rows."""
 PARAM = "_secagg"
 """The key of a package step's params that asks the runner to mask its result."""
+NEXT = "_secagg_next"
+"""The key of the next secure step's keys or shares riding on this one (module doc), in a
+step's params and in its answer's outputs."""
 MASKED_PREFIX = "secagg:"
 """Masked counters travel as tensors named with this prefix (never a package's name)."""
 EXAMPLES, CLIPPED = "secagg:num_examples", "secagg:clipped"

@@ -173,6 +173,43 @@ def test_built_in_steps_are_authorised_like_any_step(fed10: LocalFederation,
     assert r.status_code == 422 and "invalid secure-aggregation request" in r.json()["message"]
 
 
+def test_what_rides_along_is_the_next_rounds_and_checked_alike(fed10: LocalFederation,
+                                                                 tokens: dict[str, str]) -> None:
+    """The next round's keys ride on a masked step, its shares on an unmask step
+    (``wire.secagg``): a runner makes them under the same rules as in their own steps, and a
+    riding message it refuses is left out without failing the step it rides on."""
+    evil = Evil(fed10, tokens)
+    nxt = "n" + uuid.uuid4().hex[:8]
+    r = evil.task("silo0", msg.KEYS, {}, params={msg.NEXT: {"id": nxt, "client": "silo0"}})
+    assert r.status_code == 422 and "rides only on" in r.json()["message"]
+
+    sent = evil.setup()["sent"]
+    new_keys = {c: evil.ok(c, "contribute", evil.mask_params(c, sent), params={
+        "seed": 1, "width": 3, msg.NEXT: {"id": nxt, "client": c}})[msg.NEXT] for c in ABC}
+    assert all(set(k) == {"c_pk", "s_pk"} for k in new_keys.values())
+    roster = [{"client": c, **new_keys[c]} for c in ABC]
+
+    # a malformed riding message is a malformed request
+    r = evil.task("silo0", msg.UNMASK, {"survivors": list(ABC)}, params={
+        msg.NEXT: {"id": nxt, "client": "silo0", "threshold": 1, "roster": roster}})
+    assert r.status_code == 422 and "_secagg_next.threshold" in r.json()["message"]
+    # a forged riding roster (silo0 without its own keys): the unmask still answers, the shares
+    # are left out
+    forged = [dict(m) for m in roster]
+    forged[0]["s_pk"], forged[1]["s_pk"] = roster[1]["s_pk"], roster[0]["s_pk"]
+    low = evil.ok("silo0", msg.UNMASK, {"survivors": list(ABC)}, params={
+        msg.NEXT: {"id": nxt, "client": "silo0", "threshold": 2, "roster": forged}})
+    assert set(low["self_shares"]) == set(ABC) and msg.NEXT not in low
+    # the current round's id as the "next" one: its state is spent, nothing rides
+    same = evil.ok("silo1", msg.UNMASK, {"survivors": list(ABC)}, params={
+        msg.NEXT: {"id": evil.rid, "client": "silo1", "threshold": 2, "roster": roster}})
+    assert msg.NEXT not in same
+    # a proper one: sealed shares for every member of the next roster
+    good = evil.ok("silo2", msg.UNMASK, {"survivors": list(ABC)}, params={
+        msg.NEXT: {"id": nxt, "client": "silo2", "threshold": 2, "roster": roster}})
+    assert set(good[msg.NEXT]["ciphertexts"]) == set(ABC)
+
+
 def test_state_files_expire(tmp_path: Path) -> None:
     from jupyter_fed.runner.secagg import RoundFiles, keys
 

@@ -68,6 +68,19 @@ def test_shamir_needs_the_threshold_and_rebuilds_keys() -> None:
         sa.combine({1: shares[0], 2: shares[1]}, 3)
 
 
+def test_combining_many_secrets_at_once_gives_each_one() -> None:
+    secrets = [os.urandom(16) for _ in range(6)] + [os.urandom(32) for _ in range(2)]
+    shares = [sa.split(s, 4, 7) for s in secrets]
+    same = [{i + 1: sh[i] for i in (0, 2, 3, 5, 6)} for sh in shares]  # the same five holders
+    assert sa.combine_all(same, 4) == secrets
+    mixed = [{i + 1: sh[i] for i in ((0, 1, 2, 3) if n % 2 else (3, 4, 5, 6))}
+             for n, sh in enumerate(shares)]  # other holders for every other secret
+    assert sa.combine_all(mixed, 4) == secrets
+    assert sa.combine_all([], 4) == []
+    with pytest.raises(sa.SecAggError):
+        sa.combine_all([{1: shares[0][0], 2: shares[0][1]}], 3)
+
+
 def test_threshold_is_a_strict_majority() -> None:
     assert [sa.threshold(n) for n in (2, 3, 4, 5, 10)] == [2, 2, 3, 3, 6]
     for n in range(2, 50):
