@@ -84,8 +84,8 @@ def test_secure_sum_equals_plain_sum(all_up: LocalFederation, silo_root: Path, t
 
 def test_later_rounds_use_the_keys_and_shares_prefetched(all_up: LocalFederation,
                                                          silo_root: Path, tmp_path: Path) -> None:
-    """Round r's setup runs beside round r-1's unmask exchange; a dropout in round 1 (silo1)
-    leaves a prefetch for the four others, which round 2 uses."""
+    """Round r's keys ride on round r-1's masked step and its shares on the unmask exchange;
+    a dropout in round 1 (silo1) leaves them agreed among the four others, which round 2 uses."""
     session, client = run_session(all_up, tmp_path / "coord", 5, {"fail": ["silo1"]}, rounds=3)
     try:
         result = session.model()
