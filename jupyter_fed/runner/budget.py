@@ -64,7 +64,7 @@ def charge_step(ledger: Ledger, spec: TaskSpec, package: PackageSpec,
             # evaluation is a model of its own (a retry keeps its task key, so its mode)
             measured = f"step:{task or spec.task_id}" if cost.party_model else model
             evaluations.append(Evaluation(group, info.name, measured, policy.evaluation_epsilon,
-                                          eps_budget, dlt_budget))
+                                          eps_budget, dlt_budget, policy.max_exact_evaluations))
     modes = ledger.charge(task or spec.task_id, principal, charges, _by_group(evaluations),
                           session=spec.session_id,
                           round=spec.round, fit=any(c.trains for c in costs.values()))
@@ -99,5 +99,6 @@ def _by_group(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
         merged[ev.group] = Evaluation(ev.group, prev.dataset,
                                       "+".join(sorted({*prev.model.split("+"), ev.model})), eps,
                                       min(prev.epsilon_budget, ev.epsilon_budget),
-                                      min(prev.delta_budget, ev.delta_budget))
+                                      min(prev.delta_budget, ev.delta_budget),
+                                      min(prev.max_exact, ev.max_exact))
     return list(merged.values())

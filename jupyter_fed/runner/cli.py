@@ -168,6 +168,9 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
                    "steps' worth)")
     p.add_argument("--evaluation-epsilon", type=float, help="epsilon charged for a model "
                    "evaluation beyond one per training round (0 refuses them; default 1)")
+    p.add_argument("--max-exact-evaluations", type=int, help="exact model evaluations (one "
+                   "per training round) each user may have on the dataset's file over all "
+                   "sessions; beyond, they are charged --evaluation-epsilon (default 2000)")
     p.add_argument("--public", action="store_true", default=None,
                    help="every token of this runner may see and use the dataset (default: only "
                    "users it is granted to, see `runner grant`)")
@@ -178,7 +181,7 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("allowed_packages", "min_rows", "min_count", "epsilon_budget", "require_dp",
             "exact_only", "release_shap_details", "delta_per_step", "delta_budget",
-            "evaluation_epsilon", "public")
+            "evaluation_epsilon", "max_exact_evaluations", "public")
     return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
 
 

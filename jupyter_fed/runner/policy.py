@@ -9,7 +9,9 @@ about its rows.
 
 The same transaction decides whether an evaluation (a model measured on a dataset's rows: a query
 like any other) is one of the principal's exact evaluations — one per training round of a
-session — or must be charged and answered with noise (see :meth:`Ledger.charge`).
+session, at most ``max_exact_evaluations`` on a file over all sessions (session ids and rounds
+are the caller's to invent) — or must be charged and answered with noise (see
+:meth:`Ledger.charge`).
 """
 
 from __future__ import annotations
@@ -42,9 +44,18 @@ CREATE TABLE IF NOT EXISTS fit_rounds (
 CREATE TABLE IF NOT EXISTS evaluations (
     principal TEXT NOT NULL, grp TEXT NOT NULL, session TEXT NOT NULL, round INTEGER NOT NULL,
     model TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (principal, grp, session, round, model));
+CREATE TABLE IF NOT EXISTS exact_counts (
+    principal TEXT NOT NULL, grp TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (principal, grp));
 """
 _MIGRATIONS = ("ALTER TABLE ledger ADD COLUMN delta_spent REAL NOT NULL DEFAULT 0",
                "ALTER TABLE ledger_events ADD COLUMN delta REAL NOT NULL DEFAULT 0")
+
+
+MAX_EXACT_EVALUATIONS = 2000
+"""Default allowance of exact evaluations per principal and file: a round's exact evaluation is
+a query like any other, and session ids and round numbers are the caller's to invent, so without
+a count each invented round would be one more exact loss of a chosen model on the rows (twenty
+sessions of a hundred gbm iterations fit; a custodian lowers it with the policy)."""
 
 
 class DatasetPolicy(BaseModel):
@@ -80,6 +91,11 @@ class DatasetPolicy(BaseModel):
     evaluation_epsilon: float = Field(1.0, ge=0, allow_inf_nan=False, description="epsilon "
                                       "charged for an evaluation beyond one per training round "
                                       "of a session (its metrics are then noisy); 0 refuses it")
+    max_exact_evaluations: int = Field(MAX_EXACT_EVALUATIONS, ge=0, description="exact "
+                                       "evaluations (one per training round of a session) each "
+                                       "principal may have on the dataset's file, over all "
+                                       "sessions; beyond, evaluations are charged "
+                                       "evaluation_epsilon and noisy, as any other")
     evaluation_loss_bound: float = Field(10.0, gt=0, allow_inf_nan=False, description="per-row "
                                          "loss is clipped to this in noisy evaluations")
     max_statistics_mb: float = Field(512.0, gt=0, allow_inf_nan=False, description="largest "
@@ -145,6 +161,8 @@ class Evaluation:
     """What an evaluation beyond the allowance costs (0: refuse it)."""
     epsilon_budget: float
     delta_budget: float
+    max_exact: int = MAX_EXACT_EVALUATIONS
+    """Exact evaluations the principal may have on the group, over all sessions."""
 
 
 class Ledger:
@@ -158,6 +176,10 @@ class Ledger:
                 store.add_schema(sql)
             except sqlite3.OperationalError:
                 pass
+        with store.tx() as db:  # runners created before exact evaluations were counted
+            if db.execute("SELECT 1 FROM exact_counts LIMIT 1").fetchone() is None:
+                db.execute("INSERT INTO exact_counts SELECT principal, grp, COUNT(*) FROM "
+                           "evaluations WHERE model NOT LIKE 'task:%' GROUP BY principal, grp")
 
     # -- debits -------------------------------------------------------------------------------
     def debit(self, task_id: str, principal: str, dataset: str, epsilon: float, budget: float,
@@ -248,9 +270,21 @@ class Ledger:
             return "exact"  # the same model on the same rows: the same answer as before
         trained = db.execute("SELECT 1 FROM fit_rounds WHERE principal=? AND session=? AND round=?",
                              (principal, session, round - 1 if not fit else round)).fetchone()
+        spent = False
         if row is None and trained is not None:
-            return "exact"
+            used = db.execute("SELECT n FROM exact_counts WHERE principal=? AND grp=?",
+                              (principal, ev.group)).fetchone()
+            if used is None or used["n"] < ev.max_exact:
+                db.execute("INSERT INTO exact_counts VALUES (?,?,1) ON CONFLICT (principal, grp) "
+                           "DO UPDATE SET n=n+1", (principal, ev.group))
+                return "exact"
+            spent = True
         if ev.epsilon <= 0:
+            if spent:
+                raise PermissionDenied(
+                    f"evaluation refused on dataset {ev.dataset!r}: its {ev.max_exact} exact "
+                    "evaluations for this user are used, and this runner's policy gives no "
+                    "budget for noisy ones", "ask the custodian to raise max_exact_evaluations")
             raise PermissionDenied(
                 f"evaluation refused on dataset {ev.dataset!r}: one evaluation per training round "
                 "of a session is allowed, and this runner's policy gives no budget for more",

@@ -15,9 +15,9 @@ exact for the round's one evaluation, beyond it noisy (ffnet, as its test metric
 (glm), and charged ``evaluation_epsilon``. When train and test are views of the same file the
 two measurements of one step share the round's slot.
 
-What remains: the round numbers are the coordinator's (known, out of scope here) — a principal
-who invents rounds gets one exact evaluation per invented round, now including the training
-loss's.
+Session ids and round numbers are the caller's: a principal who invents them gets one exact
+evaluation per invented round — at most ``max_exact_evaluations`` of them per file over all
+sessions (attack #8, below); beyond, evaluations are noisy and charged.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from attack import TARGET_ROW, TARGET_Y, task_outcome, train_alone
+from attack import TARGET_ROW, TARGET_Y, register, task_outcome, train_alone
 from test_loss_oracle import DATA, MODEL, crafted, estimate
 
 from jupyter_fed.wire import encode
@@ -79,6 +79,30 @@ def test_training_losses_of_a_crafted_model_do_not_reveal_a_target(fed, new_clie
     # each of the four extra steps measured the model once on the one file (its evaluation of
     # the incoming model and its training loss share the slot): evaluation_epsilon 1 each
     assert spent(fed, client.user, "regress") == pytest.approx(4.0)
+
+
+def test_invented_sessions_get_no_more_exact_evaluations_than_the_policy_allows(
+        fed, new_client, frames, privacy_root) -> None:
+    """Attack #8: what the docstring leaves — a new session id for every ``fit`` makes each one
+    round 1 of a training session, so each earned the round's exact evaluation, and five gave
+    the target back as in attack #7. Exact evaluations are now counted per principal and file,
+    over all sessions (``max_exact_evaluations``): beyond the count they are noisy and charged."""
+    client = new_client()
+    capped = register(fed, "p0", {"name": f"regress_capped_{uuid.uuid4().hex[:6]}",
+                                  "path": str(privacy_root / "regress.parquet")},
+                      {"max_exact_evaluations": 2})
+    v = float(frames["regress"].x0[TARGET_ROW])
+    ts = [0.0, 10.0, 20.0, 30.0, 40.0]
+
+    with fed.processes["p0"].http(client.tokens["p0"], timeout=60) as http:
+        train = [fits(http, capped, v, [t])[0]["train"] for t in ts]  # a session each
+
+    exact = [m for m in train if "train_noisy_epsilon" not in m]
+    assert len(exact) == 2 and all("train_loss" in m for m in exact)
+    got = estimate(ts, [m["train_loss"] for m in train], len(frames["regress"]))
+    print(f"\ninvented-session oracle: recovered {got:.2f}, true {TARGET_Y}")
+    assert not abs(got - TARGET_Y) <= 1.0, f"recovered the target: {got:.2f}"
+    assert spent(fed, client.user, capped) == pytest.approx(3.0)  # the three beyond the count
 
 
 def test_a_training_session_keeps_its_exact_training_loss(fed, new_client) -> None:
