@@ -104,11 +104,12 @@ class ClientStep:
 
     async def _attempt(self, spec: TaskSpec) -> ClientAnswer:
         runner, hb = self.runner, self.liveness.heartbeat_timeout
-        large = self.transfers is not None and self.transfers.bounded(len(self.payload))
+        # a large model moves in slots of the coordinator's budget (coordinator/transfers.py)
+        budget = self.transfers if self.transfers is not None and \
+            self.transfers.bounded(len(self.payload)) else None
         try:
-            if large:  # upload in a slot of the coordinator's budget, then poll (module doc)
-                assert self.transfers is not None
-                async with self.transfers.slot(len(self.payload)):
+            if budget is not None:  # upload in a slot, then poll
+                async with budget.slot(len(self.payload)):
                     status, data = await self._bounded(runner.submit_wait(spec, self.payload))
             else:  # the submission is the first long poll: most steps end within it
                 wait = max(0.0, min(self.liveness.left(), hb / 2, 10.0))
@@ -132,9 +133,8 @@ class ClientStep:
                 raise failure
             tensors: dict[str, np.ndarray] = {}
             if status.has_tensors:
-                if data is None and large:  # not answered with the status: fetch them
-                    assert self.transfers is not None
-                    async with self.transfers.slot(len(self.payload)):
+                if data is None and budget is not None:  # not answered with the status
+                    async with budget.slot(len(self.payload)):
                         data = await self._bounded(runner.result(spec.task_id))
                 elif data is None:
                     data = await self._bounded(runner.result(spec.task_id))
