@@ -119,7 +119,6 @@ class SessionRun:
         self._checkpoint = self._last_checkpoint()
         self.secure_prefetch: dict[frozenset[str], Any] = {}
         """The next secure step's keys and shares, agreed during the last one (``secure.py``)."""
-        """Secure aggregation's keys and shares started ahead for the next secure step."""
 
     # SessionIO ------------------------------------------------------------------------------
     @property
