@@ -16,27 +16,23 @@ def binary_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     neg = len(labels) - pos
     if pos == 0 or neg == 0:
         return float("nan")
-    rank_sum = _rank_sum(np.asarray(scores, dtype=np.float64), labels)
-    return float((rank_sum - pos * (pos + 1) / 2) / (pos * neg))
+    return _mann_whitney(np.asarray(scores, dtype=np.float64), labels) / (pos * neg)
 
 
-def _rank_sum(x: np.ndarray, labels: np.ndarray) -> float:
-    """Sum of the average ranks (1-based, ties sharing their mean) of the rows ``labels`` marks:
-    the Mann-Whitney statistic, tie group by tie group, with one sort and about 17 bytes a row
-    beside ``x`` (a model measured on millions of rows must not need gigabytes for its AUC)."""
-    n = len(x)
-    order = np.argsort(x, kind="mergesort")
-    ordered = x[order]
-    first = np.empty(n, dtype=bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    del ordered
-    starts = np.flatnonzero(first)
-    del first
-    marked = np.add.reduceat(labels[order], starts, dtype=np.int64)
-    del order
-    counts = np.diff(np.append(starts, n))
-    return float((marked * (starts + (counts + 1) / 2.0)).sum())
+def _mann_whitney(x: np.ndarray, labels: np.ndarray) -> float:
+    """How many (marked, unmarked) pairs the marked row scores higher in, a tie counting half:
+    each group sorted once and the marked rows' places found among the unmarked by binary
+    search. Exact in integers, and without the argsort of every row that ranking them needs (a
+    gbm session measures its model like this once an iteration, on the critical path); about 24
+    bytes a row beside ``x``."""
+    unmarked = x[~labels]
+    unmarked.sort()
+    marked = x[labels]
+    marked.sort()  # sorted queries: the searches walk the array forwards
+    below = np.searchsorted(unmarked, marked, "left")
+    ties = np.searchsorted(unmarked, marked, "right")
+    ties -= below
+    return float(int(below.sum()) + 0.5 * int(ties.sum()))
 
 
 def roc_auc(labels: np.ndarray, prob: np.ndarray) -> float:
