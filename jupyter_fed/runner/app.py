@@ -26,7 +26,7 @@ from jupyter_fed.runner import schemas
 from jupyter_fed.runner.accounts import Accounts, Principal
 from jupyter_fed.runner.audit import AuditLog
 from jupyter_fed.runner.code_routes import CODE_ROUTE_SCOPES, add_code_routes
-from jupyter_fed.runner.executor import Executor, check_payload
+from jupyter_fed.runner.executor import Executor, check_payload, task_key
 from jupyter_fed.runner.gate import Gate, GateLimits, RouteTable
 from jupyter_fed.runner.policy import DatasetPolicy, Ledger
 from jupyter_fed.runner.registry import no_such_dataset, register_dataset
@@ -268,11 +268,12 @@ def create_app(settings: RunnerSettings, on_ready: Callable[[], None] | None = N
         digest = check_payload(task, payload) if len(payload or b"") <= INLINE_CHECK_BYTES \
             else await asyncio.to_thread(check_payload, task, payload)
         status = executor.submit(task, payload, principal, digest=digest)
+        key = task_key(principal.name, task.task_id)  # the submitter's own, as submit stored it
         if wait > 0 and not status.state.terminal:
-            status = await executor.wait(executor.resolve(task.task_id, principal), wait)
+            status = await executor.wait(key, wait)
         if inline and status.has_tensors and status.state is TaskState.succeeded and \
                 (principal.is_admin or "read_model" in principal.scopes):
-            data = executor.small_result(executor.resolve(task.task_id, principal), inline)
+            data = executor.small_result(key, inline)
             if data is not None:
                 return Response(answer.pack(status.model_dump_json().encode(), data),
                                 media_type=answer.MEDIA_TYPE, status_code=202)

@@ -208,10 +208,10 @@ class Executor:
             ctx_policy = charge_step(self.ledger, spec_seen, package, handles, policies,
                                      principal.name, tensors, task=key)
         status = TaskStatus(task_id=spec.task_id, state=TaskState.queued, submitted_at=now())
-        self.store.put_task(key, digest, principal.name, spec.model_dump(mode="json"),
-                            status.model_dump(mode="json"))
+        dumped = spec.model_dump(mode="json")
+        self.store.put_task(key, digest, principal.name, dumped, status.model_dump(mode="json"))
         self._live[key] = _Live(status)
-        header = {"spec": spec.model_dump(mode="json"), "principal": principal.name,
+        header = {"spec": dumped, "principal": principal.name,
                   "policy": ctx_policy,
                   "datasets": {role: _dataset_header(info, path)
                                for role, (info, path) in handles.items()},
@@ -377,12 +377,12 @@ class Executor:
         return self.status(key)
 
     def small_result(self, key: str, limit: int) -> bytes | None:
-        """A succeeded task's arrays if they are at most ``limit`` bytes, else ``None``."""
-        row = self.store.get_task(key)
-        if row is None or not row["result_path"] or \
-                row["status"].get("state") != TaskState.succeeded.value:
+        """A finished task's arrays if they are at most ``limit`` bytes, else ``None``; for a
+        caller that has its status (succeeded, with arrays) in hand: the file is where
+        ``_finish`` recorded it, and a worker writes it before it reports the step's end."""
+        if key in self._live:
             return None
-        path = Path(row["result_path"])
+        path = self._result_path(key)
         try:
             if path.stat().st_size > limit:
                 return None

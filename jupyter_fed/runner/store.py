@@ -44,12 +44,18 @@ class RunnerStore(Database):
                         json.dumps(policy or {})))
 
     def get_dataset(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        with self.tx() as db:
+        with self.read() as db:
             row = db.execute("SELECT path, info FROM datasets WHERE name=?", (name,)).fetchone()
         return (row["path"], json.loads(row["info"])) if row else None
 
+    def dataset_row(self, name: str) -> tuple[str, str] | None:
+        """(path, info as stored JSON): for a caller that parses it once per distinct text."""
+        with self.read() as db:
+            row = db.execute("SELECT path, info FROM datasets WHERE name=?", (name,)).fetchone()
+        return (row["path"], row["info"]) if row else None
+
     def get_policy(self, name: str) -> dict[str, Any] | None:
-        with self.tx() as db:
+        with self.read() as db:
             row = db.execute("SELECT policy FROM datasets WHERE name=?", (name,)).fetchone()
         return json.loads(row["policy"]) if row else None
 
@@ -87,7 +93,7 @@ class RunnerStore(Database):
                                       now().isoformat(), task_id))
 
     def get_task(self, task_id: str) -> dict[str, Any] | None:
-        with self.tx() as db:
+        with self.read() as db:
             row = db.execute("SELECT * FROM tasks WHERE id=?", (task_id,)).fetchone()
         if row is None:
             return None
