@@ -74,7 +74,9 @@ class Recorder:
         with self.lock:
             raw = bytes(self.sent)
         out = []
-        for m in re.finditer(rb'filename="tensors.safetensors"\r\n[^\r]*\r\n\r\n', raw):
+        # the part's header lines, in whatever order the client writes them, end at a blank line
+        for m in re.finditer(rb'filename="tensors.safetensors"[^\r]*\r\n(?:[^\r\n]+\r\n)*\r\n',
+                             raw):
             start = m.end()
             header = int.from_bytes(raw[start:start + 8], "little")
             meta_end = start + 8 + header
