@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_fed.errors import ConfigError
+from jupyter_fed.errors import ConfigError, PermissionDenied
 from jupyter_fed.packages._metrics import RowArrays
 from jupyter_fed.packages._options import balanced_index, need_in_memory, round_seed
 from jupyter_fed.packages._secure import SUMS, as_sums
@@ -68,7 +68,9 @@ def _block_newton(block: np.ndarray, first: int, *, family: str, link: str, coef
     with np.errstate(divide="ignore", invalid="ignore"):
         pearson = float(np.sum((y - mu) ** 2 / _family.variance(family, mu)))
     out |= {"gradient": xs.T @ score, "hessian": (xs * w[:, None]).T @ xs,
-            "deviance": float(_family.deviance(family, y, mu, eta).sum()), "pearson": pearson}
+            "deviance": float(_family.deviance(family, y, mu, eta).sum()), "pearson": pearson,
+            "spread": np.array([np.abs(w).sum(), (w * w).sum(), np.abs(score).sum(),
+                                (score * score).sum()])}
     if keep:
         out |= {"y": y, "eta": eta, "mu": mu}
     return out
@@ -153,7 +155,7 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
     fn = functools.partial(_block_newton, family=cfg.ml_task.type, link=cfg.ml_task.link,
                            coef=coef, dataset=handle.info.name, target=data.target, keep=same)
     grad, hess = np.zeros(width + 1), np.zeros((width + 1, width + 1))
-    n, dev, pearson, valid = 0, 0.0, 0.0, True
+    n, dev, pearson, valid, spread = 0, 0.0, 0.0, True, np.zeros(4)
     kept = RowArrays(handle.num_rows if same else 0, y=np.float64, eta=np.float64,
                      mu=np.float64)
     for part in handle.map_blocks(_check(handle, data), fn):
@@ -162,9 +164,12 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
         if valid:
             grad, hess = grad + part["gradient"], hess + part["hessian"]
             dev, pearson = dev + part["deviance"], pearson + part["pearson"]
+            spread += part["spread"]
             if same:
                 kept.add(y=part["y"], eta=part["eta"], mu=part["mu"])
         ctx.progress(min(n / max(handle.num_rows, 1), 1.0), "one IRLS pass")
+    if valid:
+        _check_dominance(ctx, cfg, handle.info.name, width, spread)
     outputs: dict[str, Any] = {"valid": valid, "deviance": dev if valid else None,
                                "pearson": pearson if valid else None}
     if not valid:  # outside the family's domain: the coordinator shortens its step
@@ -182,6 +187,34 @@ def newton(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[st
                     "pearson": np.array([pearson if valid else 0.0])}
         outputs.update(deviance=None, pearson=None)
     return StepResult(tensors=tensors, outputs=outputs, num_examples=int(n))
+
+
+def _check_dominance(ctx: StepContext, cfg: GLMConfig, dataset: str, width: int,
+                     spread: np.ndarray) -> None:
+    """Refuse Newton sums a few rows dominate (a dominance rule, attack #9).
+
+    The coefficients are the caller's: steep ones put nearly all of the information weight, or
+    of the score, on one row (the information matrix is then that row's outer product, whose
+    first row over its corner is the row). Each per-row factor summed must be worth at least
+    the policy's release minimum of rows, ``(Σ|w|)² / Σw²``. The normal family's identity link is
+    exempt from the score's rule: its score sum is ``Xᵀy - XᵀXβ``, the dataset's exact moments
+    whatever ``β``, and a legitimate outlier's residual must not fail the fit.
+    """
+    from jupyter_fed.privacy.suppression import effective_rows, release_minimum
+
+    minimum = release_minimum(ctx.policy.get("train") or {}, width)
+    linear = cfg.ml_task.type == "normal" and cfg.ml_task.link == "identity"
+    for total, squares, what in ((spread[0], spread[1], "information weights"),
+                                 (spread[2], spread[3], "score")):
+        if what == "score" and linear:
+            continue
+        if not effective_rows(total, squares) >= minimum:
+            raise PermissionDenied(
+                f"the Newton step's sums on dataset {dataset!r} at these coefficients would be "
+                f"dominated by a few rows: their {what} are worth fewer than {minimum} rows",
+                "an honest fit gets here when its classes (nearly) separate or its "
+                "coefficients run away: add an L2 penalty (ml_task.params.alpha), or drop the "
+                "predictor that separates them")
 
 
 def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],

@@ -50,6 +50,11 @@ def linear_predictor(z: np.ndarray, c: np.ndarray, coef: np.ndarray) -> np.ndarr
     return eta
 
 
+SPREAD = "spread"
+"""Per model: Σw, Σw², Σ|y-μ|, Σ(y-μ)² of a block — what the dominance rule needs; the runner
+checks and drops it before anything leaves."""
+
+
 def logit_partials(y: np.ndarray, z: np.ndarray, c: np.ndarray, coef: np.ndarray) -> Arrays:
     """Gradient, Fisher information and log-likelihood of every logit model on one block.
 
@@ -79,12 +84,17 @@ def logit_partials(y: np.ndarray, z: np.ndarray, c: np.ndarray, coef: np.ndarray
     hzz = np.empty((coef.shape[0], q, q))
     hzz[:, a, b] = packed
     hzz[:, b, a] = packed
+    # how many rows each model's weights and scores are worth (the runner's dominance rule;
+    # kept at the runner, never released)
+    spread = np.stack([w.sum(axis=0), np.einsum("nm,nm->m", w, w), np.abs(r).sum(axis=0),
+                       np.einsum("nm,nm->m", r, r)])
     loglik = y @ eta - softplus.sum(axis=0)
     sign = np.sign(eta, out=eta)  # accuracy at the 0.5 threshold (a tie counts half)
     correct = 0.5 * (len(y) + (2.0 * y - 1.0) @ sign)
     wc = np.multiply(w, c, out=w)
     return {"hzz": hzz, "hzc": wc.T @ z, "hcc": np.einsum("nm,nm->m", wc, c), "gz": r.T @ z,
-            "gc": np.einsum("nm,nm->m", r, c), "loglik": loglik, "correct": correct}
+            "gc": np.einsum("nm,nm->m", r, c), "loglik": loglik, "correct": correct,
+            SPREAD: spread}
 
 
 def merge(parts: Iterable[Mapping[str, np.ndarray]]) -> Arrays:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_fed.errors import ConfigError
+from jupyter_fed.errors import ConfigError, PermissionDenied
 from jupyter_fed.packages._metrics import binary_auc
 from jupyter_fed.packages.base import DatasetHandle, StepContext, StepResult
 from jupyter_fed.packages.linear_inference import _bundle
@@ -167,6 +167,23 @@ def _test_metrics(handle: DatasetHandle, cfg: InferenceConfig, data: InferenceDa
     return out
 
 
+def _check_dominance(ctx: StepContext, dataset: str, width: int, spread: np.ndarray) -> None:
+    """Refuse the logit sums when some model's rests on a few rows (glm's rule, attack #9): the
+    coefficients are the caller's, and a steep model puts the information weight of all but one
+    row below any precision — its information matrix is then that row's outer product."""
+    from jupyter_fed.privacy.suppression import effective_rows, release_minimum
+
+    minimum = release_minimum(ctx.policy.get("train") or {}, width)
+    rows = np.minimum(effective_rows(spread[0], spread[1]), effective_rows(spread[2], spread[3]))
+    few = int(np.count_nonzero(~(rows >= minimum)))
+    if few:
+        raise PermissionDenied(
+            f"the Newton step's sums on dataset {dataset!r} would be dominated by a few rows for "
+            f"{few} of the {len(rows)} model(s): their weights are worth fewer than {minimum} rows",
+            "an honest fit gets here when a predictor separates the classes: drop it from "
+            "chunked_predictors")
+
+
 def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
         tensors: dict[str, np.ndarray]) -> StepResult:
     """One pass over ``train``: OLS statistics, or one Newton iteration's sums at ``coef``."""
@@ -176,6 +193,8 @@ def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, 
     coef = _coef(tensors, m, k) if cfg.logistic else None
     total, (target, shared, chunked) = _pass(ctx, handle, cfg, data, coef)
     n = int(total.pop("n"))
+    if cfg.logistic:
+        _check_dominance(ctx, handle.info.name, k + 2, total.pop(_bundle.SPREAD))
     outputs: dict[str, Any] = {"columns": {"target": target, "shared": shared, "chunked": chunked}}
     test = _test_handle(ctx, datasets)
     if cfg.logistic and test is not None:
