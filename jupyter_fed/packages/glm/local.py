@@ -214,7 +214,9 @@ def _check_dominance(ctx: StepContext, cfg: GLMConfig, dataset: str, width: int,
                 f"dominated by a few rows: their {what} are worth fewer than {minimum} rows",
                 "an honest fit gets here when its classes (nearly) separate or its "
                 "coefficients run away: add an L2 penalty (ml_task.params.alpha), or drop the "
-                "predictor that separates them")
+                "predictor that separates them; when a few rows' values dwarf the rest, "
+                "transform the heavy-tailed column (the policy's min_count decides how many rows "
+                "a sum must be worth)")
 
 
 def fit(ctx: StepContext, datasets: dict[str, DatasetHandle], params: dict[str, Any],
