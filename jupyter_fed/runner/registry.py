@@ -152,7 +152,7 @@ def load_dataset(settings: RunnerSettings, store: RunnerStore, name: str
 
 @functools.lru_cache(maxsize=256)
 def _parsed_info(stored: str) -> DatasetInfo:
-    """A dataset's info from its stored JSON, parsed once per distinct text: every step looks its
-    datasets up, and a catalog entry with its columns' statistics takes a third of a millisecond
-    to validate. Keyed by the text itself, so a changed entry is parsed afresh."""
+    """A dataset's info from its stored JSON, parsed once per distinct text: every step looks up
+    each of its datasets, and a step of a tree-growing session lasts a few milliseconds. Keyed
+    by the text itself, so a changed entry is parsed afresh."""
     return DatasetInfo.model_validate(json.loads(stored))

@@ -44,9 +44,8 @@ class RunnerStore(Database):
                         json.dumps(policy or {})))
 
     def get_dataset(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        with self.read() as db:
-            row = db.execute("SELECT path, info FROM datasets WHERE name=?", (name,)).fetchone()
-        return (row["path"], json.loads(row["info"])) if row else None
+        row = self.dataset_row(name)
+        return (row[0], json.loads(row[1])) if row else None
 
     def dataset_row(self, name: str) -> tuple[str, str] | None:
         """(path, info as stored JSON): for a caller that parses it once per distinct text."""
