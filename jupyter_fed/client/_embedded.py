@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from jupyter_fed.coordinator import Coordinator
 
 T = TypeVar("T")
+log = logging.getLogger("jupyter_fed.client")
 
 _INSTANCES: dict[Path, EmbeddedBackend] = {}
 _LOCK = threading.Lock()
@@ -162,9 +164,15 @@ class EmbeddedBackend:
         self.closed = True
         try:
             self.run(self.coordinator.aclose(), timeout=30)
+            try:  # its threads (steps' off-loop work) end with it
+                self.run(self._loop.shutdown_default_executor(), timeout=10)
+            except Exception:  # one still busy: it is a daemon thread, and the loop goes below
+                log.warning("a coordinator thread was still busy when it closed")
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():  # its selector, wake-up pipe and signal fds
+                self._loop.close()
             with _LOCK:
                 if _INSTANCES.get(self.state_dir) is self:
                     del _INSTANCES[self.state_dir]
