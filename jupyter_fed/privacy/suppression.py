@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["effective_rows", "release_minimum", "suppress_small"]
+__all__ = ["dominated", "effective_rows", "release_minimum", "suppress_small"]
 
 
 def release_minimum(policy: Mapping[str, Any], attributes: int) -> int:
@@ -38,6 +38,14 @@ def effective_rows(abs_sum: np.ndarray | float, square_sum: np.ndarray | float) 
     a, q = np.asarray(abs_sum, np.float64), np.asarray(square_sum, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(q > 0, a * a / np.where(q > 0, q, 1.0), 0.0)
+
+
+def dominated(policy: Mapping[str, Any], attributes: int, abs_sum: np.ndarray | float,
+              square_sum: np.ndarray | float) -> tuple[np.ndarray, int]:
+    """Which weighted sums a few rows dominate — worth fewer than :func:`release_minimum` rows
+    by :func:`effective_rows` — and that minimum (for the refusal's words)."""
+    minimum = release_minimum(policy, attributes)
+    return ~(effective_rows(abs_sum, square_sum) >= minimum), minimum
 
 
 def suppress_small(noisy: np.ndarray, k: int) -> tuple[np.ndarray, int]:

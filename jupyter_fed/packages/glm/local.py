@@ -200,15 +200,15 @@ def _check_dominance(ctx: StepContext, cfg: GLMConfig, dataset: str, width: int,
     exempt from the score's rule: its score sum is ``Xᵀy - XᵀXβ``, the dataset's exact moments
     whatever ``β``, and a legitimate outlier's residual must not fail the fit.
     """
-    from jupyter_fed.privacy.suppression import effective_rows, release_minimum
+    from jupyter_fed.privacy.suppression import dominated
 
-    minimum = release_minimum(ctx.policy.get("train") or {}, width)
     linear = cfg.ml_task.type == "normal" and cfg.ml_task.link == "identity"
     for total, squares, what in ((spread[0], spread[1], "information weights"),
                                  (spread[2], spread[3], "score")):
         if what == "score" and linear:
             continue
-        if not effective_rows(total, squares) >= minimum:
+        few, minimum = dominated(ctx.policy.get("train") or {}, width, total, squares)
+        if few:
             raise PermissionDenied(
                 f"the Newton step's sums on dataset {dataset!r} at these coefficients would be "
                 f"dominated by a few rows: their {what} are worth fewer than {minimum} rows",

@@ -171,15 +171,16 @@ def _check_dominance(ctx: StepContext, dataset: str, width: int, spread: np.ndar
     """Refuse the logit sums when some model's rests on a few rows (glm's rule, attack #9): the
     coefficients are the caller's, and a steep model puts the information weight of all but one
     row below any precision — its information matrix is then that row's outer product."""
-    from jupyter_fed.privacy.suppression import effective_rows, release_minimum
+    from jupyter_fed.privacy.suppression import dominated
 
-    minimum = release_minimum(ctx.policy.get("train") or {}, width)
-    rows = np.minimum(effective_rows(spread[0], spread[1]), effective_rows(spread[2], spread[3]))
-    few = int(np.count_nonzero(~(rows >= minimum)))
+    policy = ctx.policy.get("train") or {}
+    weights, minimum = dominated(policy, width, spread[0], spread[1])
+    scores, _ = dominated(policy, width, spread[2], spread[3])
+    few = int(np.count_nonzero(weights | scores))
     if few:
         raise PermissionDenied(
             f"the Newton step's sums on dataset {dataset!r} would be dominated by a few rows for "
-            f"{few} of the {len(rows)} model(s): their weights are worth fewer than {minimum} rows",
+            f"{few} of the {len(weights)} model(s): their weights are worth fewer than {minimum} rows",
             "an honest fit gets here when a predictor separates the classes: drop it from "
             "chunked_predictors")
 
